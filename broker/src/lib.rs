@@ -1,0 +1,67 @@
+//! NATS for orderstream: the stream topology (names, subjects, limits) that
+//! every role agrees on, connecting with fast reconnects, and running a local
+//! `nats-server` — for `orderstream up` and for every integration test.
+
+pub mod server;
+pub mod topology;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use server::{NatsCluster, NatsServer, ServerError, ServerOptions, find_nats_server};
+pub use topology::{
+    IDEMPOTENCY_BUCKET, ORDER_EVENTS_STREAM, ORDER_EVENTS_SUBJECTS, ORDERS_STREAM, ORDERS_SUBJECTS, TopologySettings,
+    ensure_topology, order_submitted_subject,
+};
+
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("cannot create or update stream {name}: {source}")]
+    Stream {
+        name: String,
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("cannot create or update key-value bucket {name}: {source}")]
+    KeyValue {
+        name: String,
+        #[source]
+        source: async_nats::jetstream::context::CreateKeyValueError,
+    },
+}
+
+/// Connects to `urls` (one URL, or several comma-separated for a cluster)
+/// with reconnects that never give up and never wait more than a quarter
+/// second, so a restarted server is picked up within moments.
+pub async fn connect(urls: &str, client_name: &str) -> Result<async_nats::Client, BrokerError> {
+    let connect_error = |source| BrokerError::Connect { url: urls.to_string(), source };
+    let servers = urls
+        .split(',')
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            connect_error(async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))
+        })?;
+    async_nats::ConnectOptions::new()
+        .name(client_name)
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 25).min(250)))
+        .connection_timeout(Duration::from_secs(2))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                async_nats::Event::Connected => tracing::info!("NATS connected"),
+                other => tracing::debug!(event = %other, "NATS event"),
+            }
+        })
+        .connect(servers)
+        .await
+        .map_err(connect_error)
+}

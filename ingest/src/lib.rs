@@ -1,0 +1,82 @@
+//! The producer-facing HTTP API: validates orders, makes them durable in
+//! JetStream (idempotently), and answers only after the PubAck.
+
+mod config;
+mod error;
+mod intake;
+mod metrics;
+mod openapi;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use axum::Router;
+use axum::routing::{get, post};
+use thiserror::Error;
+
+use broker::{BrokerError, IDEMPOTENCY_BUCKET, ORDERS_STREAM, TopologySettings, ensure_topology};
+
+pub use config::IngestConfig;
+pub use error::HttpError;
+pub use intake::{Accepted, Claim, Intake, IntakeError};
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
+pub use routes::AppState;
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("cannot open {what}: {message}")]
+    Open { what: &'static str, message: String },
+    #[error("HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Ensures the topology exists and opens the handles ingest needs.
+pub async fn build_state(
+    client: async_nats::Client,
+    config: IngestConfig,
+    topology: &TopologySettings,
+) -> Result<AppState, IngestError> {
+    let js = jetstream::new(client.clone());
+    ensure_topology(&js, topology).await?;
+    let orders = js
+        .get_stream_no_info(ORDERS_STREAM)
+        .await
+        .map_err(|e| IngestError::Open { what: "the ORDERS stream", message: e.to_string() })?;
+    let idempotency = js
+        .get_key_value(IDEMPOTENCY_BUCKET)
+        .await
+        .map_err(|e| IngestError::Open { what: "the IDEMPOTENCY bucket", message: e.to_string() })?;
+    let intake =
+        Intake { client, js, orders, idempotency, publish_timeout: config.publish_timeout, tax_rate: config.tax_rate };
+    Ok(AppState { intake: Arc::new(intake), metrics: Metrics::new(), config: Arc::new(config) })
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/orders", post(routes::post_order))
+        .route("/api/orders/batch", post(routes::post_batch))
+        .route("/api/orders/{id}", get(routes::get_order))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The producer-facing HTTP routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::future::join_all;
+use serde_json::json;
+use uuid::Uuid;
+
+use broker::{ORDER_EVENTS_STREAM, ORDERS_STREAM};
+use schemas::{
+    ApiError, BatchItemResult, BatchRequest, BatchResponse, CreateOrderRequest, OrderAccepted, OrderView, decode_json,
+    validate_idempotency_key,
+};
+
+use crate::IngestConfig;
+use crate::error::HttpError;
+use crate::intake::{Accepted, Intake};
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Arc<Intake>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<IngestConfig>,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const REPLAYED: &str = "idempotent-replayed";
+
+/// Checks the content type and size, then reads the body.
+async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send Content-Type: application/json (got {content_type:?})"),
+        )
+        .with_field("Content-Type"));
+    }
+    let too_large = || {
+        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {limit} bytes"))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let key = value.to_str().map_err(|_| {
+        HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "must be printable ASCII")
+            .with_field("Idempotency-Key")
+    })?;
+    validate_idempotency_key(key).map_err(HttpError::invalid)?;
+    Ok(Some(key.to_string()))
+}
+
+fn accepted_response(accepted: Accepted) -> Response {
+    let status = if accepted.replayed { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let location = format!("/api/orders/{}", accepted.response.order_id);
+    let mut response = (status, Json(accepted.response)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, location);
+    }
+    if accepted.replayed {
+        headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Submit an order. `202` once JetStream has stored it.
+#[utoipa::path(
+    post, path = "/api/orders", tag = "orders",
+    request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII characters; the same key returns the same order for 24 h")),
+    responses(
+        (status = 202, description = "Stored in JetStream", body = OrderAccepted),
+        (status = 200, description = "Replay of an earlier request with this Idempotency-Key (header Idempotent-Replayed: true)", body = OrderAccepted),
+        (status = 400, description = "Malformed JSON", body = ApiError),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = ApiError),
+        (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Not application/json", body = ApiError),
+        (status = 422, description = "Validation failed; `field` names the culprit", body = ApiError),
+        (status = 503, description = "JetStream unavailable; retry after Retry-After seconds", body = ApiError),
+    )
+)]
+pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
+    let bytes = read_json_body(&headers, body, state.config.max_body_bytes).await?;
+    let header_key = idempotency_key(&headers)?;
+    let req: CreateOrderRequest = decode_json(&bytes)?;
+    let key = match (header_key, req.idempotency_key.clone()) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "differs from the Idempotency-Key header",
+            )
+            .with_field("idempotency_key"));
+        }
+        (h, b) => h.or(b),
+    };
+    let accepted = state
+        .intake
+        .accept(&req, key.as_deref(), &state.metrics)
+        .await
+        .map_err(|e| HttpError::from_intake(e, state.config.retry_after_secs))?;
+    if !accepted.replayed {
+        state.metrics.orders_accepted.inc();
+    }
+    Ok(accepted_response(accepted))
+}
+
+/// Submit up to `max_batch` orders; each gets its own result.
+#[utoipa::path(
+    post, path = "/api/orders/batch", tag = "orders",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One result per order, in order: status 202/200 with the order, or an error", body = BatchResponse),
+        (status = 400, description = "Malformed JSON", body = ApiError),
+        (status = 422, description = "Not a batch, or too many orders", body = ApiError),
+    )
+)]
+pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
+    let limit = state.config.max_body_bytes.saturating_mul(state.config.max_batch.min(64));
+    let bytes = read_json_body(&headers, body, limit).await?;
+    let batch: BatchRequest = decode_json(&bytes)?;
+    if batch.orders.is_empty() || batch.orders.len() > state.config.max_batch {
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("must contain 1 to {} orders", state.config.max_batch),
+        )
+        .with_field("orders"));
+    }
+    let retry_after = state.config.retry_after_secs;
+    let results = join_all(batch.orders.iter().enumerate().map(|(index, raw)| {
+        let state = &state;
+        async move {
+            let outcome = match decode_json::<CreateOrderRequest>(raw.get().as_bytes()) {
+                Err(e) => Err(HttpError::from(e)),
+                Ok(req) => state
+                    .intake
+                    .accept(&req, req.idempotency_key.as_deref(), &state.metrics)
+                    .await
+                    .map_err(|e| HttpError::from_intake(e, retry_after)),
+            };
+            match outcome {
+                Ok(accepted) => {
+                    if !accepted.replayed {
+                        state.metrics.orders_accepted.inc();
+                    }
+                    let status = if accepted.replayed { 200 } else { 202 };
+                    BatchItemResult { index, status, order: Some(accepted.response), error: None }
+                }
+                Err(mut e) => {
+                    if let Some(field) = e.body.field.take() {
+                        e.body.field = Some(format!("orders[{index}].{field}"));
+                    }
+                    BatchItemResult { index, status: e.status.as_u16(), order: None, error: Some(e.body) }
+                }
+            }
+        }
+    }))
+    .await;
+    let accepted = results.iter().filter(|r| r.order.is_some()).count();
+    let rejected = results.len() - accepted;
+    Ok(Json(BatchResponse { accepted, rejected, results }).into_response())
+}
+
+/// The order as accepted.
+#[utoipa::path(
+    get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "order id")),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 400, description = "Not a UUID", body = ApiError),
+        (status = 404, body = ApiError),
+        (status = 503, body = ApiError),
+    )
+)]
+pub async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OrderView>, HttpError> {
+    let order_id = Uuid::parse_str(&id)
+        .map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "order ids are UUIDs").with_field("id"))?;
+    match state.intake.find(order_id).await {
+        Ok(Some((order, seq))) => Ok(Json(OrderView::new(&order, seq))),
+        Ok(None) => Err(HttpError::not_found("order")),
+        Err(e) => Err(HttpError::from_intake(e, state.config.retry_after_secs)),
+    }
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: NATS connected and the streams present.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503, body = ApiError)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let intake = &state.intake;
+    let connected = intake.client.connection_state() == async_nats::connection::State::Connected;
+    let mut missing = Vec::new();
+    if connected {
+        for name in [ORDERS_STREAM, ORDER_EVENTS_STREAM] {
+            let found = tokio::time::timeout(Duration::from_secs(1), intake.js.get_stream_no_info(name)).await;
+            if !matches!(found, Ok(Ok(_))) {
+                missing.push(name);
+            }
+        }
+    }
+    if connected && missing.is_empty() {
+        return Json(json!({"status": "ready", "nats": "connected", "streams": [ORDERS_STREAM, ORDER_EVENTS_STREAM]}))
+            .into_response();
+    }
+    let why = if connected { format!("streams missing: {}", missing.join(", ")) } else { "NATS not connected".into() };
+    HttpError::unavailable(why, state.config.retry_after_secs).into_response()
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+        .into_response()
+}
+
+pub async fn not_found() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/openapi.json")
+}
+
+pub async fn method_not_allowed() -> HttpError {
+    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}

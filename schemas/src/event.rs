@@ -1,0 +1,148 @@
+//! Status events: one per state change, published once with a deterministic
+//! id so JetStream's dedup and every consumer's dedup agree on identity.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{CancelReason, MinorUnits, OrderStatus, TransitionError, check_transition};
+
+pub const EVENT_SCHEMA_VERSION: u16 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The order moved to a new status (payload: `StatusChanged`).
+    StatusChanged,
+    /// Money went back to the customer after a paid order was cancelled.
+    RefundIssued,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventPayload {
+    StatusChanged {
+        from: Option<OrderStatus>,
+        to: OrderStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<CancelReason>,
+        /// Fraud risk 0–100 and its reasons, when the screen ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        risk_score: Option<u8>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        risk_reasons: Vec<String>,
+    },
+    RefundIssued {
+        amount: MinorUnits,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub event_id: String,
+    pub order_id: Uuid,
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default = "default_version")]
+    pub schema_version: u16,
+    pub payload: EventPayload,
+}
+
+fn default_version() -> u16 {
+    EVENT_SCHEMA_VERSION
+}
+
+/// `{order_id}:{status}`: the same transition always has the same id, so a
+/// redelivered or re-run step can only ever publish it once.
+pub fn status_event_id(order_id: Uuid, status: OrderStatus) -> String {
+    format!("{order_id}:{status}")
+}
+
+impl OrderEvent {
+    /// The event for one lifecycle step; refuses steps the state machine forbids.
+    /// `from` is `None` only for the first event, the order entering `pending`.
+    pub fn status_changed(
+        order_id: Uuid,
+        from: Option<OrderStatus>,
+        to: OrderStatus,
+        reason: Option<CancelReason>,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<OrderEvent, TransitionError> {
+        match from {
+            Some(from) => check_transition(from, to, reason)?,
+            None if to != OrderStatus::Pending => {
+                return Err(TransitionError::NotAllowed { from: OrderStatus::Pending, to });
+            }
+            None => {}
+        }
+        Ok(OrderEvent {
+            event_id: status_event_id(order_id, to),
+            order_id,
+            kind: EventKind::StatusChanged,
+            occurred_at,
+            schema_version: EVENT_SCHEMA_VERSION,
+            payload: EventPayload::StatusChanged { from, to, reason, risk_score: None, risk_reasons: Vec::new() },
+        })
+    }
+
+    pub fn refund_issued(order_id: Uuid, amount: MinorUnits, occurred_at: DateTime<Utc>) -> OrderEvent {
+        OrderEvent {
+            event_id: format!("{order_id}:refund"),
+            order_id,
+            kind: EventKind::RefundIssued,
+            occurred_at,
+            schema_version: EVENT_SCHEMA_VERSION,
+            payload: EventPayload::RefundIssued { amount },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_per_order_and_status() {
+        let id = Uuid::now_v7();
+        let at = Utc::now();
+        let a = OrderEvent::status_changed(id, Some(OrderStatus::Pending), OrderStatus::Reserved, None, at).unwrap();
+        let b = OrderEvent::status_changed(id, Some(OrderStatus::Pending), OrderStatus::Reserved, None, at).unwrap();
+        assert_eq!(a.event_id, b.event_id);
+        assert_eq!(a.event_id, format!("{id}:reserved"));
+    }
+
+    #[test]
+    fn refuses_events_the_state_machine_forbids() {
+        let id = Uuid::now_v7();
+        let at = Utc::now();
+        assert!(
+            OrderEvent::status_changed(
+                id,
+                Some(OrderStatus::Shipped),
+                OrderStatus::Cancelled,
+                Some(CancelReason::CustomerCancelled),
+                at
+            )
+            .is_err()
+        );
+        assert!(OrderEvent::status_changed(id, None, OrderStatus::Confirmed, None, at).is_err());
+        assert!(OrderEvent::status_changed(id, None, OrderStatus::Pending, None, at).is_ok());
+    }
+
+    #[test]
+    fn round_trips_and_decodes_version_less_events() {
+        let event = OrderEvent::status_changed(
+            Uuid::now_v7(),
+            Some(OrderStatus::Reserved),
+            OrderStatus::Cancelled,
+            Some(CancelReason::PaymentDeclined),
+            Utc::now(),
+        )
+        .unwrap();
+        let mut json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["payload"]["type"], "status_changed");
+        assert_eq!(json["payload"]["reason"], "payment_declined");
+        json.as_object_mut().unwrap().remove("schema_version");
+        assert_eq!(serde_json::from_value::<OrderEvent>(json).unwrap(), event);
+    }
+}

@@ -1,0 +1,22 @@
+//! The orderstream domain in one place: money, orders, the status state
+//! machine, events, and the HTTP request/response bodies with their
+//! validation. No other crate declares a status, an order, or a rule.
+
+pub mod api;
+pub mod currency;
+pub mod event;
+pub mod money;
+pub mod order;
+pub mod status;
+pub mod validate;
+
+pub use api::{
+    ApiError, BatchItemResult, BatchRequest, BatchResponse, CreateOrderRequest, OrderAccepted, OrderItemRequest,
+    OrderItemView, OrderView,
+};
+pub use currency::Currency;
+pub use event::{EventKind, EventPayload, OrderEvent, status_event_id};
+pub use money::{MinorUnits, MoneyError, TaxRate};
+pub use order::{Address, NewOrder, Order, OrderItem, PaymentMethod};
+pub use status::{CancelReason, OrderStatus, TransitionError, check_transition};
+pub use validate::{DecodeError, FieldError, decode_json, validate_idempotency_key, validate_order};

@@ -1,0 +1,179 @@
+//! The accepted order: what ingest appends to the `ORDERS` stream and every
+//! later stage reads. Amounts are integer minor units of `currency`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+use crate::{Currency, MinorUnits, TaxRate};
+
+/// Bumped when a field is added; older messages decode through serde defaults.
+pub const ORDER_SCHEMA_VERSION: u16 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub product_id: String,
+    pub quantity: u32,
+    pub unit_price: MinorUnits,
+}
+
+impl OrderItem {
+    pub fn line_total(&self) -> MinorUnits {
+        MinorUnits(self.unit_price.0 * i64::from(self.quantity))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, e.g. "US".
+    pub country: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Card,
+    Paypal,
+    ApplePay,
+    GooglePay,
+    BankTransfer,
+    GiftCard,
+    CashOnDelivery,
+}
+
+impl PaymentMethod {
+    pub const ALL: [PaymentMethod; 7] = [
+        PaymentMethod::Card,
+        PaymentMethod::Paypal,
+        PaymentMethod::ApplePay,
+        PaymentMethod::GooglePay,
+        PaymentMethod::BankTransfer,
+        PaymentMethod::GiftCard,
+        PaymentMethod::CashOnDelivery,
+    ];
+}
+
+/// A validated order request, before the server assigns id, time and totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    pub customer_id: String,
+    pub items: Vec<OrderItem>,
+    pub currency: Currency,
+    pub shipping_address: Option<Address>,
+    pub payment_method: Option<PaymentMethod>,
+    pub client_ip: Option<IpAddr>,
+    pub placed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    #[serde(default = "default_schema_version")]
+    pub schema_version: u16,
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub items: Vec<OrderItem>,
+    pub currency: Currency,
+    pub subtotal: MinorUnits,
+    pub tax: MinorUnits,
+    pub total: MinorUnits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<PaymentMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<IpAddr>,
+    /// Event time: when the customer placed it (defaults to `received_at`).
+    pub placed_at: DateTime<Utc>,
+    /// Processing time: when ingest accepted it.
+    pub received_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+fn default_schema_version() -> u16 {
+    ORDER_SCHEMA_VERSION
+}
+
+impl Order {
+    /// Turns a validated request into the order of record: the server decides
+    /// the id, the receive time and the totals, never the client.
+    pub fn accept(
+        new: NewOrder,
+        order_id: Uuid,
+        received_at: DateTime<Utc>,
+        tax_rate: TaxRate,
+        idempotency_key: Option<String>,
+    ) -> Order {
+        let subtotal = MinorUnits(new.items.iter().map(|item| item.line_total().0).sum());
+        let tax = tax_rate.tax_on(subtotal);
+        Order {
+            schema_version: ORDER_SCHEMA_VERSION,
+            order_id,
+            customer_id: new.customer_id,
+            items: new.items,
+            currency: new.currency,
+            subtotal,
+            tax,
+            total: MinorUnits(subtotal.0 + tax.0),
+            shipping_address: new.shipping_address,
+            payment_method: new.payment_method,
+            client_ip: new.client_ip,
+            placed_at: new.placed_at.unwrap_or(received_at),
+            received_at,
+            idempotency_key,
+        }
+    }
+
+    pub fn unit_count(&self) -> u64 {
+        self.items.iter().map(|item| u64::from(item.quantity)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_order() -> NewOrder {
+        NewOrder {
+            customer_id: "c-1".into(),
+            items: vec![
+                OrderItem { product_id: "p-1".into(), quantity: 2, unit_price: MinorUnits(2999) },
+                OrderItem { product_id: "p-2".into(), quantity: 1, unit_price: MinorUnits(1) },
+            ],
+            currency: Currency::USD,
+            shipping_address: None,
+            payment_method: Some(PaymentMethod::Card),
+            client_ip: None,
+            placed_at: None,
+        }
+    }
+
+    #[test]
+    fn accept_computes_totals_in_minor_units() {
+        let at = Utc::now();
+        let order = Order::accept(new_order(), Uuid::now_v7(), at, TaxRate(1000), None);
+        assert_eq!(order.subtotal, MinorUnits(5999));
+        assert_eq!(order.tax, MinorUnits(600));
+        assert_eq!(order.total, MinorUnits(6599));
+        assert_eq!(order.placed_at, at);
+        assert_eq!(order.unit_count(), 3);
+    }
+
+    #[test]
+    fn old_messages_without_schema_version_still_decode() {
+        let order = Order::accept(new_order(), Uuid::now_v7(), Utc::now(), TaxRate(0), Some("k".into()));
+        let mut json = serde_json::to_value(&order).unwrap();
+        json.as_object_mut().unwrap().remove("schema_version");
+        let decoded: Order = serde_json::from_value(json).unwrap();
+        assert_eq!(decoded, order);
+    }
+}
