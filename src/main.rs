@@ -1,1 +1,36 @@
-fn main() {}
+//! `orderstream`: one binary, a subcommand per role.
+
+mod cli;
+mod loadgen;
+mod roles;
+
+use anyhow::Result;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, LogFormat};
+
+// Request handling is allocation-heavy (JSON in, JSON out, a message per
+// order); mimalloc's thread-local free lists beat glibc's malloc there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ORDERSTREAM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Up(args) => roles::up(args).await,
+        Command::Ingest(args) => roles::ingest(args).await,
+        Command::Loadgen(args) => loadgen::run(args).await,
+    }
+}

@@ -76,7 +76,7 @@ pub enum Claim {
     /// First use of the key: the caller publishes its order.
     Won,
     /// The key names an earlier order with the same body: answer with that one.
-    Taken(Order),
+    Taken(Box<Order>),
 }
 
 impl Intake {
@@ -125,7 +125,7 @@ impl Intake {
                 if recorded.request_sha256 != request_sha256 {
                     return Err(IntakeError::KeyReused);
                 }
-                Ok(Claim::Taken(recorded.order))
+                Ok(Claim::Taken(Box::new(recorded.order)))
             }
             Err(err) => Err(IntakeError::Unavailable(format!("cannot record the Idempotency-Key: {err}"))),
         }
@@ -141,7 +141,7 @@ impl Intake {
             .map_err(|e| IntakeError::Unavailable(format!("unreadable Idempotency-Key record: {e}")))
     }
 
-    async fn replay(&self, recorded: Order, metrics: &Metrics) -> Result<Accepted, IntakeError> {
+    async fn replay(&self, recorded: Box<Order>, metrics: &Metrics) -> Result<Accepted, IntakeError> {
         metrics.idempotent_replays.inc();
         let seq = match self.find(recorded.order_id).await? {
             Some((_, seq)) => seq,

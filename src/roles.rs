@@ -1,0 +1,120 @@
+//! The long-running roles: `ingest` alone, or everything with `up`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use broker::{NatsServer, ServerOptions};
+use tokio::net::TcpListener;
+
+use crate::cli::{IngestArgs, UpArgs};
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Connects, retrying while NATS is not up yet: roles may start in any order.
+async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match broker::connect(url, name).await {
+            Ok(client) => return Ok(client),
+            Err(err) => {
+                tracing::warn!(%err, retry_in = ?delay, "NATS not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn serve_ingest(args: &IngestArgs, client: async_nats::Client) -> Result<()> {
+    let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "ingest API serving");
+    ingest::serve(listener, ingest::router(state), shutdown_signal()).await?;
+    // Whatever publishes are still buffered go out before we exit.
+    client.flush().await.ok();
+    Ok(())
+}
+
+pub async fn ingest(args: IngestArgs) -> Result<()> {
+    let client = connect_with_retry(&args.nats.nats_url, "orderstream-ingest").await?;
+    serve_ingest(&args, client).await
+}
+
+/// `host:port` of the first URL in a NATS URL list.
+fn first_host_port(urls: &str) -> Result<(String, u16)> {
+    let first = urls.split(',').next().unwrap_or("").trim();
+    let without_scheme = first.split("://").last().unwrap_or(first);
+    let host_port = without_scheme.rsplit('@').next().unwrap_or(without_scheme);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse::<u16>().with_context(|| format!("bad port in {first}"))?),
+        None => (host_port.to_string(), 4222),
+    };
+    Ok((host, port))
+}
+
+pub async fn up(args: UpArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let url = args.ingest.nats.nats_url.clone();
+    let (host, port) = first_host_port(&url)?;
+    let reachable =
+        tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect((host.as_str(), port)))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    let mut embedded = None;
+    if !reachable {
+        if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
+            bail!("NATS at {url} is not reachable, and an embedded server can only be started on this machine");
+        }
+        let store_dir = args.data_dir.join("nats");
+        let options =
+            ServerOptions { port, store_dir: store_dir.clone(), server_name: "orderstream".to_string(), cluster: None };
+        let server = NatsServer::start(options).await.context("starting the embedded nats-server")?;
+        tracing::info!(url = %server.url(), store = %store_dir.display(), "started embedded nats-server");
+        embedded = Some(server);
+    }
+    let client = connect_with_retry(&url, "orderstream-up").await?;
+    let listen = args.ingest.listen;
+    println!("orderstream is up");
+    println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");
+    println!("  health:    http://{listen}/readyz   metrics: http://{listen}/metrics");
+    match &embedded {
+        Some(server) => println!("  NATS:      {} (embedded, data in {})", server.url(), args.data_dir.display()),
+        None => println!("  NATS:      {url}"),
+    }
+    let served = serve_ingest(&args.ingest, client).await;
+    if let Some(mut server) = embedded {
+        server.stop().await.context("stopping the embedded nats-server")?;
+    }
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_host_port;
+
+    #[test]
+    fn finds_the_first_host_and_port() {
+        assert_eq!(first_host_port("nats://127.0.0.1:4222").unwrap(), ("127.0.0.1".into(), 4222));
+        assert_eq!(first_host_port("nats://u:p@localhost:5000,nats://b:1").unwrap(), ("localhost".into(), 5000));
+        assert_eq!(first_host_port("localhost").unwrap(), ("localhost".into(), 4222));
+        assert!(first_host_port("nats://h:notaport").is_err());
+    }
+}
