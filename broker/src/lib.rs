@@ -10,10 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use server::{NatsCluster, NatsServer, ServerError, ServerOptions, find_nats_server};
-pub use topology::{
-    IDEMPOTENCY_BUCKET, ORDER_EVENTS_STREAM, ORDER_EVENTS_SUBJECTS, ORDERS_STREAM, ORDERS_SUBJECTS, TopologySettings,
-    ensure_topology, order_submitted_subject,
-};
+pub use topology::*;
 
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -29,6 +26,8 @@ pub enum BrokerError {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+    #[error("cannot create object store {name}: {message}")]
+    ObjectStore { name: String, message: String },
     #[error("cannot create or update key-value bucket {name}: {source}")]
     KeyValue {
         name: String,

@@ -15,6 +15,53 @@ pub const ORDER_EVENTS_STREAM: &str = "ORDER_EVENTS";
 pub const ORDER_EVENTS_SUBJECTS: &str = "order_events.>";
 /// Idempotency-Key → the order it created; lives far longer than the dedup window.
 pub const IDEMPOTENCY_BUCKET: &str = "IDEMPOTENCY";
+/// Stock audit events (adjustments, refused adjustments).
+pub const STOCK_EVENTS_STREAM: &str = "STOCK_EVENTS";
+pub const STOCK_EVENTS_SUBJECTS: &str = "stock_events.>";
+/// Messages the processor could not use, with the reason, for inspection and retry.
+pub const DLQ_STREAM: &str = "ORDERS_DLQ";
+pub const DLQ_SUBJECTS: &str = "orders_dlq.>";
+/// Stock commands (set, adjust) ride in ORDERS so they are ordered with orders.
+pub const STOCK_COMMAND_SUBJECT: &str = "orders.stock";
+/// The read model: order id → its live state.
+pub const ORDER_VIEW_BUCKET: &str = "ORDER_VIEW";
+/// Product id → stock level, as the processor last committed it.
+pub const STOCK_BUCKET: &str = "STOCK";
+/// Product id → name, category, list price.
+pub const CATALOG_BUCKET: &str = "CATALOG";
+/// Customer → their most recent order ids, newest first.
+pub const CUSTOMER_ORDERS_BUCKET: &str = "CUSTOMER_ORDERS";
+/// Who runs the order engine right now (an entry that expires unless renewed).
+pub const LEASE_BUCKET: &str = "PROCESSOR_LEASE";
+/// The order engine's snapshots: its state at a stream sequence.
+pub const SNAPSHOT_BUCKET: &str = "PROCESSOR_SNAPSHOTS";
+
+pub fn order_command_subject(order_id: impl std::fmt::Display, command: &str) -> String {
+    format!("orders.commands.{order_id}.{command}")
+}
+
+/// `order_events.{order_id}.{status|refund|rejected}`: one subject per order
+/// and outcome, so an order's timeline is a handful of direct gets.
+pub fn order_event_subject(order_id: impl std::fmt::Display, suffix: &str) -> String {
+    format!("order_events.{order_id}.{suffix}")
+}
+
+/// A key-value key for any printable id: the id itself when it is already a
+/// valid key, else `h_` and its SHA-256, so distinct ids never collide.
+pub fn kv_key(id: &str) -> String {
+    let safe = !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with(['.', 'h'])
+        && !id.ends_with('.')
+        && !id.contains("..")
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b));
+    if safe {
+        return id.to_string();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    format!("h_{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
 
 /// One subject per order lets `GET /api/orders/{id}` and idempotent replays
 /// find an order by id with a direct get, without a second write.
@@ -75,6 +122,29 @@ pub fn order_events_stream_config(s: &TopologySettings) -> stream::Config {
     stream_config(ORDER_EVENTS_STREAM, ORDER_EVENTS_SUBJECTS, "Order status events, one per state change", s)
 }
 
+pub fn stock_events_stream_config(s: &TopologySettings) -> stream::Config {
+    stream_config(STOCK_EVENTS_STREAM, STOCK_EVENTS_SUBJECTS, "Stock adjustments, the audit trail of inventory", s)
+}
+
+pub fn dlq_stream_config(s: &TopologySettings) -> stream::Config {
+    stream_config(DLQ_STREAM, DLQ_SUBJECTS, "Messages the processor could not use, with the reason", s)
+}
+
+fn bucket(name: &str, description: &str, history: i64, max_age: Duration, s: &TopologySettings) -> kv::Config {
+    kv::Config {
+        bucket: name.to_string(),
+        description: description.to_string(),
+        history,
+        max_age,
+        storage: stream::StorageType::File,
+        num_replicas: s.replicas,
+        ..Default::default()
+    }
+}
+
+/// How long an engine lease lives without renewal: the failover time.
+pub const LEASE_TTL: Duration = Duration::from_secs(3);
+
 pub fn idempotency_bucket_config(s: &TopologySettings) -> kv::Config {
     kv::Config {
         bucket: IDEMPOTENCY_BUCKET.to_string(),
@@ -90,12 +160,35 @@ pub fn idempotency_bucket_config(s: &TopologySettings) -> kv::Config {
 /// Creates or updates every stream and bucket; safe to call from every role
 /// at every start.
 pub async fn ensure_topology(js: &jetstream::Context, s: &TopologySettings) -> Result<(), BrokerError> {
-    for config in [orders_stream_config(s), order_events_stream_config(s)] {
+    for config in
+        [orders_stream_config(s), order_events_stream_config(s), stock_events_stream_config(s), dlq_stream_config(s)]
+    {
         let name = config.name.clone();
         js.create_or_update_stream(config).await.map_err(|source| BrokerError::Stream { name, source })?;
     }
-    js.create_or_update_key_value(idempotency_bucket_config(s))
-        .await
-        .map_err(|source| BrokerError::KeyValue { name: IDEMPOTENCY_BUCKET.to_string(), source })?;
+    let buckets = [
+        idempotency_bucket_config(s),
+        bucket(ORDER_VIEW_BUCKET, "Order id to live order state", 1, Duration::ZERO, s),
+        bucket(STOCK_BUCKET, "Product id to stock level", 1, Duration::ZERO, s),
+        bucket(CATALOG_BUCKET, "Product id to name, category and price", 1, Duration::ZERO, s),
+        bucket(CUSTOMER_ORDERS_BUCKET, "Customer to recent order ids", 1, Duration::ZERO, s),
+        bucket(LEASE_BUCKET, "The order engine's leader lease", 1, LEASE_TTL, s),
+    ];
+    for config in buckets {
+        let name = config.bucket.clone();
+        js.create_or_update_key_value(config).await.map_err(|source| BrokerError::KeyValue { name, source })?;
+    }
+    let snapshots = jetstream::object_store::Config {
+        bucket: SNAPSHOT_BUCKET.to_string(),
+        description: Some("Order engine snapshots".to_string()),
+        storage: stream::StorageType::File,
+        num_replicas: s.replicas,
+        ..Default::default()
+    };
+    if js.get_object_store(SNAPSHOT_BUCKET).await.is_err() {
+        js.create_object_store(snapshots)
+            .await
+            .map_err(|e| BrokerError::ObjectStore { name: SNAPSHOT_BUCKET.to_string(), message: e.to_string() })?;
+    }
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::money::format_decimal;
-use crate::{Address, Currency, MinorUnits, Order, OrderStatus, PaymentMethod};
+use crate::{Address, CancelReason, Currency, MinorUnits, Order, OrderState, OrderStatus, PaymentMethod};
 
 /// `POST /api/orders` body.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -94,7 +94,16 @@ pub struct OrderItemView {
     pub line_total: String,
 }
 
-/// `GET /api/orders/{id}`: the order as accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatusTime {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /api/orders/{id}`: the order as accepted and, once the processor
+/// has it, its live status, a time per status, why it was cancelled and its
+/// fraud score. While it waits, `position_in_line` says how many orders are
+/// ahead of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     #[serde(flatten)]
@@ -107,9 +116,33 @@ pub struct OrderView {
     pub payment_method: Option<PaymentMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StatusTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk_reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refunded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_in_line: Option<u64>,
 }
 
 impl OrderView {
+    /// The live view of an order the processor has seen.
+    pub fn from_state(state: &OrderState) -> Self {
+        let mut view = OrderView::new(&state.order, state.stream_seq);
+        view.accepted.status = state.status;
+        view.history = state.history.iter().map(|(status, at)| StatusTime { status: *status, at: *at }).collect();
+        view.cancel_reason = state.cancel_reason;
+        view.risk_score = Some(state.risk_score);
+        view.risk_reasons = state.risk_reasons.clone();
+        view.refunded = state.refunded;
+        view
+    }
+
     pub fn new(order: &Order, stream_seq: u64) -> Self {
         let exponent = order.currency.exponent();
         OrderView {
@@ -128,6 +161,12 @@ impl OrderView {
             shipping_address: order.shipping_address.clone(),
             payment_method: order.payment_method,
             client_ip: order.client_ip.map(|ip| ip.to_string()),
+            history: Vec::new(),
+            cancel_reason: None,
+            risk_score: None,
+            risk_reasons: Vec::new(),
+            refunded: false,
+            position_in_line: None,
         }
     }
 }

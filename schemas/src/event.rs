@@ -16,6 +16,8 @@ pub enum EventKind {
     StatusChanged,
     /// Money went back to the customer after a paid order was cancelled.
     RefundIssued,
+    /// A command that the order's state did not allow (e.g. cancel after shipping).
+    CommandRejected,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +36,11 @@ pub enum EventPayload {
     },
     RefundIssued {
         amount: MinorUnits,
+    },
+    CommandRejected {
+        command: String,
+        status: OrderStatus,
+        message: String,
     },
 }
 
@@ -83,6 +90,44 @@ impl OrderEvent {
             schema_version: EVENT_SCHEMA_VERSION,
             payload: EventPayload::StatusChanged { from, to, reason, risk_score: None, risk_reasons: Vec::new() },
         })
+    }
+
+    /// The subject token after `order_events.{order_id}.`: the status reached,
+    /// `refund`, or `rejected`.
+    pub fn subject_suffix(&self) -> &'static str {
+        match &self.payload {
+            EventPayload::StatusChanged { to, .. } => to.as_str(),
+            EventPayload::RefundIssued { .. } => "refund",
+            EventPayload::CommandRejected { .. } => "rejected",
+        }
+    }
+
+    /// The order's status after this event, if it changed it.
+    pub fn new_status(&self) -> Option<OrderStatus> {
+        match &self.payload {
+            EventPayload::StatusChanged { to, .. } => Some(*to),
+            _ => None,
+        }
+    }
+
+    /// `input_seq` makes each rejection its own event: a command rejected
+    /// twice (sent twice) is two facts.
+    pub fn command_rejected(
+        order_id: Uuid,
+        command: &str,
+        status: OrderStatus,
+        message: String,
+        input_seq: u64,
+        occurred_at: DateTime<Utc>,
+    ) -> OrderEvent {
+        OrderEvent {
+            event_id: format!("{order_id}:rejected:{input_seq}"),
+            order_id,
+            kind: EventKind::CommandRejected,
+            occurred_at,
+            schema_version: EVENT_SCHEMA_VERSION,
+            payload: EventPayload::CommandRejected { command: command.to_string(), status, message },
+        }
     }
 
     pub fn refund_issued(order_id: Uuid, amount: MinorUnits, occurred_at: DateTime<Utc>) -> OrderEvent {

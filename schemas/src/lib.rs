@@ -3,20 +3,26 @@
 //! validation. No other crate declares a status, an order, or a rule.
 
 pub mod api;
+pub mod command;
 pub mod currency;
 pub mod event;
 pub mod money;
 pub mod order;
+pub mod product;
 pub mod status;
 pub mod validate;
 
 pub use api::{
     ApiError, BatchItemResult, BatchRequest, BatchResponse, CreateOrderRequest, OrderAccepted, OrderItemRequest,
-    OrderItemView, OrderView,
+    OrderItemView, OrderView, StatusTime,
+};
+pub use command::{
+    OrderCommand, OrderCommandEnvelope, ReviewDecision, StockChange, StockCommand, StockEvent, StockLevel,
 };
 pub use currency::Currency;
 pub use event::{EventKind, EventPayload, OrderEvent, status_event_id};
 pub use money::{MinorUnits, MoneyError, TaxRate};
-pub use order::{Address, NewOrder, Order, OrderItem, PaymentMethod};
+pub use order::{Address, NewOrder, Order, OrderItem, OrderState, PaymentMethod};
+pub use product::{Product, ProductView};
 pub use status::{CancelReason, OrderStatus, TransitionError, check_transition};
 pub use validate::{DecodeError, FieldError, decode_json, validate_idempotency_key, validate_order};

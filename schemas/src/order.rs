@@ -177,3 +177,24 @@ mod tests {
         assert_eq!(decoded, order);
     }
 }
+
+/// One order's live state as the processor keeps it: the accepted order plus
+/// where it is in the lifecycle and why. The read model stores this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderState {
+    pub order: Order,
+    /// The order's sequence in the ORDERS stream.
+    pub stream_seq: u64,
+    pub status: crate::OrderStatus,
+    /// Every status reached, with when (log time), in order.
+    pub history: Vec<(crate::OrderStatus, DateTime<Utc>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<crate::CancelReason>,
+    pub risk_score: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk_reasons: Vec<String>,
+    #[serde(default)]
+    pub refunded: bool,
+    /// The ORDERS sequence of the last input applied to this order.
+    pub version: u64,
+}

@@ -1,0 +1,409 @@
+//! The order engine: a deterministic state machine over the ORDERS stream.
+//!
+//! It applies orders, commands and stock changes one at a time in stream
+//! order and records what must happen as [`Effects`]: status events, read-
+//! model updates, stock levels. The same inputs from the same snapshot always
+//! give the same effects, byte for byte (times are the log's, not the
+//! clock's). That is what makes a crash safe: the runner snapshots the engine
+//! after its effects are durable, and after a crash re-applies the inputs
+//! since the snapshot, re-publishing identical events under identical ids,
+//! which JetStream deduplicates.
+
+pub mod fraud;
+pub mod inventory;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use schemas::{
+    CancelReason, EventPayload, Order, OrderCommand, OrderCommandEnvelope, OrderEvent, OrderState, OrderStatus,
+    ReviewDecision, StockCommand, StockEvent, check_transition,
+};
+
+use fraud::FraudScreen;
+use inventory::{Inventory, StockError};
+
+/// Terminal orders are remembered this long (log time), so a late duplicate
+/// of an order or a payment answer after a cancel is recognised.
+const REMEMBER_TERMINAL_MS: i64 = 15 * 60 * 1000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Orders scoring above this are flagged for review.
+    pub fraud_threshold: u8,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { fraud_threshold: 80 }
+    }
+}
+
+/// One message of the ORDERS stream, decoded.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Order(Box<Order>),
+    Command(OrderCommandEnvelope),
+    Stock(StockCommand),
+}
+
+/// A message the engine cannot use; it goes to the dead-letter stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poison {
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// What applying inputs requires of the outside world, in order.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub events: Vec<OrderEvent>,
+    pub stock_events: Vec<StockEvent>,
+    /// Latest state of every order that changed (the read model).
+    pub views: BTreeMap<Uuid, OrderState>,
+    /// Products whose stock level changed.
+    pub stock: BTreeSet<String>,
+    /// (customer, order) for orders first seen.
+    pub new_orders: Vec<(String, Uuid)>,
+    pub poison: Vec<Poison>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.stock_events.is_empty()
+            && self.views.is_empty()
+            && self.stock.is_empty()
+            && self.new_orders.is_empty()
+            && self.poison.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Finished {
+    status: OrderStatus,
+    total: schemas::MinorUnits,
+    paid: bool,
+    refunded: bool,
+    at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Engine {
+    /// Sequence of the last ORDERS message applied.
+    pub last_seq: u64,
+    inventory: Inventory,
+    live: HashMap<Uuid, OrderState>,
+    finished: HashMap<Uuid, Finished>,
+    finished_order: VecDeque<Uuid>,
+    fraud: FraudScreen,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            last_seq: 0,
+            inventory: Inventory::default(),
+            live: HashMap::new(),
+            finished: HashMap::new(),
+            finished_order: VecDeque::new(),
+            fraud: FraudScreen::default(),
+            config,
+        }
+    }
+
+    /// Keeps the state but takes the configuration of this run.
+    pub fn reconfigure(&mut self, config: EngineConfig) {
+        self.config = config;
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    pub fn live_orders(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Applies the message at `seq` (log time `at`). Messages at or below
+    /// `last_seq` were applied already and are skipped.
+    pub fn apply(&mut self, seq: u64, at: DateTime<Utc>, input: Input, fx: &mut Effects) {
+        if seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = seq;
+        self.forget_old(at.timestamp_millis());
+        let result = match input {
+            Input::Order(order) => self.submit(seq, at, *order, fx),
+            Input::Command(command) => self.command(seq, at, command, fx),
+            Input::Stock(command) => {
+                self.stock(at, command, fx);
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            fx.poison.push(Poison { seq, reason: err.to_string() });
+        }
+    }
+
+    /// A message that could not be decoded still advances the position.
+    pub fn skip(&mut self, seq: u64, reason: String, fx: &mut Effects) {
+        if seq > self.last_seq {
+            self.last_seq = seq;
+            fx.poison.push(Poison { seq, reason });
+        }
+    }
+
+    fn submit(&mut self, seq: u64, at: DateTime<Utc>, order: Order, fx: &mut Effects) -> Result<(), StockError> {
+        let id = order.order_id;
+        if self.live.contains_key(&id) || self.finished.contains_key(&id) {
+            // A republish beyond JetStream's dedup window: the same order.
+            return Ok(());
+        }
+        fx.new_orders.push((order.customer_id.clone(), id));
+        let mut state = OrderState {
+            order,
+            stream_seq: seq,
+            status: OrderStatus::Pending,
+            history: vec![(OrderStatus::Pending, at)],
+            cancel_reason: None,
+            risk_score: 0,
+            risk_reasons: Vec::new(),
+            refunded: false,
+            version: seq,
+        };
+        push_event(fx, &state, None, OrderStatus::Pending, None, at);
+        let assessment = self.fraud.assess(&state.order, at);
+        state.risk_score = assessment.score;
+        state.risk_reasons = assessment.reasons;
+        if state.risk_score > self.config.fraud_threshold {
+            self.transition(&mut state, OrderStatus::Flagged, None, at, fx);
+        } else {
+            self.reserve(&mut state, at, fx);
+        }
+        self.store(state, at, fx);
+        Ok(())
+    }
+
+    fn reserve(&mut self, state: &mut OrderState, at: DateTime<Utc>, fx: &mut Effects) {
+        match self.inventory.reserve(&state.order.items) {
+            Ok(()) => {
+                fx.stock.extend(state.order.items.iter().map(|i| i.product_id.clone()));
+                self.transition(state, OrderStatus::Reserved, None, at, fx);
+            }
+            Err(_) => self.transition(state, OrderStatus::Cancelled, Some(CancelReason::OutOfStock), at, fx),
+        }
+    }
+
+    fn command(
+        &mut self,
+        seq: u64,
+        at: DateTime<Utc>,
+        cmd: OrderCommandEnvelope,
+        fx: &mut Effects,
+    ) -> Result<(), StockError> {
+        let id = cmd.order_id;
+        let Some(mut state) = self.live.remove(&id) else {
+            self.command_on_finished(seq, at, &cmd, fx);
+            return Ok(());
+        };
+        state.version = seq;
+        let name = cmd.command.name();
+        let outcome = self.run_command(&mut state, cmd.command, at, fx);
+        if let Ok(Err(message)) = &outcome {
+            fx.events.push(OrderEvent::command_rejected(id, name, state.status, message.clone(), seq, at));
+        }
+        // Whatever happened, the order stays known.
+        self.store(state, at, fx);
+        outcome.map(|_| ())
+    }
+
+    /// `Ok(Err(why))`: the order's state does not allow the command.
+    /// `Err`: stock bookkeeping is broken (a bug; the input is dead-lettered).
+    fn run_command(
+        &mut self,
+        state: &mut OrderState,
+        command: OrderCommand,
+        at: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Result<(), String>, StockError> {
+        match command {
+            OrderCommand::Payment { approved: true, .. } if state.status == OrderStatus::Reserved => {
+                self.inventory.sell(&state.order.items)?;
+                fx.stock.extend(state.order.items.iter().map(|i| i.product_id.clone()));
+                self.transition(state, OrderStatus::Confirmed, None, at, fx);
+            }
+            OrderCommand::Payment { approved: false, .. } if state.status == OrderStatus::Reserved => {
+                self.release_and_cancel(state, CancelReason::PaymentDeclined, at, fx)?;
+            }
+            OrderCommand::Advance { to } if check_transition(state.status, to, None).is_ok() => {
+                self.transition(state, to, None, at, fx);
+            }
+            OrderCommand::Cancel { reason }
+                if check_transition(state.status, OrderStatus::Cancelled, Some(reason)).is_ok() =>
+            {
+                self.release_and_cancel(state, reason, at, fx)?;
+            }
+            OrderCommand::Review { decision: ReviewDecision::Approve } if state.status == OrderStatus::Flagged => {
+                self.reserve(state, at, fx);
+            }
+            OrderCommand::Review { decision: ReviewDecision::Reject } if state.status == OrderStatus::Flagged => {
+                self.transition(state, OrderStatus::Cancelled, Some(CancelReason::FraudRejected), at, fx);
+            }
+            _ => return Ok(Err(format!("not allowed while the order is {}", state.status))),
+        }
+        Ok(Ok(()))
+    }
+
+    /// Commands for orders already delivered or cancelled (or never seen).
+    fn command_on_finished(&mut self, seq: u64, at: DateTime<Utc>, cmd: &OrderCommandEnvelope, fx: &mut Effects) {
+        let id = cmd.order_id;
+        if let (OrderCommand::Payment { approved: true, .. }, Some(done)) = (&cmd.command, self.finished.get_mut(&id))
+            && done.status == OrderStatus::Cancelled
+            && !done.paid
+            && !done.refunded
+        {
+            // The customer cancelled while the payment was in flight and the
+            // charge went through: give the money back, once.
+            done.refunded = true;
+            fx.events.push(OrderEvent::refund_issued(id, done.total, at));
+            return;
+        }
+        let status = self.finished.get(&id).map_or(OrderStatus::Pending, |d| d.status);
+        let message = if self.finished.contains_key(&id) {
+            format!("the order is already {status}")
+        } else {
+            "no such live order".to_string()
+        };
+        fx.events.push(OrderEvent::command_rejected(id, cmd.command.name(), status, message, seq, at));
+    }
+
+    fn release_and_cancel(
+        &mut self,
+        state: &mut OrderState,
+        reason: CancelReason,
+        at: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), StockError> {
+        let items = &state.order.items;
+        if state.status.is_paid() {
+            self.inventory.restock(items)?;
+            state.refunded = true;
+        } else if state.status.holds_stock() {
+            self.inventory.release(items)?;
+        }
+        if state.status.holds_stock() {
+            fx.stock.extend(items.iter().map(|i| i.product_id.clone()));
+        }
+        let paid = state.status.is_paid();
+        self.transition(state, OrderStatus::Cancelled, Some(reason), at, fx);
+        if paid {
+            fx.events.push(OrderEvent::refund_issued(state.order.order_id, state.order.total, at));
+        }
+        Ok(())
+    }
+
+    fn transition(
+        &mut self,
+        state: &mut OrderState,
+        to: OrderStatus,
+        reason: Option<CancelReason>,
+        at: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        let from = state.status;
+        push_event(fx, state, Some(from), to, reason, at);
+        state.status = to;
+        state.history.push((to, at));
+        if reason.is_some() {
+            state.cancel_reason = reason;
+        }
+    }
+
+    /// Keeps a live order, or remembers a finished one, and records its view.
+    fn store(&mut self, state: OrderState, at: DateTime<Utc>, fx: &mut Effects) {
+        let id = state.order.order_id;
+        fx.views.insert(id, state.clone());
+        if state.status.is_terminal() {
+            let paid = state.history.iter().any(|(s, _)| s.is_paid());
+            self.finished.insert(
+                id,
+                Finished {
+                    status: state.status,
+                    total: state.order.total,
+                    paid,
+                    refunded: state.refunded,
+                    at_ms: at.timestamp_millis(),
+                },
+            );
+            self.finished_order.push_back(id);
+        } else {
+            self.live.insert(id, state);
+        }
+    }
+
+    fn forget_old(&mut self, now_ms: i64) {
+        while let Some(id) = self.finished_order.front() {
+            match self.finished.get(id) {
+                Some(done) if now_ms - done.at_ms <= REMEMBER_TERMINAL_MS => break,
+                _ => {
+                    if let Some(id) = self.finished_order.pop_front() {
+                        self.finished.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stock(&mut self, at: DateTime<Utc>, cmd: StockCommand, fx: &mut Effects) {
+        let before = self.inventory.level(&cmd.product_id);
+        let (after, rejected) = match self.inventory.change(&cmd.product_id, &cmd.change) {
+            Ok((_, after)) => {
+                fx.stock.insert(cmd.product_id.clone());
+                (after, None)
+            }
+            Err(err) => (before, Some(err.to_string())),
+        };
+        fx.stock_events.push(StockEvent {
+            event_id: format!("stock:{}", cmd.request_id),
+            product_id: cmd.product_id,
+            occurred_at: at,
+            change: cmd.change,
+            before,
+            after,
+            rejected,
+            reason: cmd.reason,
+        });
+    }
+}
+
+/// The status event for a step, carrying the risk assessment once screened.
+fn push_event(
+    fx: &mut Effects,
+    state: &OrderState,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    reason: Option<CancelReason>,
+    at: DateTime<Utc>,
+) {
+    let order_id = state.order.order_id;
+    match OrderEvent::status_changed(order_id, from, to, reason, at) {
+        Ok(mut event) => {
+            if let EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload
+                && from == Some(OrderStatus::Pending)
+            {
+                *risk_score = Some(state.risk_score);
+                risk_reasons.clone_from(&state.risk_reasons);
+            }
+            fx.events.push(event);
+        }
+        Err(err) => fx.poison.push(Poison { seq: state.version, reason: format!("order {order_id}: {err}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
