@@ -190,9 +190,9 @@ mod tests {
         fn stock_is_conserved(ops in prop::collection::vec(op(), 1..80)) {
             let mut inv = Inventory::default();
             let mut received = [0_u64; 4];
-            for p in 0..4 {
+            for (p, received) in received.iter_mut().enumerate() {
                 inv.change(&format!("p{p}"), &StockChange::Set { quantity: 10 }).unwrap();
-                received[p] = 10;
+                *received = 10;
             }
             // Orders holding a reservation, and orders sold.
             let mut held: Vec<Vec<OrderItem>> = Vec::new();
@@ -232,8 +232,8 @@ mod tests {
                     }
                     _ => {}
                 }
-                for p in 0..4 {
-                    prop_assert_eq!(inv.level(&format!("p{p}")).on_hand(), received[p]);
+                for (p, received) in received.iter().enumerate() {
+                    prop_assert_eq!(inv.level(&format!("p{p}")).on_hand(), *received);
                 }
             }
         }
