@@ -1,3 +1,99 @@
-//! The order processor: the saga of every order, exactly once.
+//! The order processor: every order's saga exactly once. A deterministic
+//! engine applies the ORDERS log in order (fraud screen, reservation, payment
+//! answers, fulfilment steps, cancellations, reviews, stock changes), workers
+//! on every instance do the slow steps, and an HTTP API serves live status.
 
+pub mod commands;
+pub mod dlq;
 pub mod engine;
+pub mod metrics;
+pub mod runner;
+pub mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use broker::{BrokerError, TopologySettings, ensure_topology};
+
+pub use engine::EngineConfig;
+pub use metrics::Metrics;
+pub use runner::RunnerSettings;
+pub use workers::{Role, WorkerSettings};
+
+#[derive(Debug, Error)]
+pub enum ProcessorError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("cannot {what}: {message}")]
+    Nats { what: &'static str, message: String },
+    #[error("engine snapshot: {0}")]
+    Snapshot(String),
+    #[error("lost the engine lease: {0}")]
+    LeaseLost(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct ProcessorConfig {
+    pub runner: RunnerSettings,
+    pub workers: WorkerSettings,
+}
+
+impl ProcessorConfig {
+    pub fn new(instance: impl Into<String>) -> Self {
+        ProcessorConfig {
+            runner: RunnerSettings {
+                engine: EngineConfig::default(),
+                snapshot_every: Duration::from_secs(2),
+                max_batch: 2000,
+                instance: instance.into(),
+            },
+            workers: WorkerSettings::default(),
+        }
+    }
+}
+
+/// A running processor: the engine runner (leading or standing by) and the
+/// payment and fulfilment workers, until `shutdown` turns true.
+pub struct Processor {
+    pub metrics: Arc<Metrics>,
+    tasks: JoinSet<Result<(), ProcessorError>>,
+}
+
+impl Processor {
+    pub async fn start(
+        client: async_nats::Client,
+        config: ProcessorConfig,
+        topology: &TopologySettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Processor, ProcessorError> {
+        let js = jetstream::new(client);
+        ensure_topology(&js, topology).await?;
+        let metrics = Metrics::new();
+        let mut tasks = JoinSet::new();
+        let runner = runner::Runner { js: js.clone(), settings: config.runner.clone(), metrics: metrics.clone() };
+        tasks.spawn(runner.run(shutdown.clone()));
+        for role in [Role::Payments, Role::Fulfilment] {
+            let worker =
+                workers::Worker { js: js.clone(), settings: config.workers.clone(), metrics: metrics.clone(), role };
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        Ok(Processor { metrics, tasks })
+    }
+
+    /// Waits for every task to finish (after shutdown), returning the first error.
+    pub async fn join(mut self) -> Result<(), ProcessorError> {
+        let mut first = Ok(());
+        while let Some(done) = self.tasks.join_next().await {
+            let result = done.unwrap_or_else(|e| Err(ProcessorError::Snapshot(format!("task failed: {e}"))));
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}

@@ -1,0 +1,330 @@
+//! Runs the engine against NATS: one active instance at a time (a lease in
+//! the PROCESSOR_LEASE bucket), reading ORDERS in order from the last
+//! snapshot, publishing each batch's effects, then snapshotting.
+//!
+//! The order of the steps is the exactly-once argument:
+//! 1. apply a batch of inputs in memory;
+//! 2. publish its events (deduplicated by id) and write its read models;
+//! 3. only then, now and then, snapshot the engine with its last sequence.
+//!
+//! A crash anywhere re-applies the inputs after the last snapshot. They give
+//! the same events with the same ids (JetStream drops the repeats, as the
+//! snapshot is never older than a few seconds, well inside the 2-minute
+//! dedup window) and the same read-model values. A deposed leader that keeps
+//! running for a moment produces the same bytes, so it cannot corrupt anything
+//! either; it finds out at its next lease renewal and stops.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, message::PublishMessage, object_store};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+use broker::{
+    CATALOG_BUCKET, CUSTOMER_ORDERS_BUCKET, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM, SNAPSHOT_BUCKET,
+    STOCK_BUCKET, kv_key, order_event_subject,
+};
+use schemas::StockLevel;
+
+use crate::ProcessorError;
+use crate::dlq;
+use crate::engine::{Effects, Engine, EngineConfig, Input};
+use crate::metrics::Metrics;
+
+const LEASE_KEY: &str = "engine";
+const SNAPSHOT_OBJECT: &str = "engine";
+const RENEW_EVERY: Duration = Duration::from_millis(1000);
+
+#[derive(Clone, Debug)]
+pub struct RunnerSettings {
+    pub engine: EngineConfig,
+    pub snapshot_every: Duration,
+    pub max_batch: usize,
+    /// This instance's name in the lease.
+    pub instance: String,
+}
+
+/// What the STOCK bucket holds per product.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StockEntry {
+    pub product_id: String,
+    #[serde(flatten)]
+    pub level: StockLevel,
+}
+
+pub struct Runner {
+    pub(crate) js: jetstream::Context,
+    pub(crate) settings: RunnerSettings,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+struct Stores {
+    lease: kv::Store,
+    views: kv::Store,
+    stock: kv::Store,
+    customer_orders: kv::Store,
+    snapshots: object_store::ObjectStore,
+}
+
+fn nats<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ProcessorError {
+    move |e| ProcessorError::Nats { what, message: e.to_string() }
+}
+
+impl Runner {
+    async fn stores(&self) -> Result<Stores, ProcessorError> {
+        let js = &self.js;
+        // The catalog is not written here, but it must exist for the API.
+        js.get_key_value(CATALOG_BUCKET).await.map_err(nats("open CATALOG"))?;
+        Ok(Stores {
+            lease: js.get_key_value(LEASE_BUCKET).await.map_err(nats("open PROCESSOR_LEASE"))?,
+            views: js.get_key_value(ORDER_VIEW_BUCKET).await.map_err(nats("open ORDER_VIEW"))?,
+            stock: js.get_key_value(STOCK_BUCKET).await.map_err(nats("open STOCK"))?,
+            customer_orders: js.get_key_value(CUSTOMER_ORDERS_BUCKET).await.map_err(nats("open CUSTOMER_ORDERS"))?,
+            snapshots: js.get_object_store(SNAPSHOT_BUCKET).await.map_err(nats("open PROCESSOR_SNAPSHOTS"))?,
+        })
+    }
+
+    /// Stands by until it holds the lease, leads until it loses it or is
+    /// told to stop, and stands by again.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessorError> {
+        let stores = loop {
+            match self.stores().await {
+                Ok(stores) => break stores,
+                Err(err) => {
+                    tracing::warn!(%err, "engine cannot open its stores yet");
+                    if wait_or_shutdown(&mut shutdown, Duration::from_millis(500)).await {
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            match stores.lease.create(LEASE_KEY, Bytes::from(self.settings.instance.clone())).await {
+                Ok(revision) => {
+                    tracing::info!(instance = %self.settings.instance, "leading the order engine");
+                    self.metrics.engine_leader.set(1);
+                    let result = self.lead(&stores, revision, &mut shutdown).await;
+                    self.metrics.engine_leader.set(0);
+                    match result {
+                        Ok(()) => return Ok(()),
+                        Err(err) => tracing::warn!(%err, "engine stopped leading; standing by"),
+                    }
+                }
+                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(err) => tracing::debug!(%err, "cannot take the engine lease"),
+            }
+            if wait_or_shutdown(&mut shutdown, Duration::from_millis(250)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn load_snapshot(&self, stores: &Stores) -> Result<Engine, ProcessorError> {
+        let config = self.settings.engine.clone();
+        match stores.snapshots.get(SNAPSHOT_OBJECT).await {
+            Ok(mut object) => {
+                let mut bytes = Vec::new();
+                object.read_to_end(&mut bytes).await.map_err(nats("read the engine snapshot"))?;
+                let mut engine: Engine = serde_json::from_slice(&bytes)
+                    .map_err(|e| ProcessorError::Snapshot(format!("undecodable snapshot: {e}")))?;
+                engine.reconfigure(config);
+                tracing::info!(last_seq = engine.last_seq, live = engine.live_orders(), "engine resumed from snapshot");
+                Ok(engine)
+            }
+            Err(err) if err.kind() == object_store::GetErrorKind::NotFound => Ok(Engine::new(config)),
+            Err(err) => Err(nats("read the engine snapshot")(err)),
+        }
+    }
+
+    async fn lead(
+        &self,
+        stores: &Stores,
+        mut revision: u64,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProcessorError> {
+        let mut engine = self.load_snapshot(stores).await?;
+        let deliver_policy = match engine.last_seq {
+            0 => consumer::DeliverPolicy::All,
+            seq => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq + 1 },
+        };
+        let orders = self.js.get_stream_no_info(ORDERS_STREAM).await.map_err(nats("open ORDERS"))?;
+        let consumer = orders
+            .create_consumer(consumer::pull::OrderedConfig { deliver_policy, ..Default::default() })
+            .await
+            .map_err(nats("create the engine's ordered consumer"))?;
+        let mut messages = consumer.messages().await.map_err(nats("read ORDERS"))?;
+        let mut renewed = Instant::now();
+        let mut snapshotted = Instant::now();
+        let mut snapshot_seq = engine.last_seq;
+        loop {
+            if renewed.elapsed() >= RENEW_EVERY {
+                revision = self.renew(stores, revision).await?;
+                renewed = Instant::now();
+            }
+            let first = tokio::select! {
+                next = tokio::time::timeout(Duration::from_millis(200), messages.next()) => next,
+                _ = shutdown.changed() => {
+                    self.snapshot(stores, &engine).await?;
+                    let _ = stores.lease.delete(LEASE_KEY).await;
+                    return Ok(());
+                }
+            };
+            let mut fx = Effects::default();
+            let mut batch: HashMap<u64, jetstream::Message> = HashMap::new();
+            let started = Instant::now();
+            if let Ok(next) = first {
+                let mut next = next;
+                loop {
+                    match next {
+                        Some(Ok(message)) => self.apply(&mut engine, message, &mut fx, &mut batch),
+                        Some(Err(err)) => return Err(nats("read ORDERS")(err)),
+                        None => return Err(ProcessorError::Snapshot("ORDERS consumer ended".into())),
+                    }
+                    if batch.len() >= self.settings.max_batch {
+                        break;
+                    }
+                    match messages.next().now_or_never() {
+                        Some(more) => next = more,
+                        None => break,
+                    }
+                }
+            }
+            if !fx.is_empty() {
+                self.commit(stores, &engine, &fx, &batch).await?;
+                self.metrics.record_batch(&fx, batch.len(), started.elapsed());
+            }
+            if snapshotted.elapsed() >= self.settings.snapshot_every && engine.last_seq > snapshot_seq {
+                // Renewing first proves we still lead: no stale snapshot
+                // from a deposed leader.
+                revision = self.renew(stores, revision).await?;
+                renewed = Instant::now();
+                self.snapshot(stores, &engine).await?;
+                snapshotted = Instant::now();
+                snapshot_seq = engine.last_seq;
+            }
+            self.metrics.engine_position.set(engine.last_seq as i64);
+        }
+    }
+
+    async fn renew(&self, stores: &Stores, revision: u64) -> Result<u64, ProcessorError> {
+        stores
+            .lease
+            .update(LEASE_KEY, Bytes::from(self.settings.instance.clone()), revision)
+            .await
+            .map_err(|e| ProcessorError::LeaseLost(e.to_string()))
+    }
+
+    async fn snapshot(&self, stores: &Stores, engine: &Engine) -> Result<(), ProcessorError> {
+        let bytes = serde_json::to_vec(engine).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+        stores
+            .snapshots
+            .put(SNAPSHOT_OBJECT, &mut bytes.as_slice())
+            .await
+            .map_err(nats("write the engine snapshot"))?;
+        tracing::debug!(last_seq = engine.last_seq, bytes = bytes.len(), "engine snapshot written");
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        engine: &mut Engine,
+        message: jetstream::Message,
+        fx: &mut Effects,
+        batch: &mut HashMap<u64, jetstream::Message>,
+    ) {
+        let Ok(info) = message.info() else {
+            tracing::error!(subject = %message.subject, "ORDERS message without JetStream metadata");
+            return;
+        };
+        let (seq, at) = (info.stream_sequence, info.published);
+        match decode(&message.subject, &message.payload) {
+            Ok(input) => engine.apply(seq, at, input, fx),
+            Err(reason) => engine.skip(seq, reason, fx),
+        }
+        batch.insert(seq, message);
+    }
+
+    /// Makes a batch's effects durable: events first (the record of what
+    /// happened), then the read models that summarise them.
+    async fn commit(
+        &self,
+        stores: &Stores,
+        engine: &Engine,
+        fx: &Effects,
+        batch: &HashMap<u64, jetstream::Message>,
+    ) -> Result<(), ProcessorError> {
+        let mut acks = Vec::with_capacity(fx.events.len() + fx.stock_events.len());
+        for event in &fx.events {
+            let payload = serde_json::to_vec(event).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            let publish = PublishMessage::build().payload(payload.into()).message_id(&event.event_id);
+            let subject = order_event_subject(event.order_id, event.subject_suffix());
+            acks.push(self.js.send_publish(subject, publish).await.map_err(nats("publish an order event"))?);
+        }
+        for event in &fx.stock_events {
+            let payload = serde_json::to_vec(event).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            let publish = PublishMessage::build().payload(payload.into()).message_id(&event.event_id);
+            acks.push(
+                self.js.send_publish("stock_events.changed", publish).await.map_err(nats("publish a stock event"))?,
+            );
+        }
+        for poison in &fx.poison {
+            if let Some(message) = batch.get(&poison.seq) {
+                acks.push(dlq::send(&self.js, "engine", message, poison.seq, &poison.reason).await?);
+                self.metrics.dead_lettered.inc();
+            }
+        }
+        futures::future::try_join_all(acks.into_iter().map(|ack| ack.into_future()))
+            .await
+            .map_err(nats("confirm published events"))?;
+
+        let mut writes = Vec::new();
+        for (id, state) in &fx.views {
+            let value = serde_json::to_vec(state).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            writes.push(stores.views.put(id.to_string(), value.into()).boxed());
+        }
+        for product_id in &fx.stock {
+            let entry = StockEntry { product_id: product_id.clone(), level: engine.inventory().level(product_id) };
+            let value = serde_json::to_vec(&entry).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            writes.push(stores.stock.put(kv_key(product_id), value.into()).boxed());
+        }
+        for (customer, order_id) in &fx.new_orders {
+            writes.push(stores.customer_orders.put(format!("{}.{order_id}", kv_key(customer)), Bytes::new()).boxed());
+        }
+        futures::stream::iter(writes)
+            .buffer_unordered(512)
+            .try_collect::<Vec<u64>>()
+            .await
+            .map_err(nats("write the read models"))?;
+        Ok(())
+    }
+}
+
+/// Decodes an ORDERS message by its subject.
+fn decode(subject: &str, payload: &[u8]) -> Result<Input, String> {
+    let parsed = if subject.starts_with("orders.submitted.") {
+        serde_json::from_slice(payload).map(|o| Input::Order(Box::new(o)))
+    } else if subject.starts_with("orders.commands.") {
+        serde_json::from_slice(payload).map(Input::Command)
+    } else if subject == broker::STOCK_COMMAND_SUBJECT {
+        serde_json::from_slice(payload).map(Input::Stock)
+    } else {
+        return Err(format!("no handler for subject {subject}"));
+    };
+    parsed.map_err(|e| format!("undecodable {subject}: {e}"))
+}
+
+/// Sleeps, returning true early if shutdown was requested.
+pub(crate) async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => *shutdown.borrow(),
+        changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
+    }
+}
