@@ -33,8 +33,27 @@ pub enum Command {
     Up(UpArgs),
     /// The producer-facing HTTP API (POST /api/orders).
     Ingest(IngestArgs),
+    /// The order processor: the engine (one active instance), payment and
+    /// fulfilment workers, and the order/admin/live HTTP API.
+    Processor(ProcessorArgs),
+    /// Catalog administration.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Open-loop HTTP load against an ingest endpoint, with an HDR latency report.
     Loadgen(crate::loadgen::LoadgenArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Imports products and their stock from a CSV file with the header
+    /// `product_id,name,category,unit_price,stock[,currency]`.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,11 +123,132 @@ impl IngestArgs {
     }
 }
 
+/// Fulfilment delays: `off` (instant), `disabled` (orders stop at
+/// confirmed), or three milliseconds `processing,shipped,delivered`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FulfilmentDelays(pub Option<[Duration; 3]>);
+
+pub fn parse_delays(text: &str) -> Result<FulfilmentDelays, String> {
+    Ok(FulfilmentDelays(match text.trim() {
+        "disabled" => None,
+        "off" | "0" => Some([Duration::ZERO; 3]),
+        list => {
+            let parts: Vec<u64> = list
+                .split(',')
+                .map(|p| p.trim().parse::<u64>().map_err(|_| format!("{p:?} is not milliseconds")))
+                .collect::<Result<_, _>>()?;
+            let [a, b, c] = parts[..] else {
+                return Err("give three delays in ms (processing,shipped,delivered), off, or disabled".into());
+            };
+            Some([Duration::from_millis(a), Duration::from_millis(b), Duration::from_millis(c)])
+        }
+    }))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProcessorOptions {
+    /// This instance's name (in the engine lease); host and pid by default.
+    #[arg(long, env = "ORDERSTREAM_INSTANCE")]
+    pub instance: Option<String>,
+    /// Orders whose fraud score is above this are flagged for review (0-100).
+    #[arg(long, env = "ORDERSTREAM_FRAUD_THRESHOLD", default_value_t = 80)]
+    pub fraud_threshold: u8,
+    /// Share of simulated payments declined (0.05 = 5%).
+    #[arg(long, env = "ORDERSTREAM_PAYMENT_FAILURE_RATE", default_value_t = 0.05)]
+    pub payment_failure_rate: f64,
+    /// Simulated payment latency in milliseconds.
+    #[arg(long, env = "ORDERSTREAM_PAYMENT_LATENCY_MS", default_value_t = 20)]
+    pub payment_latency_ms: u64,
+    /// Seed of the simulated payment provider's decisions.
+    #[arg(long, env = "ORDERSTREAM_PAYMENT_SEED", default_value_t = 0)]
+    pub payment_seed: u64,
+    /// Fulfilment delays in ms `processing,shipped,delivered`, `off` (none), or `disabled`.
+    #[arg(long, env = "ORDERSTREAM_FULFILMENT_DELAYS_MS", default_value = "500,1500,3000", value_parser = parse_delays)]
+    pub fulfilment_delays_ms: FulfilmentDelays,
+    /// How often the engine snapshots its state, in milliseconds.
+    #[arg(long, env = "ORDERSTREAM_SNAPSHOT_INTERVAL_MS", default_value_t = 2000)]
+    pub snapshot_interval_ms: u64,
+    /// Bearer token required on /api/admin/* (none: open).
+    #[arg(long, env = "ORDERSTREAM_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Products with at most this many available units are low on stock.
+    #[arg(long, env = "ORDERSTREAM_LOW_STOCK_THRESHOLD", default_value_t = 10)]
+    pub low_stock_threshold: u64,
+}
+
+impl ProcessorOptions {
+    pub fn config(&self) -> processor::ProcessorConfig {
+        let instance = self.instance.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        let mut config = processor::ProcessorConfig::new(instance);
+        config.runner.engine.fraud_threshold = self.fraud_threshold;
+        config.runner.snapshot_every = Duration::from_millis(self.snapshot_interval_ms.max(100));
+        config.workers.payment_failure_rate = self.payment_failure_rate.clamp(0.0, 1.0);
+        config.workers.payment_latency = Duration::from_millis(self.payment_latency_ms);
+        config.workers.seed = self.payment_seed;
+        config.workers.fulfilment_delays = self.fulfilment_delays_ms.0;
+        config
+    }
+
+    pub fn api(&self) -> processor::ApiSettings {
+        processor::ApiSettings {
+            admin_token: self.admin_token.clone(),
+            low_stock_threshold: self.low_stock_threshold,
+            ..processor::ApiSettings::default()
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProcessorArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub options: ProcessorOptions,
+    /// Address the processor's API listens on.
+    #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
     #[command(flatten)]
     pub ingest: IngestArgs,
-    /// Where the embedded nats-server (and later analytics output) keeps data.
+    #[command(flatten)]
+    pub processor: ProcessorOptions,
+    /// Where the embedded nats-server keeps its data.
     #[arg(long, env = "ORDERSTREAM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_parses_with_defaults() {
+        for args in [
+            &["orderstream", "up"][..],
+            &["orderstream", "processor"],
+            &["orderstream", "ingest"],
+            &["orderstream", "loadgen"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
+        }
+        Cli::try_parse_from(["orderstream", "catalog", "import", "x.csv"]).unwrap();
+    }
+
+    #[test]
+    fn fulfilment_delays_parse() {
+        assert_eq!(parse_delays("off"), Ok(FulfilmentDelays(Some([Duration::ZERO; 3]))));
+        assert_eq!(parse_delays("disabled"), Ok(FulfilmentDelays(None)));
+        assert_eq!(
+            parse_delays("1,2,3"),
+            Ok(FulfilmentDelays(Some([Duration::from_millis(1), Duration::from_millis(2), Duration::from_millis(3)])))
+        );
+        assert!(parse_delays("1,2").is_err());
+        assert!(parse_delays("soon").is_err());
+    }
 }

@@ -1,6 +1,7 @@
 //! `orderstream`: one binary, a subcommand per role.
 
 mod cli;
+mod http;
 mod loadgen;
 mod roles;
 
@@ -31,6 +32,8 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Up(args) => roles::up(args).await,
         Command::Ingest(args) => roles::ingest(args).await,
+        Command::Processor(args) => roles::processor(args).await,
+        Command::Catalog { command } => roles::catalog(command).await,
         Command::Loadgen(args) => loadgen::run(args).await,
     }
 }

@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use broker::{NatsServer, ServerOptions};
 use tokio::net::TcpListener;
 
-use crate::cli::{IngestArgs, UpArgs};
+use tokio::sync::watch;
+
+use crate::cli::{CatalogCommand, IngestArgs, ProcessorArgs, UpArgs};
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
@@ -43,19 +45,65 @@ async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client>
     }
 }
 
-async fn serve_ingest(args: &IngestArgs, client: async_nats::Client) -> Result<()> {
-    let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "ingest API serving");
-    ingest::serve(listener, ingest::router(state), shutdown_signal()).await?;
-    // Whatever publishes are still buffered go out before we exit.
-    client.flush().await.ok();
+/// A shutdown flag set by Ctrl-C or SIGTERM, for every part of a role.
+fn shutdown_flag() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn flag_set(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+async fn serve(listen: std::net::SocketAddr, router: axum::Router, stop: watch::Receiver<bool>) -> Result<()> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    ingest::serve(listener, router, flag_set(stop)).await?;
     Ok(())
 }
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
     let client = connect_with_retry(&args.nats.nats_url, "orderstream-ingest").await?;
-    serve_ingest(&args, client).await
+    let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
+    tracing::info!(listen = %args.listen, "ingest API serving");
+    serve(args.listen, ingest::router(state), shutdown_flag()).await?;
+    // Whatever publishes are still buffered go out before we exit.
+    client.flush().await.ok();
+    Ok(())
+}
+
+pub async fn processor(args: ProcessorArgs) -> Result<()> {
+    let client = connect_with_retry(&args.nats.nats_url, "orderstream-processor").await?;
+    let stop = shutdown_flag();
+    let running =
+        processor::Processor::start(client.clone(), args.options.config(), &args.nats.topology(), stop.clone()).await?;
+    let api = processor::ApiState::open(client.clone(), args.options.api(), running.metrics.clone()).await?;
+    tracing::info!(listen = %args.listen, "processor API serving");
+    let router = crate::http::processor_router(api, client.clone(), running.metrics.clone());
+    let served = serve(args.listen, router, stop).await;
+    running.join().await?;
+    client.flush().await.ok();
+    served
+}
+
+pub async fn catalog(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Import { file, nats } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let entries = processor::catalog::parse_csv(&text)?;
+            let client = broker::connect(&nats.nats_url, "orderstream-catalog").await?;
+            let js = async_nats::jetstream::new(client.clone());
+            broker::ensure_topology(&js, &nats.topology()).await?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let imported = processor::catalog::import(&js, &name, &entries).await?;
+            client.flush().await.ok();
+            println!("imported {imported} products from {}", file.display());
+            Ok(())
+        }
+    }
 }
 
 /// `host:port` of the first URL in a NATS URL list.
@@ -91,19 +139,34 @@ pub async fn up(args: UpArgs) -> Result<()> {
         embedded = Some(server);
     }
     let client = connect_with_retry(&url, "orderstream-up").await?;
+    let stop = shutdown_flag();
+    let state = ingest::build_state(client.clone(), args.ingest.config(), &args.ingest.nats.topology()).await?;
+    let running = processor::Processor::start(
+        client.clone(),
+        args.processor.config(),
+        &args.ingest.nats.topology(),
+        stop.clone(),
+    )
+    .await?;
+    let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
+    let router = crate::http::up_router(state, api, running.metrics.clone());
     let listen = args.ingest.listen;
     println!("orderstream is up");
     println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");
+    println!("  live:      ws://{listen}/api/ws/orders   products: http://{listen}/api/products");
     println!("  health:    http://{listen}/readyz   metrics: http://{listen}/metrics");
     match &embedded {
         Some(server) => println!("  NATS:      {} (embedded, data in {})", server.url(), args.data_dir.display()),
         None => println!("  NATS:      {url}"),
     }
-    let served = serve_ingest(&args.ingest, client).await;
+    let served = serve(listen, router, stop).await;
+    let processed = running.join().await;
+    client.flush().await.ok();
     if let Some(mut server) = embedded {
         server.stop().await.context("stopping the embedded nats-server")?;
     }
-    served
+    served?;
+    Ok(processed?)
 }
 
 #[cfg(test)]

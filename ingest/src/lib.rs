@@ -4,7 +4,7 @@
 mod config;
 mod error;
 mod intake;
-mod metrics;
+pub mod metrics;
 mod openapi;
 mod routes;
 
@@ -21,8 +21,8 @@ use broker::{BrokerError, IDEMPOTENCY_BUCKET, ORDERS_STREAM, TopologySettings, e
 pub use config::IngestConfig;
 pub use error::HttpError;
 pub use intake::{Accepted, Claim, Intake, IntakeError};
-pub use metrics::Metrics;
-pub use openapi::ApiDoc;
+pub use metrics::{Metrics, track};
+pub use openapi::{ApiDoc, openapi_json};
 pub use routes::AppState;
 
 #[derive(Debug, Error)]
@@ -56,19 +56,33 @@ pub async fn build_state(
     Ok(AppState { intake: Arc::new(intake), metrics: Metrics::new(), config: Arc::new(config) })
 }
 
-pub fn router(state: AppState) -> Router {
+/// The routes producers use: submitting orders. A deployment composes these
+/// with whatever serves reads (the processor's live view, or [`router`]'s).
+pub fn producer_routes(state: AppState) -> Router {
     Router::new()
         .route("/api/orders", post(routes::post_order))
         .route("/api/orders/batch", post(routes::post_batch))
-        .route("/api/orders/{id}", get(routes::get_order))
-        .route("/api/openapi.json", get(openapi::openapi_json))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
+}
+
+/// Liveness and readiness of the ingest path (NATS connected, streams there).
+pub fn health_routes(state: AppState) -> Router {
+    Router::new().route("/healthz", get(routes::healthz)).route("/readyz", get(routes::readyz)).with_state(state)
+}
+
+/// Ingest on its own: submit, read back as accepted, operations, metrics.
+pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/api/orders/{id}", get(routes::get_order))
+        .route("/metrics", get(routes::metrics))
+        .with_state(state.clone())
+        .merge(producer_routes(state.clone()))
+        .merge(health_routes(state))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .fallback(schemas::http::not_found_route)
+        .method_not_allowed_fallback(schemas::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures::future::join_all;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,9 +19,10 @@ use schemas::{
 };
 
 use crate::IngestConfig;
-use crate::error::HttpError;
+use crate::error::{HttpError, from_intake};
 use crate::intake::{Accepted, Intake};
 use crate::metrics::Metrics;
+use schemas::http::read_json_body;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,28 +33,6 @@ pub struct AppState {
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
-
-/// Checks the content type and size, then reads the body.
-async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HttpError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media_type != "application/json" {
-        return Err(HttpError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("send Content-Type: application/json (got {content_type:?})"),
-        )
-        .with_field("Content-Type"));
-    }
-    let too_large = || {
-        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {limit} bytes"))
-    };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
-}
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
@@ -115,7 +93,7 @@ pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body:
         .intake
         .accept(&req, key.as_deref(), &state.metrics)
         .await
-        .map_err(|e| HttpError::from_intake(e, state.config.retry_after_secs))?;
+        .map_err(|e| from_intake(e, state.config.retry_after_secs))?;
     if !accepted.replayed {
         state.metrics.orders_accepted.inc();
     }
@@ -154,7 +132,7 @@ pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body:
                     .intake
                     .accept(&req, req.idempotency_key.as_deref(), &state.metrics)
                     .await
-                    .map_err(|e| HttpError::from_intake(e, retry_after)),
+                    .map_err(|e| from_intake(e, retry_after)),
             };
             match outcome {
                 Ok(accepted) => {
@@ -196,7 +174,7 @@ pub async fn get_order(State(state): State<AppState>, Path(id): Path<String>) ->
     match state.intake.find(order_id).await {
         Ok(Some((order, seq))) => Ok(Json(OrderView::new(&order, seq))),
         Ok(None) => Err(HttpError::not_found("order")),
-        Err(e) => Err(HttpError::from_intake(e, state.config.retry_after_secs)),
+        Err(e) => Err(from_intake(e, state.config.retry_after_secs)),
     }
 }
 
@@ -233,12 +211,4 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
         .into_response()
-}
-
-pub async fn not_found() -> HttpError {
-    HttpError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/openapi.json")
-}
-
-pub async fn method_not_allowed() -> HttpError {
-    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }

@@ -3,9 +3,12 @@
 //! answers, fulfilment steps, cancellations, reviews, stock changes), workers
 //! on every instance do the slow steps, and an HTTP API serves live status.
 
+pub mod api;
+pub mod catalog;
 pub mod commands;
 pub mod dlq;
 pub mod engine;
+pub mod kvscan;
 pub mod metrics;
 pub mod runner;
 pub mod workers;
@@ -20,6 +23,7 @@ use tokio::task::JoinSet;
 
 use broker::{BrokerError, TopologySettings, ensure_topology};
 
+pub use api::{ApiSettings, ApiState, routes};
 pub use engine::EngineConfig;
 pub use metrics::Metrics;
 pub use runner::RunnerSettings;
@@ -82,6 +86,7 @@ impl Processor {
                 workers::Worker { js: js.clone(), settings: config.workers.clone(), metrics: metrics.clone(), role };
             tasks.spawn(worker.run(shutdown.clone()));
         }
+        tasks.spawn(sample_queues(js, metrics.clone(), shutdown));
         Ok(Processor { metrics, tasks })
     }
 
@@ -95,5 +100,54 @@ impl Processor {
             }
         }
         first
+    }
+}
+
+/// Every two seconds: queue depth per consumer, the engine's lag, DLQ size.
+async fn sample_queues(
+    js: jetstream::Context,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    use async_nats::jetstream::consumer::pull;
+    loop {
+        if runner::wait_or_shutdown(&mut shutdown, Duration::from_secs(2)).await {
+            return Ok(());
+        }
+        if let Ok(events) = js.get_stream_no_info(broker::ORDER_EVENTS_STREAM).await {
+            for role in [Role::Payments, Role::Fulfilment] {
+                let name = match role {
+                    Role::Payments => "payments",
+                    Role::Fulfilment => "fulfilment",
+                };
+                if let Ok(mut consumer) = events.get_consumer::<pull::Config>(name).await
+                    && let Ok(info) = consumer.info().await
+                {
+                    let labels = metrics::ConsumerLabels { consumer: name.to_string() };
+                    metrics.consumer_pending.get_or_create(&labels).set(info.num_pending as i64);
+                    metrics.consumer_ack_pending.get_or_create(&labels).set(info.num_ack_pending as i64);
+                }
+            }
+        }
+        if let Ok(mut dlq) = js.get_stream(broker::DLQ_STREAM).await
+            && let Ok(info) = dlq.info().await
+        {
+            metrics.dlq_messages.set(info.state.messages as i64);
+        }
+        let position = match js.get_key_value(broker::LEASE_BUCKET).await {
+            Ok(lease) => match lease.get(runner::LEASE_KEY).await {
+                Ok(Some(bytes)) => serde_json::from_slice::<runner::LeaseValue>(&bytes).map(|l| l.position).ok(),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        if let (Some(position), Ok(mut orders)) = (position, js.get_stream(broker::ORDERS_STREAM).await)
+            && let Ok(info) = orders.info().await
+        {
+            let lag = info.state.last_sequence.saturating_sub(position);
+            metrics.engine_lag.set(lag as i64);
+            let labels = metrics::ConsumerLabels { consumer: "engine".to_string() };
+            metrics.consumer_pending.get_or_create(&labels).set(lag as i64);
+        }
     }
 }

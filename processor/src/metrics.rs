@@ -39,6 +39,7 @@ pub struct Metrics {
     pub consumer_pending: Family<ConsumerLabels, Gauge>,
     pub consumer_ack_pending: Family<ConsumerLabels, Gauge>,
     pub dlq_messages: Gauge,
+    pub engine_lag: Gauge,
 }
 
 impl Metrics {
@@ -56,6 +57,7 @@ impl Metrics {
             consumer_pending: Family::default(),
             consumer_ack_pending: Family::default(),
             dlq_messages: Gauge::default(),
+            engine_lag: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("outcomes", "Order events by outcome (status reached, refund, rejected)", m.outcomes.clone());
@@ -85,6 +87,11 @@ impl Metrics {
             m.consumer_ack_pending.clone(),
         );
         registry.register("dlq_messages", "Messages in ORDERS_DLQ", m.dlq_messages.clone());
+        registry.register(
+            "engine_lag",
+            "ORDERS messages not yet applied by the engine (queue depth)",
+            m.engine_lag.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

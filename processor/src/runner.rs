@@ -36,7 +36,7 @@ use crate::dlq;
 use crate::engine::{Effects, Engine, EngineConfig, Input};
 use crate::metrics::Metrics;
 
-const LEASE_KEY: &str = "engine";
+pub const LEASE_KEY: &str = "engine";
 const SNAPSHOT_OBJECT: &str = "engine";
 const RENEW_EVERY: Duration = Duration::from_millis(1000);
 
@@ -47,6 +47,14 @@ pub struct RunnerSettings {
     pub max_batch: usize,
     /// This instance's name in the lease.
     pub instance: String,
+}
+
+/// The lease's value: who leads, and how far it has applied ORDERS (which
+/// tells a waiting order its place in line).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LeaseValue {
+    pub instance: String,
+    pub position: u64,
 }
 
 /// What the STOCK bucket holds per product.
@@ -107,7 +115,7 @@ impl Runner {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            match stores.lease.create(LEASE_KEY, Bytes::from(self.settings.instance.clone())).await {
+            match stores.lease.create(LEASE_KEY, self.lease_value(0)).await {
                 Ok(revision) => {
                     tracing::info!(instance = %self.settings.instance, "leading the order engine");
                     self.metrics.engine_leader.set(1);
@@ -166,7 +174,7 @@ impl Runner {
         let mut snapshot_seq = engine.last_seq;
         loop {
             if renewed.elapsed() >= RENEW_EVERY {
-                revision = self.renew(stores, revision).await?;
+                revision = self.renew(stores, revision, engine.last_seq).await?;
                 renewed = Instant::now();
             }
             let first = tokio::select! {
@@ -204,7 +212,7 @@ impl Runner {
             if snapshotted.elapsed() >= self.settings.snapshot_every && engine.last_seq > snapshot_seq {
                 // Renewing first proves we still lead: no stale snapshot
                 // from a deposed leader.
-                revision = self.renew(stores, revision).await?;
+                revision = self.renew(stores, revision, engine.last_seq).await?;
                 renewed = Instant::now();
                 self.snapshot(stores, &engine).await?;
                 snapshotted = Instant::now();
@@ -214,10 +222,15 @@ impl Runner {
         }
     }
 
-    async fn renew(&self, stores: &Stores, revision: u64) -> Result<u64, ProcessorError> {
+    fn lease_value(&self, position: u64) -> Bytes {
+        let value = LeaseValue { instance: self.settings.instance.clone(), position };
+        serde_json::to_vec(&value).map(Bytes::from).unwrap_or_default()
+    }
+
+    async fn renew(&self, stores: &Stores, revision: u64, position: u64) -> Result<u64, ProcessorError> {
         stores
             .lease
-            .update(LEASE_KEY, Bytes::from(self.settings.instance.clone()), revision)
+            .update(LEASE_KEY, self.lease_value(position), revision)
             .await
             .map_err(|e| ProcessorError::LeaseLost(e.to_string()))
     }

@@ -48,6 +48,9 @@ pub enum EventPayload {
 pub struct OrderEvent {
     pub event_id: String,
     pub order_id: Uuid,
+    /// Whose order (absent in events written before schema version 1 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     pub kind: EventKind,
     pub occurred_at: DateTime<Utc>,
     #[serde(default = "default_version")]
@@ -85,6 +88,7 @@ impl OrderEvent {
         Ok(OrderEvent {
             event_id: status_event_id(order_id, to),
             order_id,
+            customer_id: None,
             kind: EventKind::StatusChanged,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,
@@ -123,6 +127,7 @@ impl OrderEvent {
         OrderEvent {
             event_id: format!("{order_id}:rejected:{input_seq}"),
             order_id,
+            customer_id: None,
             kind: EventKind::CommandRejected,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,
@@ -130,10 +135,16 @@ impl OrderEvent {
         }
     }
 
+    pub fn for_customer(mut self, customer_id: &str) -> OrderEvent {
+        self.customer_id = Some(customer_id.to_string());
+        self
+    }
+
     pub fn refund_issued(order_id: Uuid, amount: MinorUnits, occurred_at: DateTime<Utc>) -> OrderEvent {
         OrderEvent {
             event_id: format!("{order_id}:refund"),
             order_id,
+            customer_id: None,
             kind: EventKind::RefundIssued,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,

@@ -6,6 +6,8 @@ pub mod api;
 pub mod command;
 pub mod currency;
 pub mod event;
+#[cfg(feature = "axum")]
+pub mod http;
 pub mod money;
 pub mod order;
 pub mod product;

@@ -84,6 +84,7 @@ impl Effects {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Finished {
+    customer_id: String,
     status: OrderStatus,
     total: schemas::MinorUnits,
     paid: bool,
@@ -215,7 +216,8 @@ impl Engine {
         let name = cmd.command.name();
         let outcome = self.run_command(&mut state, cmd.command, at, fx);
         if let Ok(Err(message)) = &outcome {
-            fx.events.push(OrderEvent::command_rejected(id, name, state.status, message.clone(), seq, at));
+            let event = OrderEvent::command_rejected(id, name, state.status, message.clone(), seq, at);
+            fx.events.push(event.for_customer(&state.order.customer_id));
         }
         // Whatever happened, the order stays known.
         self.store(state, at, fx);
@@ -270,7 +272,7 @@ impl Engine {
             // The customer cancelled while the payment was in flight and the
             // charge went through: give the money back, once.
             done.refunded = true;
-            fx.events.push(OrderEvent::refund_issued(id, done.total, at));
+            fx.events.push(OrderEvent::refund_issued(id, done.total, at).for_customer(&done.customer_id));
             return;
         }
         let status = self.finished.get(&id).map_or(OrderStatus::Pending, |d| d.status);
@@ -302,7 +304,8 @@ impl Engine {
         let paid = state.status.is_paid();
         self.transition(state, OrderStatus::Cancelled, Some(reason), at, fx);
         if paid {
-            fx.events.push(OrderEvent::refund_issued(state.order.order_id, state.order.total, at));
+            let refund = OrderEvent::refund_issued(state.order.order_id, state.order.total, at);
+            fx.events.push(refund.for_customer(&state.order.customer_id));
         }
         Ok(())
     }
@@ -333,6 +336,7 @@ impl Engine {
             self.finished.insert(
                 id,
                 Finished {
+                    customer_id: state.order.customer_id.clone(),
                     status: state.status,
                     total: state.order.total,
                     paid,
@@ -399,7 +403,7 @@ fn push_event(
                 *risk_score = Some(state.risk_score);
                 risk_reasons.clone_from(&state.risk_reasons);
             }
-            fx.events.push(event);
+            fx.events.push(event.for_customer(&state.order.customer_id));
         }
         Err(err) => fx.poison.push(Poison { seq: state.version, reason: format!("order {order_id}: {err}") }),
     }

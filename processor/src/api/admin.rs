@@ -1,0 +1,250 @@
+//! Admin: fraud review, stock, the catalog with stock levels, the DLQ.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use futures::StreamExt;
+use serde::Deserialize;
+
+use broker::{CATALOG_BUCKET, STOCK_BUCKET, kv_key};
+use schemas::http::{HttpError, json_body};
+use schemas::{OrderCommand, OrderStatus, Product, ProductView, ReviewDecision, StockChange, StockEvent, StockLevel};
+
+use super::orders::{command_and_wait, load_view, parse_id, settled_view, verdict};
+use super::{ApiState, unavailable};
+use crate::dlq::{self, DeadLetter};
+use crate::runner::StockEntry;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    decision: ReviewDecision,
+}
+
+/// Approve (resume the saga) or reject (cancel as fraud) a flagged order.
+pub async fn review(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let id = parse_id(&id)?;
+    let request: ReviewRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
+    let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
+    if view.accepted.status != OrderStatus::Flagged {
+        return Err(HttpError::conflict(
+            "not_flagged",
+            format!("the order is {}; only flagged orders are reviewed", view.accepted.status),
+        )
+        .with_field("status"));
+    }
+    let answers: &[&str] = match request.decision {
+        ReviewDecision::Approve => &["reserved", "cancelled"],
+        ReviewDecision::Reject => &["cancelled"],
+    };
+    let answer = command_and_wait(&state, id, OrderCommand::Review { decision: request.decision }, answers).await?;
+    let expected = answer.as_ref().and_then(|e| e.new_status()).unwrap_or(OrderStatus::Cancelled);
+    if verdict(answer, expected)? {
+        let view = settled_view(&state, id, expected).await?.ok_or_else(|| HttpError::not_found("order"))?;
+        return Ok(Json(view).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"order_id": id, "status": "review_requested"}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockRequest {
+    /// Make exactly this many units available…
+    quantity: Option<u64>,
+    /// …or add (negative: remove) this many.
+    delta: Option<i64>,
+    reason: Option<String>,
+}
+
+/// Sets or adjusts a product's available stock, audited as a stock event.
+/// An `Idempotency-Key` makes a retried request one change.
+pub async fn set_stock(
+    State(state): State<ApiState>,
+    Path(product_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let request: StockRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
+    let change = match (request.quantity, request.delta) {
+        (Some(quantity), None) => StockChange::Set { quantity },
+        (None, Some(delta)) => StockChange::Adjust { delta },
+        _ => {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "give exactly one of quantity or delta",
+            )
+            .with_field("quantity"));
+        }
+    };
+    if state.catalog.get(kv_key(&product_id)).await.map_err(unavailable)?.is_none() {
+        return Err(HttpError::not_found("product"));
+    }
+    let request_id = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        Some(Ok(key)) if schemas::validate_idempotency_key(key).is_ok() => key.to_string(),
+        Some(_) => {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "must be 1 to 255 printable ASCII characters",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let event_id = format!("stock:{request_id}");
+    let mut events = state.client.subscribe("stock_events.changed").await.map_err(unavailable)?;
+    crate::commands::send_stock_command(&state.js, &product_id, change, &request_id, request.reason)
+        .await
+        .map_err(unavailable)?;
+    let wait = async {
+        while let Some(message) = events.next().await {
+            if let Ok(event) = serde_json::from_slice::<StockEvent>(&message.payload)
+                && event.event_id == event_id
+            {
+                return Some(event);
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(state.settings.command_timeout, wait).await.ok().flatten() {
+        Some(event) if event.rejected.is_some() => {
+            Err(HttpError::conflict("stock_change_refused", event.rejected.unwrap_or_default()).with_field("delta"))
+        }
+        Some(event) => Ok(Json(event).into_response()),
+        None => Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"product_id": product_id, "status": "queued"})))
+            .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ProductQuery {
+    category: Option<String>,
+    page: Option<usize>,
+    page_size: Option<usize>,
+    low_stock: Option<bool>,
+}
+
+/// The catalog with live stock, by category, a page at a time (pages from 1).
+pub async fn products(
+    State(state): State<ApiState>,
+    Query(q): Query<ProductQuery>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let page = q.page.unwrap_or(1);
+    let page_size = q.page_size.unwrap_or(50);
+    if page == 0 || !(1..=500).contains(&page_size) {
+        return Err(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "page starts at 1; page_size is 1 to 500",
+        )
+        .with_field("page"));
+    }
+    let (catalog, stock) = tokio::try_join!(
+        crate::kvscan::latest(&state.js, CATALOG_BUCKET, ">"),
+        crate::kvscan::latest(&state.js, STOCK_BUCKET, ">"),
+    )
+    .map_err(unavailable)?;
+    let levels: HashMap<String, StockLevel> = stock
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<StockEntry>(v).ok())
+        .map(|e| (e.product_id, e.level))
+        .collect();
+    let threshold = state.settings.low_stock_threshold;
+    let mut views: Vec<ProductView> = catalog
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<Product>(v).ok())
+        .filter(|p| q.category.as_ref().is_none_or(|c| &p.category == c))
+        .map(|p| ProductView::new(&p, levels.get(&p.product_id).copied().unwrap_or_default(), threshold))
+        .filter(|v| q.low_stock.is_none_or(|low| v.low_stock == low))
+        .collect();
+    views.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    let total = views.len();
+    let items: Vec<ProductView> = views.into_iter().skip((page - 1) * page_size).take(page_size).collect();
+    Ok(Json(serde_json::json!({"products": items, "page": page, "page_size": page_size, "total": total})))
+}
+
+#[derive(Deserialize)]
+pub struct DlqQuery {
+    limit: Option<usize>,
+}
+
+/// The newest dead letters first.
+pub async fn list_dlq(
+    State(state): State<ApiState>,
+    Query(q): Query<DlqQuery>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let mut stream = state.js.get_stream(broker::DLQ_STREAM).await.map_err(unavailable)?;
+    let info = stream.info().await.map_err(unavailable)?;
+    let (first, last, count) = (info.state.first_sequence, info.state.last_sequence, info.state.messages);
+    let mut letters = Vec::new();
+    let mut seq = last;
+    while count > 0 && seq >= first && seq > 0 && letters.len() < limit {
+        match state.dlq.direct_get(seq).await {
+            Ok(message) => letters.push(dead_letter(&message)),
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        seq -= 1;
+    }
+    state.metrics.dlq_messages.set(count as i64);
+    Ok(Json(serde_json::json!({"total": count, "dead_letters": letters})))
+}
+
+fn dead_letter(message: &async_nats::jetstream::message::StreamMessage) -> DeadLetter {
+    let header = |name: &str| message.headers.get(name).map(|v| v.to_string()).unwrap_or_default();
+    DeadLetter {
+        seq: message.sequence,
+        source: message.subject.as_str().trim_start_matches("orders_dlq.").to_string(),
+        original_subject: header(dlq::SUBJECT),
+        original_seq: header(dlq::SOURCE_SEQ).parse().ok(),
+        reason: header(dlq::REASON),
+        dead_lettered_at: message.time,
+        payload: String::from_utf8_lossy(&message.payload).into_owned(),
+    }
+}
+
+/// Puts a dead letter back on its original subject and removes it from the DLQ.
+pub async fn retry_dlq(
+    State(state): State<ApiState>,
+    Path(seq): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "seq is a number").with_field("seq"))?;
+    let message = match state.dlq.direct_get(seq).await {
+        Ok(message) => message,
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+            return Err(HttpError::not_found("dead letter"));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    let letter = dead_letter(&message);
+    if letter.original_subject.is_empty() {
+        return Err(HttpError::conflict("not_retryable", "the dead letter does not say where it came from"));
+    }
+    let publish = async_nats::jetstream::message::PublishMessage::build()
+        .payload(message.payload.clone())
+        .message_id(format!("retry:{seq}"));
+    let ack = state
+        .js
+        .send_publish(letter.original_subject.clone(), publish)
+        .await
+        .map_err(unavailable)?
+        .await
+        .map_err(unavailable)?;
+    let stream = state.js.get_stream(broker::DLQ_STREAM).await.map_err(unavailable)?;
+    stream.delete_message(seq).await.map_err(unavailable)?;
+    Ok(Json(serde_json::json!({"retried": seq, "subject": letter.original_subject, "new_seq": ack.sequence})))
+}

@@ -1,0 +1,81 @@
+//! Live updates: every status event pushed as it is published, over a
+//! WebSocket (all orders, one order, or one customer's) or SSE (one order).
+
+use std::convert::Infallible;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+
+use broker::order_event_subject;
+use schemas::OrderEvent;
+use schemas::http::HttpError;
+
+use super::orders::parse_id;
+use super::{ApiState, unavailable};
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    order_id: Option<String>,
+    customer_id: Option<String>,
+}
+
+/// `GET /api/ws/orders[?order_id=…|customer_id=…]`: status events as JSON text frames.
+pub async fn websocket(
+    State(state): State<ApiState>,
+    Query(q): Query<LiveQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, HttpError> {
+    let subject = match &q.order_id {
+        Some(id) => order_event_subject(parse_id(id).map_err(|e| e.with_field("order_id"))?, "*"),
+        None => "order_events.>".to_string(),
+    };
+    let subscription = state.client.subscribe(subject).await.map_err(unavailable)?;
+    let customer = q.customer_id;
+    Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription, customer)).into_response())
+}
+
+async fn forward(mut socket: WebSocket, mut events: async_nats::Subscriber, customer: Option<String>) {
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some(message) = event else { break };
+                if let Some(customer) = &customer {
+                    let matches = serde_json::from_slice::<OrderEvent>(&message.payload)
+                        .is_ok_and(|e| e.customer_id.as_deref() == Some(customer.as_str()));
+                    if !matches {
+                        continue;
+                    }
+                }
+                let text = String::from_utf8_lossy(&message.payload).into_owned();
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => {
+                // The client hung up (or sent close): stop forwarding.
+                if !matches!(incoming, Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Binary(_)))) {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = events.unsubscribe().await;
+}
+
+/// `GET /api/orders/{id}/stream`: the order's status events as server-sent events.
+pub async fn sse(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
+    let id = parse_id(&id)?;
+    let subscription = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
+    let stream = subscription.map(|message| {
+        let kind = message.subject.as_str().rsplit('.').next().unwrap_or("event").to_string();
+        Ok(Event::default().event(kind).data(String::from_utf8_lossy(&message.payload)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

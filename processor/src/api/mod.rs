@@ -1,0 +1,131 @@
+//! The processor's HTTP API: live order status, the timeline, a customer's
+//! orders, cancellation and review, products and stock, the dead-letter
+//! queue, and live updates (WebSocket and SSE).
+
+mod admin;
+mod live;
+mod orders;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use schemas::http::HttpError;
+
+use broker::{CATALOG_BUCKET, DLQ_STREAM, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM};
+
+use crate::ProcessorError;
+use crate::metrics::Metrics;
+
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Bearer token required on `/api/admin/*` when set.
+    pub admin_token: Option<String>,
+    /// Products at or below this many available units are "low stock".
+    pub low_stock_threshold: u64,
+    /// How long cancel/review/stock requests wait for the engine's verdict.
+    pub command_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            admin_token: None,
+            low_stock_threshold: 10,
+            command_timeout: Duration::from_secs(5),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) client: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) views: kv::Store,
+    pub(crate) lease: kv::Store,
+    pub(crate) catalog: kv::Store,
+    pub(crate) orders: jetstream::stream::Stream<()>,
+    pub(crate) dlq: jetstream::stream::Stream<()>,
+    pub(crate) events: jetstream::stream::Stream<()>,
+    pub(crate) settings: Arc<ApiSettings>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> HttpError {
+    HttpError::unavailable(format!("NATS: {e}"), 1)
+}
+
+impl ApiState {
+    pub async fn open(
+        client: async_nats::Client,
+        settings: ApiSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<ApiState, ProcessorError> {
+        let js = jetstream::new(client.clone());
+        let nats = |what: &'static str| move |e: String| ProcessorError::Nats { what, message: e };
+        Ok(ApiState {
+            views: js.get_key_value(ORDER_VIEW_BUCKET).await.map_err(|e| nats("open ORDER_VIEW")(e.to_string()))?,
+            lease: js.get_key_value(LEASE_BUCKET).await.map_err(|e| nats("open PROCESSOR_LEASE")(e.to_string()))?,
+            catalog: js.get_key_value(CATALOG_BUCKET).await.map_err(|e| nats("open CATALOG")(e.to_string()))?,
+            orders: js.get_stream_no_info(ORDERS_STREAM).await.map_err(|e| nats("open ORDERS")(e.to_string()))?,
+            dlq: js.get_stream_no_info(DLQ_STREAM).await.map_err(|e| nats("open ORDERS_DLQ")(e.to_string()))?,
+            events: js
+                .get_stream_no_info(broker::ORDER_EVENTS_STREAM)
+                .await
+                .map_err(|e| nats("open ORDER_EVENTS")(e.to_string()))?,
+            client,
+            js,
+            settings: Arc::new(settings),
+            metrics,
+        })
+    }
+}
+
+/// `/api/admin/*` requires `Authorization: Bearer <token>` when a token is set.
+async fn require_admin(state: axum::extract::State<ApiState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.settings.admin_token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "admin endpoints need Authorization: Bearer <admin token>",
+            )
+            .with_field("Authorization")
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The processor's routes (no fallback, no /metrics: the binary composes those).
+pub fn routes(state: ApiState) -> Router {
+    let admin = Router::new()
+        .route("/api/admin/orders/{id}/review", post(admin::review))
+        .route("/api/admin/products/{id}/stock", put(admin::set_stock))
+        .route("/api/admin/dlq", get(admin::list_dlq))
+        .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/api/orders", get(orders::list))
+        .route("/api/orders/{id}", get(orders::get))
+        .route("/api/orders/{id}/events", get(orders::timeline))
+        .route("/api/orders/{id}/cancel", post(orders::cancel))
+        .route("/api/orders/{id}/stream", get(live::sse))
+        .route("/api/ws/orders", get(live::websocket))
+        .route("/api/products", get(admin::products))
+        .merge(admin)
+        .with_state(state)
+}

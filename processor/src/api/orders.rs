@@ -1,0 +1,230 @@
+//! Reading orders (live view, timeline, a customer's list) and cancelling.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use broker::{CUSTOMER_ORDERS_BUCKET, kv_key, order_event_subject, order_submitted_subject};
+use schemas::http::HttpError;
+use schemas::{CancelReason, Order, OrderCommand, OrderEvent, OrderState, OrderStatus, OrderView};
+
+use super::{ApiState, unavailable};
+use crate::runner::{LEASE_KEY, LeaseValue};
+
+pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
+    Uuid::parse_str(id).map_err(|_| HttpError::bad_id("id"))
+}
+
+pub(crate) async fn load_state(state: &ApiState, id: Uuid) -> Result<Option<OrderState>, HttpError> {
+    let Some(bytes) = state.views.get(id.to_string()).await.map_err(unavailable)? else { return Ok(None) };
+    serde_json::from_slice(&bytes).map(Some).map_err(unavailable)
+}
+
+/// The live view; an order the engine has not reached yet is shown as
+/// accepted, with its place in line.
+pub(crate) async fn load_view(state: &ApiState, id: Uuid) -> Result<Option<OrderView>, HttpError> {
+    if let Some(s) = load_state(state, id).await? {
+        return Ok(Some(OrderView::from_state(&s)));
+    }
+    let message = match state.orders.direct_get_last_for_subject(order_submitted_subject(id)).await {
+        Ok(message) => message,
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unavailable(e)),
+    };
+    let order: Order = serde_json::from_slice(&message.payload).map_err(unavailable)?;
+    let mut view = OrderView::new(&order, message.sequence);
+    let position = match state.lease.get(LEASE_KEY).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<LeaseValue>(&bytes).map(|l| l.position).unwrap_or(0),
+        _ => 0,
+    };
+    view.position_in_line = Some(message.sequence.saturating_sub(position).max(1));
+    Ok(Some(view))
+}
+
+pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<OrderView>, HttpError> {
+    let id = parse_id(&id)?;
+    load_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::not_found("order"))
+}
+
+#[derive(Serialize)]
+pub struct TimelineEntry {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: OrderEvent,
+}
+
+/// Every event of the order, in the order they happened.
+pub async fn timeline(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TimelineEntry>>, HttpError> {
+    let id = parse_id(&id)?;
+    let suffixes: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).chain(["refund", "rejected"]).collect();
+    let lookups =
+        suffixes.iter().map(|suffix| state.events.direct_get_last_for_subject(order_event_subject(id, suffix)));
+    let mut entries = Vec::new();
+    for found in futures::future::join_all(lookups).await {
+        match found {
+            Ok(message) => {
+                let event: OrderEvent = serde_json::from_slice(&message.payload).map_err(unavailable)?;
+                entries.push(TimelineEntry { seq: message.sequence, event });
+            }
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    if entries.is_empty() && load_view(&state, id).await?.is_none() {
+        return Err(HttpError::not_found("order"));
+    }
+    entries.sort_by_key(|e| e.seq);
+    Ok(Json(entries))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    customer_id: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct OrderPage {
+    orders: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A customer's orders, newest first (order ids are UUIDv7: time-ordered),
+/// optionally by status; keyset pagination by order id.
+pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<OrderPage>, HttpError> {
+    let customer = q.customer_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+        HttpError::new(StatusCode::BAD_REQUEST, "missing_parameter", "customer_id is required")
+            .with_field("customer_id")
+    })?;
+    let status = q
+        .status
+        .map(|s| s.parse::<OrderStatus>())
+        .transpose()
+        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e).with_field("status"))?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(
+            HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit must be 1 to 100").with_field("limit")
+        );
+    }
+    let cursor = q.cursor.map(|c| parse_id(&c).map_err(|e| e.with_field("cursor"))).transpose()?;
+    let entries = crate::kvscan::latest(&state.js, CUSTOMER_ORDERS_BUCKET, &format!("{}.*", kv_key(&customer)))
+        .await
+        .map_err(unavailable)?;
+    let mut ids: Vec<Uuid> = entries.iter().filter_map(|(key, _)| key.rsplit('.').next()?.parse().ok()).collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let mut orders = Vec::new();
+    let mut candidates = ids.into_iter().filter(|id| cursor.is_none_or(|c| *id < c)).peekable();
+    let mut last = None;
+    while orders.len() < limit && candidates.peek().is_some() {
+        let chunk: Vec<Uuid> = candidates.by_ref().take(limit * 2).collect();
+        let views = futures::future::join_all(chunk.iter().map(|id| load_view(&state, *id))).await;
+        for (id, view) in chunk.iter().zip(views) {
+            if orders.len() == limit {
+                break;
+            }
+            last = Some(*id);
+            if let Some(view) = view?
+                && status.is_none_or(|s| view.accepted.status == s)
+            {
+                orders.push(view);
+            }
+        }
+    }
+    let next_cursor =
+        if candidates.peek().is_some() || orders.len() == limit { last.map(|id| id.to_string()) } else { None };
+    Ok(Json(OrderPage { orders, next_cursor }))
+}
+
+/// Sends a command and waits (bounded) for the engine's verdict on it:
+/// `Ok(Some(event))` when it answered, `Ok(None)` when it is still queued.
+pub(crate) async fn command_and_wait(
+    state: &ApiState,
+    id: Uuid,
+    command: OrderCommand,
+    answers: &[&str],
+) -> Result<Option<OrderEvent>, HttpError> {
+    // Subscribe before sending so the verdict cannot slip past.
+    let mut events = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
+    crate::commands::send_order_command(&state.js, id, command).await.map_err(unavailable)?;
+    let wait = async {
+        while let Some(message) = events.next().await {
+            let suffix = message.subject.as_str().rsplit('.').next().unwrap_or("");
+            if answers.contains(&suffix) || suffix == "rejected" {
+                return serde_json::from_slice::<OrderEvent>(&message.payload).ok();
+            }
+        }
+        None
+    };
+    Ok(tokio::time::timeout(state.settings.command_timeout, wait).await.ok().flatten())
+}
+
+/// Reads the view again until it reflects the verdict (views follow events).
+pub(crate) async fn settled_view(
+    state: &ApiState,
+    id: Uuid,
+    status: OrderStatus,
+) -> Result<Option<OrderView>, HttpError> {
+    for _ in 0..50 {
+        if let Some(view) = load_view(state, id).await?
+            && view.accepted.status == status
+        {
+            return Ok(Some(view));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    load_view(state, id).await
+}
+
+pub(crate) fn verdict(event: Option<OrderEvent>, success: OrderStatus) -> Result<bool, HttpError> {
+    match event.map(|e| e.payload) {
+        Some(schemas::EventPayload::CommandRejected { message, status, .. }) => {
+            Err(HttpError::conflict("not_allowed", format!("the order is {status}: {message}")).with_field("status"))
+        }
+        Some(schemas::EventPayload::StatusChanged { to, .. }) if to == success => Ok(true),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+/// Cancel before shipping: stock released once, a refund if paid. 409 once shipped.
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    _headers: HeaderMap,
+    _body: Body,
+) -> Result<Response, HttpError> {
+    let id = parse_id(&id)?;
+    let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
+    let status = view.accepted.status;
+    if status.is_terminal() || status == OrderStatus::Shipped {
+        return Err(HttpError::conflict(
+            "not_allowed",
+            format!("the order is {status}; only orders not yet shipped can be cancelled"),
+        )
+        .with_field("status"));
+    }
+    let answer =
+        command_and_wait(&state, id, OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }, &["cancelled"])
+            .await?;
+    if verdict(answer, OrderStatus::Cancelled)? {
+        let view =
+            settled_view(&state, id, OrderStatus::Cancelled).await?.ok_or_else(|| HttpError::not_found("order"))?;
+        return Ok(Json(view).into_response());
+    }
+    // Durable in the log and applied in order; the verdict is on its way.
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"order_id": id, "status": "cancel_requested"}))).into_response())
+}

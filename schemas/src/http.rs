@@ -1,0 +1,115 @@
+//! The HTTP face of [`ApiError`](crate::ApiError): every error any route
+//! returns, with its status, as JSON `{error, message, field?}`, and the
+//! checks every JSON-taking route applies to its body.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::{ApiError, DecodeError, FieldError};
+
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub body: ApiError,
+    pub retry_after_secs: Option<u32>,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            body: ApiError { error: error.to_string(), message: message.into(), field: None },
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.body.field = (!field.is_empty()).then_some(field);
+        self
+    }
+
+    pub fn invalid(err: FieldError) -> Self {
+        HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", err.message).with_field(err.field)
+    }
+
+    pub fn bad_id(field: &str) -> Self {
+        HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "order ids are UUIDs").with_field(field)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        HttpError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(error: &str, message: impl Into<String>) -> Self {
+        HttpError::new(StatusCode::CONFLICT, error, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        HttpError {
+            retry_after_secs: Some(retry_after_secs),
+            ..HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
+}
+
+impl From<DecodeError> for HttpError {
+    fn from(err: DecodeError) -> Self {
+        match err {
+            DecodeError::Malformed(message) => HttpError::new(StatusCode::BAD_REQUEST, "malformed_json", message),
+            DecodeError::Invalid(field) => HttpError::invalid(field),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Checks the content type (415) and size (413), then reads the body.
+pub async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send Content-Type: application/json (got {content_type:?})"),
+        )
+        .with_field("Content-Type"));
+    }
+    let too_large = || {
+        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {limit} bytes"))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+}
+
+/// Reads and decodes a JSON body in one step.
+pub async fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, HttpError> {
+    let bytes = read_json_body(headers, body, limit).await?;
+    Ok(crate::decode_json(&bytes)?)
+}
+
+pub async fn not_found_route() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/openapi.json")
+}
+
+pub async fn method_not_allowed() -> HttpError {
+    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}

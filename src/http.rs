@@ -1,0 +1,93 @@
+//! Composing the roles' routes into one server: `up` serves ingest and the
+//! processor on one port; `processor` serves its API with operations routes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+/// Prometheus text for several registries on one `/metrics`: OpenMetrics
+/// allows one `# EOF`, at the end.
+fn join_metrics(parts: &[String]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part.trim_end().trim_end_matches("# EOF").trim_end());
+        out.push('\n');
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+fn metrics_route(encode: impl Fn() -> String + Clone + Send + Sync + 'static) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let encode = encode.clone();
+            async move {
+                ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], encode())
+                    .into_response()
+            }
+        }),
+    )
+}
+
+fn finish(router: Router, ingest_metrics: Arc<ingest::Metrics>) -> Router {
+    router
+        .fallback(schemas::http::not_found_route)
+        .method_not_allowed_fallback(schemas::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(ingest_metrics, ingest::track))
+}
+
+/// Everything on one port: submit (ingest), read/cancel/admin/live (processor).
+pub fn up_router(
+    ingest_state: ingest::AppState,
+    api: processor::ApiState,
+    processor_metrics: Arc<processor::Metrics>,
+) -> Router {
+    let ingest_metrics = ingest_state.metrics.clone();
+    let for_metrics = ingest_metrics.clone();
+    let router = Router::new()
+        .merge(ingest::producer_routes(ingest_state.clone()))
+        .merge(ingest::health_routes(ingest_state))
+        .merge(processor::routes(api))
+        .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), processor_metrics.encode()])))
+        .route("/api/openapi.json", get(ingest::openapi_json));
+    finish(router, ingest_metrics)
+}
+
+/// The processor on its own.
+pub fn processor_router(
+    api: processor::ApiState,
+    client: async_nats::Client,
+    metrics: Arc<processor::Metrics>,
+) -> Router {
+    let http_metrics = ingest::Metrics::new();
+    let for_metrics = http_metrics.clone();
+    let ready = move || {
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        async move {
+            if connected {
+                axum::Json(serde_json::json!({"status": "ready", "nats": "connected"})).into_response()
+            } else {
+                schemas::http::HttpError::unavailable("NATS not connected", 1).into_response()
+            }
+        }
+    };
+    let router = Router::new()
+        .merge(processor::routes(api))
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), metrics.encode()])));
+    finish(router, http_metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn joined_metrics_end_in_one_eof() {
+        let joined = super::join_metrics(&["a 1\n# EOF\n".into(), "b 2\n# EOF\n".into()]);
+        assert_eq!(joined, "a 1\nb 2\n# EOF\n");
+    }
+}
