@@ -43,6 +43,15 @@ pub enum Command {
     },
     /// Open-loop HTTP load against an ingest endpoint, with an HDR latency report.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// Checks the streams against the guarantees (valid paths, one terminal
+    /// state per order, no duplicate events, stock conserved); exit 1 if not.
+    Audit {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Orders still in flight are fine (a live system).
+        #[arg(long, env = "ORDERSTREAM_ALLOW_UNFINISHED")]
+        allow_unfinished: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

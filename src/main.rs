@@ -34,6 +34,7 @@ async fn main() -> Result<()> {
         Command::Ingest(args) => roles::ingest(args).await,
         Command::Processor(args) => roles::processor(args).await,
         Command::Catalog { command } => roles::catalog(command).await,
+        Command::Audit { nats, allow_unfinished } => roles::audit(nats, allow_unfinished).await,
         Command::Loadgen(args) => loadgen::run(args).await,
     }
 }

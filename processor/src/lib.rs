@@ -4,6 +4,7 @@
 //! on every instance do the slow steps, and an HTTP API serves live status.
 
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod commands;
 pub mod dlq;

@@ -1,0 +1,206 @@
+//! Chaos: two `orderstream processor` processes share the work while they
+//! are SIGKILLed at random moments and restarted, and NATS itself is
+//! restarted once mid-run. Afterwards every accepted order has reached
+//! exactly one terminal state, every event id is in ORDER_EVENTS once, and
+//! stock is conserved (`orderstream audit` logic).
+//!
+//! CI size by default; the soak is the same test, bigger:
+//! `CHAOS_ORDERS=50000 CHAOS_KILLS=30 cargo test --release --test chaos -- --nocapture`
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use broker::NatsServer;
+use broker::server::free_port;
+use futures::StreamExt;
+use tokio::process::{Child, Command};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderstream");
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn spawn(args: &[&str], nats_url: &str, listen: u16) -> std::io::Result<Child> {
+    Command::new(BIN)
+        .args(args)
+        .env("ORDERSTREAM_NATS_URL", nats_url)
+        .env("ORDERSTREAM_LISTEN", format!("127.0.0.1:{listen}"))
+        .env("ORDERSTREAM_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+}
+
+struct ProcessorProc {
+    name: String,
+    child: Child,
+}
+
+impl ProcessorProc {
+    fn start(name: &str, nats_url: &str) -> std::io::Result<ProcessorProc> {
+        let port = free_port().map_err(std::io::Error::other)?;
+        let child = spawn(
+            &[
+                "processor",
+                "--instance",
+                name,
+                "--payment-failure-rate",
+                "0.1",
+                "--payment-latency-ms",
+                "5",
+                "--fulfilment-delays-ms",
+                "5,5,5",
+                "--snapshot-interval-ms",
+                "500",
+            ],
+            nats_url,
+            port,
+        )?;
+        Ok(ProcessorProc { name: name.to_string(), child })
+    }
+}
+
+/// POSTs one order until it is accepted, retrying 503s and dropped
+/// connections with the same Idempotency-Key, as a careful producer does.
+async fn place(http: &reqwest::Client, base: &str, i: u64, products: u64) -> Result<(), String> {
+    let body = serde_json::json!({
+        "customer_id": format!("cust-{}", i % 500),
+        "items": [
+            {"product_id": format!("sku-{}", i % products), "quantity": 1 + i % 2, "unit_price": "12.50"},
+            {"product_id": format!("sku-{}", (i * 7 + 3) % products), "quantity": 1, "unit_price": "3.00"}
+        ]
+    });
+    let body = if (i * 7 + 3) % products == i % products {
+        serde_json::json!({"customer_id": format!("cust-{}", i % 500), "items": [body["items"][0].clone()]})
+    } else {
+        body
+    };
+    for _ in 0..600 {
+        match http
+            .post(format!("{base}/api/orders"))
+            .header("idempotency-key", format!("chaos-{i}"))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(res) if res.status() == 202 || res.status() == 200 => return Ok(()),
+            Ok(res) if res.status() == 503 => {}
+            Ok(res) => return Err(format!("order {i}: unexpected {}", res.status())),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("order {i} never accepted"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -> TestResult {
+    let orders = env_or("CHAOS_ORDERS", 3_000);
+    let kills = env_or("CHAOS_KILLS", 6);
+    let products = 40;
+    let mut nats = NatsServer::start_temporary().await?;
+    let url = nats.url();
+
+    let catalog = tempfile::NamedTempFile::new()?;
+    let mut csv = String::from("product_id,name,category,unit_price,stock\n");
+    for p in 0..products {
+        csv.push_str(&format!("sku-{p},Product {p},cat-{},12.50,{}\n", p % 5, 150 + p * 5));
+    }
+    std::fs::write(catalog.path(), csv)?;
+    let import = Command::new(BIN)
+        .args(["catalog", "import"])
+        .arg(catalog.path())
+        .env("ORDERSTREAM_NATS_URL", &url)
+        .output()
+        .await?;
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+
+    let ingest_port = free_port()?;
+    let _ingest = spawn(&["ingest"], &url, ingest_port)?;
+    let base = format!("http://127.0.0.1:{ingest_port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    for _ in 0..200 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut procs = vec![ProcessorProc::start("p1", &url)?, ProcessorProc::start("p2", &url)?];
+
+    let started = Instant::now();
+    let producer = {
+        let http = http.clone();
+        let base = base.clone();
+        tokio::spawn(async move {
+            futures::stream::iter(0..orders)
+                .map(|i| {
+                    let http = &http;
+                    let base = &base;
+                    async move { place(http, base, i, products).await }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, String>>()
+        })
+    };
+
+    // Chaos while the orders flow: SIGKILL a random processor, restart it a
+    // moment later; restart NATS once halfway through.
+    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for kill in 0..kills {
+        tokio::time::sleep(Duration::from_millis(300 + rand(900))).await;
+        let victim = rand(2) as usize;
+        procs[victim].child.kill().await?;
+        let name = procs[victim].name.clone();
+        if kill == kills / 2 {
+            nats.restart().await?;
+        }
+        tokio::time::sleep(Duration::from_millis(100 + rand(600))).await;
+        procs[victim] = ProcessorProc::start(&name, &url)?;
+    }
+    producer.await?.map_err(|e| e.to_string())?;
+    let accepted_in = started.elapsed();
+
+    // Let the survivors finish every saga, then audit.
+    let client = broker::connect(&url, "chaos-audit").await?;
+    let js = async_nats::jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let report = loop {
+        let report = processor::audit::audit(&js).await?;
+        if report.orders as u64 == orders && report.unfinished.is_empty() && report.never_processed.is_empty() {
+            break report;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not settled: {} orders, {} terminal, {} unfinished, {} never processed",
+                report.orders,
+                report.terminal,
+                report.unfinished.len(),
+                report.never_processed.len()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "chaos: {orders} orders, {kills} kills, 1 NATS restart; accepted in {accepted_in:?}, settled in {:?}; {:?}",
+        started.elapsed(),
+        report.by_status
+    );
+    assert_eq!(report.orders as u64, orders, "every order accepted once");
+    assert_eq!(report.terminal as u64, orders, "every order reached a terminal state");
+    assert!(report.is_clean(false), "{report:#?}");
+    Ok(())
+}
