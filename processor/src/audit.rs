@@ -17,6 +17,9 @@ use schemas::{EventPayload, Order, OrderEvent, OrderStatus, StockEvent, StockLev
 use crate::ProcessorError;
 use crate::runner::StockEntry;
 
+/// One status step as an event recorded it: (from, to, reason).
+type Step = (Option<OrderStatus>, OrderStatus, Option<schemas::CancelReason>);
+
 #[derive(Debug, Default, Serialize)]
 pub struct AuditReport {
     pub orders: usize,
@@ -89,8 +92,7 @@ pub async fn audit(js: &jetstream::Context) -> Result<AuditReport, ProcessorErro
         .collect();
     report.orders = orders.len();
 
-    let mut paths: HashMap<Uuid, Vec<(Option<OrderStatus>, OrderStatus, Option<schemas::CancelReason>)>> =
-        HashMap::new();
+    let mut paths: HashMap<Uuid, Vec<Step>> = HashMap::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
     for message in read_all(js, ORDER_EVENTS_STREAM, ">").await? {
         let Ok(event) = serde_json::from_slice::<OrderEvent>(&message.payload) else { continue };
