@@ -169,6 +169,17 @@ pub async fn up(args: UpArgs) -> Result<()> {
     Ok(processed?)
 }
 
+pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {
+    let client = broker::connect(&nats.nats_url, "orderstream-audit").await?;
+    let js = async_nats::jetstream::new(client);
+    let report = processor::audit::audit(&js).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.is_clean(allow_unfinished) {
+        bail!("the audit found violations");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_host_port;
@@ -180,15 +191,4 @@ mod tests {
         assert_eq!(first_host_port("localhost").unwrap(), ("localhost".into(), 4222));
         assert!(first_host_port("nats://h:notaport").is_err());
     }
-}
-
-pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {
-    let client = broker::connect(&nats.nats_url, "orderstream-audit").await?;
-    let js = async_nats::jetstream::new(client);
-    let report = processor::audit::audit(&js).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if !report.is_clean(allow_unfinished) {
-        bail!("the audit found violations");
-    }
-    Ok(())
 }

@@ -129,7 +129,7 @@ async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut procs = vec![ProcessorProc::start("p1", &url)?, ProcessorProc::start("p2", &url)?];
+    let mut procs = [ProcessorProc::start("p1", &url)?, ProcessorProc::start("p2", &url)?];
 
     let started = Instant::now();
     let producer = {
