@@ -59,6 +59,17 @@ impl Pipeline {
         Ok((processor, tx))
     }
 
+    /// Serves the processor API on a free port; returns its base URL.
+    pub async fn api(&self, processor: &Processor, settings: processor::ApiSettings) -> Result<String, Error> {
+        let client = broker::connect(&self.nats.url(), "api-test").await?;
+        let state = processor::ApiState::open(client, settings, processor.metrics.clone()).await?;
+        let router = processor::routes(state).fallback(schemas::http::not_found_route);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(base)
+    }
+
     pub async fn set_stock(&self, product: &str, quantity: u64) -> Result<u64, Error> {
         Ok(processor::commands::send_stock_command(
             &self.js,
@@ -70,11 +81,20 @@ impl Pipeline {
         .await?)
     }
 
-    /// POSTs an order; returns (order id, stream seq).
+    /// POSTs an order at 10.00 a unit; returns (order id, stream seq).
     pub async fn order(&self, customer: &str, items: &[(&str, u32)]) -> Result<(Uuid, u64), Error> {
+        self.order_priced(customer, items, "10.00").await
+    }
+
+    pub async fn order_priced(
+        &self,
+        customer: &str,
+        items: &[(&str, u32)],
+        unit_price: &str,
+    ) -> Result<(Uuid, u64), Error> {
         let items: Vec<_> = items
             .iter()
-            .map(|(p, q)| serde_json::json!({"product_id": p, "quantity": q, "unit_price": "10.00"}))
+            .map(|(p, q)| serde_json::json!({"product_id": p, "quantity": q, "unit_price": unit_price}))
             .collect();
         let body = serde_json::json!({"customer_id": customer, "items": items});
         let res = self.http.post(format!("{}/api/orders", self.base)).json(&body).send().await?;
