@@ -47,6 +47,10 @@ pub struct LoadgenArgs {
     pub customers: u64,
     #[arg(long, env = "ORDERSTREAM_PRODUCTS", default_value_t = 1_000)]
     pub products: u64,
+    /// Flash-sale mode: every order buys one unit of this product, each
+    /// from a different customer.
+    #[arg(long, env = "ORDERSTREAM_FLASH_SALE")]
+    pub flash_sale: Option<String>,
     /// Seed of the request mix (the same seed sends the same bodies).
     #[arg(long, env = "ORDERSTREAM_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -135,6 +139,14 @@ impl Plan {
     }
 
     fn body(&self, i: u64, invalid: bool) -> String {
+        if let Some(product) = &self.args.flash_sale {
+            let quantity = if invalid { 0 } else { 1 };
+            return format!(
+                r#"{{"customer_id":"flash-{:x}-{i}","items":[{{"product_id":{},"quantity":{quantity},"unit_price":"99.00"}}]}}"#,
+                self.run_id,
+                serde_json::Value::from(product.as_str())
+            );
+        }
         let r = mix(self.args.seed.wrapping_add(i.wrapping_mul(0x2545_F491_4F6C_DD1D)));
         let customer = r % self.args.customers.max(1);
         let lines = 1 + (r >> 20) % 4;
@@ -411,6 +423,7 @@ mod tests {
                 no_idempotency_keys: false,
                 customers: 100,
                 products: 50,
+                flash_sale: None,
                 seed: 7,
                 json: false,
             },

@@ -45,6 +45,23 @@ async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client>
     }
 }
 
+/// Sends what the client still buffers, unless NATS is gone: then there is
+/// nothing to wait for.
+async fn flush(client: &async_nats::Client) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+}
+
+/// Waits for a processor's tasks to stop, bounded: shutdown never hangs.
+async fn stop_processor(running: processor::Processor) -> Result<()> {
+    match tokio::time::timeout(Duration::from_secs(10), running.join()).await {
+        Ok(result) => Ok(result?),
+        Err(_) => {
+            tracing::warn!("processor tasks did not stop within 10 s; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
 /// A shutdown flag set by Ctrl-C or SIGTERM, for every part of a role.
 fn shutdown_flag() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -71,7 +88,7 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
     tracing::info!(listen = %args.listen, "ingest API serving");
     serve(args.listen, ingest::router(state), shutdown_flag()).await?;
     // Whatever publishes are still buffered go out before we exit.
-    client.flush().await.ok();
+    flush(&client).await;
     Ok(())
 }
 
@@ -84,8 +101,8 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
     tracing::info!(listen = %args.listen, "processor API serving");
     let router = crate::http::processor_router(api, client.clone(), running.metrics.clone());
     let served = serve(args.listen, router, stop).await;
-    running.join().await?;
-    client.flush().await.ok();
+    stop_processor(running).await?;
+    flush(&client).await;
     served
 }
 
@@ -99,7 +116,7 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
             broker::ensure_topology(&js, &nats.topology()).await?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let imported = processor::catalog::import(&js, &name, &entries).await?;
-            client.flush().await.ok();
+            flush(&client).await;
             println!("imported {imported} products from {}", file.display());
             Ok(())
         }
@@ -160,13 +177,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
         None => println!("  NATS:      {url}"),
     }
     let served = serve(listen, router, stop).await;
-    let processed = running.join().await;
-    client.flush().await.ok();
+    let processed = stop_processor(running).await;
+    flush(&client).await;
     if let Some(mut server) = embedded {
         server.stop().await.context("stopping the embedded nats-server")?;
     }
     served?;
-    Ok(processed?)
+    processed
 }
 
 pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {

@@ -23,14 +23,13 @@ pub const DLQ_STREAM: &str = "ORDERS_DLQ";
 pub const DLQ_SUBJECTS: &str = "orders_dlq.>";
 /// Stock commands (set, adjust) ride in ORDERS so they are ordered with orders.
 pub const STOCK_COMMAND_SUBJECT: &str = "orders.stock";
-/// The read model: order id → its live state.
+/// The read model: `{customer}.{order_id}` → the order's live state. Keyed
+/// by customer first so a customer's orders are one scan.
 pub const ORDER_VIEW_BUCKET: &str = "ORDER_VIEW";
 /// Product id → stock level, as the processor last committed it.
 pub const STOCK_BUCKET: &str = "STOCK";
 /// Product id → name, category, list price.
 pub const CATALOG_BUCKET: &str = "CATALOG";
-/// Customer → their most recent order ids, newest first.
-pub const CUSTOMER_ORDERS_BUCKET: &str = "CUSTOMER_ORDERS";
 /// Who runs the order engine right now (an entry that expires unless renewed).
 pub const LEASE_BUCKET: &str = "PROCESSOR_LEASE";
 /// The order engine's snapshots: its state at a stream sequence.
@@ -44,6 +43,11 @@ pub fn order_command_subject(order_id: impl std::fmt::Display, command: &str) ->
 /// and outcome, so an order's timeline is a handful of direct gets.
 pub fn order_event_subject(order_id: impl std::fmt::Display, suffix: &str) -> String {
     format!("order_events.{order_id}.{suffix}")
+}
+
+/// The ORDER_VIEW key of an order.
+pub fn order_view_key(customer_id: &str, order_id: impl std::fmt::Display) -> String {
+    format!("{}.{order_id}", kv_key(customer_id))
 }
 
 /// A key-value key for any printable id: the id itself when it is already a
@@ -168,10 +172,9 @@ pub async fn ensure_topology(js: &jetstream::Context, s: &TopologySettings) -> R
     }
     let buckets = [
         idempotency_bucket_config(s),
-        bucket(ORDER_VIEW_BUCKET, "Order id to live order state", 1, Duration::ZERO, s),
+        bucket(ORDER_VIEW_BUCKET, "Customer and order id to live order state", 1, Duration::ZERO, s),
         bucket(STOCK_BUCKET, "Product id to stock level", 1, Duration::ZERO, s),
         bucket(CATALOG_BUCKET, "Product id to name, category and price", 1, Duration::ZERO, s),
-        bucket(CUSTOMER_ORDERS_BUCKET, "Customer to recent order ids", 1, Duration::ZERO, s),
         bucket(LEASE_BUCKET, "The order engine's leader lease", 1, LEASE_TTL, s),
     ];
     for config in buckets {

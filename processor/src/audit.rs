@@ -32,10 +32,41 @@ pub struct AuditReport {
     pub duplicate_events: Vec<String>,
     /// Orders whose events do not follow the state machine.
     pub invalid_paths: Vec<Uuid>,
-    /// Accepted orders the processor never emitted `pending` for.
+    /// Accepted orders the processor never moved (no event at all).
     pub never_processed: Vec<Uuid>,
     /// Products whose stock does not add up: (product, expected, found).
     pub stock_mismatches: Vec<(String, StockLevel, StockLevel)>,
+    /// Accepted (ingest's receive time) → the customer's answer (reserved,
+    /// flagged or cancelled) stored in ORDER_EVENTS, in ms.
+    pub answer_latency_ms: Option<Percentiles>,
+    /// Accepted → terminal (delivered or cancelled), in ms.
+    pub saga_latency_ms: Option<Percentiles>,
+    /// From the first order accepted to the last order answered, in ms.
+    pub all_answered_after_ms: Option<i64>,
+    /// From the first answer to the last: the engine's time for all of them
+    /// when the orders were already waiting (a backlog).
+    pub answer_span_ms: Option<i64>,
+    /// Orders that reached a terminal state per second, first accept to last terminal.
+    pub terminal_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<i64>) -> Option<Percentiles> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize] as f64;
+        Some(Percentiles { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1.0) })
+    }
 }
 
 impl AuditReport {
@@ -94,23 +125,52 @@ pub async fn audit(js: &jetstream::Context) -> Result<AuditReport, ProcessorErro
 
     let mut paths: HashMap<Uuid, Vec<Step>> = HashMap::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
+    let (mut answered, mut finished) = (HashMap::new(), HashMap::new());
     for message in read_all(js, ORDER_EVENTS_STREAM, ">").await? {
         let Ok(event) = serde_json::from_slice::<OrderEvent>(&message.payload) else { continue };
         report.events += 1;
         *seen.entry(event.event_id.clone()).or_default() += 1;
         if let EventPayload::StatusChanged { from, to, reason, .. } = event.payload {
             paths.entry(event.order_id).or_default().push((from, to, reason));
+            // When JetStream stored the event: real processing time. (The
+            // event's own `occurred_at` is its input's log time, which keeps
+            // replays byte-identical but says nothing about delay.)
+            let at = message.info().map(|i| i.published.timestamp_millis()).unwrap_or(0);
+            if from == Some(OrderStatus::Pending) {
+                answered.entry(event.order_id).or_insert(at);
+            }
+            if to.is_terminal() {
+                finished.entry(event.order_id).or_insert(at);
+            }
         }
+    }
+    let received = |id: &Uuid| orders.get(id).map(|o| o.received_at.timestamp_millis());
+    let since_accept = |times: &HashMap<Uuid, i64>| -> Vec<i64> {
+        times.iter().filter_map(|(id, at)| Some(at - received(id)?)).collect()
+    };
+    report.answer_latency_ms = Percentiles::of(since_accept(&answered));
+    report.saga_latency_ms = Percentiles::of(since_accept(&finished));
+    let first_accept = orders.values().map(|o| o.received_at.timestamp_millis()).min();
+    if let (Some(first), Some(last)) = (first_accept, answered.values().max()) {
+        report.all_answered_after_ms = Some(last - first);
+    }
+    if let (Some(first), Some(last)) = (answered.values().min(), answered.values().max()) {
+        report.answer_span_ms = Some(last - first);
+    }
+    if let (Some(first), Some(last)) = (first_accept, finished.values().max())
+        && *last > first
+    {
+        report.terminal_per_second = Some(finished.len() as f64 * 1000.0 / (last - first) as f64);
     }
     report.duplicate_events = seen.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
 
     let mut final_status: HashMap<Uuid, OrderStatus> = HashMap::new();
     for (id, steps) in &paths {
-        let mut current = None;
+        // Every order starts in pending: ingest's acceptance, in ORDERS.
+        let mut current = Some(OrderStatus::Pending);
         let mut valid = true;
         for (from, to, reason) in steps {
             let ok = match (current, from) {
-                (None, None) => *to == OrderStatus::Pending,
                 (Some(cur), Some(from)) if cur == *from => check_transition(*from, *to, *reason).is_ok(),
                 _ => false,
             };

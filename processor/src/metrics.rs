@@ -111,10 +111,11 @@ impl Metrics {
             };
             self.outcomes.get_or_create(&OutcomeLabels { outcome }).inc();
         }
+        // Wall clock, not the events' log time (which is the input's).
+        let now = chrono::Utc::now();
         for state in fx.views.values() {
             if state.status.is_terminal()
-                && let Some((_, at)) = state.history.last()
-                && let Ok(took) = (*at - state.order.received_at).to_std()
+                && let Ok(took) = (now - state.order.received_at).to_std()
             {
                 self.saga_seconds.observe(took.as_secs_f64());
             }

@@ -26,8 +26,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use broker::{
-    CATALOG_BUCKET, CUSTOMER_ORDERS_BUCKET, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM, SNAPSHOT_BUCKET,
-    STOCK_BUCKET, kv_key, order_event_subject,
+    CATALOG_BUCKET, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM, SNAPSHOT_BUCKET, STOCK_BUCKET, kv_key,
+    order_event_subject, order_view_key,
 };
 use schemas::StockLevel;
 
@@ -75,7 +75,6 @@ struct Stores {
     lease: kv::Store,
     views: kv::Store,
     stock: kv::Store,
-    customer_orders: kv::Store,
     snapshots: object_store::ObjectStore,
 }
 
@@ -92,7 +91,6 @@ impl Runner {
             lease: js.get_key_value(LEASE_BUCKET).await.map_err(nats("open PROCESSOR_LEASE"))?,
             views: js.get_key_value(ORDER_VIEW_BUCKET).await.map_err(nats("open ORDER_VIEW"))?,
             stock: js.get_key_value(STOCK_BUCKET).await.map_err(nats("open STOCK"))?,
-            customer_orders: js.get_key_value(CUSTOMER_ORDERS_BUCKET).await.map_err(nats("open CUSTOMER_ORDERS"))?,
             snapshots: js.get_object_store(SNAPSHOT_BUCKET).await.map_err(nats("open PROCESSOR_SNAPSHOTS"))?,
         })
     }
@@ -180,8 +178,18 @@ impl Runner {
             let first = tokio::select! {
                 next = tokio::time::timeout(Duration::from_millis(200), messages.next()) => next,
                 _ = shutdown.changed() => {
-                    self.snapshot(stores, &engine).await?;
-                    let _ = stores.lease.delete(LEASE_KEY).await;
+                    // A last snapshot and the lease back, if NATS answers in
+                    // time; if not, the next leader simply replays a little more.
+                    let farewell = async {
+                        self.snapshot(stores, &engine).await?;
+                        let _ = stores.lease.delete(LEASE_KEY).await;
+                        Ok::<(), ProcessorError>(())
+                    };
+                    match tokio::time::timeout(Duration::from_secs(3), farewell).await {
+                        Ok(Err(err)) => tracing::warn!(%err, "no final snapshot"),
+                        Err(_) => tracing::warn!("no final snapshot: NATS did not answer in time"),
+                        Ok(Ok(())) => {}
+                    }
                     return Ok(());
                 }
             };
@@ -301,15 +309,12 @@ impl Runner {
         let mut writes = Vec::new();
         for (id, state) in &fx.views {
             let value = serde_json::to_vec(state).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
-            writes.push(stores.views.put(id.to_string(), value.into()).boxed());
+            writes.push(stores.views.put(order_view_key(&state.order.customer_id, id), value.into()).boxed());
         }
         for product_id in &fx.stock {
             let entry = StockEntry { product_id: product_id.clone(), level: engine.inventory().level(product_id) };
             let value = serde_json::to_vec(&entry).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
             writes.push(stores.stock.put(kv_key(product_id), value.into()).boxed());
-        }
-        for (customer, order_id) in &fx.new_orders {
-            writes.push(stores.customer_orders.put(format!("{}.{order_id}", kv_key(customer)), Bytes::new()).boxed());
         }
         futures::stream::iter(writes)
             .buffer_unordered(512)

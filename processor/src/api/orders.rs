@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use broker::{CUSTOMER_ORDERS_BUCKET, kv_key, order_event_subject, order_submitted_subject};
+use broker::{ORDER_VIEW_BUCKET, kv_key, order_event_subject, order_submitted_subject, order_view_key};
 use schemas::http::HttpError;
 use schemas::{CancelReason, Order, OrderCommand, OrderEvent, OrderState, OrderStatus, OrderView};
 
@@ -22,29 +22,32 @@ pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
     Uuid::parse_str(id).map_err(|_| HttpError::bad_id("id"))
 }
 
-pub(crate) async fn load_state(state: &ApiState, id: Uuid) -> Result<Option<OrderState>, HttpError> {
-    let Some(bytes) = state.views.get(id.to_string()).await.map_err(unavailable)? else { return Ok(None) };
-    serde_json::from_slice(&bytes).map(Some).map_err(unavailable)
+/// The order as accepted, and its ORDERS sequence.
+async fn load_accepted(state: &ApiState, id: Uuid) -> Result<Option<(Order, u64)>, HttpError> {
+    match state.orders.direct_get_last_for_subject(order_submitted_subject(id)).await {
+        Ok(message) => {
+            let order: Order = serde_json::from_slice(&message.payload).map_err(unavailable)?;
+            Ok(Some((order, message.sequence)))
+        }
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 /// The live view; an order the engine has not reached yet is shown as
 /// accepted, with its place in line.
 pub(crate) async fn load_view(state: &ApiState, id: Uuid) -> Result<Option<OrderView>, HttpError> {
-    if let Some(s) = load_state(state, id).await? {
-        return Ok(Some(OrderView::from_state(&s)));
+    let Some((order, seq)) = load_accepted(state, id).await? else { return Ok(None) };
+    if let Some(bytes) = state.views.get(order_view_key(&order.customer_id, id)).await.map_err(unavailable)? {
+        let live: OrderState = serde_json::from_slice(&bytes).map_err(unavailable)?;
+        return Ok(Some(OrderView::from_state(&live)));
     }
-    let message = match state.orders.direct_get_last_for_subject(order_submitted_subject(id)).await {
-        Ok(message) => message,
-        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unavailable(e)),
-    };
-    let order: Order = serde_json::from_slice(&message.payload).map_err(unavailable)?;
-    let mut view = OrderView::new(&order, message.sequence);
+    let mut view = OrderView::new(&order, seq);
     let position = match state.lease.get(LEASE_KEY).await {
         Ok(Some(bytes)) => serde_json::from_slice::<LeaseValue>(&bytes).map(|l| l.position).unwrap_or(0),
         _ => 0,
     };
-    view.position_in_line = Some(message.sequence.saturating_sub(position).max(1));
+    view.position_in_line = Some(seq.saturating_sub(position).max(1));
     Ok(Some(view))
 }
 
@@ -55,17 +58,23 @@ pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Resul
 
 #[derive(Serialize)]
 pub struct TimelineEntry {
+    /// The stream the entry comes from: `ORDERS` (accepted) or `ORDER_EVENTS`.
+    pub stream: &'static str,
     pub seq: u64,
     #[serde(flatten)]
     pub event: OrderEvent,
 }
 
-/// Every event of the order, in the order they happened.
+/// Every step of the order in the order it happened: its acceptance
+/// (pending, from ORDERS), then the processor's events.
 pub async fn timeline(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TimelineEntry>>, HttpError> {
     let id = parse_id(&id)?;
+    let Some((order, order_seq)) = load_accepted(&state, id).await? else {
+        return Err(HttpError::not_found("order"));
+    };
     let suffixes: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).chain(["refund", "rejected"]).collect();
     let lookups =
         suffixes.iter().map(|suffix| state.events.direct_get_last_for_subject(order_event_subject(id, suffix)));
@@ -74,16 +83,17 @@ pub async fn timeline(
         match found {
             Ok(message) => {
                 let event: OrderEvent = serde_json::from_slice(&message.payload).map_err(unavailable)?;
-                entries.push(TimelineEntry { seq: message.sequence, event });
+                entries.push(TimelineEntry { stream: "ORDER_EVENTS", seq: message.sequence, event });
             }
             Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
             Err(e) => return Err(unavailable(e)),
         }
     }
-    if entries.is_empty() && load_view(&state, id).await?.is_none() {
-        return Err(HttpError::not_found("order"));
-    }
     entries.sort_by_key(|e| e.seq);
+    let accepted = OrderEvent::status_changed(id, None, OrderStatus::Pending, None, order.received_at)
+        .map_err(unavailable)?
+        .for_customer(&order.customer_id);
+    entries.insert(0, TimelineEntry { stream: "ORDERS", seq: order_seq, event: accepted });
     Ok(Json(entries))
 }
 
@@ -102,8 +112,8 @@ pub struct OrderPage {
     next_cursor: Option<String>,
 }
 
-/// A customer's orders, newest first (order ids are UUIDv7: time-ordered),
-/// optionally by status; keyset pagination by order id.
+/// A customer's processed orders, newest first (order ids are UUIDv7:
+/// time-ordered), optionally by status; keyset pagination by order id.
 pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<OrderPage>, HttpError> {
     let customer = q.customer_id.filter(|c| !c.is_empty()).ok_or_else(|| {
         HttpError::new(StatusCode::BAD_REQUEST, "missing_parameter", "customer_id is required")
@@ -121,31 +131,22 @@ pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> 
         );
     }
     let cursor = q.cursor.map(|c| parse_id(&c).map_err(|e| e.with_field("cursor"))).transpose()?;
-    let entries = crate::kvscan::latest(&state.js, CUSTOMER_ORDERS_BUCKET, &format!("{}.*", kv_key(&customer)))
+    // One scan of the customer's views (keys `{customer}.{order_id}`).
+    let entries = crate::kvscan::latest(&state.js, ORDER_VIEW_BUCKET, &format!("{}.*", kv_key(&customer)))
         .await
         .map_err(unavailable)?;
-    let mut ids: Vec<Uuid> = entries.iter().filter_map(|(key, _)| key.rsplit('.').next()?.parse().ok()).collect();
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    let mut orders = Vec::new();
-    let mut candidates = ids.into_iter().filter(|id| cursor.is_none_or(|c| *id < c)).peekable();
-    let mut last = None;
-    while orders.len() < limit && candidates.peek().is_some() {
-        let chunk: Vec<Uuid> = candidates.by_ref().take(limit * 2).collect();
-        let views = futures::future::join_all(chunk.iter().map(|id| load_view(&state, *id))).await;
-        for (id, view) in chunk.iter().zip(views) {
-            if orders.len() == limit {
-                break;
-            }
-            last = Some(*id);
-            if let Some(view) = view?
-                && status.is_none_or(|s| view.accepted.status == s)
-            {
-                orders.push(view);
-            }
-        }
-    }
-    let next_cursor =
-        if candidates.peek().is_some() || orders.len() == limit { last.map(|id| id.to_string()) } else { None };
+    let mut views: Vec<OrderState> = entries.iter().filter_map(|(_, v)| serde_json::from_slice(v).ok()).collect();
+    views.sort_unstable_by(|a, b| b.order.order_id.cmp(&a.order.order_id));
+    let mut matching = views
+        .iter()
+        .filter(|v| cursor.is_none_or(|c| v.order.order_id < c))
+        .filter(|v| status.is_none_or(|s| v.status == s))
+        .peekable();
+    let orders: Vec<OrderView> = matching.by_ref().take(limit).map(OrderView::from_state).collect();
+    let next_cursor = match matching.peek() {
+        Some(_) => orders.last().map(|o| o.accepted.order_id.to_string()),
+        None => None,
+    };
     Ok(Json(OrderPage { orders, next_cursor }))
 }
 

@@ -66,8 +66,6 @@ pub struct Effects {
     pub views: BTreeMap<Uuid, OrderState>,
     /// Products whose stock level changed.
     pub stock: BTreeSet<String>,
-    /// (customer, order) for orders first seen.
-    pub new_orders: Vec<(String, Uuid)>,
     pub poison: Vec<Poison>,
 }
 
@@ -77,7 +75,6 @@ impl Effects {
             && self.stock_events.is_empty()
             && self.views.is_empty()
             && self.stock.is_empty()
-            && self.new_orders.is_empty()
             && self.poison.is_empty()
     }
 }
@@ -165,7 +162,6 @@ impl Engine {
             // A republish beyond JetStream's dedup window: the same order.
             return Ok(());
         }
-        fx.new_orders.push((order.customer_id.clone(), id));
         let mut state = OrderState {
             order,
             stream_seq: seq,
@@ -177,7 +173,8 @@ impl Engine {
             refunded: false,
             version: seq,
         };
-        push_event(fx, &state, None, OrderStatus::Pending, None, at);
+        // No event for `pending`: ingest put the order there, and its ORDERS
+        // message is that record. ORDER_EVENTS holds the processor's moves.
         let assessment = self.fraud.assess(&state.order, at);
         state.risk_score = assessment.score;
         state.risk_reasons = assessment.reasons;

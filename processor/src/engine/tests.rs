@@ -327,10 +327,10 @@ proptest! {
         for event in &log.fx.events {
             prop_assert!(seen.insert(event.event_id.clone()), "duplicate event id {}", event.event_id);
             if let EventPayload::StatusChanged { from, to, reason, .. } = &event.payload {
-                prop_assert_eq!(last_status.get(&event.order_id).copied(), *from);
-                if let Some(from) = from {
-                    prop_assert!(check_transition(*from, *to, *reason).is_ok());
-                }
+                // Every order starts in pending (ingest's acceptance).
+                let current = last_status.get(&event.order_id).copied().unwrap_or(OrderStatus::Pending);
+                prop_assert_eq!(Some(current), *from);
+                prop_assert!(check_transition(current, *to, *reason).is_ok());
                 last_status.insert(event.order_id, *to);
             }
         }
