@@ -200,6 +200,7 @@ async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -
         report.by_status
     );
     assert_eq!(report.orders as u64, orders, "every order accepted once");
+    assert!(report.awaiting_review.is_empty(), "the chaos load trips no fraud rule");
     assert_eq!(report.terminal as u64, orders, "every order reached a terminal state");
     assert!(report.is_clean(false), "{report:#?}");
     Ok(())

@@ -26,8 +26,10 @@ pub struct AuditReport {
     pub terminal: usize,
     pub by_status: BTreeMap<String, usize>,
     pub events: usize,
-    /// Orders with no terminal state yet.
+    /// Orders with no terminal state yet (in flight).
     pub unfinished: Vec<Uuid>,
+    /// Flagged orders held for a human decision: settled until reviewed.
+    pub awaiting_review: Vec<Uuid>,
     /// Event ids found more than once in ORDER_EVENTS.
     pub duplicate_events: Vec<String>,
     /// Orders whose events do not follow the state machine.
@@ -189,6 +191,7 @@ pub async fn audit(js: &jetstream::Context) -> Result<AuditReport, ProcessorErro
     for id in orders.keys() {
         match final_status.get(id) {
             None => report.never_processed.push(*id),
+            Some(OrderStatus::Flagged) => report.awaiting_review.push(*id),
             Some(status) if !status.is_terminal() => report.unfinished.push(*id),
             Some(_) => report.terminal += 1,
         }

@@ -136,7 +136,7 @@ pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> 
         .await
         .map_err(unavailable)?;
     let mut views: Vec<OrderState> = entries.iter().filter_map(|(_, v)| serde_json::from_slice(v).ok()).collect();
-    views.sort_unstable_by(|a, b| b.order.order_id.cmp(&a.order.order_id));
+    views.sort_unstable_by_key(|v| std::cmp::Reverse(v.order.order_id));
     let mut matching = views
         .iter()
         .filter(|v| cursor.is_none_or(|c| v.order.order_id < c))
