@@ -284,17 +284,11 @@ impl Runner {
     ) -> Result<(), ProcessorError> {
         let mut acks = Vec::with_capacity(fx.events.len() + fx.stock_events.len());
         for event in &fx.events {
-            let payload = serde_json::to_vec(event).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
-            let publish = PublishMessage::build().payload(payload.into()).message_id(&event.event_id);
             let subject = order_event_subject(event.order_id, event.subject_suffix());
-            acks.push(self.js.send_publish(subject, publish).await.map_err(nats("publish an order event"))?);
+            acks.push(self.publish_json(subject, &event.event_id, event).await?);
         }
         for event in &fx.stock_events {
-            let payload = serde_json::to_vec(event).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
-            let publish = PublishMessage::build().payload(payload.into()).message_id(&event.event_id);
-            acks.push(
-                self.js.send_publish("stock_events.changed", publish).await.map_err(nats("publish a stock event"))?,
-            );
+            acks.push(self.publish_json("stock_events.changed".to_string(), &event.event_id, event).await?);
         }
         for poison in &fx.poison {
             if let Some(message) = batch.get(&poison.seq) {
@@ -322,6 +316,20 @@ impl Runner {
             .await
             .map_err(nats("write the read models"))?;
         Ok(())
+    }
+}
+
+impl Runner {
+    /// Sends one JSON message with its dedup id; the ack is awaited by the caller.
+    async fn publish_json<T: Serialize>(
+        &self,
+        subject: String,
+        id: &str,
+        value: &T,
+    ) -> Result<jetstream::context::PublishAckFuture, ProcessorError> {
+        let payload = serde_json::to_vec(value).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+        let publish = PublishMessage::build().payload(payload.into()).message_id(id);
+        self.js.send_publish(subject, publish).await.map_err(nats("publish an event"))
     }
 }
 

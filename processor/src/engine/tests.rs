@@ -40,12 +40,13 @@ impl Log {
     }
 
     fn order(&mut self, customer: &str, items: &[(&str, u32)]) -> Uuid {
+        self.order_priced(customer, items, MinorUnits(1000))
+    }
+
+    fn order_priced(&mut self, customer: &str, items: &[(&str, u32)], unit_price: MinorUnits) -> Uuid {
         let new = NewOrder {
             customer_id: customer.into(),
-            items: items
-                .iter()
-                .map(|(p, q)| OrderItem { product_id: (*p).into(), quantity: *q, unit_price: MinorUnits(1000) })
-                .collect(),
+            items: items.iter().map(|(p, q)| OrderItem { product_id: (*p).into(), quantity: *q, unit_price }).collect(),
             currency: Currency::USD,
             shipping_address: None,
             payment_method: None,
@@ -149,18 +150,7 @@ fn flagged_orders_wait_for_review() {
     log.engine.reconfigure(EngineConfig { fraud_threshold: 30 });
     log.stock("a", 5);
     // A new customer's first order of 500+ scores 35: above 30.
-    let new = NewOrder {
-        customer_id: "big".into(),
-        items: vec![OrderItem { product_id: "a".into(), quantity: 1, unit_price: MinorUnits(60_000) }],
-        currency: Currency::USD,
-        shipping_address: None,
-        payment_method: None,
-        client_ip: None,
-        placed_at: None,
-    };
-    let order = Order::accept(new, Uuid::now_v7(), Utc::now(), TaxRate(0), None);
-    let id = order.order_id;
-    log.push(Input::Order(Box::new(order)));
+    let id = log.order_priced("big", &[("a", 1)], MinorUnits(60_000));
     assert_eq!(log.status(id), OrderStatus::Flagged);
     assert_eq!(log.fx.views[&id].risk_score, 35);
     assert_eq!(log.engine.inventory().level("a").available, 5, "nothing held while flagged");
