@@ -19,6 +19,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
+// Per-request choices hash (seed, i), so the same seed sends the same mix.
+use processor::workers::splitmix64 as mix;
+
 #[derive(Args, Debug, Clone)]
 pub struct LoadgenArgs {
     /// Base URL of the ingest API.
@@ -74,14 +77,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("duration must be positive".into());
     }
     Ok(Duration::from_secs_f64(seconds))
-}
-
-/// splitmix64: a fast, well-mixed hash of (seed, i) for per-request choices.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn unit(x: u64) -> f64 {

@@ -56,7 +56,9 @@ impl Default for WorkerSettings {
     }
 }
 
-fn mix(mut x: u64) -> u64 {
+/// splitmix64: a fast, well-mixed, stable hash of a u64, for decisions that
+/// must be the same every time they are made (payment answers, load mixes).
+pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -67,7 +69,7 @@ fn mix(mut x: u64) -> u64 {
 /// retried charge is the same charge.
 pub fn payment_approved(order_id: uuid::Uuid, seed: u64, failure_rate: f64) -> bool {
     let (hi, lo) = order_id.as_u64_pair();
-    let draw = (mix(hi ^ mix(lo ^ seed)) >> 11) as f64 / (1u64 << 53) as f64;
+    let draw = (splitmix64(hi ^ splitmix64(lo ^ seed)) >> 11) as f64 / (1u64 << 53) as f64;
     draw >= failure_rate
 }
 
