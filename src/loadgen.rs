@@ -104,19 +104,17 @@ impl Plan {
     /// What request `i` is: its kind, its Idempotency-Key, and its body.
     fn request(&self, i: u64) -> (Kind, Option<String>, String) {
         let a = &self.args;
-        let r = mix(a.seed ^ mix(i));
-        let draw = unit(r);
-        let (kind, source) = if draw < a.invalid_ratio {
-            (Kind::Invalid, i)
-        } else if draw < a.invalid_ratio + a.duplicate_ratio && i > 0 && !a.no_idempotency_keys {
-            // Repeat one of the last 100 requests, valid ones only.
-            let mut j = i - 1 - (mix(r) % i.min(100));
-            while j > 0 && self.kind_of(j) != Kind::Fresh {
-                j -= 1;
+        let kind = self.kind_of(i);
+        let source = match kind {
+            Kind::Duplicate => {
+                // Repeat one of the last 100 requests, valid ones only.
+                let mut j = i - 1 - (mix(mix(a.seed ^ mix(i))) % i.min(100));
+                while j > 0 && self.kind_of(j) != Kind::Fresh {
+                    j -= 1;
+                }
+                j
             }
-            (Kind::Duplicate, j)
-        } else {
-            (Kind::Fresh, i)
+            Kind::Fresh | Kind::Invalid => i,
         };
         let key = (!a.no_idempotency_keys).then(|| format!("lg-{:x}-{source}", self.run_id));
         (kind, key, self.body(source, kind == Kind::Invalid))
@@ -126,7 +124,9 @@ impl Plan {
         let draw = unit(mix(self.args.seed ^ mix(i)));
         if draw < self.args.invalid_ratio {
             Kind::Invalid
-        } else if draw < self.args.invalid_ratio + self.args.duplicate_ratio && i > 0 {
+        } else if draw < self.args.invalid_ratio + self.args.duplicate_ratio && i > 0 && !self.args.no_idempotency_keys
+        {
+            // Without keys a repeat cannot be recognised: it is a fresh order.
             Kind::Duplicate
         } else {
             Kind::Fresh

@@ -96,6 +96,7 @@ impl Intake {
             return self.replay(recorded, metrics).await;
         }
         let seq = self.publish(&order, metrics).await?;
+        metrics.orders_accepted.inc();
         Ok(Accepted { response: OrderAccepted::new(&order, seq), replayed: false })
     }
 

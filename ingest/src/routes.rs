@@ -94,9 +94,6 @@ pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body:
         .accept(&req, key.as_deref(), &state.metrics)
         .await
         .map_err(|e| from_intake(e, state.config.retry_after_secs))?;
-    if !accepted.replayed {
-        state.metrics.orders_accepted.inc();
-    }
     Ok(accepted_response(accepted))
 }
 
@@ -136,9 +133,6 @@ pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body:
             };
             match outcome {
                 Ok(accepted) => {
-                    if !accepted.replayed {
-                        state.metrics.orders_accepted.inc();
-                    }
                     let status = if accepted.replayed { 200 } else { 202 };
                     BatchItemResult { index, status, order: Some(accepted.response), error: None }
                 }

@@ -82,7 +82,7 @@ impl Processor {
         let mut tasks = JoinSet::new();
         let runner = runner::Runner { js: js.clone(), settings: config.runner.clone(), metrics: metrics.clone() };
         tasks.spawn(runner.run(shutdown.clone()));
-        for role in [Role::Payments, Role::Fulfilment] {
+        for role in Role::ALL {
             let worker =
                 workers::Worker { js: js.clone(), settings: config.workers.clone(), metrics: metrics.clone(), role };
             tasks.spawn(worker.run(shutdown.clone()));
@@ -116,11 +116,8 @@ async fn sample_queues(
             return Ok(());
         }
         if let Ok(events) = js.get_stream_no_info(broker::ORDER_EVENTS_STREAM).await {
-            for role in [Role::Payments, Role::Fulfilment] {
-                let name = match role {
-                    Role::Payments => "payments",
-                    Role::Fulfilment => "fulfilment",
-                };
+            for role in Role::ALL {
+                let name = role.durable();
                 if let Ok(mut consumer) = events.get_consumer::<pull::Config>(name).await
                     && let Ok(info) = consumer.info().await
                 {

@@ -194,17 +194,23 @@ impl Runner {
                 }
             };
             let mut fx = Effects::default();
-            let mut batch: HashMap<u64, jetstream::Message> = HashMap::new();
+            // Messages applied, and the few the engine could not use (kept
+            // for the dead-letter stream).
+            let mut applied = 0_usize;
+            let mut poisoned: HashMap<u64, jetstream::Message> = HashMap::new();
             let started = Instant::now();
             if let Ok(next) = first {
                 let mut next = next;
                 loop {
                     match next {
-                        Some(Ok(message)) => self.apply(&mut engine, message, &mut fx, &mut batch),
+                        Some(Ok(message)) => {
+                            self.apply(&mut engine, message, &mut fx, &mut poisoned);
+                            applied += 1;
+                        }
                         Some(Err(err)) => return Err(nats("read ORDERS")(err)),
                         None => return Err(ProcessorError::Snapshot("ORDERS consumer ended".into())),
                     }
-                    if batch.len() >= self.settings.max_batch {
+                    if applied >= self.settings.max_batch {
                         break;
                     }
                     match messages.next().now_or_never() {
@@ -214,8 +220,8 @@ impl Runner {
                 }
             }
             if !fx.is_empty() {
-                self.commit(stores, &engine, &fx, &batch).await?;
-                self.metrics.record_batch(&fx, batch.len(), started.elapsed());
+                self.commit(stores, &engine, &fx, &poisoned).await?;
+                self.metrics.record_batch(&fx, applied, started.elapsed());
             }
             if snapshotted.elapsed() >= self.settings.snapshot_every && engine.last_seq > snapshot_seq {
                 // Renewing first proves we still lead: no stale snapshot
@@ -259,18 +265,21 @@ impl Runner {
         engine: &mut Engine,
         message: jetstream::Message,
         fx: &mut Effects,
-        batch: &mut HashMap<u64, jetstream::Message>,
+        poisoned: &mut HashMap<u64, jetstream::Message>,
     ) {
         let Ok(info) = message.info() else {
             tracing::error!(subject = %message.subject, "ORDERS message without JetStream metadata");
             return;
         };
         let (seq, at) = (info.stream_sequence, info.published);
+        let poison_before = fx.poison.len();
         match decode(&message.subject, &message.payload) {
             Ok(input) => engine.apply(seq, at, input, fx),
             Err(reason) => engine.skip(seq, reason, fx),
         }
-        batch.insert(seq, message);
+        if fx.poison.len() > poison_before {
+            poisoned.insert(seq, message);
+        }
     }
 
     /// Makes a batch's effects durable: events first (the record of what
@@ -280,7 +289,7 @@ impl Runner {
         stores: &Stores,
         engine: &Engine,
         fx: &Effects,
-        batch: &HashMap<u64, jetstream::Message>,
+        poisoned: &HashMap<u64, jetstream::Message>,
     ) -> Result<(), ProcessorError> {
         let mut acks = Vec::with_capacity(fx.events.len() + fx.stock_events.len());
         for event in &fx.events {
@@ -291,7 +300,7 @@ impl Runner {
             acks.push(self.publish_json("stock_events.changed".to_string(), &event.event_id, event).await?);
         }
         for poison in &fx.poison {
-            if let Some(message) = batch.get(&poison.seq) {
+            if let Some(message) = poisoned.get(&poison.seq) {
                 acks.push(dlq::send(&self.js, "engine", message, poison.seq, &poison.reason).await?);
                 self.metrics.dead_lettered.inc();
             }

@@ -80,7 +80,10 @@ pub enum Role {
 }
 
 impl Role {
-    fn durable(self) -> &'static str {
+    pub const ALL: [Role; 2] = [Role::Payments, Role::Fulfilment];
+
+    /// The durable consumer's name on ORDER_EVENTS.
+    pub fn durable(self) -> &'static str {
         match self {
             Role::Payments => "payments",
             Role::Fulfilment => "fulfilment",
@@ -193,8 +196,7 @@ impl Worker {
     }
 
     async fn handle(&self, message: jetstream::Message) {
-        let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-        let stream_seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let (delivered, stream_seq) = message.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
         if delivered > 1 {
             self.metrics.redeliveries.inc();
         }

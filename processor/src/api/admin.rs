@@ -49,7 +49,7 @@ pub async fn review(
     };
     let answer = command_and_wait(&state, id, OrderCommand::Review { decision: request.decision }, answers).await?;
     let expected = answer.as_ref().and_then(|e| e.new_status()).unwrap_or(OrderStatus::Cancelled);
-    if verdict(answer, expected)? {
+    if verdict(answer)? {
         let view = settled_view(&state, id, expected).await?.ok_or_else(|| HttpError::not_found("order"))?;
         return Ok(Json(view).into_response());
     }

@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -190,24 +189,19 @@ pub(crate) async fn settled_view(
     load_view(state, id).await
 }
 
-pub(crate) fn verdict(event: Option<OrderEvent>, success: OrderStatus) -> Result<bool, HttpError> {
+/// The engine's answer: refused (409), applied (`true`), or not yet (`false`).
+pub(crate) fn verdict(event: Option<OrderEvent>) -> Result<bool, HttpError> {
     match event.map(|e| e.payload) {
         Some(schemas::EventPayload::CommandRejected { message, status, .. }) => {
             Err(HttpError::conflict("not_allowed", format!("the order is {status}: {message}")).with_field("status"))
         }
-        Some(schemas::EventPayload::StatusChanged { to, .. }) if to == success => Ok(true),
         Some(_) => Ok(true),
         None => Ok(false),
     }
 }
 
 /// Cancel before shipping: stock released once, a refund if paid. 409 once shipped.
-pub async fn cancel(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    _headers: HeaderMap,
-    _body: Body,
-) -> Result<Response, HttpError> {
+pub async fn cancel(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, HttpError> {
     let id = parse_id(&id)?;
     let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
     let status = view.accepted.status;
@@ -221,7 +215,7 @@ pub async fn cancel(
     let answer =
         command_and_wait(&state, id, OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }, &["cancelled"])
             .await?;
-    if verdict(answer, OrderStatus::Cancelled)? {
+    if verdict(answer)? {
         let view =
             settled_view(&state, id, OrderStatus::Cancelled).await?.ok_or_else(|| HttpError::not_found("order"))?;
         return Ok(Json(view).into_response());

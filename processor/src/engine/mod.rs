@@ -136,7 +136,10 @@ impl Engine {
         self.last_seq = seq;
         self.forget_old(at.timestamp_millis());
         let result = match input {
-            Input::Order(order) => self.submit(seq, at, *order, fx),
+            Input::Order(order) => {
+                self.submit(seq, at, *order, fx);
+                Ok(())
+            }
             Input::Command(command) => self.command(seq, at, command, fx),
             Input::Stock(command) => {
                 self.stock(at, command, fx);
@@ -156,11 +159,11 @@ impl Engine {
         }
     }
 
-    fn submit(&mut self, seq: u64, at: DateTime<Utc>, order: Order, fx: &mut Effects) -> Result<(), StockError> {
+    fn submit(&mut self, seq: u64, at: DateTime<Utc>, order: Order, fx: &mut Effects) {
         let id = order.order_id;
         if self.live.contains_key(&id) || self.finished.contains_key(&id) {
             // A republish beyond JetStream's dedup window: the same order.
-            return Ok(());
+            return;
         }
         let mut state = OrderState {
             order,
@@ -184,7 +187,6 @@ impl Engine {
             self.reserve(&mut state, at, fx);
         }
         self.store(state, at, fx);
-        Ok(())
     }
 
     fn reserve(&mut self, state: &mut OrderState, at: DateTime<Utc>, fx: &mut Effects) {
