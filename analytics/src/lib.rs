@@ -1,5 +1,66 @@
-//! Analytics: windowed aggregations over the order events. So far, the
-//! event-time arithmetic every pipeline rests on (windows, sessions,
-//! watermarks, lateness); the DataFusion jobs and Parquet output build on it.
+//! Analytics: the order streams as Parquet tables and windowed pipelines.
+//!
+//! - [`store`]: where tables live (a directory, S3, GCS, Azure, memory).
+//! - [`rows`]: orders and events as Arrow batches of the `schemas::tables` schemas.
+//! - [`parquet_out`]: sorted Parquet files with bloom filters and page indexes.
+//! - [`window`] and [`pipeline`]: event-time windows, watermarks, lateness,
+//!   and the declarative pipelines of `pipelines/`.
+//! - [`job`]: the exactly-once stream-to-Parquet job (`orderstream analytics`),
+//!   also run over a fixed range by [`replay`].
+//! - [`seed`]: realistic history, straight to Parquet or through JetStream.
+//! - [`query`]: DataFusion over every table (`orderstream sql`).
 
+pub mod checkpoint;
+pub mod compact;
+pub mod job;
+pub mod live;
+pub mod parquet_out;
+pub mod pipeline;
+pub mod query;
+pub mod replay;
+pub mod rows;
+pub mod store;
 pub mod window;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AnalyticsError {
+    #[error("{what}: {message}")]
+    Config { what: &'static str, message: String },
+    #[error("cannot {action} {path}: {source}")]
+    Store {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("pipeline {pipeline}: {message}")]
+    Pipeline { pipeline: String, message: String },
+    #[error("nats: cannot {what}: {message}")]
+    Nats { what: &'static str, message: String },
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: String, message: String },
+}
+
+impl AnalyticsError {
+    pub fn store(action: &'static str, path: &object_store::path::Path, source: object_store::Error) -> Self {
+        AnalyticsError::Store { action, path: path.to_string(), source }
+    }
+
+    pub fn nats(what: &'static str, error: impl std::fmt::Display) -> Self {
+        AnalyticsError::Nats { what, message: error.to_string() }
+    }
+
+    pub fn pipeline(pipeline: &str, message: impl Into<String>) -> Self {
+        AnalyticsError::Pipeline { pipeline: pipeline.to_string(), message: message.into() }
+    }
+}

@@ -140,10 +140,16 @@ impl Watermark {
         self.max_event_ms = Some(self.max_event_ms.map_or(event_ms, |m| m.max(event_ms)));
     }
 
-    /// With no events for `idle_after_ms` of processing time, event time is
-    /// assumed to have moved on with the clock (`now_ms`).
-    pub fn on_idle(&mut self, now_ms: i64, idle_after_ms: i64) {
-        let floor = now_ms - idle_after_ms - self.out_of_order_ms;
+    /// After `idle_for_ms` of processing time with no events, event time is
+    /// assumed to have moved on with the clock past `idle_after_ms`. It moves
+    /// from the last event seen, not to the wall clock, so a replay of last
+    /// year's orders that pauses does not make the rest of the year late.
+    pub fn on_idle(&mut self, idle_for_ms: i64, idle_after_ms: i64) {
+        let Some(max_event_ms) = self.max_event_ms else { return };
+        if idle_for_ms <= idle_after_ms {
+            return;
+        }
+        let floor = max_event_ms - self.out_of_order_ms + (idle_for_ms - idle_after_ms);
         self.idle_floor_ms = Some(self.idle_floor_ms.map_or(floor, |f| f.max(floor)));
     }
 
@@ -230,6 +236,8 @@ mod tests {
         wm.observe(10_000);
         let window = Window { start_ms: 0, end_ms: MIN };
         assert!(!wm.is_closed(&window));
+        wm.on_idle(4_000, 5_000);
+        assert!(!wm.is_closed(&window), "not idle long enough");
         wm.on_idle(2 * MIN, 5_000);
         assert!(wm.is_closed(&window));
         wm.observe(20_000);

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{CancelReason, MinorUnits, OrderStatus, TransitionError, check_transition};
+use crate::{CancelReason, Currency, MinorUnits, Order, OrderStatus, TransitionError, check_transition};
 
 pub const EVENT_SCHEMA_VERSION: u16 = 1;
 
@@ -51,6 +51,12 @@ pub struct OrderEvent {
     /// Whose order (absent in events written before schema version 1 had it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The order's total and currency, so a consumer can sum revenue by
+    /// status from the events alone (absent in events written before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_total: Option<MinorUnits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
     pub kind: EventKind,
     pub occurred_at: DateTime<Utc>,
     #[serde(default = "default_version")]
@@ -89,6 +95,8 @@ impl OrderEvent {
             event_id: status_event_id(order_id, to),
             order_id,
             customer_id: None,
+            order_total: None,
+            currency: None,
             kind: EventKind::StatusChanged,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,
@@ -128,6 +136,8 @@ impl OrderEvent {
             event_id: format!("{order_id}:rejected:{input_seq}"),
             order_id,
             customer_id: None,
+            order_total: None,
+            currency: None,
             kind: EventKind::CommandRejected,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,
@@ -140,11 +150,21 @@ impl OrderEvent {
         self
     }
 
+    /// Stamps whose order it is and what it is worth.
+    pub fn for_order(mut self, order: &Order) -> OrderEvent {
+        self.customer_id = Some(order.customer_id.clone());
+        self.order_total = Some(order.total);
+        self.currency = Some(order.currency);
+        self
+    }
+
     pub fn refund_issued(order_id: Uuid, amount: MinorUnits, occurred_at: DateTime<Utc>) -> OrderEvent {
         OrderEvent {
             event_id: format!("{order_id}:refund"),
             order_id,
             customer_id: None,
+            order_total: None,
+            currency: None,
             kind: EventKind::RefundIssued,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,

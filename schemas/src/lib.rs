@@ -12,6 +12,8 @@ pub mod money;
 pub mod order;
 pub mod product;
 pub mod status;
+#[cfg(feature = "arrow")]
+pub mod tables;
 pub mod validate;
 
 pub use api::{

@@ -91,7 +91,7 @@ pub async fn timeline(
     entries.sort_by_key(|e| e.seq);
     let accepted = OrderEvent::status_changed(id, None, OrderStatus::Pending, None, order.received_at)
         .map_err(unavailable)?
-        .for_customer(&order.customer_id);
+        .for_order(&order);
     entries.insert(0, TimelineEntry { stream: "ORDERS", seq: order_seq, event: accepted });
     Ok(Json(entries))
 }

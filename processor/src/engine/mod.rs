@@ -84,6 +84,9 @@ struct Finished {
     customer_id: String,
     status: OrderStatus,
     total: schemas::MinorUnits,
+    /// Absent in snapshots taken before events carried the currency.
+    #[serde(default)]
+    currency: Option<schemas::Currency>,
     paid: bool,
     refunded: bool,
     at_ms: i64,
@@ -216,7 +219,7 @@ impl Engine {
         let outcome = self.run_command(&mut state, cmd.command, at, fx);
         if let Ok(Err(message)) = &outcome {
             let event = OrderEvent::command_rejected(id, name, state.status, message.clone(), seq, at);
-            fx.events.push(event.for_customer(&state.order.customer_id));
+            fx.events.push(event.for_order(&state.order));
         }
         // Whatever happened, the order stays known.
         self.store(state, at, fx);
@@ -271,7 +274,10 @@ impl Engine {
             // The customer cancelled while the payment was in flight and the
             // charge went through: give the money back, once.
             done.refunded = true;
-            fx.events.push(OrderEvent::refund_issued(id, done.total, at).for_customer(&done.customer_id));
+            let mut refund = OrderEvent::refund_issued(id, done.total, at).for_customer(&done.customer_id);
+            refund.order_total = Some(done.total);
+            refund.currency = done.currency;
+            fx.events.push(refund);
             return;
         }
         let status = self.finished.get(&id).map_or(OrderStatus::Pending, |d| d.status);
@@ -304,7 +310,7 @@ impl Engine {
         self.transition(state, OrderStatus::Cancelled, Some(reason), at, fx);
         if paid {
             let refund = OrderEvent::refund_issued(state.order.order_id, state.order.total, at);
-            fx.events.push(refund.for_customer(&state.order.customer_id));
+            fx.events.push(refund.for_order(&state.order));
         }
         Ok(())
     }
@@ -338,6 +344,7 @@ impl Engine {
                     customer_id: state.order.customer_id.clone(),
                     status: state.status,
                     total: state.order.total,
+                    currency: Some(state.order.currency),
                     paid,
                     refunded: state.refunded,
                     at_ms: at.timestamp_millis(),
@@ -402,7 +409,7 @@ fn push_event(
                 *risk_score = Some(state.risk_score);
                 risk_reasons.clone_from(&state.risk_reasons);
             }
-            fx.events.push(event.for_customer(&state.order.customer_id));
+            fx.events.push(event.for_order(&state.order));
         }
         Err(err) => fx.poison.push(Poison { seq: state.version, reason: format!("order {order_id}: {err}") }),
     }

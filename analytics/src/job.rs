@@ -1,0 +1,455 @@
+//! The stream-to-Parquet job for one input stream: decodes a micro-batch,
+//! writes the base tables, feeds the pipelines whose source it is, writes
+//! their windows and late rows, then commits (see [`crate::checkpoint`]).
+//! [`crate::live`] drives it from a durable consumer, [`crate::replay`]
+//! from a fixed range.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::Int64Type;
+use bytes::Bytes;
+use schemas::tables::Table;
+use schemas::{Order, OrderEvent};
+
+use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, idle_part_name, remove_uncommitted};
+use crate::compact::{self, Committed};
+use crate::parquet_out::{FileLayout, encode, split_by_date};
+use crate::pipeline::{Evaluator, LateRow, Operator, PipelineSpec};
+use crate::rows::{Categories, order_events_batch, order_items_batch, orders_batch};
+use crate::store::{DataStore, part_file_name};
+use crate::AnalyticsError;
+
+/// Which stream a job reads, and what it writes from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `ORDERS`, `orders.submitted.*`: the `orders` and `order_items` tables.
+    Orders,
+    /// `ORDER_EVENTS`: the `order_events` table.
+    Events,
+}
+
+impl Source {
+    pub const ALL: [Source; 2] = [Source::Orders, Source::Events];
+
+    pub fn stream(self) -> &'static str {
+        match self {
+            Source::Orders => broker::ORDERS_STREAM,
+            Source::Events => broker::ORDER_EVENTS_STREAM,
+        }
+    }
+
+    pub fn filter_subject(self) -> &'static str {
+        match self {
+            Source::Orders => "orders.submitted.>",
+            Source::Events => broker::ORDER_EVENTS_SUBJECTS,
+        }
+    }
+
+    /// The durable consumer's name (its lag is the job's lag).
+    pub fn consumer(self) -> &'static str {
+        match self {
+            Source::Orders => "analytics-orders",
+            Source::Events => "analytics-events",
+        }
+    }
+
+    /// The checkpoint's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Orders => "orders",
+            Source::Events => "order_events",
+        }
+    }
+
+    pub fn tables(self) -> &'static [Table] {
+        match self {
+            Source::Orders => &[Table::Orders, Table::OrderItems],
+            Source::Events => &[Table::OrderEvents],
+        }
+    }
+
+    pub fn feeds(self, table: Table) -> bool {
+        self.tables().contains(&table)
+    }
+}
+
+pub fn table_layout(table: Table) -> FileLayout {
+    FileLayout::new(&[table.time_column(), "stream_seq"], table.bloom_filter_columns())
+}
+
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Pipelines snapshot their window state at most this often.
+    pub state_every: Duration,
+    /// A partition with this many committed files is compacted.
+    pub compact_min_files: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings { state_every: Duration::from_secs(30), compact_min_files: 24 }
+    }
+}
+
+struct PipelineRun {
+    op: Operator,
+    eval: Evaluator,
+    next_seq: u64,
+    idle_ticks: u64,
+    layout: FileLayout,
+}
+
+/// Counters since the job started.
+#[derive(Clone, Debug, Default)]
+pub struct JobStats {
+    pub messages: u64,
+    pub undecodable: u64,
+    pub rows_written: u64,
+    pub files_written: u64,
+    pub windows_emitted: u64,
+    pub late_rows: u64,
+}
+
+pub struct StreamJob {
+    pub source: Source,
+    store: DataStore,
+    checkpoint: Checkpoint,
+    pipelines: Vec<PipelineRun>,
+    pub categories: Categories,
+    settings: JobSettings,
+    last_state_at: Instant,
+    pub stats: JobStats,
+}
+
+impl StreamJob {
+    /// Loads the checkpoint, removes whatever a crash left uncommitted, and
+    /// restores each pipeline of this source from its snapshot.
+    pub async fn open(
+        store: DataStore,
+        source: Source,
+        specs: &[Arc<PipelineSpec>],
+        settings: JobSettings,
+    ) -> Result<StreamJob, AnalyticsError> {
+        let checkpoint = checkpoint::load(&store, source.name()).await?.unwrap_or_else(|| Checkpoint {
+            stream: source.name().to_string(),
+            next_seq: 1,
+            ..Checkpoint::default()
+        });
+        for table in source.tables() {
+            let removed = remove_uncommitted(&store, table.name(), checkpoint.next_seq, 0).await?;
+            if removed > 0 {
+                tracing::info!(table = table.name(), removed, "removed files a crash left uncommitted");
+            }
+        }
+        let mut pipelines = Vec::new();
+        for spec in specs.iter().filter(|s| source.feeds(s.source)) {
+            let eval = Evaluator::new(Arc::clone(spec)).await?;
+            let layout = output_layout(&eval);
+            let saved = checkpoint.pipelines.get(&spec.name);
+            let (op, next_seq, idle_ticks) = match saved {
+                Some(saved) => {
+                    let buffer = checkpoint::read_ipc(&store, &saved.buffer).await?;
+                    let partials: BTreeMap<i64, RecordBatch> = checkpoint::read_ipc(&store, &saved.partials)
+                        .await?
+                        .into_iter()
+                        .filter_map(|b| first_window_start(&b).map(|s| (s, b)))
+                        .collect();
+                    let op = Operator::restore(Arc::clone(spec), saved.state.clone(), buffer, partials);
+                    (op, saved.next_seq, saved.idle_ticks)
+                }
+                None => (Operator::new(Arc::clone(spec)), 1, 0),
+            };
+            for table in [spec.output.clone(), format!("{}/pipeline={}", Table::LateEvents.name(), spec.name)] {
+                let removed = remove_uncommitted(&store, &table, next_seq, idle_ticks).await?;
+                if removed > 0 {
+                    tracing::info!(table, removed, "removed files a crash left uncommitted");
+                }
+            }
+            pipelines.push(PipelineRun { op, eval, next_seq, idle_ticks, layout });
+        }
+        Ok(StreamJob {
+            source,
+            store,
+            checkpoint,
+            pipelines,
+            categories: Categories::new(),
+            settings,
+            last_state_at: Instant::now(),
+            stats: JobStats::default(),
+        })
+    }
+
+    /// The first sequence anything still needs: where reading resumes.
+    pub fn start_seq(&self) -> u64 {
+        self.pipelines.iter().map(|p| p.next_seq).chain([self.checkpoint.next_seq]).min().unwrap_or(1)
+    }
+
+    /// The last sequence the base tables committed.
+    pub fn committed_seq(&self) -> u64 {
+        self.checkpoint.next_seq.saturating_sub(1)
+    }
+
+    pub fn pipeline_names(&self) -> Vec<String> {
+        self.pipelines.iter().map(|p| p.op.spec.name.clone()).collect()
+    }
+
+    /// Product ids in `orders` not yet in the category map.
+    pub fn unknown_products(&self, messages: &[(u64, Bytes)]) -> Vec<String> {
+        if self.source != Source::Orders {
+            return Vec::new();
+        }
+        let mut unknown: Vec<String> = messages
+            .iter()
+            .filter_map(|(_, payload)| serde_json::from_slice::<Order>(payload).ok())
+            .flat_map(|o| o.items.into_iter().map(|i| i.product_id))
+            .filter(|p| !self.categories.contains_key(p))
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        unknown
+    }
+
+    /// The base-table rows of a batch of `(stream_seq, payload)` messages.
+    fn decode(&mut self, messages: &[(u64, Bytes)]) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
+        match self.source {
+            Source::Orders => {
+                let mut orders = Vec::with_capacity(messages.len());
+                for (seq, payload) in messages {
+                    match serde_json::from_slice::<Order>(payload) {
+                        Ok(order) => orders.push((*seq, order)),
+                        Err(e) => self.undecodable(*seq, e),
+                    }
+                }
+                Ok(vec![
+                    (Table::Orders, orders_batch(&orders)?),
+                    (Table::OrderItems, order_items_batch(&orders, &self.categories)?),
+                ])
+            }
+            Source::Events => {
+                let mut events = Vec::with_capacity(messages.len());
+                for (seq, payload) in messages {
+                    match serde_json::from_slice::<OrderEvent>(payload) {
+                        Ok(event) => events.push((*seq, event)),
+                        Err(e) => self.undecodable(*seq, e),
+                    }
+                }
+                Ok(vec![(Table::OrderEvents, order_events_batch(&events)?)])
+            }
+        }
+    }
+
+    fn undecodable(&mut self, seq: u64, error: serde_json::Error) {
+        self.stats.undecodable += 1;
+        tracing::warn!(stream = self.source.stream(), seq, %error, "skipping a message that does not decode");
+    }
+
+    /// Applies one micro-batch (ascending sequences) and commits it.
+    pub async fn process(&mut self, messages: &[(u64, Bytes)]) -> Result<(), AnalyticsError> {
+        let (Some(first), Some(last)) = (messages.first().map(|m| m.0), messages.last().map(|m| m.0)) else {
+            return Ok(());
+        };
+        self.stats.messages += messages.len() as u64;
+        let tables = self.decode(messages)?;
+        let base_from = self.checkpoint.next_seq;
+        if last >= base_from {
+            for (table, batch) in &tables {
+                let rows = rows_from(batch, base_from)?;
+                let name = part_file_name(first.max(base_from), last);
+                self.write_partitioned(table.name(), &rows, table.time_column(), &name, &table_layout(*table)).await?;
+            }
+        }
+        for i in 0..self.pipelines.len() {
+            let from = self.pipelines[i].next_seq;
+            if last < from {
+                continue;
+            }
+            let source = self.pipelines[i].op.spec.source;
+            let Some((_, batch)) = tables.iter().find(|(t, _)| *t == source) else { continue };
+            let rows = rows_from(batch, from)?;
+            let mut late = Vec::new();
+            self.pipelines[i].op.push(&rows, &mut late)?;
+            let name = part_file_name(first.max(from), last);
+            self.emit(i, last, late, &name).await?;
+            self.pipelines[i].next_seq = last + 1;
+            self.pipelines[i].idle_ticks = 0;
+        }
+        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
+        self.commit(false).await
+    }
+
+    /// No input for a while: lets each pipeline's event time move on.
+    pub async fn idle(&mut self, idle_for: Duration) -> Result<(), AnalyticsError> {
+        let last = self.committed_seq();
+        let mut emitted = false;
+        for i in 0..self.pipelines.len() {
+            if self.pipelines[i].next_seq != last + 1 {
+                continue;
+            }
+            self.pipelines[i].op.on_idle(idle_for.as_millis() as i64, last);
+            let tick = self.pipelines[i].idle_ticks + 1;
+            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick)).await? {
+                self.pipelines[i].idle_ticks = tick;
+                emitted = true;
+            }
+        }
+        if emitted {
+            self.commit(true).await?;
+        }
+        Ok(())
+    }
+
+    /// End of a replay's range: every window closes.
+    pub async fn finish(&mut self) -> Result<(), AnalyticsError> {
+        let last = self.committed_seq();
+        for i in 0..self.pipelines.len() {
+            self.pipelines[i].op.close_all(last);
+            let tick = self.pipelines[i].idle_ticks + 1;
+            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick)).await? {
+                self.pipelines[i].idle_ticks = tick;
+            }
+        }
+        self.commit(true).await
+    }
+
+    /// Evaluates pipeline `i`'s due windows and writes them and its late
+    /// rows as `file_name`. True if anything was written.
+    async fn emit(&mut self, i: usize, last: u64, late: Vec<LateRow>, file_name: &str) -> Result<bool, AnalyticsError> {
+        let run = &mut self.pipelines[i];
+        let emissions = run.op.take_emissions(last);
+        self.stats.windows_emitted += emissions.len() as u64;
+        self.stats.late_rows += late.len() as u64;
+        let outputs = if emissions.is_empty() { Vec::new() } else { run.eval.evaluate(&mut run.op, emissions).await? };
+        run.op.expire()?;
+        let spec = Arc::clone(&run.op.spec);
+        let layout = run.layout.clone();
+        let schema = Arc::clone(&run.eval.output_schema);
+        let mut wrote = false;
+        if !outputs.is_empty() {
+            let all = arrow::compute::concat_batches(&schema, &outputs)?;
+            self.write_partitioned(&spec.output, &all, "window_start", file_name, &layout).await?;
+            wrote = true;
+        }
+        if !late.is_empty() {
+            let rows = crate::rows::late_events_batch(&spec, &late)?;
+            let table = format!("{}/pipeline={}", Table::LateEvents.name(), spec.name);
+            let layout = table_layout(Table::LateEvents);
+            self.write_partitioned(&table, &rows, Table::LateEvents.time_column(), file_name, &layout).await?;
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+
+    async fn write_partitioned(
+        &mut self,
+        table: &str,
+        rows: &RecordBatch,
+        time_column: &str,
+        file_name: &str,
+        layout: &FileLayout,
+    ) -> Result<(), AnalyticsError> {
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        for (date, part) in split_by_date(rows, time_column)? {
+            let bytes = encode(&part.schema(), &[part.clone()], layout)?;
+            let path = self.store.path(&format!("{table}/date={date}/{file_name}"));
+            self.store.put(&path, bytes).await?;
+            self.stats.rows_written += part.num_rows() as u64;
+            self.stats.files_written += 1;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the checkpoint; snapshots pipeline state when due (or `force`).
+    async fn commit(&mut self, force: bool) -> Result<(), AnalyticsError> {
+        self.checkpoint.commits += 1;
+        if force || self.last_state_at.elapsed() >= self.settings.state_every {
+            self.snapshot_pipelines().await?;
+        }
+        checkpoint::save(&self.store, &self.checkpoint).await?;
+        Ok(())
+    }
+
+    async fn snapshot_pipelines(&mut self) -> Result<(), AnalyticsError> {
+        let stream = self.source.name();
+        for run in &self.pipelines {
+            let snapshot = PipelineSnapshot {
+                next_seq: run.next_seq,
+                idle_ticks: run.idle_ticks,
+                state: run.op.state(),
+                buffer: run.op.buffer.clone(),
+                partials: run.op.partials.values().cloned().collect(),
+            };
+            let saved =
+                checkpoint::save_pipeline_state(&self.store, stream, &run.op.spec.name, self.checkpoint.commits, snapshot)
+                    .await?;
+            self.checkpoint.pipelines.insert(run.op.spec.name.clone(), saved);
+        }
+        self.last_state_at = Instant::now();
+        Ok(())
+    }
+
+    /// Snapshots everything now (shutdown), then drops stale state files.
+    pub async fn checkpoint_now(&mut self) -> Result<(), AnalyticsError> {
+        self.commit(true).await?;
+        checkpoint::remove_stale_state(&self.store, &self.checkpoint).await
+    }
+
+    /// Merges small committed files, partition by partition.
+    pub async fn compact(&mut self) -> Result<usize, AnalyticsError> {
+        let mut merged = 0;
+        let base = Committed { next_seq: self.checkpoint.next_seq };
+        for table in self.source.tables() {
+            merged += compact::compact_table(&self.store, table.name(), base, &table_layout(*table), self.settings.compact_min_files).await?;
+        }
+        for run in &self.pipelines {
+            // Only what the pipeline's snapshot covers: the rest may be rewritten.
+            let saved = self.checkpoint.pipelines.get(&run.op.spec.name).map_or(1, |p| p.next_seq);
+            let committed = Committed { next_seq: saved };
+            merged += compact::compact_table(&self.store, &run.op.spec.output, committed, &run.layout, self.settings.compact_min_files).await?;
+            let late = format!("{}/pipeline={}", Table::LateEvents.name(), run.op.spec.name);
+            merged += compact::compact_table(&self.store, &late, committed, &table_layout(Table::LateEvents), self.settings.compact_min_files).await?;
+        }
+        checkpoint::remove_stale_state(&self.store, &self.checkpoint).await?;
+        Ok(merged)
+    }
+
+    pub fn watermarks(&self) -> Vec<(String, Option<i64>, usize)> {
+        self.pipelines.iter().map(|p| (p.op.spec.name.clone(), p.op.watermark_ms(), p.op.open_windows())).collect()
+    }
+}
+
+/// Pipeline outputs sort by window, then by every other column, so two
+/// replays write byte-identical rows.
+fn output_layout(eval: &Evaluator) -> FileLayout {
+    let mut sort_by = vec!["window_start".to_string(), "window_end".to_string()];
+    sort_by.extend(
+        eval.output_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| n != "window_start" && n != "window_end" && n != "watermark_at_emit"),
+    );
+    FileLayout { sort_by, bloom_filters: Vec::new() }
+}
+
+fn first_window_start(batch: &RecordBatch) -> Option<i64> {
+    let starts = batch.column_by_name("window_start")?.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?;
+    (!starts.is_empty()).then(|| starts.value(0) / 1000)
+}
+
+/// The rows with `stream_seq >= from`.
+fn rows_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, AnalyticsError> {
+    let Some(seqs) = batch.column_by_name("stream_seq").and_then(|c| c.as_primitive_opt::<Int64Type>()) else {
+        return Ok(batch.clone());
+    };
+    if seqs.is_empty() || seqs.value(0) as u64 >= from {
+        return Ok(batch.clone());
+    }
+    let keep: BooleanArray = seqs.iter().map(|s| Some(s.unwrap_or(0) as u64 >= from)).collect();
+    Ok(filter_record_batch(batch, &keep)?)
+}

@@ -1,0 +1,337 @@
+//! Runs a pipeline's SQL over the windows due, with DataFusion: one query
+//! per round (a round holds at most one emission per window), over the
+//! buffered rows of those windows with `window_start` and `window_end`
+//! added. The engine then appends `window_version`, `watermark_at_emit`,
+//! `late_count` and `is_final` by looking each output row's window up.
+//!
+//! A cumulative pipeline runs its SQL per step, keeps each step's output,
+//! and a second query sums the `accumulate` columns from the period's start
+//! to each step's end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+    UInt32Array,
+};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use schemas::tables::{timestamp, window_meta_fields};
+
+use super::manifest::{PipelineSpec, Windowing};
+use super::operator::{Emission, Operator, WindowKey};
+use crate::AnalyticsError;
+
+pub struct Evaluator {
+    spec: Arc<PipelineSpec>,
+    ctx: SessionContext,
+    input_schema: SchemaRef,
+    /// The SQL's output (per step, for a cumulative pipeline).
+    stage_schema: SchemaRef,
+    /// What the output table holds, meta columns included.
+    pub output_schema: SchemaRef,
+    cumulative_sql: Option<String>,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Evaluator {
+    /// Plans the SQL over an empty input: a mistake (unknown column, no
+    /// `window_start`) stops start-up naming the pipeline.
+    pub async fn new(spec: Arc<PipelineSpec>) -> Result<Evaluator, AnalyticsError> {
+        let fail = |m: String| AnalyticsError::pipeline(&spec.name, m);
+        let config = SessionConfig::new().with_target_partitions(1).with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let mut fields: Vec<Field> = spec.source.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("window_start", timestamp(), false));
+        fields.push(Field::new("window_end", timestamp(), false));
+        let input_schema = Arc::new(Schema::new(fields));
+        let mut evaluator = Evaluator {
+            spec: Arc::clone(&spec),
+            ctx,
+            input_schema: Arc::clone(&input_schema),
+            stage_schema: Arc::clone(&input_schema),
+            output_schema: Arc::clone(&input_schema),
+            cumulative_sql: None,
+        };
+        let stage = evaluator.run_sql(&spec.sql, "input", RecordBatch::new_empty(input_schema)).await;
+        let stage_schema = match stage {
+            Ok((schema, _)) => schema,
+            Err(e) => return Err(fail(format!("sql: {e}"))),
+        };
+        for column in ["window_start", "window_end"] {
+            match stage_schema.field_with_name(column) {
+                Ok(f) if matches!(f.data_type(), DataType::Timestamp(..)) => {}
+                _ => return Err(fail(format!("the SQL must select {column} (and group by it)"))),
+            }
+        }
+        if let Some(key) = spec.session_key()
+            && stage_schema.field_with_name(key).is_err()
+        {
+            return Err(fail(format!("a session pipeline's SQL must select its key {key}")));
+        }
+        evaluator.stage_schema = Arc::clone(&stage_schema);
+        let result_schema = if let Windowing::Cumulative { accumulate, .. } = &spec.windowing {
+            for column in accumulate {
+                if stage_schema.field_with_name(column).is_err() {
+                    return Err(fail(format!("accumulate column {column} is not in the SQL's output")));
+                }
+            }
+            let sql = cumulative_sql(&stage_schema, accumulate);
+            evaluator.cumulative_sql = Some(sql.clone());
+            let (schema, _) = evaluator.cumulate(Vec::new(), Vec::new()).await.map_err(|e| fail(format!("{e}")))?;
+            schema
+        } else {
+            stage_schema
+        };
+        let mut out: Vec<Field> = result_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        out.extend(window_meta_fields());
+        evaluator.output_schema = Arc::new(Schema::new(out));
+        Ok(evaluator)
+    }
+
+    async fn run_sql(&self, sql: &str, table: &str, rows: RecordBatch) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
+        self.run_sql_with(sql, vec![(table, rows)]).await
+    }
+
+    async fn run_sql_with(
+        &self,
+        sql: &str,
+        tables: Vec<(&str, RecordBatch)>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
+        for (name, rows) in &tables {
+            let table = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]])?;
+            self.ctx.deregister_table(*name)?;
+            self.ctx.register_table(*name, Arc::new(table))?;
+        }
+        let frame = self.ctx.sql(sql).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok((schema, batches))
+    }
+
+    /// Evaluates `emissions` and returns the output rows, meta columns included.
+    pub async fn evaluate(
+        &self,
+        op: &mut Operator,
+        emissions: Vec<Emission>,
+    ) -> Result<Vec<RecordBatch>, AnalyticsError> {
+        let mut rounds: Vec<Vec<Emission>> = Vec::new();
+        let mut seen: HashMap<WindowKey, usize> = HashMap::new();
+        for emission in emissions {
+            let round = seen.entry(emission.window.clone()).or_insert(0);
+            if rounds.len() <= *round {
+                rounds.push(Vec::new());
+            }
+            rounds[*round].push(emission);
+            *round += 1;
+        }
+        let mut out = Vec::new();
+        for round in rounds {
+            let input = self.gather(op, &round)?;
+            let (_, stage) = self.run_sql(&self.spec.sql, "input", input).await?;
+            let stage = concat_batches(&self.stage_schema, &stage)?;
+            let result = match &self.spec.windowing {
+                Windowing::Cumulative { size_ms, .. } => {
+                    self.keep_partials(op, &round, &stage)?;
+                    let ends: Vec<(i64, i64)> = round
+                        .iter()
+                        .map(|e| (e.window.start_ms.div_euclid(*size_ms) * size_ms, e.window.end_ms))
+                        .collect();
+                    let periods: std::collections::BTreeSet<i64> = ends.iter().map(|(p, _)| *p).collect();
+                    let partials: Vec<(i64, RecordBatch)> = op
+                        .partials
+                        .iter()
+                        .filter(|(start, _)| periods.contains(&(start.div_euclid(*size_ms) * size_ms)))
+                        .map(|(start, rows)| (start.div_euclid(*size_ms) * size_ms, rows.clone()))
+                        .collect();
+                    let (_, rows) = self.cumulate(partials, ends).await?;
+                    concat_batches(&self.output_schema_without_meta(), &rows)?
+                }
+                _ => stage,
+            };
+            if result.num_rows() > 0 {
+                out.push(self.with_meta(&result, &round)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn output_schema_without_meta(&self) -> SchemaRef {
+        let n = self.output_schema.fields().len() - window_meta_fields().len();
+        Arc::new(Schema::new(self.output_schema.fields()[..n].to_vec()))
+    }
+
+    /// The buffered rows of the round's windows, labelled with the window.
+    fn gather(&self, op: &Operator, round: &[Emission]) -> Result<RecordBatch, AnalyticsError> {
+        let by_window: HashMap<&WindowKey, &Emission> = round.iter().map(|e| (&e.window, e)).collect();
+        let mut by_key: HashMap<&str, Vec<&Emission>> = HashMap::new();
+        for e in round {
+            by_key.entry(e.window.key.as_str()).or_default().push(e);
+        }
+        let kind = self.spec.evaluation_window();
+        let session_key = self.spec.session_key();
+        let mut parts = Vec::new();
+        for batch in &op.buffer {
+            let Some(times) = batch.column_by_name(self.spec.time_column()) else { continue };
+            let times = times.as_primitive::<TimestampMicrosecondType>();
+            let Some(seqs) = batch.column_by_name("stream_seq") else { continue };
+            let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
+            let keys = session_key.and_then(|k| batch.column_by_name(k)).map(|c| c.as_string::<i32>());
+            let (mut rows, mut starts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..batch.num_rows() {
+                let ts = times.value(i).div_euclid(1000);
+                let seq = seqs.value(i) as u64;
+                let mut label = |start_ms: i64, end_ms: i64| {
+                    rows.push(i as u32);
+                    starts.push(start_ms * 1000);
+                    ends.push(end_ms * 1000);
+                };
+                match (&keys, kind) {
+                    (Some(keys), _) => {
+                        for e in by_key.get(keys.value(i)).into_iter().flatten() {
+                            if e.window.window().contains(ts) && seq <= e.upto_seq {
+                                label(e.window.start_ms, e.window.end_ms);
+                            }
+                        }
+                    }
+                    (None, Some(kind)) => {
+                        for w in kind.assign(ts) {
+                            let key = WindowKey { key: String::new(), start_ms: w.start_ms, end_ms: w.end_ms };
+                            if by_window.get(&key).is_some_and(|e| seq <= e.upto_seq) {
+                                label(w.start_ms, w.end_ms);
+                            }
+                        }
+                    }
+                    (None, None) => {}
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let taken = take_record_batch(batch, &UInt32Array::from(rows))?;
+            let mut columns: Vec<ArrayRef> = taken.columns().to_vec();
+            columns.push(Arc::new(TimestampMicrosecondArray::from(starts).with_timezone("UTC")));
+            columns.push(Arc::new(TimestampMicrosecondArray::from(ends).with_timezone("UTC")));
+            parts.push(RecordBatch::try_new(Arc::clone(&self.input_schema), columns)?);
+        }
+        Ok(concat_batches(&self.input_schema, &parts)?)
+    }
+
+    /// Replaces each emitted step's stored output with this round's.
+    fn keep_partials(&self, op: &mut Operator, round: &[Emission], stage: &RecordBatch) -> Result<(), AnalyticsError> {
+        let starts = window_column(stage, "window_start")?;
+        for e in round {
+            let mask: BooleanArray = (0..stage.num_rows()).map(|i| Some(starts.value(i) == e.window.start_ms * 1000)).collect();
+            let rows = arrow::compute::filter_record_batch(stage, &mask)?;
+            if rows.num_rows() == 0 {
+                op.partials.remove(&e.window.start_ms);
+            } else {
+                op.partials.insert(e.window.start_ms, rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// Running totals from each period's start to each `(period, end)`.
+    async fn cumulate(
+        &self,
+        partials: Vec<(i64, RecordBatch)>,
+        ends: Vec<(i64, i64)>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
+        let Some(sql) = &self.cumulative_sql else { return Ok((Arc::clone(&self.stage_schema), Vec::new())) };
+        let mut fields: Vec<Field> = self.stage_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("_period_start", timestamp(), false));
+        let partial_schema = Arc::new(Schema::new(fields));
+        let mut parts = Vec::new();
+        for (period, rows) in partials {
+            let mut columns = rows.columns().to_vec();
+            let period = TimestampMicrosecondArray::from(vec![period * 1000; rows.num_rows()]).with_timezone("UTC");
+            columns.push(Arc::new(period));
+            parts.push(RecordBatch::try_new(Arc::clone(&partial_schema), columns)?);
+        }
+        let partials = concat_batches(&partial_schema, &parts)?;
+        let ends_schema = Arc::new(Schema::new(vec![
+            Field::new("period_start", timestamp(), false),
+            Field::new("window_end", timestamp(), false),
+        ]));
+        let (periods, step_ends): (Vec<i64>, Vec<i64>) = ends.iter().map(|(p, e)| (p * 1000, e * 1000)).unzip();
+        let ends = RecordBatch::try_new(
+            ends_schema,
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(periods).with_timezone("UTC")),
+                Arc::new(TimestampMicrosecondArray::from(step_ends).with_timezone("UTC")),
+            ],
+        )?;
+        self.run_sql_with(sql, vec![("partials", partials), ("ends", ends)]).await
+    }
+
+    /// Appends the meta columns, looking each row's window up in the round.
+    fn with_meta(&self, rows: &RecordBatch, round: &[Emission]) -> Result<RecordBatch, AnalyticsError> {
+        let key_of = |start_ms: i64, end_ms: i64, key: &str| -> (String, i64, i64) {
+            match &self.spec.windowing {
+                // Cumulative rows are (period start, step end): find the step.
+                Windowing::Cumulative { step_ms, .. } => (String::new(), end_ms - step_ms, end_ms),
+                Windowing::Session { .. } => (key.to_string(), start_ms, end_ms),
+                Windowing::Fixed(_) => (String::new(), start_ms, end_ms),
+            }
+        };
+        let lookup: HashMap<(String, i64, i64), &Emission> = round
+            .iter()
+            .map(|e| ((e.window.key.clone(), e.window.start_ms, e.window.end_ms), e))
+            .collect();
+        let starts = window_column(rows, "window_start")?;
+        let ends = window_column(rows, "window_end")?;
+        let keys = self.spec.session_key().and_then(|k| rows.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
+        let (mut version, mut watermark, mut late, mut is_final) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..rows.num_rows() {
+            let key = keys.as_ref().map_or("", |k| k.value(i));
+            let (k, s, e) = key_of(starts.value(i) / 1000, ends.value(i) / 1000, key);
+            let emission = lookup.get(&(k, s, e)).ok_or_else(|| {
+                AnalyticsError::pipeline(&self.spec.name, "an output row's window_start/window_end is not a window the engine cut: select them unchanged")
+            })?;
+            version.push(emission.version);
+            watermark.push(emission.watermark_ms.saturating_mul(1000));
+            late.push(emission.late_count);
+            is_final.push(emission.is_final);
+        }
+        let mut columns = rows.columns().to_vec();
+        columns.push(Arc::new(Int32Array::from(version)));
+        columns.push(Arc::new(TimestampMicrosecondArray::from(watermark).with_timezone("UTC")));
+        columns.push(Arc::new(Int64Array::from(late)));
+        columns.push(Arc::new(BooleanArray::from(is_final)));
+        Ok(RecordBatch::try_new(Arc::clone(&self.output_schema), columns)?)
+    }
+}
+
+fn window_column<'a>(rows: &'a RecordBatch, name: &str) -> Result<&'a TimestampMicrosecondArray, AnalyticsError> {
+    rows.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| AnalyticsError::Config { what: "pipeline output", message: format!("{name} must be a microsecond timestamp") })
+}
+
+fn cumulative_sql(stage: &Schema, accumulate: &[String]) -> String {
+    let groups: Vec<String> = stage
+        .fields()
+        .iter()
+        .map(|f| f.name())
+        .filter(|n| *n != "window_start" && *n != "window_end" && !accumulate.contains(n))
+        .map(|n| format!("p.{}", quote(n)))
+        .collect();
+    let sums: Vec<String> = accumulate.iter().map(|c| format!("SUM(p.{0}) AS {0}", quote(c))).collect();
+    let mut select = vec!["e.period_start AS window_start".to_string(), "e.window_end AS window_end".to_string()];
+    select.extend(groups.iter().map(|g| format!("{g} AS {}", &g[2..])));
+    select.extend(sums);
+    let mut group_by = vec!["e.period_start".to_string(), "e.window_end".to_string()];
+    group_by.extend(groups);
+    format!(
+        "SELECT {} FROM partials p JOIN ends e ON p._period_start = e.period_start AND p.window_end <= e.window_end GROUP BY {}",
+        select.join(", "),
+        group_by.join(", ")
+    )
+}

@@ -1,0 +1,151 @@
+//! DataFusion over every table in the data location: each first-level
+//! directory is a table, registered by name, with its hive partition
+//! columns (`date`, and `pipeline` for `late_events`) usable for pruning.
+//! Base tables use their declared schema; pipeline outputs are inferred.
+//! Parquet reads push filters down (row groups, page index, bloom filters).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::catalog::TableProvider;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use schemas::tables::Table;
+
+use crate::AnalyticsError;
+use crate::store::DataStore;
+
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    /// The memory pool; a query that needs more fails with "resources exhausted".
+    pub memory_bytes: usize,
+    pub target_partitions: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { memory_bytes: 1 << 30, target_partitions: 2 }
+    }
+}
+
+/// A table as registered: its name, partition columns and column count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    pub partition_columns: Vec<String>,
+    pub columns: usize,
+}
+
+/// A session with every table of `store` registered.
+pub async fn session(store: &DataStore, limits: &QueryLimits) -> Result<(SessionContext, Vec<TableInfo>), AnalyticsError> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(limits.target_partitions.max(1))
+        .with_information_schema(true)
+        .with_parquet_pruning(true)
+        .with_parquet_bloom_filter_pruning(true)
+        .with_parquet_page_index_pruning(true);
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    config.options_mut().execution.parquet.reorder_filters = true;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_object_store(&store.base_url(), store.object_store());
+    let tables = register_tables(&ctx, store).await?;
+    Ok((ctx, tables))
+}
+
+/// The `k=v` directory names between the table and its files.
+async fn partition_columns(store: &DataStore, table: &str) -> Result<Vec<String>, AnalyticsError> {
+    let files = store.list(&store.path(table)).await?;
+    let Some(first) = files.iter().find(|m| m.location.as_ref().ends_with(".parquet")) else { return Ok(Vec::new()) };
+    let prefix = store.path(table);
+    let columns = first
+        .location
+        .prefix_match(&prefix)
+        .map(|parts| {
+            parts
+                .filter_map(|p| p.as_ref().split_once('=').map(|(k, _)| k.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    Ok(columns)
+}
+
+pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<Vec<TableInfo>, AnalyticsError> {
+    let mut infos = Vec::new();
+    for name in store.table_names().await? {
+        let partitions = partition_columns(store, &name).await?;
+        if partitions.is_empty() && store.list(&store.path(&name)).await?.iter().all(|m| !m.location.as_ref().ends_with(".parquet")) {
+            continue;
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions.iter().map(|p| (p.clone(), DataType::Utf8)).collect());
+        let url = ListingTableUrl::parse(store.table_url(&name))?;
+        let config = ListingTableConfig::new(url).with_listing_options(options);
+        let config = match Table::ALL.iter().find(|t| t.name() == name) {
+            Some(table) => config.with_schema(table.schema()),
+            None => config.infer_schema(&ctx.state()).await?,
+        };
+        let table = ListingTable::try_new(config)?;
+        let columns = table.schema().fields().len();
+        ctx.register_table(name.as_str(), Arc::new(table))?;
+        infos.push(TableInfo { name, partition_columns: partitions, columns });
+    }
+    Ok(infos)
+}
+
+/// How `orderstream sql` prints results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+/// Runs `sql` and returns its batches.
+pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, AnalyticsError> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// Encodes batches in `format`.
+pub fn encode(batches: &[RecordBatch], schema: arrow::datatypes::SchemaRef, format: OutputFormat) -> Result<Vec<u8>, AnalyticsError> {
+    let mut out = Vec::new();
+    match format {
+        OutputFormat::Table => {
+            let text = arrow::util::pretty::pretty_format_batches(batches)?;
+            out.extend_from_slice(format!("{text}\n").as_bytes());
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(&mut out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            if out.is_empty() {
+                out.extend_from_slice(b"[]");
+            }
+            out.push(b'\n');
+        }
+        OutputFormat::Parquet => {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.close()?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,157 @@
+//! `orderstream replay`: rebuilds the base tables and every pipeline's
+//! output from JetStream history into a fresh location. Batches are cut by
+//! count alone and every window is closed at the end of the range, so two
+//! replays of one range write identical rows (and identical file names).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use crate::AnalyticsError;
+use crate::job::{JobSettings, Source, StreamJob};
+use crate::live::load_categories;
+use crate::pipeline::PipelineSpec;
+use crate::store::DataStore;
+
+#[derive(Clone, Debug)]
+pub enum ReplayStart {
+    Seq(u64),
+    Time(DateTime<Utc>),
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplaySettings {
+    pub start: ReplayStart,
+    /// Inclusive; default: the stream's last sequence when the replay starts.
+    pub to_seq: Option<u64>,
+    pub batch_size: usize,
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReplayReport {
+    pub stream: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub messages: u64,
+    pub rows_written: u64,
+    pub windows_emitted: u64,
+    pub late_rows: u64,
+    pub elapsed: Duration,
+}
+
+/// Replays both streams into `store`.
+pub async fn replay(
+    js: &jetstream::Context,
+    store: &DataStore,
+    pipelines: &[Arc<PipelineSpec>],
+    settings: &ReplaySettings,
+) -> Result<Vec<ReplayReport>, AnalyticsError> {
+    let mut reports = Vec::new();
+    for source in Source::ALL {
+        reports.push(replay_stream(js, store, pipelines, source, settings).await?);
+    }
+    Ok(reports)
+}
+
+async fn replay_stream(
+    js: &jetstream::Context,
+    store: &DataStore,
+    pipelines: &[Arc<PipelineSpec>],
+    source: Source,
+    settings: &ReplaySettings,
+) -> Result<ReplayReport, AnalyticsError> {
+    let started = Instant::now();
+    let nats = |what| move |e: String| AnalyticsError::Nats { what, message: e };
+    let mut stream = js.get_stream(source.stream()).await.map_err(|e| nats("open the stream")(e.to_string()))?;
+    let info = stream.info().await.map_err(|e| nats("read the stream's state")(e.to_string()))?;
+    let last_in_stream = info.state.last_sequence;
+    let to_seq = settings.to_seq.unwrap_or(last_in_stream).min(last_in_stream);
+    let job_settings = JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX };
+    let mut job = StreamJob::open(store.clone(), source, pipelines, job_settings).await?;
+    let mut report = ReplayReport { stream: source.stream().to_string(), ..ReplayReport::default() };
+    let deliver_policy = match &settings.start {
+        ReplayStart::Seq(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: (*seq).max(job.start_seq()) },
+        ReplayStart::Time(_) if job.start_seq() > 1 => {
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: job.start_seq() }
+        }
+        ReplayStart::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: *at },
+    };
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: source.filter_subject().to_string(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats("create the replay consumer")(e.to_string()))?;
+    let pending = consumer.cached_info().num_pending;
+    let bar = progress_bar(settings.progress, pending, source.stream());
+    let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(settings.batch_size);
+    if pending > 0 {
+        let mut messages = consumer.messages().await.map_err(|e| nats("read the stream")(e.to_string()))?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| nats("read the stream")(e.to_string()))?;
+            let Ok(info) = message.info() else { continue };
+            let (seq, remaining) = (info.stream_sequence, info.pending);
+            if seq > to_seq {
+                break;
+            }
+            if report.first_seq == 0 {
+                report.first_seq = seq;
+            }
+            report.last_seq = seq;
+            batch.push((seq, message.payload.clone()));
+            if batch.len() >= settings.batch_size {
+                flush(js, &mut job, &mut batch).await?;
+                if let Some(bar) = &bar {
+                    bar.set_position(pending - remaining);
+                }
+            }
+            if remaining == 0 || seq == to_seq {
+                break;
+            }
+        }
+    }
+    flush(js, &mut job, &mut batch).await?;
+    job.finish().await?;
+    job.checkpoint_now().await?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    report.messages = job.stats.messages;
+    report.rows_written = job.stats.rows_written;
+    report.windows_emitted = job.stats.windows_emitted;
+    report.late_rows = job.stats.late_rows;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+async fn flush(js: &jetstream::Context, job: &mut StreamJob, batch: &mut Vec<(u64, Bytes)>) -> Result<(), AnalyticsError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let unknown = job.unknown_products(batch);
+    if !unknown.is_empty() {
+        load_categories(js, &unknown, &mut job.categories).await;
+    }
+    job.process(batch).await?;
+    batch.clear();
+    Ok(())
+}
+
+pub fn progress_bar(enabled: bool, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(label.to_string());
+    Some(bar)
+}
