@@ -43,6 +43,14 @@ pub enum Command {
     },
     /// Open-loop HTTP load against an ingest endpoint, with an HDR latency report.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// The analytics job: ORDERS and ORDER_EVENTS to Parquet tables and windowed pipelines.
+    Analytics(crate::analytics_cli::AnalyticsArgs),
+    /// Rebuilds the tables and pipeline outputs from JetStream history into a new location.
+    Replay(crate::analytics_cli::ReplayArgs),
+    /// Realistic order history, straight to Parquet or published through JetStream.
+    Seed(crate::analytics_cli::SeedArgs),
+    /// One SQL query over the analytics tables.
+    Sql(crate::analytics_cli::SqlArgs),
     /// Checks the streams against the guarantees (valid paths, one terminal
     /// state per order, no duplicate events, stock conserved); exit 1 if not.
     Audit {
@@ -227,7 +235,10 @@ pub struct UpArgs {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub processor: ProcessorOptions,
-    /// Where the embedded nats-server keeps its data.
+    #[command(flatten)]
+    pub analytics: crate::analytics_cli::AnalyticsOptions,
+    /// Where the embedded nats-server keeps its data (and, by default, the
+    /// analytics tables, in `lake/`).
     #[arg(long, env = "ORDERSTREAM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 }
@@ -243,6 +254,10 @@ mod tests {
             &["orderstream", "processor"],
             &["orderstream", "ingest"],
             &["orderstream", "loadgen"],
+            &["orderstream", "analytics"],
+            &["orderstream", "replay", "--output", "x"],
+            &["orderstream", "seed"],
+            &["orderstream", "sql", "SELECT 1"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

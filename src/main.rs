@@ -1,9 +1,11 @@
 //! `orderstream`: one binary, a subcommand per role.
 
+mod analytics_cli;
 mod cli;
 mod http;
 mod loadgen;
 mod roles;
+mod seed_publish;
 
 use anyhow::Result;
 use clap::Parser;
@@ -36,5 +38,9 @@ async fn main() -> Result<()> {
         Command::Catalog { command } => roles::catalog(command).await,
         Command::Audit { nats, allow_unfinished } => roles::audit(nats, allow_unfinished).await,
         Command::Loadgen(args) => loadgen::run(args).await,
+        Command::Analytics(args) => analytics_cli::analytics_role(args, roles::shutdown_flag()).await,
+        Command::Replay(args) => analytics_cli::replay(args).await,
+        Command::Seed(args) => analytics_cli::seed(args).await,
+        Command::Sql(args) => analytics_cli::sql(args).await,
     }
 }

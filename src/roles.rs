@@ -31,7 +31,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Connects, retrying while NATS is not up yet: roles may start in any order.
-async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client> {
+pub(crate) async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client> {
     let mut delay = Duration::from_millis(100);
     loop {
         match broker::connect(url, name).await {
@@ -63,7 +63,7 @@ async fn stop_processor(running: processor::Processor) -> Result<()> {
 }
 
 /// A shutdown flag set by Ctrl-C or SIGTERM, for every part of a role.
-fn shutdown_flag() -> watch::Receiver<bool> {
+pub(crate) fn shutdown_flag() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -168,6 +168,9 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
     let router = crate::http::up_router(state, api, running.metrics.clone());
     let listen = args.ingest.listen;
+    let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
+    let js = async_nats::jetstream::new(client.clone());
+    let analytics = crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone()).await?;
     println!("orderstream is up");
     println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");
     println!("  live:      ws://{listen}/api/ws/orders   products: http://{listen}/api/products");
@@ -176,8 +179,15 @@ pub async fn up(args: UpArgs) -> Result<()> {
         Some(server) => println!("  NATS:      {} (embedded, data in {})", server.url(), args.data_dir.display()),
         None => println!("  NATS:      {url}"),
     }
+    println!("  analytics: {}   (query: orderstream sql --data {0} \"SELECT ...\")", args.analytics.data_location(&lake));
     let served = serve(listen, router, stop).await;
     let processed = stop_processor(running).await;
+    match tokio::time::timeout(Duration::from_secs(20), analytics).await {
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "the analytics job failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the analytics job panicked"),
+        Err(_) => tracing::warn!("the analytics job did not stop within 20 s"),
+        Ok(Ok(Ok(()))) => {}
+    }
     flush(&client).await;
     if let Some(mut server) = embedded {
         server.stop().await.context("stopping the embedded nats-server")?;

@@ -10,6 +10,7 @@
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream.
 //! - [`query`]: DataFusion over every table (`orderstream sql`).
 
+pub mod builtin;
 pub mod checkpoint;
 pub mod compact;
 pub mod job;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod query;
 pub mod replay;
 pub mod rows;
+pub mod seed;
 pub mod store;
 pub mod window;
 

@@ -1,0 +1,717 @@
+//! `orderstream seed`: realistic order history, deterministic for a given
+//! `--seed` and `--end`. Customers, products in 50 categories (stock 70%
+//! normal, 20% low, 10% out), order values lognormal around $75 with ~2.5
+//! items, evening peaks (7–10 pm), weekly and holiday seasonality (a Black
+//! Friday spike), the status mix of the saga, and ~2% fraud in three
+//! patterns whose ground truth goes to `fraud_labels`.
+//!
+//! Each day is generated from its own RNG (seeded by `--seed` and the day),
+//! so days are generated in parallel and still come out the same.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc, Weekday};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal, Poisson};
+use schemas::tables::Table;
+use schemas::{
+    Address, CancelReason, Currency, MinorUnits, Order, OrderEvent, OrderItem, OrderStatus, PaymentMethod, Product,
+};
+
+use crate::AnalyticsError;
+use crate::rows::{Categories, money_value};
+
+pub const CATEGORIES: [&str; 50] = [
+    "Electronics", "Computers", "Phones", "Audio", "Cameras", "Gaming", "Smart Home", "Wearables", "TV & Video",
+    "Office", "Books", "Music", "Movies", "Toys", "Baby", "Kids Clothing", "Women's Clothing", "Men's Clothing",
+    "Shoes", "Jewelry", "Watches", "Handbags", "Beauty", "Skincare", "Fragrance", "Health", "Vitamins", "Grocery",
+    "Beverages", "Pet Supplies", "Garden", "Tools", "Home Improvement", "Furniture", "Bedding", "Kitchen",
+    "Appliances", "Lighting", "Home Decor", "Sports", "Outdoors", "Fitness", "Cycling", "Camping", "Automotive",
+    "Arts & Crafts", "Party Supplies", "Luggage", "Stationery", "Industrial",
+];
+
+const ADJECTIVES: [&str; 12] =
+    ["Classic", "Premium", "Compact", "Deluxe", "Eco", "Pro", "Smart", "Ultra", "Essential", "Vintage", "Mini", "Max"];
+const NOUNS: [&str; 10] = ["Set", "Kit", "Pack", "Edition", "Bundle", "Model", "Series", "Collection", "Box", "Line"];
+const CITIES: [(&str, &str); 16] = [
+    ("New York", "US"), ("Los Angeles", "US"), ("Chicago", "US"), ("Houston", "US"), ("Phoenix", "US"),
+    ("Seattle", "US"), ("Miami", "US"), ("Denver", "US"), ("Boston", "US"), ("Atlanta", "US"), ("Toronto", "CA"),
+    ("Vancouver", "CA"), ("London", "GB"), ("Manchester", "GB"), ("Berlin", "DE"), ("Paris", "FR"),
+];
+/// Orders per hour of day (UTC), relative: a night low and a 7–10 pm peak.
+const HOURLY: [f64; 24] = [
+    0.30, 0.20, 0.15, 0.10, 0.10, 0.15, 0.30, 0.50, 0.70, 0.80, 0.90, 1.00, 1.10, 1.00, 0.90, 0.90, 1.00, 1.10, 1.30,
+    1.80, 2.00, 1.90, 1.20, 0.60,
+];
+
+#[derive(Clone, Debug)]
+pub struct SeedConfig {
+    pub seed: u64,
+    pub orders: u64,
+    pub days: u32,
+    /// The last day of history (inclusive).
+    pub end: NaiveDate,
+    pub products: usize,
+    pub customers: usize,
+}
+
+impl SeedConfig {
+    pub fn new(seed: u64, orders: u64, days: u32, end: NaiveDate) -> Self {
+        SeedConfig {
+            seed,
+            orders,
+            days: days.max(1),
+            end,
+            products: 2_000,
+            customers: (orders / 4).clamp(100, 2_000_000) as usize,
+        }
+    }
+
+    pub fn start(&self) -> NaiveDate {
+        self.end - ChronoDuration::days(i64::from(self.days) - 1)
+    }
+
+    fn rng(&self, stream: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SeedProduct {
+    pub product: Product,
+    pub initial_stock: u64,
+    pub stock_level: &'static str,
+}
+
+/// The catalog: 2,000 products over 50 categories, prices lognormal.
+pub fn products(config: &SeedConfig) -> Vec<SeedProduct> {
+    let mut rng = config.rng(u64::MAX);
+    let price = LogNormal::new(22.0_f64.ln(), 0.8).unwrap_or_else(|_| unreachable_distribution());
+    (0..config.products)
+        .map(|i| {
+            let category = CATEGORIES[i % CATEGORIES.len()];
+            let cents = (price.sample(&mut rng) * 100.0).clamp(99.0, 250_000.0) as i64 / 100 * 100 + 99;
+            let roll: f64 = rng.random();
+            let (initial_stock, stock_level) = if roll < 0.7 {
+                (rng.random_range(50..500), "normal")
+            } else if roll < 0.9 {
+                (rng.random_range(1..10), "low")
+            } else {
+                (0, "out")
+            };
+            let name = format!(
+                "{} {} {}",
+                ADJECTIVES[rng.random_range(0..ADJECTIVES.len())],
+                category,
+                NOUNS[rng.random_range(0..NOUNS.len())]
+            );
+            SeedProduct {
+                product: Product {
+                    product_id: format!("p-{i:05}"),
+                    name,
+                    category: category.to_string(),
+                    unit_price: MinorUnits(cents),
+                    currency: Currency::USD,
+                },
+                initial_stock,
+                stock_level,
+            }
+        })
+        .collect()
+}
+
+fn unreachable_distribution() -> LogNormal<f64> {
+    // The parameters above are constants that LogNormal accepts.
+    LogNormal::new(0.0, 1.0).unwrap_or_else(|_| std::process::abort())
+}
+
+/// Relative order volume of a day: weekly shape, holidays, a slow trend.
+pub fn day_weight(day: NaiveDate, index: u32, days: u32) -> f64 {
+    let weekly = match day.weekday() {
+        Weekday::Mon | Weekday::Tue => 0.9,
+        Weekday::Wed => 0.95,
+        Weekday::Thu => 1.0,
+        Weekday::Fri => 1.05,
+        Weekday::Sat => 1.2,
+        Weekday::Sun => 1.15,
+    };
+    let black_friday = black_friday(day.year());
+    let holiday = if day == black_friday {
+        4.0
+    } else if day == black_friday + ChronoDuration::days(3) {
+        3.0 // Cyber Monday
+    } else if day > black_friday && day < black_friday + ChronoDuration::days(3) {
+        2.0
+    } else if day.month() == 12 && day.day() == 25 {
+        0.5
+    } else if day.month() == 12 && day.day() <= 20 {
+        1.4
+    } else {
+        1.0
+    };
+    let trend = 1.0 + 0.3 * f64::from(index) / f64::from(days.max(1));
+    weekly * holiday * trend
+}
+
+/// The fourth Friday of November.
+pub fn black_friday(year: i32) -> NaiveDate {
+    let first = NaiveDate::from_ymd_opt(year, 11, 1).unwrap_or_default();
+    let offset = (Weekday::Fri.num_days_from_monday() + 7 - first.weekday().num_days_from_monday()) % 7;
+    first + ChronoDuration::days(i64::from(offset) + 21)
+}
+
+/// How many orders each day gets; sums to exactly `config.orders`.
+pub fn orders_per_day(config: &SeedConfig) -> Vec<u64> {
+    let start = config.start();
+    let weights: Vec<f64> =
+        (0..config.days).map(|i| day_weight(start + ChronoDuration::days(i64::from(i)), i, config.days)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut counts: Vec<u64> = weights.iter().map(|w| (config.orders as f64 * w / total).floor() as u64).collect();
+    let mut short = config.orders - counts.iter().sum::<u64>();
+    let mut i = 0;
+    while short > 0 {
+        let n = counts.len();
+        counts[i % n] += 1;
+        short -= 1;
+        i += 1;
+    }
+    counts
+}
+
+/// One generated order with its lifecycle.
+#[derive(Clone, Debug)]
+pub struct SeedOrder {
+    pub order: Order,
+    pub events: Vec<OrderEvent>,
+    pub fraud: Option<&'static str>,
+}
+
+/// One day of history.
+#[derive(Clone, Debug, Default)]
+pub struct SeedDay {
+    pub date: String,
+    pub orders: Vec<SeedOrder>,
+    /// Accounts opened that day for the "new account, high value" pattern.
+    pub new_customers: Vec<(String, DateTime<Utc>, usize)>,
+}
+
+struct DayGen<'a> {
+    config: &'a SeedConfig,
+    catalog: &'a [SeedProduct],
+    rng: ChaCha8Rng,
+    day_start_ms: i64,
+    now: DateTime<Utc>,
+}
+
+impl DayGen<'_> {
+    fn time_of_day_ms(&mut self) -> i64 {
+        let total: f64 = HOURLY.iter().sum();
+        let mut roll = self.rng.random::<f64>() * total;
+        let mut hour = 23;
+        for (h, w) in HOURLY.iter().enumerate() {
+            if roll < *w {
+                hour = h;
+                break;
+            }
+            roll -= w;
+        }
+        hour as i64 * 3_600_000 + self.rng.random_range(0..3_600_000)
+    }
+
+    /// Popular things are bought more: a skewed pick from `0..n`.
+    fn skewed(&mut self, n: usize) -> usize {
+        let u: f64 = self.rng.random();
+        ((u * u * u) * n as f64) as usize % n.max(1)
+    }
+
+    fn address(&mut self, city: usize) -> Address {
+        let (name, country) = CITIES[city % CITIES.len()];
+        Address {
+            line1: format!("{} Main St", self.rng.random_range(1..9999)),
+            line2: None,
+            city: name.to_string(),
+            region: None,
+            postal_code: format!("{:05}", self.rng.random_range(10000..99999)),
+            country: country.to_string(),
+        }
+    }
+
+    fn items(&mut self, count: usize, expensive: bool) -> Vec<OrderItem> {
+        (0..count)
+            .map(|_| {
+                let mut p = self.skewed(self.catalog.len());
+                if expensive {
+                    // The priciest of a few picks.
+                    for _ in 0..4 {
+                        let q = self.rng.random_range(0..self.catalog.len());
+                        if self.catalog[q].product.unit_price > self.catalog[p].product.unit_price {
+                            p = q;
+                        }
+                    }
+                }
+                let product = &self.catalog[p].product;
+                let quantity = if self.rng.random::<f64>() < 0.85 { 1 } else { self.rng.random_range(2..4) };
+                OrderItem { product_id: product.product_id.clone(), quantity, unit_price: product.unit_price }
+            })
+            .collect()
+    }
+
+    fn order(
+        &mut self,
+        customer_id: String,
+        placed_ms: i64,
+        items: Vec<OrderItem>,
+        address: Address,
+        ip: std::net::IpAddr,
+    ) -> Order {
+        let mut random = [0u8; 10];
+        self.rng.fill(&mut random);
+        let order_id = uuid::Builder::from_unix_timestamp_millis(placed_ms as u64, &random).into_uuid();
+        let placed_at = Utc.timestamp_millis_opt(placed_ms).single().unwrap_or_default();
+        let subtotal = MinorUnits(items.iter().map(|i| i.line_total().0).sum());
+        let tax = schemas::TaxRate(1000).tax_on(subtotal);
+        let method = PaymentMethod::ALL[self.skewed(PaymentMethod::ALL.len())];
+        Order {
+            schema_version: schemas::order::ORDER_SCHEMA_VERSION,
+            order_id,
+            customer_id,
+            items,
+            currency: Currency::USD,
+            subtotal,
+            tax,
+            total: MinorUnits(subtotal.0 + tax.0),
+            shipping_address: Some(address),
+            payment_method: Some(method),
+            client_ip: Some(ip),
+            placed_at,
+            received_at: placed_at + ChronoDuration::milliseconds(self.rng.random_range(5..80)),
+            idempotency_key: None,
+        }
+    }
+
+    fn random_ip(&mut self) -> std::net::IpAddr {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            self.rng.random_range(11..223),
+            self.rng.random(),
+            self.rng.random(),
+            self.rng.random_range(1..255),
+        ))
+    }
+
+    /// The status path: fraud is flagged and mostly rejected; otherwise the
+    /// saga's mix; recent orders are still on their way.
+    fn lifecycle(&mut self, order: &Order, fraud: bool) -> Vec<OrderEvent> {
+        use OrderStatus::*;
+        let mut path: Vec<(OrderStatus, Option<CancelReason>, i64)> = Vec::new();
+        let risk: u8;
+        let roll: f64 = self.rng.random();
+        if fraud {
+            risk = self.rng.random_range(70..100);
+            path.push((Flagged, None, 300));
+            if self.rng.random::<f64>() < 0.75 {
+                path.push((Cancelled, Some(CancelReason::FraudRejected), 3_600_000));
+            } else {
+                path.push((Reserved, None, 3_600_000));
+                path.extend([(Confirmed, None, 4_000)]);
+            }
+        } else {
+            risk = self.rng.random_range(0..40);
+            if roll < 0.03 {
+                path.push((Cancelled, Some(CancelReason::OutOfStock), 300));
+            } else {
+                path.push((Reserved, None, 300));
+                if roll < 0.08 {
+                    path.push((Cancelled, Some(CancelReason::PaymentDeclined), 3_000));
+                } else {
+                    path.push((Confirmed, None, 3_000));
+                    if roll < 0.12 {
+                        path.push((Cancelled, Some(CancelReason::CustomerCancelled), 1_800_000));
+                    }
+                }
+            }
+        }
+        if path.last().is_some_and(|(s, _, _)| *s == Confirmed) {
+            path.push((Processing, None, self.rng.random_range(3_600_000..43_200_000)));
+            path.push((Shipped, None, self.rng.random_range(43_200_000..172_800_000)));
+            path.push((Delivered, None, self.rng.random_range(86_400_000..432_000_000)));
+        }
+        let mut at = order.received_at;
+        let mut from = Pending;
+        let mut events = Vec::with_capacity(path.len());
+        for (i, (to, reason, delay_ms)) in path.into_iter().enumerate() {
+            at += ChronoDuration::milliseconds(delay_ms);
+            if at > self.now {
+                break; // not there yet
+            }
+            let Ok(mut event) = OrderEvent::status_changed(order.order_id, Some(from), to, reason, at) else { break };
+            if i == 0
+                && let schemas::EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload
+            {
+                *risk_score = Some(risk);
+                if fraud {
+                    risk_reasons.push("seeded fraud pattern".to_string());
+                }
+            }
+            events.push(event.for_order(order));
+            from = to;
+        }
+        events
+    }
+}
+
+/// Generates day `index` (0 = the first day) with `count` orders.
+pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, count: u64) -> SeedDay {
+    let date = config.start() + ChronoDuration::days(i64::from(index));
+    let day_start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let end_of_history = Utc.from_utc_datetime(&(config.end + ChronoDuration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default());
+    let mut g = DayGen {
+        config,
+        catalog,
+        rng: config.rng(u64::from(index)),
+        day_start_ms: day_start.timestamp_millis(),
+        now: end_of_history,
+    };
+    let items_per_order = Poisson::new(1.5).unwrap_or_else(|_| Poisson::new(1.0).unwrap_or_else(|_| std::process::abort()));
+    let mut day = SeedDay { date: date.format("%Y-%m-%d").to_string(), ..SeedDay::default() };
+    let mut made = 0u64;
+    while made < count {
+        // Per draw: ~0.16% bursts of ~8, 0.4% new accounts, 0.1% hops of
+        // ~4: about 2% of orders are fraud.
+        let roll: f64 = g.rng.random();
+        let left = count - made;
+        if roll < 0.0016 && left >= 5 {
+            // A burst from one IP: several "customers", minutes apart.
+            let ip = g.random_ip();
+            let at = g.day_start_ms + g.time_of_day_ms();
+            let n = g.rng.random_range(5..12).min(left);
+            for k in 0..n {
+                let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers));
+                let r = g.rng.random_range(1..4);
+                let items = g.items(r, true);
+                let city = g.rng.random_range(0..CITIES.len());
+                let address = g.address(city);
+                let r = g.rng.random_range(5_000..60_000);
+                let order = g.order(customer, at + k as i64 * r, items, address, ip);
+                let events = g.lifecycle(&order, true);
+                day.orders.push(SeedOrder { order, events, fraud: Some("ip_burst") });
+            }
+            made += n;
+        } else if roll < 0.0056 {
+            // A new account placing a large order within hours of signing up.
+            let at = g.day_start_ms + g.time_of_day_ms();
+            let customer = format!("c-new-{}-{:06}", day.date, day.new_customers.len());
+            let signed_up = Utc.timestamp_millis_opt(at - g.rng.random_range(60_000..7_200_000)).single().unwrap_or_default();
+            let city = g.rng.random_range(0..CITIES.len());
+            day.new_customers.push((customer.clone(), signed_up, city));
+            let r = g.rng.random_range(4..9);
+            let items = g.items(r, true);
+            let address = g.address(city);
+            let ip = g.random_ip();
+            let order = g.order(customer, at, items, address, ip);
+            let events = g.lifecycle(&order, true);
+            day.orders.push(SeedOrder { order, events, fraud: Some("new_account_high_value") });
+            made += 1;
+        } else if roll < 0.0066 && left >= 3 {
+            // One customer shipping to a different city every few hours.
+            let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers));
+            let n = g.rng.random_range(3..6).min(left);
+            let at = g.day_start_ms + g.rng.random_range(0..43_200_000);
+            for k in 0..n {
+                let r = g.rng.random_range(1..3);
+                let items = g.items(r, false);
+                let r = g.rng.random_range(0..5);
+                let address = g.address(k as usize * 5 + r);
+                let ip = g.random_ip();
+                let r = g.rng.random_range(600_000..7_200_000);
+                let order = g.order(customer.clone(), at + k as i64 * r, items, address, ip);
+                let events = g.lifecycle(&order, true);
+                day.orders.push(SeedOrder { order, events, fraud: Some("address_hopping") });
+            }
+            made += n;
+        } else {
+            let customer_index = g.skewed(g.config.customers);
+            let customer = format!("c-{customer_index:08}");
+            let at = g.day_start_ms + g.time_of_day_ms();
+            let n = 1 + items_per_order.sample(&mut g.rng) as usize;
+            let items = g.items(n.min(12), false);
+            let address = g.address(customer_index);
+            let ip = g.random_ip();
+            let order = g.order(customer, at, items, address, ip);
+            let events = g.lifecycle(&order, false);
+            day.orders.push(SeedOrder { order, events, fraud: None });
+            made += 1;
+        }
+    }
+    day
+}
+
+/// The base tables of one day, as record batches: orders, order_items,
+/// order_events, fraud_labels and the day's new customers.
+pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
+    let orders: Vec<(u64, Order)> = day.orders.iter().map(|o| (0, o.order.clone())).collect();
+    let mut events: Vec<(u64, OrderEvent)> =
+        day.orders.iter().flat_map(|o| o.events.iter().map(|e| (0, e.clone()))).collect();
+    events.sort_by_key(|(_, e)| e.occurred_at);
+    let mut labels = (StringBuilder::new(), StringBuilder::new(), ts(), StringBuilder::new());
+    for o in day.orders.iter().filter(|o| o.fraud.is_some()) {
+        labels.0.append_value(o.order.order_id.to_string());
+        labels.1.append_value(&o.order.customer_id);
+        labels.2.append_value(o.order.placed_at.timestamp_micros());
+        labels.3.append_value(o.fraud.unwrap_or_default());
+    }
+    let labels = RecordBatch::try_new(
+        Table::FraudLabels.schema(),
+        vec![Arc::new(labels.0.finish()), Arc::new(labels.1.finish()), Arc::new(labels.2.finish()), Arc::new(labels.3.finish())],
+    )?;
+    Ok(vec![
+        (Table::Orders, crate::rows::orders_batch(&orders)?),
+        (Table::OrderItems, crate::rows::order_items_batch(&orders, categories)?),
+        (Table::OrderEvents, crate::rows::order_events_batch(&events)?),
+        (Table::FraudLabels, labels),
+        (Table::Customers, customers_batch(&day.new_customers)?),
+    ])
+}
+
+fn ts() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+}
+
+/// The regular customers, signed up over the two years before the start.
+pub fn base_customers(config: &SeedConfig) -> Vec<(String, DateTime<Utc>, usize)> {
+    let mut rng = config.rng(u64::MAX - 1);
+    let start = Utc.from_utc_datetime(&config.start().and_hms_opt(0, 0, 0).unwrap_or_default());
+    (0..config.customers)
+        .map(|i| {
+            let days_before = rng.random_range(1..730);
+            let at = start - ChronoDuration::days(days_before) + ChronoDuration::seconds(rng.random_range(0..86_400));
+            (format!("c-{i:08}"), at, i)
+        })
+        .collect()
+}
+
+pub fn customers_batch(customers: &[(String, DateTime<Utc>, usize)]) -> Result<RecordBatch, AnalyticsError> {
+    let (mut id, mut at, mut country, mut city) = (StringBuilder::new(), ts(), StringBuilder::new(), StringBuilder::new());
+    for (customer, signed_up, c) in customers {
+        let (name, code) = CITIES[c % CITIES.len()];
+        id.append_value(customer);
+        at.append_value(signed_up.timestamp_micros());
+        country.append_value(code);
+        city.append_value(name);
+    }
+    let columns: Vec<ArrayRef> =
+        vec![Arc::new(id.finish()), Arc::new(at.finish()), Arc::new(country.finish()), Arc::new(city.finish())];
+    Ok(RecordBatch::try_new(Table::Customers.schema(), columns)?)
+}
+
+pub fn products_batch(catalog: &[SeedProduct], listed_at: DateTime<Utc>) -> Result<RecordBatch, AnalyticsError> {
+    let mut b = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        arrow::array::Decimal128Builder::new().with_data_type(schemas::tables::money()),
+        StringBuilder::new(),
+        Int64Builder::new(),
+        StringBuilder::new(),
+        ts(),
+    );
+    for p in catalog {
+        b.0.append_value(&p.product.product_id);
+        b.1.append_value(&p.product.name);
+        b.2.append_value(&p.product.category);
+        b.3.append_value(money_value(p.product.unit_price, p.product.currency));
+        b.4.append_value(p.product.currency.code());
+        b.5.append_value(p.initial_stock as i64);
+        b.6.append_value(p.stock_level);
+        b.7.append_value(listed_at.timestamp_micros());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(b.0.finish()),
+        Arc::new(b.1.finish()),
+        Arc::new(b.2.finish()),
+        Arc::new(b.3.finish()),
+        Arc::new(b.4.finish()),
+        Arc::new(b.5.finish()),
+        Arc::new(b.6.finish()),
+        Arc::new(b.7.finish()),
+    ];
+    Ok(RecordBatch::try_new(Table::Products.schema(), columns)?)
+}
+
+pub fn categories_of(catalog: &[SeedProduct]) -> Categories {
+    catalog.iter().map(|p| (p.product.product_id.clone(), p.product.category.clone())).collect()
+}
+
+/// A seed file's name: not `part-…`, so no stream job ever treats it as its own.
+pub fn seed_file_name(seed: u64, date: &str) -> String {
+    format!("seed-{seed}-{date}.parquet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SeedConfig {
+        SeedConfig::new(42, 20_000, 30, NaiveDate::from_ymd_opt(2025, 12, 10).unwrap())
+    }
+
+    #[test]
+    fn black_friday_is_the_fourth_friday_of_november() {
+        assert_eq!(black_friday(2025), NaiveDate::from_ymd_opt(2025, 11, 28).unwrap());
+        assert_eq!(black_friday(2026), NaiveDate::from_ymd_opt(2026, 11, 27).unwrap());
+    }
+
+    #[test]
+    fn a_seed_is_deterministic_and_has_the_asked_shape() {
+        let config = config();
+        let catalog = products(&config);
+        let counts = orders_per_day(&config);
+        assert_eq!(counts.iter().sum::<u64>(), 20_000);
+        let bf = (black_friday(2025) - config.start()).num_days() as usize;
+        assert!(counts[bf] as f64 > 3.0 * counts[bf - 7] as f64, "Black Friday spikes");
+        let a = generate_day(&config, &catalog, 3, counts[3]);
+        let b = generate_day(&config, &catalog, 3, counts[3]);
+        assert_eq!(a.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>(), b.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>());
+        let days: Vec<SeedDay> = (0..config.days).map(|d| generate_day(&config, &catalog, d, counts[d as usize])).collect();
+        let orders: Vec<&SeedOrder> = days.iter().flat_map(|d| &d.orders).collect();
+        let n = orders.len() as f64;
+        let items: usize = orders.iter().map(|o| o.order.items.len()).sum();
+        assert!((2.2..2.8).contains(&(items as f64 / n)), "items per order {}", items as f64 / n);
+        let mut totals: Vec<i64> = orders.iter().map(|o| o.order.total.0).collect();
+        totals.sort_unstable();
+        let median = totals[totals.len() / 2] as f64 / 100.0;
+        assert!((45.0..110.0).contains(&median), "median order ${median}");
+        let fraud = orders.iter().filter(|o| o.fraud.is_some()).count() as f64 / n;
+        assert!((0.01..0.04).contains(&fraud), "fraud share {fraud}");
+        let evening = orders.iter().filter(|o| (19..22).contains(&o.order.placed_at.hour_of_day())).count() as f64 / n;
+        assert!(evening > 0.18, "7–10 pm share {evening}");
+        let stock_out = catalog.iter().filter(|p| p.stock_level == "out").count() as f64 / catalog.len() as f64;
+        assert!((0.07..0.13).contains(&stock_out));
+        let cancelled = orders
+            .iter()
+            .filter(|o| o.events.last().and_then(|e| e.new_status()) == Some(OrderStatus::Cancelled))
+            .count() as f64
+            / n;
+        assert!((0.05..0.2).contains(&cancelled), "cancelled share {cancelled}");
+    }
+
+    trait Hour {
+        fn hour_of_day(&self) -> u32;
+    }
+    impl Hour for DateTime<Utc> {
+        fn hour_of_day(&self) -> u32 {
+            chrono::Timelike::hour(self)
+        }
+    }
+}
+
+/// The products and the regular customers.
+pub async fn write_side_tables(
+    store: &crate::store::DataStore,
+    config: &SeedConfig,
+    catalog: &[SeedProduct],
+) -> Result<SeedReport, AnalyticsError> {
+    let start = Utc.from_utc_datetime(&config.start().and_hms_opt(0, 0, 0).unwrap_or_default());
+    let mut report = SeedReport::default();
+    for (table, rows) in
+        [(Table::Products, products_batch(catalog, start)?), (Table::Customers, customers_batch(&base_customers(config))?)]
+    {
+        report.bytes += write_seed_rows(store, config.seed, table, &rows, "").await?;
+        report.files += 1;
+    }
+    Ok(report)
+}
+
+/// Writes one table's rows under the seed's file names, split by date.
+pub async fn write_seed_rows(
+    store: &crate::store::DataStore,
+    seed: u64,
+    table: Table,
+    rows: &RecordBatch,
+    suffix: &str,
+) -> Result<u64, AnalyticsError> {
+    let mut bytes_written = 0;
+    for (date, part) in crate::parquet_out::split_by_date(rows, table.time_column())? {
+        let bytes = crate::parquet_out::encode(&part.schema(), &[part], &crate::job::table_layout(table))?;
+        bytes_written += bytes.len() as u64;
+        let name = seed_file_name(seed, &format!("{date}{suffix}"));
+        store.put(&store.path(&format!("{}/date={date}/{name}", table.name())), bytes).await?;
+    }
+    Ok(bytes_written)
+}
+
+/// What a seed run wrote.
+#[derive(Clone, Debug, Default)]
+pub struct SeedReport {
+    pub orders: u64,
+    pub items: u64,
+    pub events: u64,
+    pub fraud_orders: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Writes the whole history to `store` as Parquet, `threads` days at a time.
+pub async fn seed_to_parquet(
+    store: &crate::store::DataStore,
+    config: &SeedConfig,
+    threads: usize,
+    progress: bool,
+) -> Result<SeedReport, AnalyticsError> {
+    use futures::StreamExt;
+    let catalog = Arc::new(products(config));
+    let categories = Arc::new(categories_of(&catalog));
+    let config = Arc::new(config.clone());
+    let counts = orders_per_day(&config);
+    let mut report = write_side_tables(store, &config, &catalog).await?;
+    let bar = crate::replay::progress_bar(progress, config.orders, "orders");
+    let days = (0..config.days).map(|index| {
+        let (config, catalog, categories) = (Arc::clone(&config), Arc::clone(&catalog), Arc::clone(&categories));
+        let count = counts[index as usize];
+        tokio::task::spawn_blocking(move || -> Result<_, AnalyticsError> {
+            let day = generate_day(&config, &catalog, index, count);
+            let mut files = Vec::new();
+            let mut stats = (0u64, 0u64, 0u64, 0u64);
+            for (table, rows) in day_batches(&day, &categories)? {
+                match table {
+                    Table::Orders => stats.0 = rows.num_rows() as u64,
+                    Table::OrderItems => stats.1 = rows.num_rows() as u64,
+                    Table::OrderEvents => stats.2 = rows.num_rows() as u64,
+                    Table::FraudLabels => stats.3 = rows.num_rows() as u64,
+                    _ => {}
+                }
+                // Events and new accounts may fall on a later date than the order.
+                for (date, part) in crate::parquet_out::split_by_date(&rows, table.time_column())? {
+                    if part.num_rows() == 0 {
+                        continue;
+                    }
+                    let bytes = crate::parquet_out::encode(&part.schema(), &[part], &crate::job::table_layout(table))?;
+                    let name = seed_file_name(config.seed, &format!("{date}-d{index:05}"));
+                    files.push((format!("{}/date={date}/{name}", table.name()), bytes));
+                }
+            }
+            Ok((files, stats))
+        })
+    });
+    let mut done = futures::stream::iter(days).buffer_unordered(threads.max(1));
+    while let Some(result) = done.next().await {
+        let (files, stats) = result.map_err(|e| AnalyticsError::Config { what: "seed", message: e.to_string() })??;
+        for (relative, bytes) in files {
+            report.bytes += bytes.len() as u64;
+            report.files += 1;
+            store.put(&store.path(&relative), bytes).await?;
+        }
+        report.orders += stats.0;
+        report.items += stats.1;
+        report.events += stats.2;
+        report.fraud_orders += stats.3;
+        if let Some(bar) = &bar {
+            bar.inc(stats.0);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok(report)
+}
