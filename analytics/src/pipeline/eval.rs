@@ -109,9 +109,11 @@ impl Evaluator {
             self.ctx.deregister_table(*name)?;
             self.ctx.register_table(*name, Arc::new(table))?;
         }
-        let frame = self.ctx.sql(sql).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        // The physical plan's schema, which is what the batches carry (the
+        // logical one can differ, e.g. in a decimal sum's precision).
+        let plan = self.ctx.sql(sql).await?.create_physical_plan().await?;
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
         Ok((schema, batches))
     }
 
