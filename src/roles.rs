@@ -179,7 +179,10 @@ pub async fn up(args: UpArgs) -> Result<()> {
         Some(server) => println!("  NATS:      {} (embedded, data in {})", server.url(), args.data_dir.display()),
         None => println!("  NATS:      {url}"),
     }
-    println!("  analytics: {}   (query: orderstream sql --data {0} \"SELECT ...\")", args.analytics.data_location(&lake));
+    println!(
+        "  analytics: {}   (query: orderstream sql --data {0} \"SELECT ...\")",
+        args.analytics.data_location(&lake)
+    );
     let served = serve(listen, router, stop).await;
     let processed = stop_processor(running).await;
     match tokio::time::timeout(Duration::from_secs(20), analytics).await {

@@ -142,11 +142,11 @@ pub async fn remove_uncommitted(
     let mut removed = 0;
     for files in by_partition.values() {
         for (path, name) in files {
-            let uncommitted = name.first >= next_seq
-                || name.idle_tick.is_some_and(|t| name.last + 1 == next_seq && t > idle_ticks);
-            let covered = files.iter().any(|(other, o)| {
-                other != path && o.compacted && o.first <= name.first && name.last <= o.last
-            });
+            let uncommitted =
+                name.first >= next_seq || name.idle_tick.is_some_and(|t| name.last + 1 == next_seq && t > idle_ticks);
+            let covered = files
+                .iter()
+                .any(|(other, o)| other != path && o.compacted && o.first <= name.first && name.last <= o.last);
             if uncommitted || covered {
                 store.delete(path).await?;
                 removed += 1;
@@ -178,7 +178,13 @@ pub async fn save_pipeline_state(
     };
     let buffer = put("buffer", snapshot.buffer).await?;
     let partials = put("partials", snapshot.partials).await?;
-    Ok(PipelineCheckpoint { next_seq: snapshot.next_seq, idle_ticks: snapshot.idle_ticks, state: snapshot.state, buffer, partials })
+    Ok(PipelineCheckpoint {
+        next_seq: snapshot.next_seq,
+        idle_ticks: snapshot.idle_ticks,
+        state: snapshot.state,
+        buffer,
+        partials,
+    })
 }
 
 pub struct PipelineSnapshot {
@@ -215,7 +221,10 @@ mod tests {
     fn names_parse_with_and_without_idle_ticks() {
         let plain = PartName { first: 3, last: 9, idle_tick: None, compacted: false };
         assert_eq!(parse_name(&part_file_name(3, 9)), Some(plain));
-        assert_eq!(parse_name(&idle_part_name(9, 2)), Some(PartName { first: 9, last: 9, idle_tick: Some(2), ..plain }));
+        assert_eq!(
+            parse_name(&idle_part_name(9, 2)),
+            Some(PartName { first: 9, last: 9, idle_tick: Some(2), ..plain })
+        );
         assert_eq!(parse_name(&compacted_part_name(3, 9)), Some(PartName { compacted: true, ..plain }));
         assert_eq!(parse_name("part-1-2-what.parquet"), None);
         assert_eq!(parse_name("part-x-1.parquet"), None);
@@ -229,7 +238,9 @@ mod tests {
         let store = DataStore::open(dir.path().to_str().unwrap()).unwrap();
         let put = |name: String| {
             let store = store.clone();
-            async move { store.put(&store.path(&format!("t/date=2026-01-01/{name}")), Bytes::from_static(b"x")).await.unwrap() }
+            async move {
+                store.put(&store.path(&format!("t/date=2026-01-01/{name}")), Bytes::from_static(b"x")).await.unwrap()
+            }
         };
         put(part_file_name(1, 10)).await;
         put(part_file_name(11, 15)).await;

@@ -15,13 +15,13 @@ use bytes::Bytes;
 use schemas::tables::Table;
 use schemas::{Order, OrderEvent};
 
+use crate::AnalyticsError;
 use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, idle_part_name, remove_uncommitted};
 use crate::compact::{self, Committed};
 use crate::parquet_out::{FileLayout, encode, split_by_date};
 use crate::pipeline::{Evaluator, LateRow, Operator, PipelineSpec};
 use crate::rows::{Categories, order_events_batch, order_items_batch, orders_batch};
 use crate::store::{DataStore, part_file_name};
-use crate::AnalyticsError;
 
 /// Which stream a job reads, and what it writes from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,9 +384,14 @@ impl StreamJob {
                 buffer: run.op.buffer.clone(),
                 partials: run.op.partials.values().cloned().collect(),
             };
-            let saved =
-                checkpoint::save_pipeline_state(&self.store, stream, &run.op.spec.name, self.checkpoint.commits, snapshot)
-                    .await?;
+            let saved = checkpoint::save_pipeline_state(
+                &self.store,
+                stream,
+                &run.op.spec.name,
+                self.checkpoint.commits,
+                snapshot,
+            )
+            .await?;
             self.checkpoint.pipelines.insert(run.op.spec.name.clone(), saved);
         }
         self.last_state_at = Instant::now();
@@ -404,15 +409,36 @@ impl StreamJob {
         let mut merged = 0;
         let base = Committed { next_seq: self.checkpoint.next_seq };
         for table in self.source.tables() {
-            merged += compact::compact_table(&self.store, table.name(), base, &table_layout(*table), self.settings.compact_min_files).await?;
+            merged += compact::compact_table(
+                &self.store,
+                table.name(),
+                base,
+                &table_layout(*table),
+                self.settings.compact_min_files,
+            )
+            .await?;
         }
         for run in &self.pipelines {
             // Only what the pipeline's snapshot covers: the rest may be rewritten.
             let saved = self.checkpoint.pipelines.get(&run.op.spec.name).map_or(1, |p| p.next_seq);
             let committed = Committed { next_seq: saved };
-            merged += compact::compact_table(&self.store, &run.op.spec.output, committed, &run.layout, self.settings.compact_min_files).await?;
+            merged += compact::compact_table(
+                &self.store,
+                &run.op.spec.output,
+                committed,
+                &run.layout,
+                self.settings.compact_min_files,
+            )
+            .await?;
             let late = format!("{}/pipeline={}", Table::LateEvents.name(), run.op.spec.name);
-            merged += compact::compact_table(&self.store, &late, committed, &table_layout(Table::LateEvents), self.settings.compact_min_files).await?;
+            merged += compact::compact_table(
+                &self.store,
+                &late,
+                committed,
+                &table_layout(Table::LateEvents),
+                self.settings.compact_min_files,
+            )
+            .await?;
         }
         checkpoint::remove_stale_state(&self.store, &self.checkpoint).await?;
         Ok(merged)
@@ -438,7 +464,8 @@ fn output_layout(eval: &Evaluator) -> FileLayout {
 }
 
 fn first_window_start(batch: &RecordBatch) -> Option<i64> {
-    let starts = batch.column_by_name("window_start")?.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?;
+    let starts =
+        batch.column_by_name("window_start")?.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?;
     (!starts.is_empty()).then(|| starts.value(0) / 1000)
 }
 

@@ -53,14 +53,19 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout) -> WriterPropertie
     for column in &layout.bloom_filters {
         if schema.index_of(column).is_ok() {
             let path = ColumnPath::from(column.as_str());
-            builder = builder.set_column_bloom_filter_enabled(path.clone(), true).set_column_bloom_filter_fpp(path, 0.01);
+            builder =
+                builder.set_column_bloom_filter_enabled(path.clone(), true).set_column_bloom_filter_fpp(path, 0.01);
         }
     }
     builder.build()
 }
 
 /// Concatenates and sorts `batches` by the layout's sort columns.
-pub fn sort_rows(schema: &SchemaRef, batches: &[RecordBatch], layout: &FileLayout) -> Result<RecordBatch, AnalyticsError> {
+pub fn sort_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    layout: &FileLayout,
+) -> Result<RecordBatch, AnalyticsError> {
     let batch = concat_batches(schema, batches)?;
     let columns: Vec<SortColumn> = layout
         .sort_by

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::catalog::TableProvider;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use schemas::tables::Table;
 
@@ -41,7 +41,10 @@ pub struct TableInfo {
 }
 
 /// A session with every table of `store` registered.
-pub async fn session(store: &DataStore, limits: &QueryLimits) -> Result<(SessionContext, Vec<TableInfo>), AnalyticsError> {
+pub async fn session(
+    store: &DataStore,
+    limits: &QueryLimits,
+) -> Result<(SessionContext, Vec<TableInfo>), AnalyticsError> {
     let mut config = SessionConfig::new()
         .with_target_partitions(limits.target_partitions.max(1))
         .with_information_schema(true)
@@ -50,9 +53,8 @@ pub async fn session(store: &DataStore, limits: &QueryLimits) -> Result<(Session
         .with_parquet_page_index_pruning(true);
     config.options_mut().execution.parquet.pushdown_filters = true;
     config.options_mut().execution.parquet.reorder_filters = true;
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
-        .build_arc()?;
+    let runtime =
+        RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes))).build_arc()?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     ctx.register_object_store(&store.base_url(), store.object_store());
     let tables = register_tables(&ctx, store).await?;
@@ -67,11 +69,7 @@ async fn partition_columns(store: &DataStore, table: &str) -> Result<Vec<String>
     let columns = first
         .location
         .prefix_match(&prefix)
-        .map(|parts| {
-            parts
-                .filter_map(|p| p.as_ref().split_once('=').map(|(k, _)| k.to_string()))
-                .collect::<Vec<_>>()
-        })
+        .map(|parts| parts.filter_map(|p| p.as_ref().split_once('=').map(|(k, _)| k.to_string())).collect::<Vec<_>>())
         .unwrap_or_default();
     Ok(columns)
 }
@@ -80,7 +78,9 @@ pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<
     let mut infos = Vec::new();
     for name in store.table_names().await? {
         let partitions = partition_columns(store, &name).await?;
-        if partitions.is_empty() && store.list(&store.path(&name)).await?.iter().all(|m| !m.location.as_ref().ends_with(".parquet")) {
+        if partitions.is_empty()
+            && store.list(&store.path(&name)).await?.iter().all(|m| !m.location.as_ref().ends_with(".parquet"))
+        {
             continue;
         }
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -115,7 +115,11 @@ pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, An
 }
 
 /// Encodes batches in `format`.
-pub fn encode(batches: &[RecordBatch], schema: arrow::datatypes::SchemaRef, format: OutputFormat) -> Result<Vec<u8>, AnalyticsError> {
+pub fn encode(
+    batches: &[RecordBatch],
+    schema: arrow::datatypes::SchemaRef,
+    format: OutputFormat,
+) -> Result<Vec<u8>, AnalyticsError> {
     let mut out = Vec::new();
     match format {
         OutputFormat::Table => {

@@ -75,7 +75,9 @@ async fn replay_stream(
     let mut job = StreamJob::open(store.clone(), source, pipelines, job_settings).await?;
     let mut report = ReplayReport { stream: source.stream().to_string(), ..ReplayReport::default() };
     let deliver_policy = match &settings.start {
-        ReplayStart::Seq(seq) => consumer::DeliverPolicy::ByStartSequence { start_sequence: (*seq).max(job.start_seq()) },
+        ReplayStart::Seq(seq) => {
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: (*seq).max(job.start_seq()) }
+        }
         ReplayStart::Time(_) if job.start_seq() > 1 => {
             consumer::DeliverPolicy::ByStartSequence { start_sequence: job.start_seq() }
         }
@@ -131,7 +133,11 @@ async fn replay_stream(
     Ok(report)
 }
 
-async fn flush(js: &jetstream::Context, job: &mut StreamJob, batch: &mut Vec<(u64, Bytes)>) -> Result<(), AnalyticsError> {
+async fn flush(
+    js: &jetstream::Context,
+    job: &mut StreamJob,
+    batch: &mut Vec<(u64, Bytes)>,
+) -> Result<(), AnalyticsError> {
     if batch.is_empty() {
         return Ok(());
     }

@@ -287,7 +287,11 @@ pub(crate) mod tests {
             customer_id: customer.into(),
             items: items
                 .iter()
-                .map(|(p, q, price)| OrderItem { product_id: p.to_string(), quantity: *q, unit_price: MinorUnits(*price) })
+                .map(|(p, q, price)| OrderItem {
+                    product_id: p.to_string(),
+                    quantity: *q,
+                    unit_price: MinorUnits(*price),
+                })
                 .collect(),
             currency: Currency::from_code(currency).unwrap(),
             shipping_address: None,

@@ -24,21 +24,78 @@ use crate::AnalyticsError;
 use crate::rows::{Categories, money_value};
 
 pub const CATEGORIES: [&str; 50] = [
-    "Electronics", "Computers", "Phones", "Audio", "Cameras", "Gaming", "Smart Home", "Wearables", "TV & Video",
-    "Office", "Books", "Music", "Movies", "Toys", "Baby", "Kids Clothing", "Women's Clothing", "Men's Clothing",
-    "Shoes", "Jewelry", "Watches", "Handbags", "Beauty", "Skincare", "Fragrance", "Health", "Vitamins", "Grocery",
-    "Beverages", "Pet Supplies", "Garden", "Tools", "Home Improvement", "Furniture", "Bedding", "Kitchen",
-    "Appliances", "Lighting", "Home Decor", "Sports", "Outdoors", "Fitness", "Cycling", "Camping", "Automotive",
-    "Arts & Crafts", "Party Supplies", "Luggage", "Stationery", "Industrial",
+    "Electronics",
+    "Computers",
+    "Phones",
+    "Audio",
+    "Cameras",
+    "Gaming",
+    "Smart Home",
+    "Wearables",
+    "TV & Video",
+    "Office",
+    "Books",
+    "Music",
+    "Movies",
+    "Toys",
+    "Baby",
+    "Kids Clothing",
+    "Women's Clothing",
+    "Men's Clothing",
+    "Shoes",
+    "Jewelry",
+    "Watches",
+    "Handbags",
+    "Beauty",
+    "Skincare",
+    "Fragrance",
+    "Health",
+    "Vitamins",
+    "Grocery",
+    "Beverages",
+    "Pet Supplies",
+    "Garden",
+    "Tools",
+    "Home Improvement",
+    "Furniture",
+    "Bedding",
+    "Kitchen",
+    "Appliances",
+    "Lighting",
+    "Home Decor",
+    "Sports",
+    "Outdoors",
+    "Fitness",
+    "Cycling",
+    "Camping",
+    "Automotive",
+    "Arts & Crafts",
+    "Party Supplies",
+    "Luggage",
+    "Stationery",
+    "Industrial",
 ];
 
 const ADJECTIVES: [&str; 12] =
     ["Classic", "Premium", "Compact", "Deluxe", "Eco", "Pro", "Smart", "Ultra", "Essential", "Vintage", "Mini", "Max"];
 const NOUNS: [&str; 10] = ["Set", "Kit", "Pack", "Edition", "Bundle", "Model", "Series", "Collection", "Box", "Line"];
 const CITIES: [(&str, &str); 16] = [
-    ("New York", "US"), ("Los Angeles", "US"), ("Chicago", "US"), ("Houston", "US"), ("Phoenix", "US"),
-    ("Seattle", "US"), ("Miami", "US"), ("Denver", "US"), ("Boston", "US"), ("Atlanta", "US"), ("Toronto", "CA"),
-    ("Vancouver", "CA"), ("London", "GB"), ("Manchester", "GB"), ("Berlin", "DE"), ("Paris", "FR"),
+    ("New York", "US"),
+    ("Los Angeles", "US"),
+    ("Chicago", "US"),
+    ("Houston", "US"),
+    ("Phoenix", "US"),
+    ("Seattle", "US"),
+    ("Miami", "US"),
+    ("Denver", "US"),
+    ("Boston", "US"),
+    ("Atlanta", "US"),
+    ("Toronto", "CA"),
+    ("Vancouver", "CA"),
+    ("London", "GB"),
+    ("Manchester", "GB"),
+    ("Berlin", "DE"),
+    ("Paris", "FR"),
 ];
 /// Orders per hour of day (UTC), relative: a night low and a 7–10 pm peak.
 const HOURLY: [f64; 24] = [
@@ -365,7 +422,8 @@ impl DayGen<'_> {
 pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, count: u64) -> SeedDay {
     let date = config.start() + ChronoDuration::days(i64::from(index));
     let day_start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let end_of_history = Utc.from_utc_datetime(&(config.end + ChronoDuration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default());
+    let end_of_history =
+        Utc.from_utc_datetime(&(config.end + ChronoDuration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default());
     let mut g = DayGen {
         config,
         catalog,
@@ -373,7 +431,8 @@ pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, co
         day_start_ms: day_start.timestamp_millis(),
         now: end_of_history,
     };
-    let items_per_order = Poisson::new(1.5).unwrap_or_else(|_| Poisson::new(1.0).unwrap_or_else(|_| std::process::abort()));
+    let items_per_order =
+        Poisson::new(1.5).unwrap_or_else(|_| Poisson::new(1.0).unwrap_or_else(|_| std::process::abort()));
     let mut day = SeedDay { date: date.format("%Y-%m-%d").to_string(), ..SeedDay::default() };
     let mut made = 0u64;
     while made < count {
@@ -402,7 +461,8 @@ pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, co
             // A new account placing a large order within hours of signing up.
             let at = g.day_start_ms + g.time_of_day_ms();
             let customer = format!("c-new-{}-{:06}", day.date, day.new_customers.len());
-            let signed_up = Utc.timestamp_millis_opt(at - g.rng.random_range(60_000..7_200_000)).single().unwrap_or_default();
+            let signed_up =
+                Utc.timestamp_millis_opt(at - g.rng.random_range(60_000..7_200_000)).single().unwrap_or_default();
             let city = g.rng.random_range(0..CITIES.len());
             day.new_customers.push((customer.clone(), signed_up, city));
             let r = g.rng.random_range(4..9);
@@ -463,7 +523,12 @@ pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table,
     }
     let labels = RecordBatch::try_new(
         Table::FraudLabels.schema(),
-        vec![Arc::new(labels.0.finish()), Arc::new(labels.1.finish()), Arc::new(labels.2.finish()), Arc::new(labels.3.finish())],
+        vec![
+            Arc::new(labels.0.finish()),
+            Arc::new(labels.1.finish()),
+            Arc::new(labels.2.finish()),
+            Arc::new(labels.3.finish()),
+        ],
     )?;
     Ok(vec![
         (Table::Orders, crate::rows::orders_batch(&orders)?),
@@ -492,7 +557,8 @@ pub fn base_customers(config: &SeedConfig) -> Vec<(String, DateTime<Utc>, usize)
 }
 
 pub fn customers_batch(customers: &[(String, DateTime<Utc>, usize)]) -> Result<RecordBatch, AnalyticsError> {
-    let (mut id, mut at, mut country, mut city) = (StringBuilder::new(), ts(), StringBuilder::new(), StringBuilder::new());
+    let (mut id, mut at, mut country, mut city) =
+        (StringBuilder::new(), ts(), StringBuilder::new(), StringBuilder::new());
     for (customer, signed_up, c) in customers {
         let (name, code) = CITIES[c % CITIES.len()];
         id.append_value(customer);
@@ -572,8 +638,12 @@ mod tests {
         assert!(counts[bf] as f64 > 3.0 * counts[bf - 7] as f64, "Black Friday spikes");
         let a = generate_day(&config, &catalog, 3, counts[3]);
         let b = generate_day(&config, &catalog, 3, counts[3]);
-        assert_eq!(a.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>(), b.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>());
-        let days: Vec<SeedDay> = (0..config.days).map(|d| generate_day(&config, &catalog, d, counts[d as usize])).collect();
+        assert_eq!(
+            a.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>(),
+            b.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>()
+        );
+        let days: Vec<SeedDay> =
+            (0..config.days).map(|d| generate_day(&config, &catalog, d, counts[d as usize])).collect();
         let orders: Vec<&SeedOrder> = days.iter().flat_map(|d| &d.orders).collect();
         let n = orders.len() as f64;
         let items: usize = orders.iter().map(|o| o.order.items.len()).sum();
@@ -614,9 +684,10 @@ pub async fn write_side_tables(
 ) -> Result<SeedReport, AnalyticsError> {
     let start = Utc.from_utc_datetime(&config.start().and_hms_opt(0, 0, 0).unwrap_or_default());
     let mut report = SeedReport::default();
-    for (table, rows) in
-        [(Table::Products, products_batch(catalog, start)?), (Table::Customers, customers_batch(&base_customers(config))?)]
-    {
+    for (table, rows) in [
+        (Table::Products, products_batch(catalog, start)?),
+        (Table::Customers, customers_batch(&base_customers(config))?),
+    ] {
         report.bytes += write_seed_rows(store, config.seed, table, &rows, "").await?;
         report.files += 1;
     }

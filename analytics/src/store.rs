@@ -110,8 +110,11 @@ impl DataStore {
 
     /// The tables present: the first-level directories that hold Parquet.
     pub async fn table_names(&self) -> Result<Vec<String>, AnalyticsError> {
-        let listing =
-            self.store.list_with_delimiter(Some(&self.root)).await.map_err(|e| AnalyticsError::store("list", &self.root, e))?;
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.root))
+            .await
+            .map_err(|e| AnalyticsError::store("list", &self.root, e))?;
         let mut names: Vec<String> = listing
             .common_prefixes
             .iter()

@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
-    UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
@@ -95,7 +94,12 @@ impl Evaluator {
         Ok(evaluator)
     }
 
-    async fn run_sql(&self, sql: &str, table: &str, rows: RecordBatch) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
+    async fn run_sql(
+        &self,
+        sql: &str,
+        table: &str,
+        rows: RecordBatch,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
         self.run_sql_with(sql, vec![(table, rows)]).await
     }
 
@@ -229,7 +233,8 @@ impl Evaluator {
     fn keep_partials(&self, op: &mut Operator, round: &[Emission], stage: &RecordBatch) -> Result<(), AnalyticsError> {
         let starts = window_column(stage, "window_start")?;
         for e in round {
-            let mask: BooleanArray = (0..stage.num_rows()).map(|i| Some(starts.value(i) == e.window.start_ms * 1000)).collect();
+            let mask: BooleanArray =
+                (0..stage.num_rows()).map(|i| Some(starts.value(i) == e.window.start_ms * 1000)).collect();
             let rows = arrow::compute::filter_record_batch(stage, &mask)?;
             if rows.num_rows() == 0 {
                 op.partials.remove(&e.window.start_ms);
@@ -283,10 +288,8 @@ impl Evaluator {
                 Windowing::Fixed(_) => (String::new(), start_ms, end_ms),
             }
         };
-        let lookup: HashMap<(String, i64, i64), &Emission> = round
-            .iter()
-            .map(|e| ((e.window.key.clone(), e.window.start_ms, e.window.end_ms), e))
-            .collect();
+        let lookup: HashMap<(String, i64, i64), &Emission> =
+            round.iter().map(|e| ((e.window.key.clone(), e.window.start_ms, e.window.end_ms), e)).collect();
         let starts = window_column(rows, "window_start")?;
         let ends = window_column(rows, "window_end")?;
         let keys = self.spec.session_key().and_then(|k| rows.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
@@ -295,7 +298,10 @@ impl Evaluator {
             let key = keys.as_ref().map_or("", |k| k.value(i));
             let (k, s, e) = key_of(starts.value(i) / 1000, ends.value(i) / 1000, key);
             let emission = lookup.get(&(k, s, e)).ok_or_else(|| {
-                AnalyticsError::pipeline(&self.spec.name, "an output row's window_start/window_end is not a window the engine cut: select them unchanged")
+                AnalyticsError::pipeline(
+                    &self.spec.name,
+                    "an output row's window_start/window_end is not a window the engine cut: select them unchanged",
+                )
             })?;
             version.push(emission.version);
             watermark.push(emission.watermark_ms.saturating_mul(1000));
@@ -312,9 +318,9 @@ impl Evaluator {
 }
 
 fn window_column<'a>(rows: &'a RecordBatch, name: &str) -> Result<&'a TimestampMicrosecondArray, AnalyticsError> {
-    rows.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-        .ok_or_else(|| AnalyticsError::Config { what: "pipeline output", message: format!("{name} must be a microsecond timestamp") })
+    rows.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>()).ok_or_else(|| {
+        AnalyticsError::Config { what: "pipeline output", message: format!("{name} must be a microsecond timestamp") }
+    })
 }
 
 fn cumulative_sql(stage: &Schema, accumulate: &[String]) -> String {

@@ -185,13 +185,7 @@ impl Operator {
         Ok(())
     }
 
-    fn assign_fixed(
-        &mut self,
-        ts: i64,
-        record_id: impl Fn() -> String,
-        seq: u64,
-        late: &mut Vec<LateRow>,
-    ) -> bool {
+    fn assign_fixed(&mut self, ts: i64, record_id: impl Fn() -> String, seq: u64, late: &mut Vec<LateRow>) -> bool {
         let Some(kind) = self.spec.evaluation_window() else { return false };
         let mut kept = false;
         for window in kind.assign(ts) {
@@ -385,17 +379,17 @@ impl Operator {
         let spec = Arc::clone(&self.spec);
         let schema = self.buffer[0].schema();
         let all = concat_batches(&schema, &self.buffer)?;
-        let times = all.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
+        let times =
+            all.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
         let Some(times) = times else { return Ok(()) };
         let keys = spec.session_key().and_then(|k| all.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
         let retained: arrow::array::BooleanArray = (0..all.num_rows())
             .map(|i| {
                 let ts = times.value(i).div_euclid(1000);
                 Some(match (&keys, spec.evaluation_window()) {
-                    (Some(keys), _) => self
-                        .sessions
-                        .get(keys.value(i))
-                        .is_some_and(|s| s.windows.iter().any(|w| w.contains(ts))),
+                    (Some(keys), _) => {
+                        self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
+                    }
                     (None, Some(kind)) => {
                         kind.assign(ts).into_iter().any(|w| self.windows.contains_key(&WindowKey::fixed(w)))
                     }
