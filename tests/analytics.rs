@@ -4,6 +4,9 @@
 //! byte for byte; every table read by pyarrow and DuckDB; the notebook
 //! executed headless on the output.
 
+// Test helpers panic on failure, like the tests they serve.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

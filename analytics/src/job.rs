@@ -355,7 +355,7 @@ impl StreamJob {
             return Ok(());
         }
         for (date, part) in split_by_date(rows, time_column)? {
-            let bytes = encode(&part.schema(), &[part.clone()], layout)?;
+            let bytes = encode(&part.schema(), std::slice::from_ref(&part), layout)?;
             let path = self.store.path(&format!("{table}/date={date}/{file_name}"));
             self.store.put(&path, bytes).await?;
             self.stats.rows_written += part.num_rows() as u64;

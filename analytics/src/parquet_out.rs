@@ -167,7 +167,7 @@ mod tests {
     fn files_are_sorted_and_carry_bloom_filters_and_page_indexes() {
         let batch = batch();
         let layout = FileLayout::new(&["placed_at"], &["order_id"]);
-        let bytes = encode(&batch.schema(), &[batch.clone()], &layout).unwrap();
+        let bytes = encode(&batch.schema(), std::slice::from_ref(&batch), &layout).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap().build().unwrap();
         let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
         let n = read[0].column_by_name("n").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();

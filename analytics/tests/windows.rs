@@ -4,6 +4,9 @@
 //! independent computation to the cent, the late one must restate its
 //! window, and the too-late one must land in `late_events`.
 
+// Test helpers panic on failure, like the tests they serve.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +113,8 @@ async fn window_revenue_matches_an_independent_sum_and_late_rows_are_kept() {
     let mut job = tokio::spawn(run(js.clone(), store.clone(), vec![spec], settings, stop));
 
     // (placed_at offset, items); comments say how each one arrives.
-    let script: Vec<(i64, Vec<(&str, u32, i64)>)> = vec![
+    type Lines = Vec<(&'static str, u32, i64)>;
+    let script: Vec<(i64, Lines)> = vec![
         (5_000, vec![("kettle", 1, 2_999), ("ball", 2, 1_050)]),
         (30_000, vec![("mug", 3, 333)]),
         (MIN + 1_000, vec![("ball", 1, 1)]),
