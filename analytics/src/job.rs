@@ -120,6 +120,8 @@ pub struct StreamJob {
     checkpoint: Checkpoint,
     pipelines: Vec<PipelineRun>,
     pub categories: Categories,
+    /// Where categories come from (none: every item is uncategorized).
+    catalog: Option<async_nats::jetstream::Context>,
     settings: JobSettings,
     last_state_at: Instant,
     pub stats: JobStats,
@@ -177,10 +179,17 @@ impl StreamJob {
             checkpoint,
             pipelines,
             categories: Categories::new(),
+            catalog: None,
             settings,
             last_state_at: Instant::now(),
             stats: JobStats::default(),
         })
+    }
+
+    /// Reads item categories from this JetStream's `CATALOG` bucket.
+    pub fn with_catalog(mut self, js: async_nats::jetstream::Context) -> Self {
+        self.catalog = Some(js);
+        self
     }
 
     /// The first sequence anything still needs: where reading resumes.
@@ -197,24 +206,8 @@ impl StreamJob {
         self.pipelines.iter().map(|p| p.op.spec.name.clone()).collect()
     }
 
-    /// Product ids in `orders` not yet in the category map.
-    pub fn unknown_products(&self, messages: &[(u64, Bytes)]) -> Vec<String> {
-        if self.source != Source::Orders {
-            return Vec::new();
-        }
-        let mut unknown: Vec<String> = messages
-            .iter()
-            .filter_map(|(_, payload)| serde_json::from_slice::<Order>(payload).ok())
-            .flat_map(|o| o.items.into_iter().map(|i| i.product_id))
-            .filter(|p| !self.categories.contains_key(p))
-            .collect();
-        unknown.sort();
-        unknown.dedup();
-        unknown
-    }
-
     /// The base-table rows of a batch of `(stream_seq, payload)` messages.
-    fn decode(&mut self, messages: &[(u64, Bytes)]) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
+    async fn decode(&mut self, messages: &[(u64, Bytes)]) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
         match self.source {
             Source::Orders => {
                 let mut orders = Vec::with_capacity(messages.len());
@@ -224,6 +217,7 @@ impl StreamJob {
                         Err(e) => self.undecodable(*seq, e),
                     }
                 }
+                self.learn_categories(&orders).await;
                 Ok(vec![
                     (Table::Orders, orders_batch(&orders)?),
                     (Table::OrderItems, order_items_batch(&orders, &self.categories)?),
@@ -242,6 +236,29 @@ impl StreamJob {
         }
     }
 
+    /// Looks up, in the `CATALOG` bucket, the products not yet known.
+    async fn learn_categories(&mut self, orders: &[(u64, Order)]) {
+        let Some(js) = &self.catalog else { return };
+        let mut unknown: Vec<&str> = orders
+            .iter()
+            .flat_map(|(_, o)| o.items.iter().map(|i| i.product_id.as_str()))
+            .filter(|p| !self.categories.contains_key(*p))
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        unknown.sort_unstable();
+        unknown.dedup();
+        let Ok(catalog) = js.get_key_value(broker::CATALOG_BUCKET).await else { return };
+        for product in unknown {
+            if let Ok(Some(value)) = catalog.get(broker::kv_key(product)).await
+                && let Ok(p) = serde_json::from_slice::<schemas::Product>(&value)
+            {
+                self.categories.insert(p.product_id, p.category);
+            }
+        }
+    }
+
     fn undecodable(&mut self, seq: u64, error: serde_json::Error) {
         self.stats.undecodable += 1;
         tracing::warn!(stream = self.source.stream(), seq, %error, "skipping a message that does not decode");
@@ -253,7 +270,7 @@ impl StreamJob {
             return Ok(());
         };
         self.stats.messages += messages.len() as u64;
-        let tables = self.decode(messages)?;
+        let tables = self.decode(messages).await?;
         let base_from = self.checkpoint.next_seq;
         if last >= base_from {
             for (table, batch) in &tables {

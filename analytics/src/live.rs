@@ -16,7 +16,6 @@ use tokio::sync::watch;
 use crate::AnalyticsError;
 use crate::job::{JobSettings, Source, StreamJob};
 use crate::pipeline::PipelineSpec;
-use crate::rows::Categories;
 use crate::store::DataStore;
 
 #[derive(Clone, Debug)]
@@ -53,7 +52,8 @@ pub async fn run(
 ) -> Result<(), AnalyticsError> {
     let mut tasks = tokio::task::JoinSet::new();
     for source in Source::ALL {
-        let job = StreamJob::open(store.clone(), source, &pipelines, settings.job.clone()).await?;
+        let job =
+            StreamJob::open(store.clone(), source, &pipelines, settings.job.clone()).await?.with_catalog(js.clone());
         tasks.spawn(run_stream(js.clone(), job, settings.clone(), stop.clone()));
     }
     while let Some(done) = tasks.join_next().await {
@@ -64,18 +64,6 @@ pub async fn run(
         }
     }
     Ok(())
-}
-
-/// Loads product → category from the `CATALOG` bucket for `products`.
-pub async fn load_categories(js: &jetstream::Context, products: &[String], into: &mut Categories) {
-    let Ok(catalog) = js.get_key_value(broker::CATALOG_BUCKET).await else { return };
-    for product in products {
-        if let Ok(Some(value)) = catalog.get(broker::kv_key(product)).await
-            && let Ok(p) = serde_json::from_slice::<schemas::Product>(&value)
-        {
-            into.insert(p.product_id, p.category);
-        }
-    }
 }
 
 async fn consumer_at(
@@ -164,7 +152,7 @@ async fn run_stream(
             }
             if *stop.borrow() {
                 if !batch.is_empty() {
-                    process(&js, &mut job, &batch).await?;
+                    job.process(&batch).await?;
                 }
                 job.checkpoint_now().await?;
                 return Ok(());
@@ -172,7 +160,7 @@ async fn run_stream(
             if batch.is_empty() {
                 job.idle(last_message_at.elapsed()).await?;
             } else {
-                process(&js, &mut job, &batch).await?;
+                job.process(&batch).await?;
                 last_message_at = Instant::now();
                 if let Some(message) = last_message
                     && let Err(e) = message.ack().await
@@ -191,12 +179,4 @@ async fn run_stream(
         }
     }
     job.checkpoint_now().await
-}
-
-async fn process(js: &jetstream::Context, job: &mut StreamJob, batch: &[(u64, Bytes)]) -> Result<(), AnalyticsError> {
-    let unknown = job.unknown_products(batch);
-    if !unknown.is_empty() {
-        load_categories(js, &unknown, &mut job.categories).await;
-    }
-    job.process(batch).await
 }

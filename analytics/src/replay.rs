@@ -13,7 +13,6 @@ use futures::StreamExt;
 
 use crate::AnalyticsError;
 use crate::job::{JobSettings, Source, StreamJob};
-use crate::live::load_categories;
 use crate::pipeline::PipelineSpec;
 use crate::store::DataStore;
 
@@ -72,7 +71,7 @@ async fn replay_stream(
     let last_in_stream = info.state.last_sequence;
     let to_seq = settings.to_seq.unwrap_or(last_in_stream).min(last_in_stream);
     let job_settings = JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX };
-    let mut job = StreamJob::open(store.clone(), source, pipelines, job_settings).await?;
+    let mut job = StreamJob::open(store.clone(), source, pipelines, job_settings).await?.with_catalog(js.clone());
     let mut report = ReplayReport { stream: source.stream().to_string(), ..ReplayReport::default() };
     let deliver_policy = match &settings.start {
         ReplayStart::Seq(seq) => {
@@ -109,7 +108,7 @@ async fn replay_stream(
             report.last_seq = seq;
             batch.push((seq, message.payload.clone()));
             if batch.len() >= settings.batch_size {
-                flush(js, &mut job, &mut batch).await?;
+                flush(&mut job, &mut batch).await?;
                 if let Some(bar) = &bar {
                     bar.set_position(pending - remaining);
                 }
@@ -119,7 +118,7 @@ async fn replay_stream(
             }
         }
     }
-    flush(js, &mut job, &mut batch).await?;
+    flush(&mut job, &mut batch).await?;
     job.finish().await?;
     job.checkpoint_now().await?;
     if let Some(bar) = bar {
@@ -133,20 +132,11 @@ async fn replay_stream(
     Ok(report)
 }
 
-async fn flush(
-    js: &jetstream::Context,
-    job: &mut StreamJob,
-    batch: &mut Vec<(u64, Bytes)>,
-) -> Result<(), AnalyticsError> {
-    if batch.is_empty() {
-        return Ok(());
+async fn flush(job: &mut StreamJob, batch: &mut Vec<(u64, Bytes)>) -> Result<(), AnalyticsError> {
+    if !batch.is_empty() {
+        job.process(batch).await?;
+        batch.clear();
     }
-    let unknown = job.unknown_products(batch);
-    if !unknown.is_empty() {
-        load_categories(js, &unknown, &mut job.categories).await;
-    }
-    job.process(batch).await?;
-    batch.clear();
     Ok(())
 }
 

@@ -298,19 +298,26 @@ impl Operator {
             && *end <= wm
         {
             let Some((_, key)) = self.open_by_end.pop_first() else { break };
-            let Some(state) = self.windows.get_mut(&key) else { continue };
-            state.closed = true;
-            state.versions += 1;
+            if let Some(state) = self.windows.get_mut(&key) {
+                state.closed = true;
+            }
             self.dirty.remove(&key);
-            self.pending.push(Emission {
-                window: key,
-                version: state.versions,
-                watermark_ms: wm,
-                late_count: state.late_count,
-                upto_seq: seq,
-                is_final: true,
-            });
+            self.emit(key, wm, seq, true);
         }
+    }
+
+    /// Queues the window's next version.
+    fn emit(&mut self, key: WindowKey, watermark_ms: i64, upto_seq: u64, is_final: bool) {
+        let Some(state) = self.windows.get_mut(&key) else { return };
+        state.versions += 1;
+        self.pending.push(Emission {
+            window: key,
+            version: state.versions,
+            watermark_ms,
+            late_count: state.late_count,
+            upto_seq,
+            is_final,
+        });
     }
 
     /// No input for `idle_for_ms`: let event time move on and close windows.
@@ -332,29 +339,11 @@ impl Operator {
     pub fn take_emissions(&mut self, last_seq: u64) -> Vec<Emission> {
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         for key in std::mem::take(&mut self.restate) {
-            if let Some(state) = self.windows.get_mut(&key) {
-                state.versions += 1;
-                self.pending.push(Emission {
-                    window: key,
-                    version: state.versions,
-                    watermark_ms: wm,
-                    late_count: state.late_count,
-                    upto_seq: last_seq,
-                    is_final: true,
-                });
-            }
+            self.emit(key, wm, last_seq, true);
         }
         for key in std::mem::take(&mut self.dirty) {
-            if let Some(state) = self.windows.get_mut(&key).filter(|s| !s.closed) {
-                state.versions += 1;
-                self.pending.push(Emission {
-                    window: key,
-                    version: state.versions,
-                    watermark_ms: wm,
-                    late_count: state.late_count,
-                    upto_seq: last_seq,
-                    is_final: false,
-                });
+            if self.windows.get(&key).is_some_and(|s| !s.closed) {
+                self.emit(key, wm, last_seq, false);
             }
         }
         std::mem::take(&mut self.pending)
