@@ -51,6 +51,8 @@ pub enum Command {
     Seed(crate::analytics_cli::SeedArgs),
     /// One SQL query over the analytics tables.
     Sql(crate::analytics_cli::SqlArgs),
+    /// The dashboard API and web page over the analytics tables.
+    Dashboard(crate::dashboard_cli::DashboardArgs),
     /// Checks the streams against the guarantees (valid paths, one terminal
     /// state per order, no duplicate events, stock conserved); exit 1 if not.
     Audit {
@@ -237,6 +239,8 @@ pub struct UpArgs {
     pub processor: ProcessorOptions,
     #[command(flatten)]
     pub analytics: crate::analytics_cli::AnalyticsOptions,
+    #[command(flatten)]
+    pub dashboard: crate::dashboard_cli::DashboardOptions,
     /// Where the embedded nats-server keeps its data (and, by default, the
     /// analytics tables, in `lake/`).
     #[arg(long, env = "ORDERSTREAM_DATA_DIR", default_value = "./data")]
@@ -258,6 +262,7 @@ mod tests {
             &["orderstream", "replay", "--output", "x"],
             &["orderstream", "seed"],
             &["orderstream", "sql", "SELECT 1"],
+            &["orderstream", "dashboard"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

@@ -1,5 +1,6 @@
 //! Composing the roles' routes into one server: `up` serves ingest and the
-//! processor on one port; `processor` serves its API with operations routes.
+//! processor and the dashboard on one port; `processor` serves its API with
+//! operations routes.
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub fn up_router(
     ingest_state: ingest::AppState,
     api: processor::ApiState,
     processor_metrics: Arc<processor::Metrics>,
+    dashboard: Router,
 ) -> Router {
     let ingest_metrics = ingest_state.metrics.clone();
     let for_metrics = ingest_metrics.clone();
@@ -52,16 +54,18 @@ pub fn up_router(
         .merge(ingest::producer_routes(ingest_state.clone()))
         .merge(ingest::health_routes(ingest_state))
         .merge(processor::routes(api))
+        .merge(dashboard)
         .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), processor_metrics.encode()])))
         .route("/api/openapi.json", get(ingest::openapi_json));
     finish(router, ingest_metrics)
 }
 
-/// The processor on its own.
+/// The processor on its own (or beside the dashboard, for `dashboard`).
 pub fn processor_router(
     api: processor::ApiState,
     client: async_nats::Client,
     metrics: Arc<processor::Metrics>,
+    extra: Option<Router>,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
     let for_metrics = http_metrics.clone();
@@ -77,6 +81,7 @@ pub fn processor_router(
     };
     let router = Router::new()
         .merge(processor::routes(api))
+        .merge(extra.unwrap_or_default())
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), metrics.encode()])));

@@ -2,6 +2,7 @@
 
 mod analytics_cli;
 mod cli;
+mod dashboard_cli;
 mod http;
 mod loadgen;
 mod roles;
@@ -42,5 +43,6 @@ async fn main() -> Result<()> {
         Command::Replay(args) => analytics_cli::replay(args).await,
         Command::Seed(args) => analytics_cli::seed(args).await,
         Command::Sql(args) => analytics_cli::sql(args).await,
+        Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,
     }
 }

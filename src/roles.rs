@@ -76,7 +76,11 @@ async fn flag_set(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }
 
-async fn serve(listen: std::net::SocketAddr, router: axum::Router, stop: watch::Receiver<bool>) -> Result<()> {
+pub(crate) async fn serve(
+    listen: std::net::SocketAddr,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     ingest::serve(listener, router, flag_set(stop)).await?;
     Ok(())
@@ -99,7 +103,7 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
         processor::Processor::start(client.clone(), args.options.config(), &args.nats.topology(), stop.clone()).await?;
     let api = processor::ApiState::open(client.clone(), args.options.api(), running.metrics.clone()).await?;
     tracing::info!(listen = %args.listen, "processor API serving");
-    let router = crate::http::processor_router(api, client.clone(), running.metrics.clone());
+    let router = crate::http::processor_router(api, client.clone(), running.metrics.clone(), None);
     let served = serve(args.listen, router, stop).await;
     stop_processor(running).await?;
     flush(&client).await;
@@ -166,12 +170,23 @@ pub async fn up(args: UpArgs) -> Result<()> {
     )
     .await?;
     let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
-    let router = crate::http::up_router(state, api, running.metrics.clone());
     let listen = args.ingest.listen;
     let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
     let analytics = crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone()).await?;
+    let lake_location = args.analytics.data_location(&lake);
+    let dashboard_settings = args.dashboard.settings(&args.processor, args.data_dir.join("exports"));
+    let dashboard = crate::dashboard_cli::start(
+        client.clone(),
+        &lake_location,
+        dashboard_settings,
+        &args.dashboard.limits(),
+        stop.clone(),
+    )
+    .await?;
+    let router = crate::http::up_router(state, api, running.metrics.clone(), dashboard::routes(dashboard));
     println!("orderstream is up");
+    println!("  dashboard: http://{listen}/");
     println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");
     println!("  live:      ws://{listen}/api/ws/orders   products: http://{listen}/api/products");
     println!("  health:    http://{listen}/readyz   metrics: http://{listen}/metrics");

@@ -74,9 +74,15 @@ async fn partition_columns(store: &DataStore, table: &str) -> Result<Vec<String>
     Ok(columns)
 }
 
+/// Registers every table of `store` not registered yet (so a long-lived
+/// session picks up a pipeline's new output table by calling this again);
+/// returns the newly registered ones.
 pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<Vec<TableInfo>, AnalyticsError> {
     let mut infos = Vec::new();
     for name in store.table_names().await? {
+        if ctx.table_exist(name.as_str())? {
+            continue;
+        }
         let partitions = partition_columns(store, &name).await?;
         if partitions.is_empty()
             && store.list(&store.path(&name)).await?.iter().all(|m| !m.location.as_ref().ends_with(".parquet"))

@@ -106,6 +106,31 @@ pub async fn import(js: &jetstream::Context, file_name: &str, entries: &[Catalog
     Ok(entries.len())
 }
 
+/// Every catalog product with its live stock level, by product id.
+pub async fn product_views(
+    js: &jetstream::Context,
+    low_stock_threshold: u64,
+) -> Result<Vec<schemas::ProductView>, ProcessorError> {
+    let (catalog, stock) = tokio::try_join!(
+        crate::kvscan::latest(js, CATALOG_BUCKET, ">"),
+        crate::kvscan::latest(js, broker::STOCK_BUCKET, ">"),
+    )?;
+    let levels: std::collections::HashMap<String, schemas::StockLevel> = stock
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<crate::runner::StockEntry>(v).ok())
+        .map(|e| (e.product_id, e.level))
+        .collect();
+    let mut views: Vec<schemas::ProductView> = catalog
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<Product>(v).ok())
+        .map(|p| {
+            schemas::ProductView::new(&p, levels.get(&p.product_id).copied().unwrap_or_default(), low_stock_threshold)
+        })
+        .collect();
+    views.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    Ok(views)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

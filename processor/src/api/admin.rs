@@ -1,7 +1,5 @@
 //! Admin: fraud review, stock, the catalog with stock levels, the DLQ.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -11,14 +9,13 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 
-use broker::{CATALOG_BUCKET, STOCK_BUCKET, kv_key};
+use broker::kv_key;
 use schemas::http::{HttpError, json_body};
-use schemas::{OrderCommand, OrderStatus, Product, ProductView, ReviewDecision, StockChange, StockEvent, StockLevel};
+use schemas::{OrderCommand, OrderStatus, ProductView, ReviewDecision, StockChange, StockEvent};
 
 use super::orders::{command_and_wait, load_view, parse_id, settled_view, verdict};
 use super::{ApiState, unavailable};
 use crate::dlq::{self, DeadLetter};
-use crate::runner::StockEntry;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,22 +147,12 @@ pub async fn products(
         )
         .with_field("page"));
     }
-    let (catalog, stock) = tokio::try_join!(
-        crate::kvscan::latest(&state.js, CATALOG_BUCKET, ">"),
-        crate::kvscan::latest(&state.js, STOCK_BUCKET, ">"),
-    )
-    .map_err(unavailable)?;
-    let levels: HashMap<String, StockLevel> = stock
-        .iter()
-        .filter_map(|(_, v)| serde_json::from_slice::<StockEntry>(v).ok())
-        .map(|e| (e.product_id, e.level))
-        .collect();
     let threshold = state.settings.low_stock_threshold;
-    let mut views: Vec<ProductView> = catalog
-        .iter()
-        .filter_map(|(_, v)| serde_json::from_slice::<Product>(v).ok())
+    let mut views: Vec<ProductView> = crate::catalog::product_views(&state.js, threshold)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
         .filter(|p| q.category.as_ref().is_none_or(|c| &p.category == c))
-        .map(|p| ProductView::new(&p, levels.get(&p.product_id).copied().unwrap_or_default(), threshold))
         .filter(|v| q.low_stock.is_none_or(|low| v.low_stock == low))
         .collect();
     views.sort_by(|a, b| a.product_id.cmp(&b.product_id));

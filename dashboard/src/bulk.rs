@@ -1,0 +1,129 @@
+//! `POST /api/admin/orders/bulk {action, order_ids}`: up to 100 orders at
+//! once, each as a command through the ORDERS stream (the engine decides,
+//! in log order, exactly as for a single request), with a result per order:
+//! `applied` (the engine's event arrived), `rejected` (the engine refused,
+//! with its reason) or `queued` (durable in the log; no verdict within the
+//! command timeout). Command ids derive from the order and the command, so
+//! a retried bulk request sends nothing twice.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use futures::StreamExt;
+use schemas::http::{HttpError, json_body};
+use schemas::{CancelReason, EventPayload, OrderCommand, OrderEvent, OrderStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::Dashboard;
+
+pub const MAX_BULK: usize = 100;
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Cancel before shipping (stock released, refund if paid).
+    Cancel,
+    /// Move a confirmed or processing order to shipped.
+    MarkShipped,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    action: BulkAction,
+    order_ids: Vec<String>,
+}
+
+pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Json<Value>, HttpError> {
+    let request: BulkRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
+    let invalid = |field: String, message: &str| {
+        HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_field(field)
+    };
+    if request.order_ids.is_empty() || request.order_ids.len() > MAX_BULK {
+        return Err(invalid("order_ids".into(), "order_ids holds 1 to 100 order ids"));
+    }
+    let mut ids = Vec::with_capacity(request.order_ids.len());
+    for (i, raw) in request.order_ids.iter().enumerate() {
+        let id = Uuid::parse_str(raw).map_err(|_| invalid(format!("order_ids[{i}]"), "order ids are UUIDs"))?;
+        if ids.contains(&id) {
+            return Err(invalid(format!("order_ids[{i}]"), "an order id appears twice"));
+        }
+        ids.push(id);
+    }
+    let results: Vec<Value> = futures::stream::iter(ids)
+        .map(|id| {
+            let state = state.clone();
+            async move { one(&state, id, request.action).await }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let count = |r: &str| results.iter().filter(|v| v["result"] == r).count();
+    Ok(Json(json!({
+        "action": request.action_name(),
+        "applied": count("applied"),
+        "rejected": count("rejected"),
+        "queued": count("queued"),
+        "failed": count("failed"),
+        "results": results,
+    })))
+}
+
+impl BulkRequest {
+    fn action_name(&self) -> &'static str {
+        match self.action {
+            BulkAction::Cancel => "cancel",
+            BulkAction::MarkShipped => "mark_shipped",
+        }
+    }
+}
+
+/// Sends the action's command(s) for one order and waits for the verdict.
+async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
+    let (commands, answer, name): (Vec<OrderCommand>, OrderStatus, &str) = match action {
+        BulkAction::Cancel => {
+            (vec![OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }], OrderStatus::Cancelled, "cancel")
+        }
+        // Shipping goes through processing; an order already there refuses
+        // that step and takes the next.
+        BulkAction::MarkShipped => (
+            vec![
+                OrderCommand::Advance { to: OrderStatus::Processing },
+                OrderCommand::Advance { to: OrderStatus::Shipped },
+            ],
+            OrderStatus::Shipped,
+            "shipped",
+        ),
+    };
+    // Subscribe first so the verdict cannot slip past.
+    let mut events = match state.client.subscribe(broker::order_event_subject(id, "*")).await {
+        Ok(s) => s,
+        Err(e) => return json!({"order_id": id, "result": "failed", "message": format!("NATS: {e}")}),
+    };
+    for command in commands {
+        if let Err(e) = processor::commands::send_order_command(&state.js, id, command).await {
+            return json!({"order_id": id, "result": "failed", "message": e.to_string()});
+        }
+    }
+    let wait = async {
+        while let Some(message) = events.next().await {
+            let Ok(event) = serde_json::from_slice::<OrderEvent>(&message.payload) else { continue };
+            match &event.payload {
+                EventPayload::StatusChanged { to, .. } if *to == answer => {
+                    return json!({"order_id": id, "result": "applied", "status": to});
+                }
+                EventPayload::CommandRejected { command, status, message } if command == name => {
+                    return json!({"order_id": id, "result": "rejected", "status": status, "message": message});
+                }
+                _ => {}
+            }
+        }
+        json!({"order_id": id, "result": "queued"})
+    };
+    tokio::time::timeout(state.settings.command_timeout, wait).await.unwrap_or_else(
+        |_| json!({"order_id": id, "result": "queued", "message": "durable in the log; the verdict is on its way"}),
+    )
+}

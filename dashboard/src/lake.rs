@@ -1,0 +1,185 @@
+//! The analytics tables as one long-lived DataFusion session: its runtime
+//! keeps the memory pool every dashboard query shares and the Parquet
+//! footer cache that makes repeated queries cheap. New tables (a pipeline's
+//! first output) are registered by [`Lake::refresh`], which the dashboard
+//! runs every few seconds; new files of known tables are seen by every query.
+//!
+//! Queries run on their own runtime (InfluxDB 3's "dedicated executor"):
+//! a query busy in an operator that does not yield can hold its workers,
+//! never the HTTP runtime, so the time limit always answers and the rest of
+//! the API stays responsive.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analytics::query::QueryLimits;
+use analytics::store::DataStore;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+use tokio::sync::RwLock;
+
+use crate::DashboardError;
+
+pub struct Lake {
+    store: DataStore,
+    ctx: SessionContext,
+    tables: RwLock<Arc<BTreeSet<String>>>,
+    queries: tokio::runtime::Handle,
+}
+
+/// A multi-thread runtime on its own thread, kept for the process's life.
+fn query_runtime(workers: usize) -> Result<tokio::runtime::Handle, DashboardError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("query-runtime".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers.max(1))
+                .thread_name("query")
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => {
+                    let _ = tx.send(Ok(runtime.handle().clone()));
+                    runtime.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| DashboardError::Export(format!("cannot start the query runtime: {e}")))?;
+    rx.recv()
+        .map_err(|e| DashboardError::Export(format!("the query runtime did not start: {e}")))?
+        .map_err(|e| DashboardError::Export(format!("cannot build the query runtime: {e}")))
+}
+
+/// Results of a bounded query.
+pub struct Collected {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    /// More rows existed than the limit allowed.
+    pub truncated: bool,
+    pub elapsed: Duration,
+}
+
+/// Read-only planning: the sandbox's second fence.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+impl Lake {
+    pub async fn open(location: &str, limits: &QueryLimits) -> Result<Arc<Lake>, DashboardError> {
+        let store = DataStore::open(location)?;
+        let (ctx, infos) = analytics::query::session(&store, limits).await?;
+        let tables = infos.into_iter().map(|t| t.name).collect();
+        let queries = query_runtime(limits.target_partitions)?;
+        Ok(Arc::new(Lake { store, ctx, tables: RwLock::new(Arc::new(tables)), queries }))
+    }
+
+    /// Runs `work` on the query runtime.
+    pub fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.queries.spawn(work)
+    }
+
+    pub fn store(&self) -> &DataStore {
+        &self.store
+    }
+
+    /// Registers tables that appeared since the last call.
+    pub async fn refresh(&self) -> Result<(), DashboardError> {
+        let added = analytics::query::register_tables(&self.ctx, &self.store).await?;
+        if !added.is_empty() {
+            let mut tables = self.tables.write().await;
+            let mut next = (**tables).clone();
+            next.extend(added.into_iter().map(|t| t.name));
+            *tables = Arc::new(next);
+        }
+        Ok(())
+    }
+
+    pub async fn tables(&self) -> Arc<BTreeSet<String>> {
+        self.tables.read().await.clone()
+    }
+
+    pub async fn has_table(&self, name: &str) -> bool {
+        self.tables.read().await.contains(name)
+    }
+
+    /// Plans `sql` read-only (DDL, DML and statements refused).
+    pub async fn plan(&self, sql: &str) -> Result<DataFrame, DataFusionError> {
+        self.ctx.sql_with_options(sql, read_only()).await
+    }
+
+    /// Runs `sql`, keeping at most `row_limit` rows, within `timeout`, on
+    /// the query runtime; past the limit its task is aborted, which stops
+    /// the plan at its next yield.
+    pub async fn collect(
+        self: &Arc<Self>,
+        sql: &str,
+        row_limit: usize,
+        timeout: Duration,
+    ) -> Result<Collected, DashboardError> {
+        let started = Instant::now();
+        let lake = self.clone();
+        let sql = sql.to_string();
+        let mut task = self.queries.spawn(async move {
+            let frame = lake.plan(&sql).await?;
+            // One row past the limit tells us whether it truncated.
+            let frame = frame.limit(0, Some(row_limit.saturating_add(1)))?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let mut stream = frame.execute_stream().await?;
+            let (batches, rows, truncated) = take_rows(&mut stream, row_limit).await?;
+            Ok::<_, DataFusionError>((schema, batches, rows, truncated))
+        });
+        match tokio::time::timeout(timeout, &mut task).await {
+            Ok(Ok(Ok((schema, batches, rows, truncated)))) => {
+                Ok(Collected { schema, batches, rows, truncated, elapsed: started.elapsed() })
+            }
+            Ok(Ok(Err(e))) => Err(e.into()),
+            Ok(Err(join)) => Err(DashboardError::Export(format!("the query task failed: {join}"))),
+            Err(_) => {
+                task.abort();
+                Err(DashboardError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Plans `sql` and returns its unbounded stream (for exports).
+    pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream, DashboardError> {
+        Ok(self.plan(sql).await?.execute_stream().await?)
+    }
+}
+
+/// Reads batches until `limit` rows; the batch that crosses it is sliced.
+async fn take_rows(
+    stream: &mut SendableRecordBatchStream,
+    limit: usize,
+) -> Result<(Vec<RecordBatch>, usize, bool), DataFusionError> {
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let room = limit - rows;
+        if batch.num_rows() > room {
+            if room > 0 {
+                batches.push(batch.slice(0, room));
+            }
+            return Ok((batches, limit, true));
+        }
+        rows += batch.num_rows();
+        batches.push(batch);
+    }
+    Ok((batches, rows, false))
+}

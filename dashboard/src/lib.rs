@@ -1,0 +1,236 @@
+//! The dashboard: an HTTP API over the analytics tables (DataFusion on the
+//! Parquet the analytics job writes) and the web dashboard that uses it.
+//!
+//! - [`sandbox`] and [`sql_api`]: `POST /api/sql`, read-only and bounded.
+//! - [`views`]: the endpoints the web page draws (summary, revenue windows,
+//!   heatmap, top products, funnel, fraud queue, health).
+//! - [`search`]: admin order search with keyset pagination.
+//! - [`bulk`] and [`export`]: bulk commands through JetStream; CSV exports,
+//!   streamed or as background jobs.
+//! - [`live`]: rates and latencies sampled from NATS, pushed over WebSocket.
+//! - [`assets`]: the web page, built into the binary.
+
+pub mod assets;
+pub mod bulk;
+pub mod export;
+pub mod lake;
+pub mod live;
+pub mod params;
+pub mod sandbox;
+pub mod search;
+pub mod sql_api;
+pub mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use datafusion::error::DataFusionError;
+use schemas::http::HttpError;
+use thiserror::Error;
+
+pub use lake::Lake;
+
+#[derive(Debug, Error)]
+pub enum DashboardError {
+    #[error(transparent)]
+    Analytics(#[from] analytics::AnalyticsError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("the query ran past its {0:?} time limit")]
+    Timeout(Duration),
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("export: {0}")]
+    Export(String),
+}
+
+impl DashboardError {
+    pub fn nats(e: impl std::fmt::Display) -> Self {
+        DashboardError::Nats(e.to_string())
+    }
+}
+
+/// Every dashboard error as the JSON answer the API promises.
+impl From<DashboardError> for HttpError {
+    fn from(err: DashboardError) -> Self {
+        match err {
+            DashboardError::Timeout(limit) => HttpError {
+                retry_after_secs: Some(1),
+                ..HttpError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "query_timeout",
+                    format!("the query ran past the {} ms time limit and was stopped", limit.as_millis()),
+                )
+            },
+            DashboardError::DataFusion(e) => datafusion_error(&e),
+            DashboardError::Analytics(analytics::AnalyticsError::DataFusion(e)) => datafusion_error(&e),
+            DashboardError::Nats(message) => HttpError::unavailable(format!("NATS: {message}"), 1),
+            other => {
+                tracing::error!(error = %other, "dashboard request failed");
+                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string())
+            }
+        }
+    }
+}
+
+/// Planning errors are the caller's (400), running out of the memory pool is
+/// a 503, an execution error (a bad cast, a division by zero) is a 422.
+fn datafusion_error(e: &DataFusionError) -> HttpError {
+    let message = e.to_string();
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(_) => HttpError {
+            retry_after_secs: Some(5),
+            ..HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "memory_limit",
+                format!("the query needs more memory than the dashboard's query pool allows: {message}"),
+            )
+        },
+        DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::SQL(..)
+        | DataFusionError::NotImplemented(_) => {
+            HttpError::new(StatusCode::BAD_REQUEST, "sql_invalid", message).with_field("sql")
+        }
+        DataFusionError::Execution(_) | DataFusionError::ArrowError(..) => {
+            HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_failed", message).with_field("sql")
+        }
+        _ => {
+            tracing::error!(error = %message, "query failed");
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DashboardSettings {
+    /// Rows a JSON answer (or a non-export query) returns at most.
+    pub row_limit: usize,
+    pub query_timeout: Duration,
+    /// How long a streamed or background export may run.
+    pub export_timeout: Duration,
+    /// Bearer token for `/api/admin/*` when set.
+    pub admin_token: Option<String>,
+    pub max_body_bytes: usize,
+    /// Where background exports are written.
+    pub export_dir: PathBuf,
+    /// How long bulk actions wait for the engine's verdict per order.
+    pub command_timeout: Duration,
+    /// Products at or below this many available units are "low stock".
+    pub low_stock_threshold: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            row_limit: 10_000,
+            query_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_secs(30 * 60),
+            admin_token: None,
+            max_body_bytes: 64 * 1024,
+            export_dir: std::env::temp_dir().join("orderstream-exports"),
+            command_timeout: Duration::from_secs(5),
+            low_stock_threshold: 10,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Dashboard {
+    pub lake: Arc<Lake>,
+    pub js: async_nats::jetstream::Context,
+    pub client: async_nats::Client,
+    pub live: Arc<live::Live>,
+    pub exports: Arc<export::Exports>,
+    pub settings: Arc<DashboardSettings>,
+}
+
+impl Dashboard {
+    pub fn new(
+        lake: Arc<Lake>,
+        client: async_nats::Client,
+        live: Arc<live::Live>,
+        settings: DashboardSettings,
+    ) -> Self {
+        let exports = Arc::new(export::Exports::new(settings.export_dir.clone()));
+        Dashboard {
+            lake,
+            js: async_nats::jetstream::new(client.clone()),
+            client,
+            live,
+            exports,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// `/api/admin/*` needs `Authorization: Bearer <token>` when a token is set.
+async fn require_admin(State(state): State<Dashboard>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.settings.admin_token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "admin endpoints need Authorization: Bearer <admin token>",
+            )
+            .with_field("Authorization")
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The dashboard's routes: the API and the web page.
+pub fn routes(state: Dashboard) -> Router {
+    let admin = Router::new()
+        .route("/api/admin/orders", get(search::search))
+        .route("/api/admin/orders/bulk", post(bulk::bulk))
+        .route("/api/admin/orders/export", get(export::export_csv))
+        .route("/api/admin/orders/{id}/detail", get(views::order_detail))
+        .route("/api/admin/exports", post(export::start).get(export::list))
+        .route("/api/admin/exports/{id}", get(export::status))
+        .route("/api/admin/exports/{id}/download", get(export::download))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/api/sql", post(sql_api::run))
+        .route("/api/sql/tables", get(sql_api::tables))
+        .route("/api/dashboard/summary", get(views::summary))
+        .route("/api/dashboard/revenue", get(views::revenue))
+        .route("/api/dashboard/heatmap", get(views::heatmap))
+        .route("/api/dashboard/top-products", get(views::top_products))
+        .route("/api/dashboard/funnel", get(views::funnel))
+        .route("/api/dashboard/fraud-queue", get(views::fraud_queue))
+        .route("/api/dashboard/low-stock", get(views::low_stock))
+        .route("/api/dashboard/health", get(views::health))
+        .route("/api/dashboard/ws", get(live::websocket))
+        .merge(admin)
+        .with_state(state)
+        .merge(assets::routes())
+}
+
+/// Keeps the table list current until `stop`.
+pub fn spawn_refresh(lake: Arc<Lake>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(Duration::from_secs(3)) => {}
+            }
+            if let Err(e) = lake.refresh().await {
+                tracing::warn!(error = %e, "cannot refresh the table list");
+            }
+        }
+    })
+}

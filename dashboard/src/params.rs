@@ -1,0 +1,116 @@
+//! Query-string values the dashboard endpoints share, each checked into a
+//! typed value or a 400 naming the parameter. Values reach SQL only in
+//! these checked forms (dates, RFC 3339 times, ISO currency codes, ids of
+//! a restricted alphabet), never as raw text.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use schemas::http::HttpError;
+
+pub fn bad(field: &str, message: impl Into<String>) -> HttpError {
+    HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
+}
+
+/// `YYYY-MM-DD`.
+pub fn date(field: &str, value: Option<&str>) -> Result<Option<NaiveDate>, HttpError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad(field, "a date is YYYY-MM-DD")))
+        .transpose()
+}
+
+/// An RFC 3339 time, or a date (its midnight, UTC).
+pub fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, HttpError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        Ok(d) => Ok(Some(midnight(d))),
+        Err(_) => Err(bad(field, "a time is RFC 3339 (2026-11-21T18:00:00Z) or a date (2026-11-21)")),
+    }
+}
+
+pub fn midnight(d: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// Three ASCII letters, upper-cased; USD when absent.
+pub fn currency(value: Option<&str>) -> Result<String, HttpError> {
+    let v = value.unwrap_or("USD");
+    if v.len() == 3 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(v.to_ascii_uppercase())
+    } else {
+        Err(bad("currency", "a currency is an ISO 4217 code such as USD"))
+    }
+}
+
+/// Customer, product and order ids: letters, digits, `-`, `_`, `.`, `:`;
+/// 1–128 of them.
+pub fn id(field: &str, value: Option<&str>) -> Result<Option<String>, HttpError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    if v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+        Ok(Some(v.to_string()))
+    } else {
+        Err(bad(field, "an id is 1 to 128 letters, digits, '-', '_', '.' or ':'"))
+    }
+}
+
+/// A time as a SQL literal.
+pub fn ts_sql(t: DateTime<Utc>) -> String {
+    format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+/// The `date` partitions a time range touches, as a SQL predicate on `column`
+/// (an exclusive end at midnight does not touch that day).
+pub fn partitions(column: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let last = (to - Duration::microseconds(1)).date_naive();
+    format!("{column} BETWEEN '{}' AND '{}'", from.date_naive(), last.max(from.date_naive()))
+}
+
+/// A `[from, to)` range from the query string, defaulting to the `default`
+/// span that ends now (or at `to`); at most `max` long.
+pub fn range(
+    from: Option<&str>,
+    to: Option<&str>,
+    default: Duration,
+    max: Duration,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), HttpError> {
+    let to = time("to", to)?.unwrap_or_else(Utc::now);
+    let from = time("from", from)?.unwrap_or(to - default);
+    if from >= to {
+        return Err(bad("from", "from must be before to"));
+    }
+    if to - from > max {
+        return Err(bad("from", format!("the range is at most {} days", max.num_days().max(1))));
+    }
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn values_are_checked_before_they_reach_sql() {
+        assert!(id("customer_id", Some("cust-1")).unwrap().is_some());
+        assert!(id("customer_id", Some("x' OR 1=1 --")).is_err());
+        assert!(currency(Some("usd")).is_ok_and(|c| c == "USD"));
+        assert!(currency(Some("US'")).is_err());
+        assert!(time("from", Some("2026-11-21")).unwrap().is_some());
+        assert!(time("from", Some("yesterday")).is_err());
+        assert!(date("date", Some("2026-13-01")).is_err());
+    }
+
+    #[test]
+    fn partitions_cover_exactly_the_days_a_range_touches() {
+        let from = time("from", Some("2026-11-20T23:00:00Z")).unwrap().unwrap();
+        let to = time("to", Some("2026-11-22")).unwrap().unwrap();
+        assert_eq!(partitions("date", from, to), "date BETWEEN '2026-11-20' AND '2026-11-21'");
+        let (f, t) = range(Some("2026-11-01"), Some("2026-11-02"), Duration::days(1), Duration::days(2)).unwrap();
+        assert_eq!(t - f, Duration::days(1));
+        assert!(range(Some("2026-11-02"), Some("2026-11-01"), Duration::days(1), Duration::days(2)).is_err());
+        assert!(range(Some("2026-01-01"), Some("2026-11-01"), Duration::days(1), Duration::days(2)).is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! `GET /api/admin/orders`: admin order search over the `orders` table with
+//! server-side filters, sorting and keyset pagination, at any depth.
+//!
+//! Sorted by time (the default, newest first), the search walks the `date`
+//! partitions from the cursor's day outwards in growing chunks (1, 2, 4, …
+//! days) until the page is full, so a page costs the days it reads, not the
+//! history. With an id filter (`customer_id`, `q`) one query covers the
+//! range: the bloom filters prune. Sorted by total, one query covers the
+//! range (at most `MAX_TOTAL_SORT_DAYS`).
+//!
+//! The status of an order is its latest status event in the lake within
+//! `STATUS_SPAN_DAYS` of the day it was placed (an order moves on within
+//! days; its detail panel shows the whole timeline). "Currently X" is "entered
+//! X and never left it", which the status events say directly: every
+//! transition names the status it left.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use schemas::OrderStatus;
+use schemas::http::HttpError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::params::{self, bad, ts_sql};
+use crate::views::rows;
+use crate::{Dashboard, DashboardError};
+
+pub const STATUS_SPAN_DAYS: i64 = 10;
+pub const MAX_TOTAL_SORT_DAYS: i64 = 31;
+const COLUMNS: &str = "o.order_id, o.customer_id, o.placed_at, o.total, o.currency, o.item_count, \
+                       o.payment_method, o.country, o.date";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub min_total: Option<String>,
+    pub max_total: Option<String>,
+    pub customer_id: Option<String>,
+    pub product_id: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub page_size: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SortKey {
+    PlacedAt,
+    Total,
+}
+
+/// A checked search.
+struct Search {
+    status: Option<OrderStatus>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    min_total: Option<String>,
+    max_total: Option<String>,
+    customer_id: Option<String>,
+    product_id: Option<String>,
+    q: Option<String>,
+    key: SortKey,
+    descending: bool,
+    page_size: usize,
+    cursor: Option<(String, String)>,
+}
+
+fn decimal(field: &str, value: Option<&str>) -> Result<Option<String>, HttpError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let ok = v.len() <= 24
+        && v.split_once('.')
+            .map_or(v, |(a, b)| if b.bytes().all(|c| c.is_ascii_digit()) { a } else { "x" })
+            .trim_start_matches('-')
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+        && v.bytes().any(|c| c.is_ascii_digit());
+    if ok { Ok(Some(v.to_string())) } else { Err(bad(field, "an amount is a decimal number such as 25 or 19.99")) }
+}
+
+/// The cursor is the last row's sort key and id, hex-encoded: opaque to
+/// callers, checked when it comes back.
+fn encode_cursor(key: &str, id: &str) -> String {
+    format!("{key}~{id}").bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str, sort: SortKey) -> Result<(String, String), HttpError> {
+    let invalid = || bad("cursor", "the cursor is the next_cursor of a previous page with the same sort");
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 256 {
+        return Err(invalid());
+    }
+    let bytes: Result<Vec<u8>, _> =
+        (0..cursor.len()).step_by(2).map(|i| u8::from_str_radix(&cursor[i..i + 2], 16)).collect();
+    let text = String::from_utf8(bytes.map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let (key, id) = text.split_once('~').ok_or_else(invalid)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| invalid())?.to_string();
+    match sort {
+        SortKey::PlacedAt => key.parse::<i64>().map_err(|_| invalid())?,
+        SortKey::Total => decimal("cursor", Some(key))?.map(|_| 0).ok_or_else(invalid)?,
+    };
+    Ok((key.to_string(), id))
+}
+
+impl Search {
+    fn parse(q: SearchQuery) -> Result<Search, HttpError> {
+        let status = q
+            .status
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<OrderStatus>().map_err(|e| bad("status", e.to_string())))
+            .transpose()?;
+        let (key, descending) = match q.sort.as_deref().unwrap_or("-placed_at") {
+            "-placed_at" => (SortKey::PlacedAt, true),
+            "placed_at" => (SortKey::PlacedAt, false),
+            "-total" => (SortKey::Total, true),
+            "total" => (SortKey::Total, false),
+            _ => return Err(bad("sort", "sort is placed_at, -placed_at, total or -total")),
+        };
+        let page_size = q.page_size.unwrap_or(50);
+        if !(1..=500).contains(&page_size) {
+            return Err(bad("page_size", "page_size is 1 to 500"));
+        }
+        let from = params::time("from", q.from.as_deref())?;
+        let to = params::time("to", q.to.as_deref())?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(bad("from", "from must be before to"));
+        }
+        let search = Search {
+            status,
+            from,
+            to,
+            min_total: decimal("min_total", q.min_total.as_deref())?,
+            max_total: decimal("max_total", q.max_total.as_deref())?,
+            customer_id: params::id("customer_id", q.customer_id.as_deref())?,
+            product_id: params::id("product_id", q.product_id.as_deref())?,
+            q: params::id("q", q.q.as_deref())?,
+            key,
+            descending,
+            page_size,
+            cursor: q.cursor.as_deref().filter(|c| !c.is_empty()).map(|c| decode_cursor(c, key)).transpose()?,
+        };
+        if key == SortKey::Total && search.q.is_none() && search.customer_id.is_none() {
+            let span = match (search.from, search.to) {
+                (Some(f), Some(t)) => t - f,
+                _ => Duration::days(i64::MAX / 86_400_000_000),
+            };
+            if span > Duration::days(MAX_TOTAL_SORT_DAYS) {
+                return Err(bad(
+                    "sort",
+                    format!(
+                        "sorting by total needs from and to at most {MAX_TOTAL_SORT_DAYS} days apart (or a customer_id or q)"
+                    ),
+                ));
+            }
+        }
+        Ok(search)
+    }
+
+    /// Filters on the orders themselves (not the partitions, not the status).
+    fn order_filters(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(f) = self.from {
+            out.push(format!("o.placed_at >= {}", ts_sql(f)));
+        }
+        if let Some(t) = self.to {
+            out.push(format!("o.placed_at < {}", ts_sql(t)));
+        }
+        if let Some(v) = &self.min_total {
+            out.push(format!("o.total >= CAST('{v}' AS DECIMAL(18,4))"));
+        }
+        if let Some(v) = &self.max_total {
+            out.push(format!("o.total <= CAST('{v}' AS DECIMAL(18,4))"));
+        }
+        if let Some(c) = &self.customer_id {
+            out.push(format!("o.customer_id = '{c}'"));
+        }
+        if let Some(q) = &self.q {
+            out.push(format!("(o.order_id = '{q}' OR o.customer_id = '{q}')"));
+        }
+        if let Some((key, id)) = &self.cursor {
+            let op = if self.descending { "<" } else { ">" };
+            let value = match self.key {
+                SortKey::PlacedAt => {
+                    let micros: i64 = key.parse().unwrap_or_default();
+                    ts_sql(DateTime::from_timestamp_micros(micros).unwrap_or_default())
+                }
+                SortKey::Total => format!("CAST('{key}' AS DECIMAL(18,4))"),
+            };
+            let column = self.column();
+            out.push(format!("({column} {op} {value} OR ({column} = {value} AND o.order_id {op} '{id}'))"));
+        }
+        out
+    }
+
+    fn column(&self) -> &'static str {
+        match self.key {
+            SortKey::PlacedAt => "o.placed_at",
+            SortKey::Total => "o.total",
+        }
+    }
+
+    /// The SQL for orders placed on the days `first..=last`; `with_status`
+    /// joins each order's latest status (for exports; a page looks its
+    /// statuses up after the page is cut).
+    fn chunk_sql(&self, first: NaiveDate, last: NaiveDate, limit: Option<usize>, with_status: bool) -> String {
+        let mut filters = vec![format!("o.date BETWEEN '{first}' AND '{last}'")];
+        filters.extend(self.order_filters());
+        let events_days = format!("date BETWEEN '{first}' AND '{}'", last + Duration::days(STATUS_SPAN_DAYS));
+        if let Some(status) = self.status {
+            let s = status.as_str();
+            if status != OrderStatus::Pending {
+                filters.push(format!(
+                    "o.order_id IN (SELECT order_id FROM order_events WHERE {events_days} AND status = '{s}')"
+                ));
+            }
+            filters.push(format!(
+                "o.order_id NOT IN (SELECT order_id FROM order_events WHERE {events_days} AND from_status = '{s}')"
+            ));
+        }
+        if let Some(p) = &self.product_id {
+            filters.push(format!(
+                "o.order_id IN (SELECT order_id FROM order_items WHERE date BETWEEN '{first}' AND '{last}' AND product_id = '{p}')"
+            ));
+        }
+        let direction = if self.descending { "DESC" } else { "ASC" };
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let (status_column, status_join) = match (with_status, self.status) {
+            (false, _) => (String::new(), String::new()),
+            (true, Some(status)) => (format!(", '{}' AS status", status.as_str()), String::new()),
+            (true, None) => (
+                ", coalesce(s.status, 'pending') AS status".to_string(),
+                format!(
+                    " LEFT JOIN (SELECT order_id, last_value(status ORDER BY occurred_at, stream_seq) AS status FROM order_events \
+                     WHERE {events_days} AND status IS NOT NULL GROUP BY order_id) s ON s.order_id = o.order_id"
+                ),
+            ),
+        };
+        format!(
+            "SELECT {COLUMNS}{status_column} FROM orders o{status_join} WHERE {} ORDER BY {} {direction}, o.order_id {direction}{limit}",
+            filters.join(" AND "),
+            self.column()
+        )
+    }
+
+    /// The range of days to read, from `from`/`to` and the cursor.
+    fn day_bounds(&self) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let mut lo = self.from.map(|t| t.date_naive());
+        let mut hi = self.to.map(|t| (t - Duration::microseconds(1)).date_naive());
+        if let (SortKey::PlacedAt, Some((key, _))) = (self.key, &self.cursor) {
+            let day = key.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros).map(|t| t.date_naive());
+            if self.descending {
+                hi = match (hi, day) {
+                    (Some(h), Some(d)) => Some(h.min(d)),
+                    (h, d) => d.or(h),
+                };
+            } else {
+                lo = match (lo, day) {
+                    (Some(l), Some(d)) => Some(l.max(d)),
+                    (l, d) => d.or(l),
+                };
+            }
+        }
+        (lo, hi)
+    }
+}
+
+/// The `date=` partitions a table has, in order.
+pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<NaiveDate>, DashboardError> {
+    let store = state.lake.store();
+    let listing = store
+        .object_store()
+        .list_with_delimiter(Some(&store.path(table)))
+        .await
+        .map_err(|e| DashboardError::Export(format!("cannot list {table}: {e}")))?;
+    let mut dates: Vec<NaiveDate> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename()?.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
+        .collect();
+    dates.sort_unstable();
+    Ok(dates)
+}
+
+pub async fn search(State(state): State<Dashboard>, Query(q): Query<SearchQuery>) -> Result<Json<Value>, HttpError> {
+    let started = Instant::now();
+    let search = Search::parse(q)?;
+    if !state.lake.has_table("orders").await {
+        let _ = state.lake.refresh().await;
+        if !state.lake.has_table("orders").await {
+            return Ok(Json(json!({"orders": [], "next_cursor": null, "has_more": false})));
+        }
+    }
+    for needed in ["order_events", "order_items"] {
+        if (needed == "order_events" && search.status.is_some()
+            || needed == "order_items" && search.product_id.is_some())
+            && !state.lake.has_table(needed).await
+        {
+            return Ok(Json(json!({"orders": [], "next_cursor": null, "has_more": false})));
+        }
+    }
+    let want = search.page_size + 1;
+    let (lo, hi) = search.day_bounds();
+    let mut found: Vec<Value> = Vec::new();
+    let mut queries = 0;
+    let one_query = search.key == SortKey::Total || search.q.is_some() || search.customer_id.is_some();
+    if one_query {
+        let days = partition_dates(&state, "orders").await?;
+        let days: Vec<NaiveDate> =
+            days.into_iter().filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h)).collect();
+        if let (Some(first), Some(last)) = (days.first(), days.last()) {
+            found = rows(&state, &search.chunk_sql(*first, *last, Some(want), false)).await?;
+            queries = 1;
+        }
+    } else {
+        let mut days: Vec<NaiveDate> = partition_dates(&state, "orders")
+            .await?
+            .into_iter()
+            .filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h))
+            .collect();
+        if search.descending {
+            days.reverse();
+        }
+        let mut next = 0;
+        let mut chunk = 1;
+        while next < days.len() && found.len() < want {
+            let slice = &days[next..(next + chunk).min(days.len())];
+            let (a, b) = (slice[0], slice[slice.len() - 1]);
+            let (first, last) = if a <= b { (a, b) } else { (b, a) };
+            let mut more = rows(&state, &search.chunk_sql(first, last, Some(want - found.len()), false)).await?;
+            found.append(&mut more);
+            queries += 1;
+            next += slice.len();
+            chunk *= 2;
+            if started.elapsed() > state.settings.query_timeout {
+                return Err(DashboardError::Timeout(state.settings.query_timeout).into());
+            }
+        }
+    }
+    let has_more = found.len() > search.page_size;
+    found.truncate(search.page_size);
+    let statuses = match search.status {
+        Some(status) => found.iter().map(|r| (id_of(r), status.as_str().to_string())).collect(),
+        None => latest_statuses(&state, &found).await?,
+    };
+    for row in &mut found {
+        let status = statuses.get(&id_of(row)).cloned().unwrap_or_else(|| "pending".to_string());
+        row["status"] = json!(status);
+        if let Some(map) = row.as_object_mut() {
+            map.remove("date");
+        }
+    }
+    let next_cursor = if has_more { found.last().map(|r| cursor_of(r, search.key)) } else { None };
+    Ok(Json(json!({
+        "orders": found,
+        "next_cursor": next_cursor,
+        "has_more": has_more,
+        "queries": queries,
+        "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
+}
+
+fn id_of(row: &Value) -> String {
+    row.get("order_id").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn cursor_of(row: &Value, key: SortKey) -> String {
+    let value = match key {
+        SortKey::PlacedAt => row
+            .get("placed_at")
+            .and_then(Value::as_str)
+            .and_then(|t| params::time("placed_at", Some(t)).ok().flatten())
+            .map(|t| t.timestamp_micros().to_string())
+            .unwrap_or_default(),
+        SortKey::Total => match row.get("total") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+    };
+    encode_cursor(&value, &id_of(row))
+}
+
+/// The latest status of each order on the page, from the events of the
+/// page's days (and `STATUS_SPAN_DAYS` after).
+async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<String, String>, HttpError> {
+    let mut out = HashMap::new();
+    if page.is_empty() || !state.lake.has_table("order_events").await {
+        return Ok(out);
+    }
+    let dates: Vec<NaiveDate> = page
+        .iter()
+        .filter_map(|r| {
+            r.get("date").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        })
+        .collect();
+    let (Some(first), Some(last)) = (dates.iter().min(), dates.iter().max()) else { return Ok(out) };
+    let ids: Vec<String> = page.iter().map(|r| format!("'{}'", id_of(r))).collect();
+    let sql = format!(
+        "SELECT order_id, status FROM order_events WHERE date BETWEEN '{first}' AND '{}' \
+         AND status IS NOT NULL AND order_id IN ({}) ORDER BY occurred_at, stream_seq",
+        *last + Duration::days(STATUS_SPAN_DAYS),
+        ids.join(", ")
+    );
+    for row in rows(state, &sql).await? {
+        if let Some(status) = row.get("status").and_then(Value::as_str) {
+            out.insert(id_of(&row), status.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// A search as an export: the same filters, every matching row, read a
+/// day at a time in the search's order (bounded memory at any size).
+pub struct ExportPlan {
+    search: Search,
+}
+
+impl ExportPlan {
+    pub fn parse(q: SearchQuery) -> Result<ExportPlan, HttpError> {
+        Ok(ExportPlan { search: Search::parse(SearchQuery { cursor: None, ..q })? })
+    }
+
+    /// The days to read, in order.
+    pub async fn days(&self, state: &Dashboard) -> Result<Vec<NaiveDate>, DashboardError> {
+        let (lo, hi) = self.search.day_bounds();
+        let mut days: Vec<NaiveDate> = partition_dates(state, "orders")
+            .await?
+            .into_iter()
+            .filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h))
+            .collect();
+        if self.search.descending && self.search.key == SortKey::PlacedAt {
+            days.reverse();
+        }
+        Ok(days)
+    }
+
+    /// One day's rows with their status; `None` for the whole range at once
+    /// (sorted by total: one query, ordered by the engine).
+    pub fn sql(&self, day: Option<NaiveDate>, limit: Option<usize>) -> String {
+        match day {
+            Some(d) => self.search.chunk_sql(d, d, limit, true),
+            None => {
+                let first = self.search.from.map(|t| t.date_naive()).or(NaiveDate::from_ymd_opt(1970, 1, 1));
+                let last = self.search.to.map(|t| t.date_naive()).or(NaiveDate::from_ymd_opt(9999, 12, 31));
+                self.search.chunk_sql(first.unwrap_or_default(), last.unwrap_or_default(), limit, true)
+            }
+        }
+    }
+
+    /// Sorted by total the export is one ordered query, not day by day.
+    pub fn by_day(&self) -> bool {
+        self.search.key == SortKey::PlacedAt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let c = encode_cursor("1732200000000000", &id);
+        assert_eq!(decode_cursor(&c, SortKey::PlacedAt).unwrap(), ("1732200000000000".into(), id.clone()));
+        assert!(decode_cursor(&c[1..], SortKey::PlacedAt).is_err());
+        assert!(decode_cursor(&encode_cursor("x' OR 1=1", &id), SortKey::PlacedAt).is_err());
+        assert!(decode_cursor(&encode_cursor("12.50", "not-a-uuid"), SortKey::Total).is_err());
+        assert!(decode_cursor(&encode_cursor("12.50", &id), SortKey::Total).is_ok());
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let parse = |q: SearchQuery| Search::parse(q).err().map(|e| e.body.field.unwrap_or_default());
+        assert_eq!(parse(SearchQuery { status: Some("lost".into()), ..Default::default() }), Some("status".into()));
+        assert_eq!(parse(SearchQuery { sort: Some("name".into()), ..Default::default() }), Some("sort".into()));
+        assert_eq!(parse(SearchQuery { page_size: Some(0), ..Default::default() }), Some("page_size".into()));
+        assert_eq!(
+            parse(SearchQuery { min_total: Some("1e9".into()), ..Default::default() }),
+            Some("min_total".into())
+        );
+        assert_eq!(parse(SearchQuery { sort: Some("-total".into()), ..Default::default() }), Some("sort".into()));
+        assert_eq!(parse(SearchQuery { min_total: Some("19.99".into()), ..Default::default() }), None);
+    }
+}

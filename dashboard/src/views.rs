@@ -1,0 +1,319 @@
+//! The endpoints the web page draws, each one SQL over the analytics
+//! tables (partition-pruned by date) plus, where it says "live", figures
+//! sampled from NATS. Money is summed per currency (`currency`, default
+//! USD): the dashboard never adds dollars to euros.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::{Duration, Utc};
+use schemas::http::HttpError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::params::{self, bad, partitions, ts_sql};
+use crate::{Dashboard, DashboardError};
+
+/// Runs `sql` (built from checked values only) as JSON objects.
+pub async fn rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError> {
+    let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
+    let mut out = Vec::new();
+    let mut writer = arrow::json::ArrayWriter::new(&mut out);
+    for batch in &collected.batches {
+        writer.write(batch).map_err(|e| DashboardError::Export(e.to_string()))?;
+    }
+    writer.finish().map_err(|e| DashboardError::Export(e.to_string()))?;
+    if out.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&out).map_err(|e| DashboardError::Export(e.to_string()).into())
+}
+
+/// A table the query needs is not there yet (nothing written): no rows.
+async fn has(state: &Dashboard, tables: &[&str]) -> bool {
+    for t in tables {
+        if !state.lake.has_table(t).await {
+            let _ = state.lake.refresh().await;
+            if !state.lake.has_table(t).await {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn num(v: Option<&Value>) -> f64 {
+    match v {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    date: Option<String>,
+    currency: Option<String>,
+}
+
+/// Today's (or `date`'s) revenue, orders, AOV and payment success rate,
+/// with live orders/s.
+pub async fn summary(State(state): State<Dashboard>, Query(q): Query<SummaryQuery>) -> Result<Json<Value>, HttpError> {
+    let date = params::date("date", q.date.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
+    let currency = params::currency(q.currency.as_deref())?;
+    let live = state.live.snapshot();
+    if !has(&state, &["orders"]).await {
+        return Ok(Json(json!({"date": date, "currency": currency, "orders": 0, "revenue": 0, "aov": null,
+            "success_rate": null, "live": live})));
+    }
+    let totals = format!(
+        "SELECT count(*) AS orders, sum(total) AS revenue, avg(total) AS aov FROM orders \
+         WHERE date = '{date}' AND currency = '{currency}'"
+    );
+    let decided = format!(
+        "SELECT status, count(*) AS n FROM order_events WHERE date = '{date}' \
+         AND status IN ('confirmed', 'cancelled') GROUP BY status"
+    );
+    let with_events = has(&state, &["order_events"]).await;
+    let (totals, decided) = tokio::join!(rows(&state, &totals), async {
+        if with_events { rows(&state, &decided).await } else { Ok(Vec::new()) }
+    });
+    let totals = totals?.into_iter().next().unwrap_or(Value::Null);
+    let decided = decided?;
+    let count = |status: &str| {
+        decided
+            .iter()
+            .filter(|r| r.get("status").and_then(Value::as_str) == Some(status))
+            .map(|r| num(r.get("n")))
+            .sum::<f64>()
+    };
+    let (confirmed, cancelled) = (count("confirmed"), count("cancelled"));
+    let success_rate = (confirmed + cancelled > 0.0).then(|| confirmed / (confirmed + cancelled));
+    Ok(Json(json!({
+        "date": date,
+        "currency": currency,
+        "orders": num(totals.get("orders")),
+        "revenue": num(totals.get("revenue")),
+        "aov": totals.get("aov").cloned().unwrap_or(Value::Null),
+        "success_rate": success_rate,
+        "live": live,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    currency: Option<String>,
+    window: Option<String>,
+    limit: Option<usize>,
+    category: Option<String>,
+}
+
+/// Revenue per 1 min / 1 h / 1 day window by category over `[from, to)`,
+/// and the same-length period before it, shifted onto this one.
+pub async fn revenue(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+    let (interval, default, max) = match q.window.as_deref().unwrap_or("1h") {
+        "1m" => ("1 minute", Duration::hours(1), Duration::days(1)),
+        "1h" => ("1 hour", Duration::hours(24), Duration::days(31)),
+        "1d" => ("1 day", Duration::days(30), Duration::days(366)),
+        _ => return Err(bad("window", "window is 1m, 1h or 1d")),
+    };
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), default, max)?;
+    let currency = params::currency(q.currency.as_deref())?;
+    let category = params::id("category", q.category.as_deref())?;
+    let length = to - from;
+    let previous_from = from - length;
+    let mut windows = Vec::new();
+    let mut previous = Vec::new();
+    let (mut current_total, mut previous_total) = (0.0, 0.0);
+    if has(&state, &["order_items"]).await {
+        let category_filter = category.map(|c| format!("AND category = '{c}'")).unwrap_or_default();
+        let sql = format!(
+            "SELECT date_bin(INTERVAL '{interval}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
+             category, sum(line_total) AS revenue, sum(quantity) AS units FROM order_items \
+             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' {category_filter} \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            partitions("date", previous_from, to),
+            ts_sql(previous_from),
+            ts_sql(to),
+        );
+        for mut row in rows(&state, &sql).await? {
+            let start = row
+                .get("window_start")
+                .and_then(Value::as_str)
+                .and_then(|s| params::time("window_start", Some(s)).ok().flatten());
+            let Some(start) = start else { continue };
+            let amount = num(row.get("revenue"));
+            if start >= from {
+                current_total += amount;
+                windows.push(row);
+            } else {
+                previous_total += amount;
+                row["window_start"] = json!((start + length).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                previous.push(row);
+            }
+        }
+    }
+    let change = (previous_total > 0.0).then(|| (current_total - previous_total) / previous_total);
+    Ok(Json(json!({
+        "window": q.window.as_deref().unwrap_or("1h"),
+        "from": from, "to": to, "currency": currency,
+        "windows": windows,
+        "previous": previous,
+        "totals": {"current": current_total, "previous": previous_total, "change": change},
+    })))
+}
+
+/// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
+pub async fn heatmap(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(28), Duration::days(366))?;
+    let currency = params::currency(q.currency.as_deref())?;
+    let cells = if has(&state, &["orders"]).await {
+        let sql = format!(
+            "SELECT CAST(date_part('dow', placed_at) AS INT) AS weekday, CAST(date_part('hour', placed_at) AS INT) AS hour, \
+             sum(total) AS revenue, count(*) AS orders FROM orders \
+             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' GROUP BY 1, 2 ORDER BY 1, 2",
+            partitions("date", from, to),
+            ts_sql(from),
+            ts_sql(to)
+        );
+        rows(&state, &sql).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(json!({"from": from, "to": to, "currency": currency, "cells": cells})))
+}
+
+/// The best sellers by revenue over `[from, to)`.
+pub async fn top_products(
+    State(state): State<Dashboard>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, HttpError> {
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
+    let currency = params::currency(q.currency.as_deref())?;
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(bad("limit", "limit is 1 to 100"));
+    }
+    let products = if has(&state, &["order_items"]).await {
+        let ranked = format!(
+            "SELECT product_id, category, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
+             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' \
+             GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}",
+            partitions("date", from, to),
+            ts_sql(from),
+            ts_sql(to)
+        );
+        let sql = if has(&state, &["products"]).await {
+            format!(
+                "SELECT t.product_id, p.name, t.category, t.units, t.revenue FROM ({ranked}) t \
+                 LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC, t.product_id"
+            )
+        } else {
+            ranked
+        };
+        rows(&state, &sql).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(json!({"from": from, "to": to, "currency": currency, "products": products})))
+}
+
+/// Orders placed, and how many status changes of each kind happened, over
+/// `[from, to)`: placed → reserved → confirmed → shipped → delivered, and
+/// the cancellations by reason.
+pub async fn funnel(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
+    let placed_sql = format!(
+        "SELECT count(*) AS n FROM orders WHERE {} AND placed_at >= {} AND placed_at < {}",
+        partitions("date", from, to),
+        ts_sql(from),
+        ts_sql(to)
+    );
+    let steps_sql = format!(
+        "SELECT status, reason, count(*) AS n FROM order_events WHERE {} AND occurred_at >= {} AND occurred_at < {} \
+         AND status IS NOT NULL GROUP BY status, reason ORDER BY status, reason",
+        partitions("date", from, to),
+        ts_sql(from),
+        ts_sql(to)
+    );
+    let placed = if has(&state, &["orders"]).await { rows(&state, &placed_sql).await? } else { Vec::new() };
+    let steps = if has(&state, &["order_events"]).await { rows(&state, &steps_sql).await? } else { Vec::new() };
+    Ok(Json(json!({
+        "from": from, "to": to,
+        "placed": placed.first().map(|r| num(r.get("n"))).unwrap_or(0.0),
+        "statuses": steps,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct FraudQuery {
+    days: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// Orders still `flagged` (flagged within `days`, default 14, and not yet
+/// reviewed), highest risk first, with the screen's reasons.
+pub async fn fraud_queue(
+    State(state): State<Dashboard>,
+    Query(q): Query<FraudQuery>,
+) -> Result<Json<Value>, HttpError> {
+    let days = q.days.unwrap_or(14);
+    if !(1..=366).contains(&days) {
+        return Err(bad("days", "days is 1 to 366"));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", "limit is 1 to 1000"));
+    }
+    if !has(&state, &["order_events"]).await {
+        return Ok(Json(json!({"orders": []})));
+    }
+    let since = (Utc::now() - Duration::days(days)).date_naive();
+    let sql = format!(
+        "SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at AS flagged_at \
+         FROM order_events WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN \
+         (SELECT order_id FROM order_events WHERE date >= '{since}' AND from_status = 'flagged') \
+         ORDER BY risk_score DESC, occurred_at, order_id LIMIT {limit}"
+    );
+    Ok(Json(json!({"orders": rows(&state, &sql).await?})))
+}
+
+/// Products at or below the low-stock threshold, from the live stock.
+pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
+    let threshold = state.settings.low_stock_threshold;
+    let products = processor::catalog::product_views(&state.js, threshold).await.map_err(DashboardError::nats)?;
+    let low: Vec<_> = products.into_iter().filter(|p| p.low_stock).collect();
+    Ok(Json(json!({"threshold": threshold, "products": low})))
+}
+
+/// Throughput, latency percentiles, consumer lag per consumer and the DLQ.
+pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
+    let consumers = crate::live::consumer_lag(&state.js).await.map_err(HttpError::from)?;
+    let dlq = crate::live::stream_messages(&state.js, broker::DLQ_STREAM).await.map_err(HttpError::from)?;
+    Ok(Json(json!({
+        "live": state.live.snapshot(),
+        "consumers": consumers,
+        "dlq_size": dlq,
+    })))
+}
+
+/// One order from the lake: the order, its items and its timeline.
+pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| HttpError::bad_id("id"))?;
+    let order_sql = format!("SELECT * FROM orders WHERE order_id = '{id}'");
+    let items_sql = format!("SELECT * FROM order_items WHERE order_id = '{id}' ORDER BY line_no");
+    let events_sql = format!("SELECT * FROM order_events WHERE order_id = '{id}' ORDER BY occurred_at, stream_seq");
+    if !has(&state, &["orders"]).await {
+        return Err(HttpError::not_found("order"));
+    }
+    let with_items = has(&state, &["order_items"]).await;
+    let with_events = has(&state, &["order_events"]).await;
+    let (order, items, events) = tokio::join!(
+        rows(&state, &order_sql),
+        async { if with_items { rows(&state, &items_sql).await } else { Ok(Vec::new()) } },
+        async { if with_events { rows(&state, &events_sql).await } else { Ok(Vec::new()) } },
+    );
+    let order = order?.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
+    Ok(Json(json!({"order": order, "items": items?, "events": events?})))
+}

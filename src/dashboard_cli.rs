@@ -1,0 +1,94 @@
+//! `orderstream dashboard` and the dashboard part of `up`: the dashboard
+//! API and web page over the analytics tables, with the processor's
+//! read/review API beside it (the page approves fraud and reads stock
+//! through it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::cli::{NatsArgs, ProcessorOptions};
+
+#[derive(Args, Debug, Clone)]
+pub struct DashboardOptions {
+    /// Rows a dashboard query answers at most (exports stream all).
+    #[arg(long, env = "ORDERSTREAM_QUERY_ROW_LIMIT", default_value_t = 10_000)]
+    pub query_row_limit: usize,
+    /// A dashboard query is stopped after this many milliseconds.
+    #[arg(long, env = "ORDERSTREAM_QUERY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub query_timeout_ms: u64,
+    /// The memory pool all dashboard queries share, in MiB.
+    #[arg(long, env = "ORDERSTREAM_QUERY_MEMORY_MIB", default_value_t = 512)]
+    pub query_memory_mib: usize,
+    /// Where background exports are written (default: `<data-dir>/exports`,
+    /// or the system temp directory for `orderstream dashboard`).
+    #[arg(long, env = "ORDERSTREAM_EXPORT_DIR")]
+    pub export_dir: Option<PathBuf>,
+}
+
+impl DashboardOptions {
+    pub fn settings(&self, processor: &ProcessorOptions, default_export_dir: PathBuf) -> dashboard::DashboardSettings {
+        dashboard::DashboardSettings {
+            row_limit: self.query_row_limit.max(1),
+            query_timeout: Duration::from_millis(self.query_timeout_ms.max(1)),
+            admin_token: processor.admin_token.clone(),
+            low_stock_threshold: processor.low_stock_threshold,
+            export_dir: self.export_dir.clone().unwrap_or(default_export_dir),
+            ..dashboard::DashboardSettings::default()
+        }
+    }
+
+    pub fn limits(&self) -> analytics::query::QueryLimits {
+        analytics::query::QueryLimits {
+            memory_bytes: self.query_memory_mib.max(16) << 20,
+            ..analytics::query::QueryLimits::default()
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub options: DashboardOptions,
+    #[command(flatten)]
+    pub processor: ProcessorOptions,
+    /// The analytics tables: a directory, or s3://, gs://, az:// URL.
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    pub data: String,
+    #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8082")]
+    pub listen: SocketAddr,
+}
+
+/// The dashboard's state over `lake`, with its live sampler and table refresh.
+pub async fn start(
+    client: async_nats::Client,
+    lake: &str,
+    settings: dashboard::DashboardSettings,
+    limits: &analytics::query::QueryLimits,
+    stop: watch::Receiver<bool>,
+) -> Result<dashboard::Dashboard> {
+    let lake = dashboard::Lake::open(lake, limits).await.with_context(|| format!("opening the tables at {lake}"))?;
+    dashboard::spawn_refresh(lake.clone(), stop.clone());
+    let live = dashboard::live::Live::start(client.clone(), stop).await?;
+    Ok(dashboard::Dashboard::new(lake, client, live, settings))
+}
+
+pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
+    let client = crate::roles::connect_with_retry(&args.nats.nats_url, "orderstream-dashboard").await?;
+    let js = async_nats::jetstream::new(client.clone());
+    broker::ensure_topology(&js, &args.nats.topology()).await?;
+    let stop = crate::roles::shutdown_flag();
+    let settings = args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"));
+    let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;
+    let metrics = processor::Metrics::new();
+    let api = processor::ApiState::open(client.clone(), args.processor.api(), metrics.clone()).await?;
+    let router = crate::http::processor_router(api, client, metrics, Some(dashboard::routes(state)));
+    println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
+    crate::roles::serve(args.listen, router, stop).await
+}

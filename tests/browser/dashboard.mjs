@@ -1,0 +1,126 @@
+// The web dashboard in a real browser (Debian's headless Chromium, driven by
+// playwright-core) against a running `orderstream up`:
+//   node dashboard.mjs BASE_URL ARTIFACT_DIR
+// Posts orders and sees them arrive live on Overview, filters Orders by
+// status, opens an order's timeline, approves a flagged order in Fraud
+// review, and visits every other page. Screenshots go to ARTIFACT_DIR.
+// Exits non-zero on any failed step or any script error in the page.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, out] = process.argv.slice(2);
+if (!base || !out) {
+  console.error("usage: node dashboard.mjs BASE_URL ARTIFACT_DIR");
+  process.exit(2);
+}
+mkdirSync(out, { recursive: true });
+const step = (name) => console.log(`step: ${name}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function post(path, body) {
+  const res = await fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = await res.json();
+  if (res.status !== 202 && res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function until(what, check, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check();
+    if (result) return result;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(300);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+
+  step("overview connects live");
+  await page.goto(base + "/#overview");
+  await page.waitForSelector("#ws-state.up", { timeout: 15000 });
+
+  step("posted orders arrive live on Overview");
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const order = await post("/api/orders", { customer_id: `browser-${i}`, items: [{ product_id: "p-1", quantity: 1 + i, unit_price: "19.99" }] });
+    ids.push(order.order_id);
+  }
+  for (const id of ids) await page.waitForSelector(`#recent-orders tr[data-order="${id}"]`, { timeout: 15000 });
+  const rate = await page.textContent("#kpi-rate");
+  if (rate === "–") throw new Error("no live rate shown");
+  await page.screenshot({ path: `${out}/overview.png`, fullPage: true });
+
+  step("a high-value first order is flagged for review");
+  const flagged = await post("/api/orders", { customer_id: "browser-fraud", items: [{ product_id: "p-2", quantity: 1, unit_price: "900.00" }] });
+
+  step("Orders filtered by status");
+  await page.goto(base + "/#orders");
+  await page.selectOption('#orders-form select[name="status"]', "confirmed");
+  await until("the posted orders to show as confirmed", async () => {
+    await page.click('#orders-form button');
+    await sleep(400);
+    const rows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => ({ id: e.dataset.order, status: e.querySelector(".status").textContent })));
+    if (rows.some((r) => r.status !== "confirmed")) throw new Error(`a non-confirmed row under status=confirmed: ${JSON.stringify(rows)}`);
+    return ids.every((id) => rows.some((r) => r.id === id));
+  });
+  await page.selectOption('#orders-form select[name="status"]', "flagged");
+  await until("the flagged order under status=flagged", async () => {
+    await page.click('#orders-form button');
+    await sleep(400);
+    const rows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => e.dataset.order));
+    return rows.length === 1 && rows[0] === flagged.order_id;
+  });
+  await page.selectOption('#orders-form select[name="status"]', "confirmed");
+  await page.click('#orders-form button');
+  await page.waitForSelector(`#orders-rows .vrow[data-order="${ids[0]}"]`);
+  await page.click(`#orders-rows .vrow[data-order="${ids[0]}"] span:nth-child(2)`);
+  await page.waitForSelector("#order-panel .timeline li:nth-child(3)", { timeout: 10000 });
+  const timeline = await page.textContent("#order-panel .timeline");
+  if (!timeline.includes("confirmed")) throw new Error(`timeline without confirmed: ${timeline}`);
+  await page.screenshot({ path: `${out}/orders.png`, fullPage: true });
+
+  step("approve the flagged order in Fraud review");
+  await page.goto(base + "/#fraud");
+  const selector = `#fraud-queue button[data-review="approve"][data-id="${flagged.order_id}"]`;
+  await until("the flagged order in the queue", async () => {
+    if (await page.$(selector)) return true;
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+    return false;
+  });
+  await page.screenshot({ path: `${out}/fraud.png`, fullPage: true });
+  await page.click(selector);
+  await page.waitForSelector(`#fraud-queue tr[data-order="${flagged.order_id}"]`, { state: "detached", timeout: 15000 });
+  const status = await until("the approved order to leave flagged", async () => {
+    const res = await fetch(`${base}/api/orders/${flagged.order_id}`);
+    const view = await res.json();
+    return view.status && view.status !== "flagged" ? view.status : null;
+  });
+  if (!["reserved", "confirmed"].includes(status)) throw new Error(`approved order is ${status}`);
+  await page.screenshot({ path: `${out}/fraud-approved.png`, fullPage: true });
+
+  for (const name of ["sales", "inventory", "system"]) {
+    step(`page ${name}`);
+    await page.goto(`${base}/#${name}`);
+    await sleep(1500);
+    await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
+  }
+  const stock = await page.$$eval("#stock tr", (rows) => rows.length);
+  if (stock === 0) throw new Error("inventory shows no products");
+  if (errors.length) throw new Error(errors.join("\n"));
+  console.log("browser test passed");
+} catch (e) {
+  console.error(`browser test failed: ${e.message}`);
+  if (errors.length) console.error(errors.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
