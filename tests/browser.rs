@@ -1,5 +1,6 @@
 //! The web dashboard in a real browser: `orderstream up` (its own
-//! nats-server, a small catalog, fulfilment held at confirmed, a low fraud
+//! nats-server, a small catalog, payments that all succeed, fulfilment held
+//! at confirmed, a low fraud
 //! threshold so a $900 first order is flagged) driven by
 //! `tests/browser/dashboard.mjs` in Debian's headless Chromium through
 //! playwright-core. `scripts/bootstrap` installs Chromium and the npm
@@ -43,6 +44,7 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         .env("ORDERSTREAM_DATA_DIR", data.path())
         .env("ORDERSTREAM_FULFILMENT_DELAYS_MS", "disabled")
         .env("ORDERSTREAM_FRAUD_THRESHOLD", "30")
+        .env("ORDERSTREAM_PAYMENT_FAILURE_RATE", "0")
         .env("ORDERSTREAM_ANALYTICS_BATCH_WAIT_MS", "200")
         .stdout(Stdio::null())
         .stderr(log)

@@ -166,7 +166,7 @@ $("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSale
 
 // ---- Orders: a virtualised table over keyset pages ------------------------
 const ROW = 32;
-const orders = { rows: [], cursor: null, more: false, loading: false, selected: new Set(), query: "" };
+const orders = { rows: [], cursor: null, more: false, loading: false, selected: new Set(), seq: 0 };
 function ordersQuery() {
   const form = new FormData($("orders-form"));
   const params = new URLSearchParams();
@@ -174,20 +174,26 @@ function ordersQuery() {
   params.set("page_size", "100");
   return params;
 }
+// A new search supersedes one in flight (its answer is dropped); scrolling
+// loads the next page only when nothing is loading.
 async function loadOrders(reset) {
-  if (orders.loading) return;
-  if (!reset && !orders.more) return;
+  if (!reset && (orders.loading || !orders.more)) return;
+  const seq = ++orders.seq;
   orders.loading = true;
   const params = ordersQuery();
-  if (reset) { orders.rows = []; orders.cursor = null; orders.selected.clear(); $("orders-viewport").scrollTop = 0; }
+  if (reset) { orders.rows = []; orders.cursor = null; orders.more = false; orders.selected.clear(); $("orders-viewport").scrollTop = 0; renderOrders(); }
   if (orders.cursor) params.set("cursor", orders.cursor);
   try {
     const page = await api("/api/admin/orders?" + params);
+    if (seq !== orders.seq) return;
     orders.rows.push(...page.orders);
     orders.cursor = page.next_cursor;
     orders.more = page.has_more;
     $("orders-info").textContent = `${orders.rows.length}${orders.more ? "+" : ""} orders · last page ${Number(page.elapsed_ms).toFixed(0)} ms`;
-  } catch (e) { toast("orders: " + e.message); }
+  } catch (e) {
+    if (seq === orders.seq) toast("orders: " + e.message);
+  }
+  if (seq !== orders.seq) return;
   orders.loading = false;
   renderOrders();
   updateBulk();

@@ -24,6 +24,14 @@ async function post(path, body) {
   return json;
 }
 
+// Clicks Search and waits for its answer to be drawn.
+async function search(page) {
+  const answered = page.waitForResponse((r) => r.url().includes("/api/admin/orders?"), { timeout: 15000 });
+  await page.click("#orders-form button");
+  await answered;
+  await sleep(150);
+}
+
 async function until(what, check, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -66,21 +74,23 @@ try {
   await page.goto(base + "/#orders");
   await page.selectOption('#orders-form select[name="status"]', "confirmed");
   await until("the posted orders to show as confirmed", async () => {
-    await page.click('#orders-form button');
-    await sleep(400);
+    await search(page);
     const rows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => ({ id: e.dataset.order, status: e.querySelector(".status").textContent })));
     if (rows.some((r) => r.status !== "confirmed")) throw new Error(`a non-confirmed row under status=confirmed: ${JSON.stringify(rows)}`);
     return ids.every((id) => rows.some((r) => r.id === id));
   });
   await page.selectOption('#orders-form select[name="status"]', "flagged");
+  let lastRows = [];
   await until("the flagged order under status=flagged", async () => {
-    await page.click('#orders-form button');
-    await sleep(400);
-    const rows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => e.dataset.order));
-    return rows.length === 1 && rows[0] === flagged.order_id;
+    await search(page);
+    lastRows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => e.dataset.order));
+    return lastRows.length === 1 && lastRows[0] === flagged.order_id;
+  }).catch(async (e) => {
+    const view = await (await fetch(`${base}/api/orders/${flagged.order_id}`)).json();
+    throw new Error(`${e.message}: rows ${JSON.stringify(lastRows)}, the order: ${JSON.stringify(view)}`);
   });
   await page.selectOption('#orders-form select[name="status"]', "confirmed");
-  await page.click('#orders-form button');
+  await search(page);
   await page.waitForSelector(`#orders-rows .vrow[data-order="${ids[0]}"]`);
   await page.click(`#orders-rows .vrow[data-order="${ids[0]}"] span:nth-child(2)`);
   await page.waitForSelector("#order-panel .timeline li:nth-child(3)", { timeout: 10000 });
