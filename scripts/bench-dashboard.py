@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Dashboard latency on seeded history, and DuckDB on the same files.
+
+    bench-dashboard.py BASE_URL SEED_DIR [RUNS]
+
+Each dashboard endpoint (and admin order pages at several depths) is called
+3 times to warm up, then RUNS times (default 20); p50 and p95 are of the
+whole HTTP round trip. The same queries run in DuckDB (from PyPI, 2
+threads, like our 2 query workers) over the same Parquet files with hive
+partitioning; the ratio is ours / DuckDB at p95. Prints a Markdown table.
+"""
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+
+END = "2026-11-21"
+
+
+def p(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def timed(fn, runs):
+    for _ in range(3):
+        fn()
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def get(base, path):
+    with urllib.request.urlopen(base + path, timeout=60) as r:
+        body = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"{path}: {r.status}")
+        return json.loads(body)
+
+
+def cursor(micros, order_id):
+    return f"{micros}~{order_id}".encode().hex()
+
+
+def main():
+    base, seed = sys.argv[1], sys.argv[2]
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+    db = duckdb.connect()
+    db.execute("SET threads = 2")
+    for t in ["orders", "order_items", "order_events", "products"]:
+        pattern = f"{seed}/{t}/*/*.parquet" if t != "products" else f"{seed}/{t}/**/*.parquet"
+        db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)")
+    ts = lambda s: f"TIMESTAMPTZ '{s}'"
+    since = (datetime.now(timezone.utc) - timedelta(days=14)).date().isoformat()
+
+    # Cursors at depth: the newest order of a day N days before the end.
+    def depth_cursor(days_back):
+        day = (datetime.fromisoformat(END) - timedelta(days=days_back)).date().isoformat()
+        row = db.execute(
+            f"SELECT epoch_us(placed_at), order_id FROM orders WHERE date = '{day}' ORDER BY placed_at DESC, order_id DESC LIMIT 1"
+        ).fetchone()
+        return day, row[0], row[1]
+
+    cases = []
+
+    def add(name, path, duck_sqls):
+        cases.append((name, path, duck_sqls))
+
+    add("summary (a day)", f"/api/dashboard/summary?date={END}", [
+        f"SELECT count(*), sum(total), avg(total) FROM orders WHERE date = '{END}' AND currency = 'USD'",
+        f"SELECT status, count(*) FROM order_events WHERE date = '{END}' AND status IN ('confirmed','cancelled') GROUP BY status",
+    ])
+    for window, interval, frm, to in [
+        ("1m", "1 minute", "2026-11-21T18:00:00Z", "2026-11-21T19:00:00Z"),
+        ("1h", "1 hour", "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"),
+        ("1d", "1 day", "2026-10-22T00:00:00Z", "2026-11-21T00:00:00Z"),
+    ]:
+        f, t = datetime.fromisoformat(frm.replace("Z", "+00:00")), datetime.fromisoformat(to.replace("Z", "+00:00"))
+        pf = f - (t - f)
+        last = (t - timedelta(microseconds=1)).date().isoformat()
+        add(f"revenue {window} by category + previous", f"/api/dashboard/revenue?window={window}&from={frm}&to={to}", [
+            f"SELECT time_bucket(INTERVAL '{interval}', placed_at) AS w, category, sum(line_total), sum(quantity) FROM order_items "
+            f"WHERE date BETWEEN '{pf.date().isoformat()}' AND '{last}' AND placed_at >= {ts(pf.isoformat())} AND placed_at < {ts(to)} "
+            f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"])
+    f28 = "2026-10-24T00:00:00Z"
+    add("heatmap (28 days)", f"/api/dashboard/heatmap?from={f28}&to=2026-11-21T00:00:00Z", [
+        f"SELECT date_part('dow', placed_at), date_part('hour', placed_at), sum(total), count(*) FROM orders "
+        f"WHERE date BETWEEN '2026-10-24' AND '2026-11-20' AND placed_at >= {ts(f28)} AND placed_at < {ts('2026-11-21T00:00:00Z')} "
+        f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"])
+    f7 = "2026-11-14T00:00:00Z"
+    add("top products (7 days)", f"/api/dashboard/top-products?from={f7}&to=2026-11-21T00:00:00Z", [
+        f"SELECT t.product_id, p.name, t.category, t.units, t.revenue FROM (SELECT product_id, category, sum(quantity) AS units, "
+        f"sum(line_total) AS revenue FROM order_items WHERE date BETWEEN '2026-11-14' AND '2026-11-20' AND placed_at >= {ts(f7)} "
+        f"AND placed_at < {ts('2026-11-21T00:00:00Z')} AND currency = 'USD' GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT 10) t "
+        f"LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC"])
+    add("status funnel (7 days)", f"/api/dashboard/funnel?from={f7}&to=2026-11-21T00:00:00Z", [
+        f"SELECT count(*) FROM orders WHERE date BETWEEN '2026-11-14' AND '2026-11-20' AND placed_at >= {ts(f7)} AND placed_at < {ts('2026-11-21T00:00:00Z')}",
+        f"SELECT status, reason, count(*) FROM order_events WHERE date BETWEEN '2026-11-14' AND '2026-11-20' AND occurred_at >= {ts(f7)} "
+        f"AND occurred_at < {ts('2026-11-21T00:00:00Z')} AND status IS NOT NULL GROUP BY 1, 2"])
+    add("fraud queue (14 days)", "/api/dashboard/fraud-queue?days=14", [
+        f"SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at FROM order_events "
+        f"WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN (SELECT order_id FROM order_events WHERE date >= '{since}' "
+        f"AND from_status = 'flagged') ORDER BY risk_score DESC, occurred_at, order_id LIMIT 100"])
+
+    def page_sqls(day, micros, oid, status=None):
+        span_end = (datetime.fromisoformat(day) + timedelta(days=10)).date().isoformat()
+        cond = f"date <= '{day}' AND (placed_at < make_timestamp({micros}) OR (placed_at = make_timestamp({micros}) AND order_id < '{oid}'))"
+        if status:
+            cond += (f" AND order_id IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND status = '{status}')"
+                     f" AND order_id NOT IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND from_status = '{status}')")
+        page = (f"SELECT order_id, customer_id, placed_at, total, currency, item_count, payment_method, country, date FROM orders "
+                f"WHERE {cond} ORDER BY placed_at DESC, order_id DESC LIMIT 51")
+        statuses = (f"SELECT order_id, arg_max(status, occurred_at) FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' "
+                    f"AND status IS NOT NULL AND order_id IN (SELECT order_id FROM ({page})) GROUP BY order_id")
+        return [page] if status else [page, statuses]
+
+    first = db.execute(f"SELECT epoch_us(placed_at), order_id FROM orders WHERE date = '{END}' ORDER BY placed_at DESC, order_id DESC LIMIT 1").fetchone()
+    add("admin orders, first page", "/api/admin/orders?page_size=50", page_sqls(END, first[0] + 1, "ffffffff"))
+    for days_back in [30, 180, 360]:
+        day, micros, oid = depth_cursor(days_back)
+        add(f"admin orders, page {days_back} days deep", f"/api/admin/orders?page_size=50&cursor={cursor(micros, oid)}", page_sqls(day, micros, oid))
+    day, micros, oid = depth_cursor(180)
+    add("admin orders, status=delivered, 180 days deep", f"/api/admin/orders?page_size=50&status=delivered&cursor={cursor(micros, oid)}",
+        page_sqls(day, micros, oid, "delivered"))
+    customer = db.execute(f"SELECT customer_id FROM orders WHERE date = '2026-06-01' LIMIT 1").fetchone()[0]
+    add("admin orders, one customer (all history)", f"/api/admin/orders?page_size=50&customer_id={customer}", [
+        f"SELECT order_id, customer_id, placed_at, total FROM orders WHERE customer_id = '{customer}' ORDER BY placed_at DESC, order_id DESC LIMIT 51"])
+
+    print("| endpoint | ours p50 ms | ours p95 ms | DuckDB p50 ms | DuckDB p95 ms | ours/DuckDB (p95) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    worst = 0.0
+    for name, path, sqls in cases:
+        ours = timed(lambda: get(base, path), runs)
+        theirs = timed(lambda: [db.execute(s).fetchall() for s in sqls], runs)
+        ratio = p(ours, 0.95) / max(p(theirs, 0.95), 1e-9)
+        worst = max(worst, p(ours, 0.95))
+        print(f"| {name} | {statistics.median(ours):.1f} | {p(ours, 0.95):.1f} | {statistics.median(theirs):.1f} | {p(theirs, 0.95):.1f} | {ratio:.2f} |")
+        sys.stdout.flush()
+    print(f"\nworst p95 of ours: {worst:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
