@@ -2,7 +2,8 @@
 //! once, each as a command through the ORDERS stream (the engine decides,
 //! in log order, exactly as for a single request), with a result per order:
 //! `applied` (the engine's event arrived), `rejected` (the engine refused,
-//! with its reason) or `queued` (durable in the log; no verdict within the
+//! with its reason), `duplicate` (the same action was already sent; JetStream
+//! dropped it) or `queued` (durable in the log; no verdict within the
 //! command timeout). Command ids derive from the order and the command, so
 //! a retried bulk request sends nothing twice.
 
@@ -67,6 +68,7 @@ pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body
         "applied": count("applied"),
         "rejected": count("rejected"),
         "queued": count("queued"),
+        "duplicate": count("duplicate"),
         "failed": count("failed"),
         "results": results,
     })))
@@ -103,10 +105,17 @@ async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
         Ok(s) => s,
         Err(e) => return json!({"order_id": id, "result": "failed", "message": format!("NATS: {e}")}),
     };
+    let mut all_duplicates = true;
     for command in commands {
-        if let Err(e) = processor::commands::send_order_command(&state.js, id, command).await {
-            return json!({"order_id": id, "result": "failed", "message": e.to_string()});
+        match processor::commands::send_order_command_acked(&state.js, id, command).await {
+            Ok(ack) => all_duplicates &= ack.duplicate,
+            Err(e) => return json!({"order_id": id, "result": "failed", "message": e.to_string()}),
         }
+    }
+    // JetStream already had these commands (a retried request): the engine
+    // decided them the first time; nothing new will happen.
+    if all_duplicates {
+        return json!({"order_id": id, "result": "duplicate", "message": "this action was already sent for this order"});
     }
     let wait = async {
         while let Some(message) = events.next().await {

@@ -21,6 +21,16 @@ pub async fn send_order_command(
     order_id: Uuid,
     command: OrderCommand,
 ) -> Result<u64, ProcessorError> {
+    Ok(send_order_command_acked(js, order_id, command).await?.sequence)
+}
+
+/// [`send_order_command`], with JetStream's whole answer: `duplicate` says
+/// the same command was already in the log (within the dedup window).
+pub async fn send_order_command_acked(
+    js: &jetstream::Context,
+    order_id: Uuid,
+    command: OrderCommand,
+) -> Result<async_nats::jetstream::publish::PublishAck, ProcessorError> {
     let envelope = OrderCommandEnvelope { order_id, issued_at: Utc::now(), command };
     let payload = serde_json::to_vec(&envelope).map_err(publish_error)?;
     let publish = PublishMessage::build().payload(payload.into()).message_id(envelope.dedup_id());
@@ -30,7 +40,7 @@ pub async fn send_order_command(
         .map_err(publish_error)?
         .await
         .map_err(publish_error)?;
-    Ok(ack.sequence)
+    Ok(ack)
 }
 
 /// Appends a stock change; `request_id` makes a retried request one change.
