@@ -56,6 +56,18 @@ pub fn id(field: &str, value: Option<&str>) -> Result<Option<String>, HttpError>
     }
 }
 
+/// Free text such as a category name ("Women's Clothing", "TV & Video"):
+/// 1–128 printable characters, returned as the body of a SQL string
+/// literal (quotes doubled).
+pub fn text(field: &str, value: Option<&str>) -> Result<Option<String>, HttpError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    if v.chars().count() <= 128 && !v.chars().any(char::is_control) {
+        Ok(Some(v.replace('\'', "''")))
+    } else {
+        Err(bad(field, "at most 128 printable characters"))
+    }
+}
+
 /// A time as a SQL literal.
 pub fn ts_sql(t: DateTime<Utc>) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
@@ -101,6 +113,8 @@ mod tests {
         assert!(time("from", Some("2026-11-21")).unwrap().is_some());
         assert!(time("from", Some("yesterday")).is_err());
         assert!(date("date", Some("2026-13-01")).is_err());
+        assert_eq!(text("category", Some("Women's Clothing")).unwrap().as_deref(), Some("Women''s Clothing"));
+        assert!(text("category", Some("a\nb")).is_err());
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub async fn revenue(State(state): State<Dashboard>, Query(q): Query<RangeQuery>
     };
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), default, max)?;
     let currency = params::currency(q.currency.as_deref())?;
-    let category = params::id("category", q.category.as_deref())?;
+    let category = params::text("category", q.category.as_deref())?;
     let length = to - from;
     let previous_from = from - length;
     let mut windows = Vec::new();
