@@ -56,7 +56,7 @@ def main():
     db.execute("SET threads = 2")
     for t in ["orders", "order_items", "order_events", "products"]:
         pattern = f"{seed}/{t}/*/*.parquet" if t != "products" else f"{seed}/{t}/**/*.parquet"
-        db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)")
+        db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true)")
     ts = lambda s: f"TIMESTAMPTZ '{s}'"
     since = (datetime.now(timezone.utc) - timedelta(days=14)).date().isoformat()
 
@@ -86,12 +86,12 @@ def main():
         pf = f - (t - f)
         last = (t - timedelta(microseconds=1)).date().isoformat()
         add(f"revenue {window} by category + previous", f"/api/dashboard/revenue?window={window}&from={frm}&to={to}", [
-            f"SELECT time_bucket(INTERVAL '{interval}', placed_at) AS w, category, sum(line_total), sum(quantity) FROM order_items "
+            f"SELECT time_bucket(INTERVAL '{interval}', placed_at::TIMESTAMP) AS w, category, sum(line_total), sum(quantity) FROM order_items "
             f"WHERE date BETWEEN '{pf.date().isoformat()}' AND '{last}' AND placed_at >= {ts(pf.isoformat())} AND placed_at < {ts(to)} "
             f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"])
     f28 = "2026-10-24T00:00:00Z"
     add("heatmap (28 days)", f"/api/dashboard/heatmap?from={f28}&to=2026-11-21T00:00:00Z", [
-        f"SELECT date_part('dow', placed_at), date_part('hour', placed_at), sum(total), count(*) FROM orders "
+        f"SELECT date_part('dow', placed_at::TIMESTAMP), date_part('hour', placed_at::TIMESTAMP), sum(total), count(*) FROM orders "
         f"WHERE date BETWEEN '2026-10-24' AND '2026-11-20' AND placed_at >= {ts(f28)} AND placed_at < {ts('2026-11-21T00:00:00Z')} "
         f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"])
     f7 = "2026-11-14T00:00:00Z"
