@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -89,16 +89,11 @@ fn download_url(id: &str) -> String {
     format!("/api/admin/exports/{id}/download")
 }
 
-fn query_error(e: axum::extract::rejection::QueryRejection) -> HttpError {
-    HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.body_text())
-}
-
 /// `GET /api/admin/orders/export`: the first 10,000 matching rows as CSV.
 pub async fn export_csv(
     State(state): State<Dashboard>,
-    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    crate::params::Q(q): crate::params::Q<SearchQuery>,
 ) -> Result<Response, HttpError> {
-    let Query(q) = query.map_err(query_error)?;
     let plan = ExportPlan::parse(q)?;
     let mut encoder: Option<Encoder> = None;
     let mut out = Vec::new();

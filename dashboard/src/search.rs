@@ -18,14 +18,14 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use schemas::OrderStatus;
 use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::params::{self, bad, ts_sql};
+use crate::params::{self, Q, bad, ts_sql};
 use crate::views::rows;
 use crate::{Dashboard, DashboardError};
 
@@ -289,7 +289,7 @@ pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<Naive
     Ok(dates)
 }
 
-pub async fn search(State(state): State<Dashboard>, Query(q): Query<SearchQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
     let search = Search::parse(q)?;
     if !state.lake.has_table("orders").await {

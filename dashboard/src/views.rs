@@ -4,13 +4,13 @@
 //! USD): the dashboard never adds dollars to euros.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
 use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::params::{self, bad, partitions, ts_sql};
+use crate::params::{self, Q, bad, partitions, ts_sql};
 use crate::{Dashboard, DashboardError};
 
 /// Runs `sql` (built from checked values only) as JSON objects.
@@ -57,7 +57,7 @@ pub struct SummaryQuery {
 
 /// Today's (or `date`'s) revenue, orders, AOV and payment success rate,
 /// with live orders/s.
-pub async fn summary(State(state): State<Dashboard>, Query(q): Query<SummaryQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> Result<Json<Value>, HttpError> {
     let date = params::date("date", q.date.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
     let currency = params::currency(q.currency.as_deref())?;
     let live = state.live.snapshot();
@@ -111,7 +111,7 @@ pub struct RangeQuery {
 
 /// Revenue per 1 min / 1 h / 1 day window by category over `[from, to)`,
 /// and the same-length period before it, shifted onto this one.
-pub async fn revenue(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (interval, default, max) = match q.window.as_deref().unwrap_or("1h") {
         "1m" => ("1 minute", Duration::hours(1), Duration::days(1)),
         "1h" => ("1 hour", Duration::hours(24), Duration::days(31)),
@@ -165,7 +165,7 @@ pub async fn revenue(State(state): State<Dashboard>, Query(q): Query<RangeQuery>
 }
 
 /// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
-pub async fn heatmap(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(28), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;
     let cells = if has(&state, &["orders"]).await {
@@ -185,10 +185,7 @@ pub async fn heatmap(State(state): State<Dashboard>, Query(q): Query<RangeQuery>
 }
 
 /// The best sellers by revenue over `[from, to)`.
-pub async fn top_products(
-    State(state): State<Dashboard>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, HttpError> {
+pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;
     let limit = q.limit.unwrap_or(10);
@@ -222,7 +219,7 @@ pub async fn top_products(
 /// Orders placed, and how many status changes of each kind happened, over
 /// `[from, to)`: placed → reserved → confirmed → shipped → delivered, and
 /// the cancellations by reason.
-pub async fn funnel(State(state): State<Dashboard>, Query(q): Query<RangeQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
     let placed_sql = format!(
         "SELECT count(*) AS n FROM orders WHERE {} AND placed_at >= {} AND placed_at < {}",
@@ -254,10 +251,7 @@ pub struct FraudQuery {
 
 /// Orders still `flagged` (flagged within `days`, default 14, and not yet
 /// reviewed), highest risk first, with the screen's reasons.
-pub async fn fraud_queue(
-    State(state): State<Dashboard>,
-    Query(q): Query<FraudQuery>,
-) -> Result<Json<Value>, HttpError> {
+pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) -> Result<Json<Value>, HttpError> {
     let days = q.days.unwrap_or(14);
     if !(1..=366).contains(&days) {
         return Err(bad("days", "days is 1 to 366"));

@@ -312,6 +312,8 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     let (_, top) = s.get("/api/dashboard/top-products?from=2026-11-12&to=2026-11-22&limit=3").await?;
     assert_eq!(top["products"].as_array().map(Vec::len), Some(3));
     assert!(top["products"][0]["name"].is_string(), "joined with products");
+    let (status, body) = s.get("/api/dashboard/top-products?limit=ten").await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "JSON, not axum's text");
     let (status, body) = s.get("/api/dashboard/revenue?window=5m").await?;
     assert_eq!((status, body["field"].as_str()), (400, Some("window")));
     let (status, body) = s.get("/api/dashboard/revenue?from=2026-11-20&to=2026-11-01").await?;
