@@ -54,10 +54,10 @@ fn query_runtime(workers: usize) -> Result<tokio::runtime::Handle, DashboardErro
                 }
             }
         })
-        .map_err(|e| DashboardError::Export(format!("cannot start the query runtime: {e}")))?;
+        .map_err(|e| DashboardError::Internal(format!("cannot start the query runtime: {e}")))?;
     rx.recv()
-        .map_err(|e| DashboardError::Export(format!("the query runtime did not start: {e}")))?
-        .map_err(|e| DashboardError::Export(format!("cannot build the query runtime: {e}")))
+        .map_err(|e| DashboardError::Internal(format!("the query runtime did not start: {e}")))?
+        .map_err(|e| DashboardError::Internal(format!("cannot build the query runtime: {e}")))
 }
 
 /// Results of a bounded query.
@@ -148,7 +148,7 @@ impl Lake {
                 Ok(Collected { schema, batches, rows, truncated, elapsed: started.elapsed() })
             }
             Ok(Ok(Err(e))) => Err(e.into()),
-            Ok(Err(join)) => Err(DashboardError::Export(format!("the query task failed: {join}"))),
+            Ok(Err(join)) => Err(DashboardError::Internal(format!("the query task failed: {join}"))),
             Err(_) => {
                 task.abort();
                 Err(DashboardError::Timeout(timeout))

@@ -26,10 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use datafusion::error::DataFusionError;
 use schemas::http::HttpError;
@@ -49,6 +46,10 @@ pub enum DashboardError {
     Nats(String),
     #[error("export: {0}")]
     Export(String),
+    #[error("encoding the answer: {0}")]
+    Encode(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl DashboardError {
@@ -171,27 +172,6 @@ impl Dashboard {
     }
 }
 
-/// `/api/admin/*` needs `Authorization: Bearer <token>` when a token is set.
-async fn require_admin(State(state): State<Dashboard>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.settings.admin_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return HttpError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "admin endpoints need Authorization: Bearer <admin token>",
-            )
-            .with_field("Authorization")
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
 /// The dashboard's routes: the API and the web page.
 pub fn routes(state: Dashboard) -> Router {
     let admin = Router::new()
@@ -202,7 +182,10 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/admin/exports", post(export::start).get(export::list))
         .route("/api/admin/exports/{id}", get(export::status))
         .route("/api/admin/exports/{id}/download", get(export::download))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.settings.admin_token.as_deref().map(Arc::<str>::from),
+            schemas::http::require_bearer,
+        ));
     Router::new()
         .route("/api/sql", post(sql_api::run))
         .route("/api/sql/tables", get(sql_api::tables))

@@ -1,23 +1,25 @@
 //! What is happening now, from NATS: orders/s (every `orders.submitted.*`
 //! JetStream stores), status events/s, the time from an order's receipt to
 //! its confirmation (p50/p95/p99 over the last minute; the receipt time is
-//! the UUIDv7 order id's own timestamp), and the newest orders. A one-second
-//! tick pushes it to every WebSocket client; `consumer_lag` reads each
+//! the UUIDv7 order id's own timestamp), and the newest orders. Once a
+//! second the sampler publishes a snapshot that requests read and every
+//! WebSocket client is sent; `consumer_lag` reads each
 //! durable consumer's backlog from JetStream.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::{Dashboard, DashboardError};
 
@@ -25,22 +27,26 @@ use crate::{Dashboard, DashboardError};
 const HISTORY_SECS: usize = 120;
 const RECENT_ORDERS: usize = 20;
 
+/// The counters, owned by the sampling task alone: a message costs a count
+/// (and, for the newest orders, keeping its bytes), never a lock or a
+/// decode; only confirmations are decoded, for their latency.
 #[derive(Default)]
-struct Counters {
+struct Sampler {
     orders_this_second: u64,
     events_this_second: u64,
     /// (unix second, orders, events), oldest first.
     history: VecDeque<(i64, u64, u64)>,
-    recent: VecDeque<Value>,
+    /// The newest submitted orders as published, newest first.
+    recent: VecDeque<Bytes>,
     /// Receipt → confirmed latencies of the current and previous minute.
     latency: Option<Histogram<u64>>,
     latency_prev: Option<Histogram<u64>>,
     latency_minute: i64,
 }
 
+/// The latest snapshot, published once a second by the sampler.
 pub struct Live {
-    counters: Mutex<Counters>,
-    ticks: broadcast::Sender<Value>,
+    latest: watch::Sender<Value>,
 }
 
 fn histogram() -> Option<Histogram<u64>> {
@@ -55,11 +61,12 @@ fn uuid_millis(id: &uuid::Uuid) -> Option<i64> {
 
 impl Live {
     pub fn new() -> Arc<Live> {
-        let (ticks, _) = broadcast::channel(16);
-        Arc::new(Live { counters: Mutex::new(Counters::default()), ticks })
+        let (latest, _) = watch::channel(Sampler::default().snapshot());
+        Arc::new(Live { latest })
     }
 
-    /// Subscribes to submissions and status events, and ticks every second, until `stop`.
+    /// Subscribes to submissions and status events, and publishes a
+    /// snapshot every second, until `stop`.
     pub async fn start(
         client: async_nats::Client,
         mut stop: watch::Receiver<bool>,
@@ -69,137 +76,139 @@ impl Live {
         let mut events = client.subscribe("order_events.>").await.map_err(DashboardError::nats)?;
         let me = live.clone();
         tokio::spawn(async move {
+            let mut sampler = Sampler::default();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
-                    Some(message) = orders.next() => me.on_order(&message.payload),
-                    Some(message) = events.next() => me.on_event(&message.payload),
-                    _ = tick.tick() => me.tick(Utc::now()),
+                    Some(message) = orders.next() => sampler.on_order(message.payload),
+                    Some(message) = events.next() => sampler.on_event(message.subject.as_str(), &message.payload),
+                    _ = tick.tick() => {
+                        sampler.tick(Utc::now());
+                        me.latest.send_replace(sampler.snapshot());
+                    }
                 }
             }
         });
         Ok(live)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
-        self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Rates, latency percentiles, the per-second history and the newest orders.
+    pub fn snapshot(&self) -> Value {
+        self.latest.borrow().clone()
+    }
+}
+
+impl Sampler {
+    fn on_order(&mut self, payload: Bytes) {
+        self.orders_this_second += 1;
+        self.recent.push_front(payload);
+        self.recent.truncate(RECENT_ORDERS);
     }
 
-    fn on_order(&self, payload: &[u8]) {
-        let Ok(order) = serde_json::from_slice::<schemas::Order>(payload) else { return };
-        let mut c = self.lock();
-        c.orders_this_second += 1;
-        c.recent.push_front(json!({
-            "order_id": order.order_id,
-            "customer_id": order.customer_id,
-            "total": schemas::money::format_decimal(order.total, order.currency.exponent()),
-            "currency": order.currency.code(),
-            "items": order.items.len(),
-            "received_at": order.received_at,
-        }));
-        c.recent.truncate(RECENT_ORDERS);
-    }
-
-    fn on_event(&self, payload: &[u8]) {
+    fn on_event(&mut self, subject: &str, payload: &[u8]) {
+        self.events_this_second += 1;
+        if !subject.ends_with(".confirmed") {
+            return;
+        }
         let Ok(event) = serde_json::from_slice::<schemas::OrderEvent>(payload) else { return };
-        let mut c = self.lock();
-        c.events_this_second += 1;
-        if event.new_status() == Some(schemas::OrderStatus::Confirmed)
-            && let Some(received) = uuid_millis(&event.order_id)
-        {
+        if let Some(received) = uuid_millis(&event.order_id) {
             let latency = (event.occurred_at.timestamp_millis() - received).max(1) as u64;
-            if c.latency.is_none() {
-                c.latency = histogram();
+            if self.latency.is_none() {
+                self.latency = histogram();
             }
-            if let Some(h) = c.latency.as_mut() {
+            if let Some(h) = self.latency.as_mut() {
                 let _ = h.record(latency.min(3_600_000));
             }
         }
     }
 
-    fn tick(&self, now: DateTime<Utc>) {
-        let snapshot = {
-            let mut c = self.lock();
-            let second = now.timestamp();
-            let (orders, events) = (c.orders_this_second, c.events_this_second);
-            c.orders_this_second = 0;
-            c.events_this_second = 0;
-            c.history.push_back((second, orders, events));
-            while c.history.len() > HISTORY_SECS {
-                c.history.pop_front();
-            }
-            let minute = second / 60;
-            if minute != c.latency_minute {
-                c.latency_prev = c.latency.take();
-                c.latency_minute = minute;
-            }
-            snapshot_of(&c)
-        };
-        let _ = self.ticks.send(snapshot);
-    }
-
-    /// Rates, latency percentiles, the per-second history and the newest orders.
-    pub fn snapshot(&self) -> Value {
-        snapshot_of(&self.lock())
-    }
-}
-
-fn snapshot_of(c: &Counters) -> Value {
-    let last = |n: usize| {
-        let window: Vec<_> = c.history.iter().rev().take(n).collect();
-        let secs = window.len().max(1) as f64;
-        (
-            window.iter().map(|(_, o, _)| *o).sum::<u64>() as f64 / secs,
-            window.iter().map(|(_, _, e)| *e).sum::<u64>() as f64 / secs,
-        )
-    };
-    let (orders_per_s, events_per_s) = last(5);
-    let mut merged = histogram();
-    for h in [&c.latency, &c.latency_prev].into_iter().flatten() {
-        if let Some(m) = merged.as_mut() {
-            let _ = m.add(h);
+    fn tick(&mut self, now: DateTime<Utc>) {
+        let second = now.timestamp();
+        self.history.push_back((second, self.orders_this_second, self.events_this_second));
+        self.orders_this_second = 0;
+        self.events_this_second = 0;
+        while self.history.len() > HISTORY_SECS {
+            self.history.pop_front();
+        }
+        let minute = second / 60;
+        if minute != self.latency_minute {
+            self.latency_prev = self.latency.take();
+            self.latency_minute = minute;
         }
     }
-    let latency = merged.filter(|h| !h.is_empty()).map(|h| {
-        json!({"p50_ms": h.value_at_quantile(0.5), "p95_ms": h.value_at_quantile(0.95),
-               "p99_ms": h.value_at_quantile(0.99), "count": h.len()})
-    });
-    json!({
-        "at": Utc::now(),
-        "orders_per_s": orders_per_s,
-        "events_per_s": events_per_s,
-        "confirm_latency": latency,
-        "per_second": c.history.iter().map(|(s, o, e)| json!([s, o, e])).collect::<Vec<_>>(),
-        "recent_orders": c.recent,
-    })
-}
 
-/// `GET /api/dashboard/ws`: a snapshot now, then one per second.
-pub async fn websocket(State(state): State<Dashboard>, upgrade: WebSocketUpgrade) -> Response {
-    let live = state.live.clone();
-    upgrade.on_upgrade(move |socket| push(socket, live))
-}
-
-async fn push(mut socket: WebSocket, live: Arc<Live>) {
-    let mut ticks = live.ticks.subscribe();
-    if socket.send(Message::Text(live.snapshot().to_string().into())).await.is_err() {
-        return;
+    fn snapshot(&self) -> Value {
+        let (orders_per_s, events_per_s) = {
+            let window: Vec<_> = self.history.iter().rev().take(5).collect();
+            let secs = window.len().max(1) as f64;
+            (
+                window.iter().map(|(_, o, _)| *o).sum::<u64>() as f64 / secs,
+                window.iter().map(|(_, _, e)| *e).sum::<u64>() as f64 / secs,
+            )
+        };
+        let mut merged = histogram();
+        for h in [&self.latency, &self.latency_prev].into_iter().flatten() {
+            if let Some(m) = merged.as_mut() {
+                let _ = m.add(h);
+            }
+        }
+        let latency = merged.filter(|h| !h.is_empty()).map(|h| {
+            json!({"p50_ms": h.value_at_quantile(0.5), "p95_ms": h.value_at_quantile(0.95),
+                   "p99_ms": h.value_at_quantile(0.99), "count": h.len()})
+        });
+        let recent: Vec<Value> = self
+            .recent
+            .iter()
+            .filter_map(|payload| serde_json::from_slice::<schemas::Order>(payload).ok())
+            .map(|order| {
+                json!({
+                    "order_id": order.order_id,
+                    "customer_id": order.customer_id,
+                    "total": schemas::money::format_decimal(order.total, order.currency.exponent()),
+                    "currency": order.currency.code(),
+                    "items": order.items.len(),
+                    "received_at": order.received_at,
+                })
+            })
+            .collect();
+        json!({
+            "at": Utc::now(),
+            "orders_per_s": orders_per_s,
+            "events_per_s": events_per_s,
+            "confirm_latency": latency,
+            "per_second": self.history.iter().map(|(s, o, e)| json!([s, o, e])).collect::<Vec<_>>(),
+            "recent_orders": recent,
+        })
     }
+}
+
+/// `GET /api/dashboard/ws`: a snapshot now, then each new one (every second).
+pub async fn websocket(State(state): State<Dashboard>, upgrade: WebSocketUpgrade) -> Response {
+    let latest = state.live.latest.subscribe();
+    upgrade.on_upgrade(move |socket| push(socket, latest))
+}
+
+async fn push(mut socket: WebSocket, mut latest: watch::Receiver<Value>) {
     loop {
+        let snapshot = latest.borrow_and_update().to_string();
+        if socket.send(Message::Text(snapshot.into())).await.is_err() {
+            return;
+        }
         tokio::select! {
-            tick = ticks.recv() => match tick {
-                Ok(value) => {
-                    if socket.send(Message::Text(value.to_string().into())).await.is_err() {
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                // Anything else a client sends is ignored; wait for the next tick.
+                Some(Ok(_)) => {
+                    if latest.changed().await.is_err() {
                         return;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
             },
         }
     }
@@ -242,12 +251,12 @@ mod tests {
 
     #[test]
     fn rates_and_latencies_come_from_what_was_seen() {
-        let live = Live::new();
+        let mut sampler = Sampler::default();
         let order_id = uuid::Uuid::now_v7();
         let received = Utc::now();
         let order = json!({"order_id": order_id, "customer_id": "c1", "items": [], "currency": "USD",
             "subtotal": 1000, "tax": 100, "total": 1100, "placed_at": received, "received_at": received});
-        live.on_order(order.to_string().as_bytes());
+        sampler.on_order(Bytes::from(order.to_string()));
         let confirmed_at = DateTime::from_timestamp_millis(uuid_millis(&order_id).unwrap() + 250).unwrap();
         let event = schemas::OrderEvent::status_changed(
             order_id,
@@ -257,9 +266,10 @@ mod tests {
             confirmed_at,
         )
         .unwrap();
-        live.on_event(&serde_json::to_vec(&event).unwrap());
-        live.tick(Utc::now());
-        let snapshot = live.snapshot();
+        let subject = broker::order_event_subject(order_id, event.subject_suffix());
+        sampler.on_event(&subject, &serde_json::to_vec(&event).unwrap());
+        sampler.tick(Utc::now());
+        let snapshot = sampler.snapshot();
         assert_eq!(snapshot["orders_per_s"], 1.0);
         assert_eq!(snapshot["events_per_s"], 1.0);
         let p50 = snapshot["confirm_latency"]["p50_ms"].as_u64().unwrap();

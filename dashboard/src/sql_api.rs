@@ -82,7 +82,7 @@ pub enum Encoder {
 
 impl Encoder {
     pub fn new(format: Format, schema: &SchemaRef) -> Result<Encoder, DashboardError> {
-        let arrow = |e: arrow::error::ArrowError| DashboardError::Export(e.to_string());
+        let arrow = |e: arrow::error::ArrowError| DashboardError::Encode(e.to_string());
         Ok(match format {
             Format::Csv | Format::Json => Encoder::Csv { header: true },
             Format::Arrow => {
@@ -90,14 +90,14 @@ impl Encoder {
             }
             Format::Parquet => Encoder::Parquet(Box::new(
                 parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), None)
-                    .map_err(|e| DashboardError::Export(e.to_string()))?,
+                    .map_err(|e| DashboardError::Encode(e.to_string()))?,
             )),
         })
     }
 
     /// The bytes for `batch` (may be empty while Parquet fills a row group).
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, DashboardError> {
-        let fail = |e: &dyn std::fmt::Display| DashboardError::Export(e.to_string());
+        let fail = |e: &dyn std::fmt::Display| DashboardError::Encode(e.to_string());
         match self {
             Encoder::Csv { header } => {
                 let mut out = Vec::new();
@@ -121,7 +121,7 @@ impl Encoder {
     /// The closing bytes (CSV's header when there were no rows; the IPC
     /// end marker; Parquet's footer).
     pub fn finish(self, schema: &SchemaRef) -> Result<Vec<u8>, DashboardError> {
-        let fail = |e: &dyn std::fmt::Display| DashboardError::Export(e.to_string());
+        let fail = |e: &dyn std::fmt::Display| DashboardError::Encode(e.to_string());
         match self {
             Encoder::Csv { header: true } => {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -135,6 +135,20 @@ impl Encoder {
             Encoder::Parquet(writer) => writer.into_inner().map_err(|e| fail(&e)),
         }
     }
+}
+
+/// Batches as one JSON array of row objects (`[]` for none).
+pub fn json_array(batches: &[RecordBatch]) -> Result<Vec<u8>, DashboardError> {
+    let mut out = Vec::new();
+    let mut writer = arrow::json::ArrayWriter::new(&mut out);
+    for batch in batches {
+        writer.write(batch).map_err(|e| DashboardError::Encode(e.to_string()))?;
+    }
+    writer.finish().map_err(|e| DashboardError::Encode(e.to_string()))?;
+    if out.is_empty() {
+        out.extend_from_slice(b"[]");
+    }
+    Ok(out)
 }
 
 fn refusal(refusal: sandbox::Refusal) -> HttpError {
@@ -161,17 +175,9 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
     let collected = state.lake.collect(&request.sql, limit, state.settings.query_timeout).await?;
     let truncated = HeaderValue::from_static(if collected.truncated { "true" } else { "false" });
     if format == Format::Json {
-        let mut rows = Vec::new();
-        let mut writer = arrow::json::ArrayWriter::new(&mut rows);
-        for batch in &collected.batches {
-            writer.write(batch).map_err(|e| DashboardError::Export(e.to_string()))?;
-        }
-        writer.finish().map_err(|e| DashboardError::Export(e.to_string()))?;
-        if rows.is_empty() {
-            rows.extend_from_slice(b"[]");
-        }
+        let rows = json_array(&collected.batches)?;
         let rows = RawValue::from_string(String::from_utf8_lossy(&rows).into_owned())
-            .map_err(|e| DashboardError::Export(e.to_string()))?;
+            .map_err(|e| DashboardError::Encode(e.to_string()))?;
         let columns: Vec<serde_json::Value> = collected
             .schema
             .fields()
@@ -214,7 +220,7 @@ pub async fn export_stream(state: &Dashboard, sql: &str, format: Format) -> Resu
     let started = state.lake.spawn(async move { lake.stream(&text).await });
     let mut stream = match tokio::time::timeout(state.settings.query_timeout, started).await {
         Ok(Ok(stream)) => stream?,
-        Ok(Err(join)) => return Err(DashboardError::Export(format!("the query task failed: {join}")).into()),
+        Ok(Err(join)) => return Err(DashboardError::Internal(format!("the query task failed: {join}")).into()),
         Err(_) => return Err(DashboardError::Timeout(state.settings.query_timeout).into()),
     };
     let schema = stream.schema();

@@ -16,29 +16,16 @@ use crate::{Dashboard, DashboardError};
 /// Runs `sql` (built from checked values only) as JSON objects.
 pub async fn rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError> {
     let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
-    let mut out = Vec::new();
-    let mut writer = arrow::json::ArrayWriter::new(&mut out);
-    for batch in &collected.batches {
-        writer.write(batch).map_err(|e| DashboardError::Export(e.to_string()))?;
-    }
-    writer.finish().map_err(|e| DashboardError::Export(e.to_string()))?;
-    if out.is_empty() {
-        return Ok(Vec::new());
-    }
-    serde_json::from_slice(&out).map_err(|e| DashboardError::Export(e.to_string()).into())
+    let out = crate::sql_api::json_array(&collected.batches)?;
+    serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
 }
 
-/// A table the query needs is not there yet (nothing written): no rows.
-async fn has(state: &Dashboard, tables: &[&str]) -> bool {
-    for t in tables {
-        if !state.lake.has_table(t).await {
-            let _ = state.lake.refresh().await;
-            if !state.lake.has_table(t).await {
-                return false;
-            }
-        }
-    }
-    true
+/// Whether every table a query needs is registered; one that is not has
+/// had nothing written yet (the refresh task registers it within seconds),
+/// so the answer is "no rows".
+async fn has(state: &Dashboard, names: &[&str]) -> bool {
+    let tables = state.lake.tables().await;
+    names.iter().all(|name| tables.contains(*name))
 }
 
 fn num(v: Option<&Value>) -> f64 {

@@ -11,10 +11,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use schemas::http::HttpError;
 
@@ -89,27 +85,6 @@ impl ApiState {
     }
 }
 
-/// `/api/admin/*` requires `Authorization: Bearer <token>` when a token is set.
-async fn require_admin(state: axum::extract::State<ApiState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.settings.admin_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return HttpError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "admin endpoints need Authorization: Bearer <admin token>",
-            )
-            .with_field("Authorization")
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
 /// The processor's routes (no fallback, no /metrics: the binary composes those).
 pub fn routes(state: ApiState) -> Router {
     let admin = Router::new()
@@ -117,7 +92,10 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/admin/products/{id}/stock", put(admin::set_stock))
         .route("/api/admin/dlq", get(admin::list_dlq))
         .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.settings.admin_token.as_deref().map(std::sync::Arc::<str>::from),
+            schemas::http::require_bearer,
+        ));
     Router::new()
         .route("/api/orders", get(orders::list))
         .route("/api/orders/{id}", get(orders::get))
