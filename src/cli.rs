@@ -53,6 +53,11 @@ pub enum Command {
     Sql(crate::analytics_cli::SqlArgs),
     /// The dashboard API and web page over the analytics tables.
     Dashboard(crate::dashboard_cli::DashboardArgs),
+    /// Benchmarks (docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Checks the streams against the guarantees (valid paths, one terminal
     /// state per order, no duplicate events, stock conserved); exit 1 if not.
     Audit {
@@ -62,6 +67,13 @@ pub enum Command {
         #[arg(long, env = "ORDERSTREAM_ALLOW_UNFINISHED")]
         allow_unfinished: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// The windowed pipelines alone over rows already in Parquet (e.g. the
+    /// `order_items` a replay wrote): read, window, aggregate, write Parquet.
+    Window(crate::analytics_cli::BenchWindowArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -224,6 +224,27 @@ async fn killed_mid_batch_the_job_loses_and_duplicates_nothing_and_replays_are_i
     for (name, bytes) in &fa {
         assert!(fb[name] == *bytes, "{name} differs between two replays");
     }
+    // The benchmark's engine-only path (`bench window`, fed the items the
+    // replay wrote) computes exactly what the replay did.
+    let bench = work.path().join("bench-window");
+    let status = Command::new(BIN)
+        .args(["bench", "window", "--input", a.to_str().unwrap(), "--output", bench.to_str().unwrap()])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let window_files = |all: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        all.iter()
+            .filter(|(k, _)| k.starts_with("revenue_by_category_1m/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let (replayed, benched) = (window_files(&fa), window_files(&files(&bench)));
+    assert!(!replayed.is_empty());
+    assert_eq!(replayed.keys().collect::<Vec<_>>(), benched.keys().collect::<Vec<_>>());
+    for (name, bytes) in &replayed {
+        assert!(benched[name] == *bytes, "{name} differs between the replay and bench window");
+    }
 
     // Readers that are not ours read every table; the notebook runs on it.
     let output =

@@ -211,10 +211,10 @@ impl StreamJob {
         match self.source {
             Source::Orders => {
                 let mut orders = Vec::with_capacity(messages.len());
-                for (seq, payload) in messages {
-                    match serde_json::from_slice::<Order>(payload) {
-                        Ok(order) => orders.push((*seq, order)),
-                        Err(e) => self.undecodable(*seq, e),
+                for (seq, decoded) in decode_json::<Order>(messages).await? {
+                    match decoded {
+                        Ok(order) => orders.push((seq, order)),
+                        Err(e) => self.undecodable(seq, e),
                     }
                 }
                 self.learn_categories(&orders).await;
@@ -225,10 +225,10 @@ impl StreamJob {
             }
             Source::Events => {
                 let mut events = Vec::with_capacity(messages.len());
-                for (seq, payload) in messages {
-                    match serde_json::from_slice::<OrderEvent>(payload) {
-                        Ok(event) => events.push((*seq, event)),
-                        Err(e) => self.undecodable(*seq, e),
+                for (seq, decoded) in decode_json::<OrderEvent>(messages).await? {
+                    match decoded {
+                        Ok(event) => events.push((seq, event)),
+                        Err(e) => self.undecodable(seq, e),
                     }
                 }
                 Ok(vec![(Table::OrderEvents, order_events_batch(&events)?)])
@@ -272,13 +272,58 @@ impl StreamJob {
         self.stats.messages += messages.len() as u64;
         let tables = self.decode(messages).await?;
         let base_from = self.checkpoint.next_seq;
+        let mut base_files = Vec::new();
         if last >= base_from {
             for (table, batch) in &tables {
                 let rows = rows_from(batch, base_from)?;
                 let name = part_file_name(first.max(base_from), last);
-                self.write_partitioned(table.name(), &rows, table.time_column(), &name, &table_layout(*table)).await?;
+                base_files.extend(partition_files(
+                    &self.store,
+                    table.name(),
+                    &rows,
+                    table.time_column(),
+                    &name,
+                    &table_layout(*table),
+                )?);
             }
         }
+        // The base tables encode and store while the pipelines compute:
+        // both finish before the commit below.
+        let base_writes = tokio::spawn(write_files(self.store.clone(), base_files));
+        let pipeline_written = self.run_pipelines(first, last, &tables).await;
+        let base_written = base_writes.await.map_err(|e| AnalyticsError::Config {
+            what: "writing Parquet",
+            message: format!("the writer task failed: {e}"),
+        })?;
+        self.count_written(base_written?);
+        self.count_written(pipeline_written?);
+        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
+        self.commit(false).await
+    }
+
+    /// Feeds decoded rows (sequences `first..=last`) to the pipelines alone
+    /// and commits: the windowed-aggregation engine without the base tables
+    /// (what `orderstream bench window` measures).
+    pub async fn process_rows(
+        &mut self,
+        first: u64,
+        last: u64,
+        tables: &[(Table, RecordBatch)],
+    ) -> Result<(), AnalyticsError> {
+        let written = self.run_pipelines(first, last, tables).await?;
+        self.count_written(written);
+        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
+        self.commit(false).await
+    }
+
+    /// Runs every pipeline over the batch and writes what they emit.
+    async fn run_pipelines(
+        &mut self,
+        first: u64,
+        last: u64,
+        tables: &[(Table, RecordBatch)],
+    ) -> Result<(u64, u64), AnalyticsError> {
+        let mut pipeline_files = Vec::new();
         for i in 0..self.pipelines.len() {
             let from = self.pipelines[i].next_seq;
             if last < from {
@@ -290,29 +335,36 @@ impl StreamJob {
             let mut late = Vec::new();
             self.pipelines[i].op.push(&rows, &mut late)?;
             let name = part_file_name(first.max(from), last);
-            self.emit(i, last, late, &name).await?;
+            self.emit(i, last, late, &name, &mut pipeline_files).await?;
             self.pipelines[i].next_seq = last + 1;
             self.pipelines[i].idle_ticks = 0;
         }
-        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
-        self.commit(false).await
+        write_files(self.store.clone(), pipeline_files).await
+    }
+
+    fn count_written(&mut self, (rows, files): (u64, u64)) {
+        self.stats.rows_written += rows;
+        self.stats.files_written += files;
     }
 
     /// No input for a while: lets each pipeline's event time move on.
     pub async fn idle(&mut self, idle_for: Duration) -> Result<(), AnalyticsError> {
         let last = self.committed_seq();
         let mut emitted = false;
+        let mut files = Vec::new();
         for i in 0..self.pipelines.len() {
             if self.pipelines[i].next_seq != last + 1 {
                 continue;
             }
             self.pipelines[i].op.on_idle(idle_for.as_millis() as i64, last);
             let tick = self.pipelines[i].idle_ticks + 1;
-            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick)).await? {
+            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick), &mut files).await? {
                 self.pipelines[i].idle_ticks = tick;
                 emitted = true;
             }
         }
+        let written = write_files(self.store.clone(), files).await?;
+        self.count_written(written);
         if emitted {
             self.commit(true).await?;
         }
@@ -322,19 +374,29 @@ impl StreamJob {
     /// End of a replay's range: every window closes.
     pub async fn finish(&mut self) -> Result<(), AnalyticsError> {
         let last = self.committed_seq();
+        let mut files = Vec::new();
         for i in 0..self.pipelines.len() {
             self.pipelines[i].op.close_all(last);
             let tick = self.pipelines[i].idle_ticks + 1;
-            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick)).await? {
+            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick), &mut files).await? {
                 self.pipelines[i].idle_ticks = tick;
             }
         }
+        let written = write_files(self.store.clone(), files).await?;
+        self.count_written(written);
         self.commit(true).await
     }
 
-    /// Evaluates pipeline `i`'s due windows and writes them and its late
-    /// rows as `file_name`. True if anything was written.
-    async fn emit(&mut self, i: usize, last: u64, late: Vec<LateRow>, file_name: &str) -> Result<bool, AnalyticsError> {
+    /// Evaluates pipeline `i`'s due windows; their rows and its late rows
+    /// join `files` under `file_name`. True if there is anything to write.
+    async fn emit(
+        &mut self,
+        i: usize,
+        last: u64,
+        late: Vec<LateRow>,
+        file_name: &str,
+        files: &mut Vec<PendingFile>,
+    ) -> Result<bool, AnalyticsError> {
         let run = &mut self.pipelines[i];
         let emissions = run.op.take_emissions(last);
         self.stats.windows_emitted += emissions.len() as u64;
@@ -342,43 +404,27 @@ impl StreamJob {
         let outputs = if emissions.is_empty() { Vec::new() } else { run.eval.evaluate(&mut run.op, emissions).await? };
         run.op.expire()?;
         let spec = Arc::clone(&run.op.spec);
-        let layout = run.layout.clone();
-        let schema = Arc::clone(&run.eval.output_schema);
         let mut wrote = false;
         if !outputs.is_empty() {
-            let all = arrow::compute::concat_batches(&schema, &outputs)?;
-            self.write_partitioned(&spec.output, &all, "window_start", file_name, &layout).await?;
+            let all = arrow::compute::concat_batches(&run.eval.output_schema, &outputs)?;
+            files.extend(partition_files(&self.store, &spec.output, &all, "window_start", file_name, &run.layout)?);
             wrote = true;
         }
         if !late.is_empty() {
             let rows = crate::rows::late_events_batch(&spec, &late)?;
             let table = format!("{}/pipeline={}", Table::LateEvents.name(), spec.name);
             let layout = table_layout(Table::LateEvents);
-            self.write_partitioned(&table, &rows, Table::LateEvents.time_column(), file_name, &layout).await?;
+            files.extend(partition_files(
+                &self.store,
+                &table,
+                &rows,
+                Table::LateEvents.time_column(),
+                file_name,
+                &layout,
+            )?);
             wrote = true;
         }
         Ok(wrote)
-    }
-
-    async fn write_partitioned(
-        &mut self,
-        table: &str,
-        rows: &RecordBatch,
-        time_column: &str,
-        file_name: &str,
-        layout: &FileLayout,
-    ) -> Result<(), AnalyticsError> {
-        if rows.num_rows() == 0 {
-            return Ok(());
-        }
-        for (date, part) in split_by_date(rows, time_column)? {
-            let bytes = encode(&part.schema(), std::slice::from_ref(&part), layout)?;
-            let path = self.store.path(&format!("{table}/date={date}/{file_name}"));
-            self.store.put(&path, bytes).await?;
-            self.stats.rows_written += part.num_rows() as u64;
-            self.stats.files_written += 1;
-        }
-        Ok(())
     }
 
     /// Rewrites the checkpoint; snapshots pipeline state when due (or `force`).
@@ -464,6 +510,90 @@ impl StreamJob {
     pub fn watermarks(&self) -> Vec<(String, Option<i64>, usize)> {
         self.pipelines.iter().map(|p| (p.op.spec.name.clone(), p.op.watermark_ms(), p.op.open_windows())).collect()
     }
+}
+
+/// One table partition's rows, to be written as one Parquet file.
+pub(crate) struct PendingFile {
+    path: object_store::path::Path,
+    rows: RecordBatch,
+    layout: FileLayout,
+}
+
+/// `rows` split into date partitions of `table`, each named `file_name`.
+fn partition_files(
+    store: &DataStore,
+    table: &str,
+    rows: &RecordBatch,
+    time_column: &str,
+    file_name: &str,
+    layout: &FileLayout,
+) -> Result<Vec<PendingFile>, AnalyticsError> {
+    if rows.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(split_by_date(rows, time_column)?
+        .into_iter()
+        .map(|(date, part)| PendingFile {
+            path: store.path(&format!("{table}/date={date}/{file_name}")),
+            rows: part,
+            layout: layout.clone(),
+        })
+        .collect())
+}
+
+/// Encodes every file on the blocking pool, all at once (Parquet encoding
+/// is CPU work: on the async workers it would stall reading), then stores
+/// them. Returns (rows, files) written.
+async fn write_files(store: DataStore, files: Vec<PendingFile>) -> Result<(u64, u64), AnalyticsError> {
+    let encoded = futures::future::join_all(files.into_iter().map(|file| {
+        tokio::task::spawn_blocking(move || {
+            let rows = file.rows.num_rows() as u64;
+            encode(&file.rows.schema(), std::slice::from_ref(&file.rows), &file.layout).map(|b| (file.path, b, rows))
+        })
+    }))
+    .await;
+    let (mut rows, mut count) = (0, 0);
+    for file in encoded {
+        let (path, bytes, n) = file.map_err(|e| AnalyticsError::Config {
+            what: "writing Parquet",
+            message: format!("an encoder task failed: {e}"),
+        })??;
+        store.put(&path, bytes).await?;
+        rows += n;
+        count += 1;
+    }
+    Ok((rows, count))
+}
+
+/// Decodes JSON payloads on the blocking pool, a chunk per core, keeping
+/// their order: decoding is most of a micro-batch's CPU time.
+async fn decode_json<T>(messages: &[(u64, Bytes)]) -> Result<Vec<(u64, Result<T, serde_json::Error>)>, AnalyticsError>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    let decode = |chunk: &[(u64, Bytes)]| -> Vec<(u64, Result<T, serde_json::Error>)> {
+        chunk.iter().map(|(seq, payload)| (*seq, serde_json::from_slice::<T>(payload))).collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || messages.len() < 1024 {
+        return Ok(decode(messages));
+    }
+    let chunk_len = messages.len().div_ceil(cores);
+    let tasks: Vec<_> = messages
+        .chunks(chunk_len)
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            tokio::task::spawn_blocking(move || decode(&chunk))
+        })
+        .collect();
+    let mut decoded = Vec::with_capacity(messages.len());
+    for task in futures::future::join_all(tasks).await {
+        decoded.extend(task.map_err(|e| AnalyticsError::Config {
+            what: "decoding",
+            message: format!("a decoder task failed: {e}"),
+        })?);
+    }
+    Ok(decoded)
 }
 
 /// Pipeline outputs sort by window, then by every other column, so two

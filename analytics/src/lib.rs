@@ -9,7 +9,9 @@
 //!   also run over a fixed range by [`replay`].
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream.
 //! - [`query`]: DataFusion over every table (`orderstream sql`).
+//! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
 
+pub mod bench;
 pub mod builtin;
 pub mod checkpoint;
 pub mod compact;

@@ -37,7 +37,7 @@ impl FileLayout {
     }
 }
 
-fn writer_properties(schema: &SchemaRef, layout: &FileLayout) -> WriterProperties {
+fn writer_properties(schema: &SchemaRef, layout: &FileLayout, rows: usize) -> WriterProperties {
     let sorting: Vec<SortingColumn> = layout
         .sort_by
         .iter()
@@ -53,8 +53,15 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout) -> WriterPropertie
     for column in &layout.bloom_filters {
         if schema.index_of(column).is_ok() {
             let path = ColumnPath::from(column.as_str());
-            builder =
-                builder.set_column_bloom_filter_enabled(path.clone(), true).set_column_bloom_filter_fpp(path, 0.01);
+            // Sized for the rows a row group can hold, not parquet's default
+            // of a million values: that default allocates and zeroes ~1 MiB
+            // per column chunk and then folds it down, which dominated
+            // writing small files.
+            let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
+            builder = builder
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_fpp(path.clone(), 0.01)
+                .set_column_bloom_filter_max_ndv(path, ndv);
         }
     }
     builder.build()
@@ -66,7 +73,11 @@ pub fn sort_rows(
     batches: &[RecordBatch],
     layout: &FileLayout,
 ) -> Result<RecordBatch, AnalyticsError> {
-    let batch = concat_batches(schema, batches)?;
+    // One batch needs no concatenation (which would copy every column).
+    let batch = match batches {
+        [one] => one.clone(),
+        _ => concat_batches(schema, batches)?,
+    };
     let columns: Vec<SortColumn> = layout
         .sort_by
         .iter()
@@ -80,6 +91,11 @@ pub fn sort_rows(
         return Ok(batch);
     }
     let indices = lexsort_to_indices(&columns, None)?;
+    // Already in order (a micro-batch of a time-ordered stream often is):
+    // skip the copy.
+    if indices.values().iter().enumerate().all(|(i, &at)| at as usize == i) {
+        return Ok(batch);
+    }
     Ok(take_record_batch(&batch, &indices)?)
 }
 
@@ -87,14 +103,18 @@ pub fn sort_rows(
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], layout: &FileLayout) -> Result<Bytes, AnalyticsError> {
     let sorted = sort_rows(schema, batches, layout)?;
     let mut buffer = Vec::with_capacity(sorted.get_array_memory_size() / 4 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut buffer, Arc::clone(schema), Some(writer_properties(schema, layout)))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buffer,
+        Arc::clone(schema),
+        Some(writer_properties(schema, layout, sorted.num_rows())),
+    )?;
     writer.write(&sorted)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
 }
 
-/// The `YYYY-MM-DD` (UTC) of each row's timestamp, for hive partitioning.
-pub fn row_dates(batch: &RecordBatch, time_column: &str) -> Result<Vec<String>, AnalyticsError> {
+/// The UTC day number (days since the epoch) of each row's timestamp.
+fn row_days(batch: &RecordBatch, time_column: &str) -> Result<Vec<i64>, AnalyticsError> {
     let values = batch
         .column_by_name(time_column)
         .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
@@ -103,34 +123,38 @@ pub fn row_dates(batch: &RecordBatch, time_column: &str) -> Result<Vec<String>, 
             message: format!("column {time_column} is missing or not a microsecond timestamp"),
         })?;
     Ok((0..values.len())
-        .map(|i| {
-            let micros = if values.is_null(i) { 0 } else { values.value(i) };
-            day_of(micros)
-        })
+        .map(|i| if values.is_null(i) { 0 } else { values.value(i).div_euclid(MICROS_PER_DAY) })
         .collect())
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The `YYYY-MM-DD` (UTC) of a timestamp, for hive partitioning.
 pub fn day_of(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
+    date_of_day(micros.div_euclid(MICROS_PER_DAY))
+}
+
+fn date_of_day(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "1970-01-01".to_string())
 }
 
 /// Splits a batch by the date of `time_column`: `(date, rows)`, dates ascending.
 pub fn split_by_date(batch: &RecordBatch, time_column: &str) -> Result<Vec<(String, RecordBatch)>, AnalyticsError> {
-    let dates = row_dates(batch, time_column)?;
-    let mut groups: std::collections::BTreeMap<&str, Vec<u32>> = std::collections::BTreeMap::new();
-    for (i, date) in dates.iter().enumerate() {
-        groups.entry(date.as_str()).or_default().push(i as u32);
+    let days = row_days(batch, time_column)?;
+    let mut groups: std::collections::BTreeMap<i64, Vec<u32>> = std::collections::BTreeMap::new();
+    for (i, day) in days.iter().enumerate() {
+        groups.entry(*day).or_default().push(i as u32);
     }
     if groups.len() == 1 {
-        return Ok(groups.into_keys().map(|d| (d.to_string(), batch.clone())).collect());
+        return Ok(groups.into_keys().map(|d| (date_of_day(d), batch.clone())).collect());
     }
     groups
         .into_iter()
-        .map(|(date, rows)| {
+        .map(|(day, rows)| {
             let indices = arrow::array::UInt32Array::from(rows);
-            Ok((date.to_string(), take_record_batch(batch, &indices)?))
+            Ok((date_of_day(day), take_record_batch(batch, &indices)?))
         })
         .collect()
 }

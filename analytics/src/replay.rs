@@ -92,33 +92,23 @@ async fn replay_stream(
         .map_err(|e| nats("create the replay consumer")(e.to_string()))?;
     let pending = consumer.cached_info().num_pending;
     let bar = progress_bar(settings.progress, pending, source.stream());
-    let mut batch: Vec<(u64, Bytes)> = Vec::with_capacity(settings.batch_size);
     if pending > 0 {
-        let mut messages = consumer.messages().await.map_err(|e| nats("read the stream")(e.to_string()))?;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| nats("read the stream")(e.to_string()))?;
-            let Ok(info) = message.info() else { continue };
-            let (seq, remaining) = (info.stream_sequence, info.pending);
-            if seq > to_seq {
-                break;
-            }
+        // Reading runs on its own task, a batch ahead of processing, so
+        // JetStream I/O overlaps decoding and Parquet encoding.
+        let (batches, mut ready) = tokio::sync::mpsc::channel::<ReadBatch>(2);
+        let reader = tokio::spawn(read_batches(consumer, to_seq, settings.batch_size, batches));
+        while let Some(read) = ready.recv().await {
             if report.first_seq == 0 {
-                report.first_seq = seq;
+                report.first_seq = read.messages.first().map_or(0, |m| m.0);
             }
-            report.last_seq = seq;
-            batch.push((seq, message.payload.clone()));
-            if batch.len() >= settings.batch_size {
-                flush(&mut job, &mut batch).await?;
-                if let Some(bar) = &bar {
-                    bar.set_position(pending - remaining);
-                }
-            }
-            if remaining == 0 || seq == to_seq {
-                break;
+            report.last_seq = read.messages.last().map_or(report.last_seq, |m| m.0);
+            job.process(&read.messages).await?;
+            if let Some(bar) = &bar {
+                bar.set_position(pending.saturating_sub(read.remaining));
             }
         }
+        reader.await.map_err(|e| nats("read the stream")(e.to_string()))??;
     }
-    flush(&mut job, &mut batch).await?;
     job.finish().await?;
     job.checkpoint_now().await?;
     if let Some(bar) = bar {
@@ -132,10 +122,45 @@ async fn replay_stream(
     Ok(report)
 }
 
-async fn flush(job: &mut StreamJob, batch: &mut Vec<(u64, Bytes)>) -> Result<(), AnalyticsError> {
+struct ReadBatch {
+    messages: Vec<(u64, Bytes)>,
+    /// Messages left in the stream after this batch.
+    remaining: u64,
+}
+
+/// Reads `batch_size`-message batches up to `to_seq` into `out`.
+async fn read_batches(
+    consumer: consumer::Consumer<consumer::pull::OrderedConfig>,
+    to_seq: u64,
+    batch_size: usize,
+    out: tokio::sync::mpsc::Sender<ReadBatch>,
+) -> Result<(), AnalyticsError> {
+    let read = |e: String| AnalyticsError::Nats { what: "read the stream", message: e };
+    let mut messages = consumer.messages().await.map_err(|e| read(e.to_string()))?;
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut remaining = 0;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| read(e.to_string()))?;
+        let Ok(info) = message.info() else { continue };
+        let seq = info.stream_sequence;
+        remaining = info.pending;
+        if seq > to_seq {
+            break;
+        }
+        batch.push((seq, message.payload.clone()));
+        let end = remaining == 0 || seq == to_seq;
+        if batch.len() >= batch_size || end {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            if out.send(ReadBatch { messages: full, remaining }).await.is_err() {
+                return Ok(()); // processing stopped; its error is reported there
+            }
+        }
+        if end {
+            break;
+        }
+    }
     if !batch.is_empty() {
-        job.process(batch).await?;
-        batch.clear();
+        let _ = out.send(ReadBatch { messages: batch, remaining }).await;
     }
     Ok(())
 }

@@ -59,23 +59,22 @@ impl WindowKind {
     /// The fixed windows containing `ts_ms`, earliest first. Session windows
     /// depend on neighbouring events: use [`Sessions`].
     pub fn assign(&self, ts_ms: i64) -> Vec<Window> {
-        match *self {
-            WindowKind::Tumbling { size_ms } => {
-                let start = ts_ms.div_euclid(size_ms) * size_ms;
-                vec![Window { start_ms: start, end_ms: start + size_ms }]
-            }
-            WindowKind::Hopping { size_ms, slide_ms } => {
-                let last_start = ts_ms.div_euclid(slide_ms) * slide_ms;
-                let count = size_ms / slide_ms;
-                (0..count)
-                    .rev()
-                    .map(|k| last_start - k * slide_ms)
-                    .map(|start| Window { start_ms: start, end_ms: start + size_ms })
-                    .filter(|w| w.contains(ts_ms))
-                    .collect()
-            }
-            WindowKind::Session { .. } => Vec::new(),
-        }
+        self.windows_of(ts_ms).collect()
+    }
+
+    /// [`WindowKind::assign`] without allocating: this runs per row.
+    pub fn windows_of(&self, ts_ms: i64) -> impl Iterator<Item = Window> + use<> {
+        let (size_ms, slide_ms, count) = match *self {
+            WindowKind::Tumbling { size_ms } => (size_ms, size_ms, 1),
+            WindowKind::Hopping { size_ms, slide_ms } => (size_ms, slide_ms, size_ms / slide_ms),
+            WindowKind::Session { .. } => (1, 1, 0),
+        };
+        let last_start = ts_ms.div_euclid(slide_ms) * slide_ms;
+        (0..count)
+            .rev()
+            .map(move |k| last_start - k * slide_ms)
+            .map(move |start| Window { start_ms: start, end_ms: start + size_ms })
+            .filter(move |w| w.contains(ts_ms))
     }
 }
 

@@ -58,7 +58,7 @@ impl Evaluator {
             output_schema: Arc::clone(&input_schema),
             cumulative_sql: None,
         };
-        let stage = evaluator.run_sql(&spec.sql, "input", RecordBatch::new_empty(input_schema)).await;
+        let stage = evaluator.run_sql(&spec.sql, "input", Vec::new()).await;
         let stage_schema = match stage {
             Ok((schema, _)) => schema,
             Err(e) => return Err(fail(format!("sql: {e}"))),
@@ -98,20 +98,20 @@ impl Evaluator {
         &self,
         sql: &str,
         table: &str,
-        rows: RecordBatch,
+        rows: Vec<RecordBatch>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
-        self.run_sql_with(sql, vec![(table, rows)]).await
+        self.run_sql_with(sql, vec![(table, Arc::clone(&self.input_schema), rows)]).await
     }
 
     async fn run_sql_with(
         &self,
         sql: &str,
-        tables: Vec<(&str, RecordBatch)>,
+        tables: Vec<(&str, SchemaRef, Vec<RecordBatch>)>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
-        for (name, rows) in &tables {
-            let table = MemTable::try_new(rows.schema(), vec![vec![rows.clone()]])?;
-            self.ctx.deregister_table(*name)?;
-            self.ctx.register_table(*name, Arc::new(table))?;
+        for (name, schema, rows) in tables {
+            let table = MemTable::try_new(schema, vec![rows])?;
+            self.ctx.deregister_table(name)?;
+            self.ctx.register_table(name, Arc::new(table))?;
         }
         // The physical plan's schema, which is what the batches carry (the
         // logical one can differ, e.g. in a decimal sum's precision).
@@ -174,8 +174,10 @@ impl Evaluator {
     }
 
     /// The buffered rows of the round's windows, labelled with the window.
-    fn gather(&self, op: &Operator, round: &[Emission]) -> Result<RecordBatch, AnalyticsError> {
-        let by_window: HashMap<&WindowKey, &Emission> = round.iter().map(|e| (&e.window, e)).collect();
+    fn gather(&self, op: &Operator, round: &[Emission]) -> Result<Vec<RecordBatch>, AnalyticsError> {
+        // Fixed windows by bounds alone: no key to hash per row.
+        let by_window: HashMap<(i64, i64), &Emission> =
+            round.iter().map(|e| ((e.window.start_ms, e.window.end_ms), e)).collect();
         let mut by_key: HashMap<&str, Vec<&Emission>> = HashMap::new();
         for e in round {
             by_key.entry(e.window.key.as_str()).or_default().push(e);
@@ -207,9 +209,8 @@ impl Evaluator {
                         }
                     }
                     (None, Some(kind)) => {
-                        for w in kind.assign(ts) {
-                            let key = WindowKey { key: String::new(), start_ms: w.start_ms, end_ms: w.end_ms };
-                            if by_window.get(&key).is_some_and(|e| seq <= e.upto_seq) {
+                        for w in kind.windows_of(ts) {
+                            if by_window.get(&(w.start_ms, w.end_ms)).is_some_and(|e| seq <= e.upto_seq) {
                                 label(w.start_ms, w.end_ms);
                             }
                         }
@@ -226,7 +227,7 @@ impl Evaluator {
             columns.push(Arc::new(TimestampMicrosecondArray::from(ends).with_timezone("UTC")));
             parts.push(RecordBatch::try_new(Arc::clone(&self.input_schema), columns)?);
         }
-        Ok(concat_batches(&self.input_schema, &parts)?)
+        Ok(parts)
     }
 
     /// Replaces each emitted step's stored output with this round's.
@@ -262,7 +263,7 @@ impl Evaluator {
             columns.push(Arc::new(period));
             parts.push(RecordBatch::try_new(Arc::clone(&partial_schema), columns)?);
         }
-        let partials = concat_batches(&partial_schema, &parts)?;
+
         let ends_schema = Arc::new(Schema::new(vec![
             Field::new("period_start", timestamp(), false),
             Field::new("window_end", timestamp(), false),
@@ -275,7 +276,8 @@ impl Evaluator {
                 Arc::new(TimestampMicrosecondArray::from(step_ends).with_timezone("UTC")),
             ],
         )?;
-        self.run_sql_with(sql, vec![("partials", partials), ("ends", ends)]).await
+        let ends_schema = ends.schema();
+        self.run_sql_with(sql, vec![("partials", partial_schema, parts), ("ends", ends_schema, vec![ends])]).await
     }
 
     /// Appends the meta columns, looking each row's window up in the round.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::{Deserialize, Serialize};
 
@@ -20,12 +20,32 @@ use super::manifest::{PipelineSpec, Windowing};
 use crate::AnalyticsError;
 use crate::window::{Arrival, Sessions, Watermark, Window};
 
-/// A window's identity: the session key (empty for fixed windows) and bounds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A window's identity: its bounds and the session key (empty for fixed
+/// windows). Ordered by the bounds first, then the key: fixed windows never
+/// compare keys at all (this lookup runs per row and per window).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WindowKey {
-    pub key: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    pub key: String,
+}
+
+impl Ord for WindowKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.start_ms.cmp(&other.start_ms).then(self.end_ms.cmp(&other.end_ms)).then_with(|| {
+            if self.key.is_empty() && other.key.is_empty() {
+                std::cmp::Ordering::Equal
+            } else {
+                self.key.cmp(&other.key)
+            }
+        })
+    }
+}
+
+impl PartialOrd for WindowKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl WindowKey {
@@ -188,7 +208,7 @@ impl Operator {
     fn assign_fixed(&mut self, ts: i64, record_id: impl Fn() -> String, seq: u64, late: &mut Vec<LateRow>) -> bool {
         let Some(kind) = self.spec.evaluation_window() else { return false };
         let mut kept = false;
-        for window in kind.assign(ts) {
+        for window in kind.windows_of(ts) {
             let key = WindowKey::fixed(window);
             match self.watermark.classify(&window) {
                 Arrival::TooLate => {
@@ -362,32 +382,36 @@ impl Operator {
         if let Windowing::Cumulative { size_ms, .. } = self.spec.windowing {
             self.partials.retain(|step_start, _| !expired(step_start.div_euclid(size_ms) * size_ms + size_ms));
         }
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
+        // Batch by batch, copying only a batch some of whose rows go: most
+        // are wholly kept (recent) or wholly dropped (old).
         let spec = Arc::clone(&self.spec);
-        let schema = self.buffer[0].schema();
-        let all = concat_batches(&schema, &self.buffer)?;
-        let times =
-            all.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
-        let Some(times) = times else { return Ok(()) };
-        let keys = spec.session_key().and_then(|k| all.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
-        let retained: arrow::array::BooleanArray = (0..all.num_rows())
-            .map(|i| {
-                let ts = times.value(i).div_euclid(1000);
-                Some(match (&keys, spec.evaluation_window()) {
-                    (Some(keys), _) => {
-                        self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
-                    }
-                    (None, Some(kind)) => {
-                        kind.assign(ts).into_iter().any(|w| self.windows.contains_key(&WindowKey::fixed(w)))
-                    }
-                    (None, None) => false,
+        let mut kept = Vec::with_capacity(self.buffer.len());
+        for batch in std::mem::take(&mut self.buffer) {
+            let times =
+                batch.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
+            let Some(times) = times else { continue };
+            let keys = spec.session_key().and_then(|k| batch.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
+            let retained: arrow::array::BooleanArray = (0..batch.num_rows())
+                .map(|i| {
+                    let ts = times.value(i).div_euclid(1000);
+                    Some(match (&keys, spec.evaluation_window()) {
+                        (Some(keys), _) => {
+                            self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
+                        }
+                        (None, Some(kind)) => {
+                            kind.windows_of(ts).any(|w| self.windows.contains_key(&WindowKey::fixed(w)))
+                        }
+                        (None, None) => false,
+                    })
                 })
-            })
-            .collect();
-        let kept = filter_record_batch(&all, &retained)?;
-        self.buffer = if kept.num_rows() == 0 { Vec::new() } else { vec![kept] };
+                .collect();
+            match retained.true_count() {
+                0 => {}
+                n if n == batch.num_rows() => kept.push(batch),
+                _ => kept.push(filter_record_batch(&batch, &retained)?),
+            }
+        }
+        self.buffer = kept;
         Ok(())
     }
 }
