@@ -57,8 +57,7 @@ pub async fn window_from_parquet(
     if batches.is_empty() {
         return Err(config(format!("no Parquet files under {}", input.table_url(table.name()))));
     }
-    let settings = JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX };
-    let mut job = StreamJob::open(output.clone(), source, specs, settings).await?;
+    let mut job = StreamJob::open(output.clone(), source, specs, JobSettings::fixed_range()).await?;
     let stream_order = FileLayout::new(&["stream_seq"], &[]);
     let mut report = WindowBenchReport::default();
     let started = Instant::now();

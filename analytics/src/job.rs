@@ -95,6 +95,14 @@ impl Default for JobSettings {
     }
 }
 
+impl JobSettings {
+    /// A fixed range (replay, bench): state is snapshotted at the end, and
+    /// files are already batch-sized, so nothing is compacted.
+    pub fn fixed_range() -> Self {
+        JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX }
+    }
+}
+
 struct PipelineRun {
     op: Operator,
     eval: Evaluator,
@@ -291,10 +299,7 @@ impl StreamJob {
         // both finish before the commit below.
         let base_writes = tokio::spawn(write_files(self.store.clone(), base_files));
         let pipeline_written = self.run_pipelines(first, last, &tables).await;
-        let base_written = base_writes.await.map_err(|e| AnalyticsError::Config {
-            what: "writing Parquet",
-            message: format!("the writer task failed: {e}"),
-        })?;
+        let base_written = base_writes.await.map_err(|e| AnalyticsError::task("writing Parquet", e))?;
         self.count_written(base_written?);
         self.count_written(pipeline_written?);
         self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
@@ -554,10 +559,7 @@ async fn write_files(store: DataStore, files: Vec<PendingFile>) -> Result<(u64, 
     .await;
     let (mut rows, mut count) = (0, 0);
     for file in encoded {
-        let (path, bytes, n) = file.map_err(|e| AnalyticsError::Config {
-            what: "writing Parquet",
-            message: format!("an encoder task failed: {e}"),
-        })??;
+        let (path, bytes, n) = file.map_err(|e| AnalyticsError::task("writing Parquet", e))??;
         store.put(&path, bytes).await?;
         rows += n;
         count += 1;
@@ -588,10 +590,7 @@ where
         .collect();
     let mut decoded = Vec::with_capacity(messages.len());
     for task in futures::future::join_all(tasks).await {
-        decoded.extend(task.map_err(|e| AnalyticsError::Config {
-            what: "decoding",
-            message: format!("a decoder task failed: {e}"),
-        })?);
+        decoded.extend(task.map_err(|e| AnalyticsError::task("decoding", e))?);
     }
     Ok(decoded)
 }

@@ -64,6 +64,11 @@ impl AnalyticsError {
         AnalyticsError::Nats { what, message: error.to_string() }
     }
 
+    /// A worker task (blocking pool or spawned) panicked or was cancelled.
+    pub fn task(what: &'static str, error: tokio::task::JoinError) -> Self {
+        AnalyticsError::Config { what, message: format!("a worker task failed: {error}") }
+    }
+
     pub fn pipeline(pipeline: &str, message: impl Into<String>) -> Self {
         AnalyticsError::Pipeline { pipeline: pipeline.to_string(), message: message.into() }
     }

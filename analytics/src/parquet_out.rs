@@ -129,11 +129,7 @@ fn row_days(batch: &RecordBatch, time_column: &str) -> Result<Vec<i64>, Analytic
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The `YYYY-MM-DD` (UTC) of a timestamp, for hive partitioning.
-pub fn day_of(micros: i64) -> String {
-    date_of_day(micros.div_euclid(MICROS_PER_DAY))
-}
-
+/// The `YYYY-MM-DD` (UTC) of a day number, for hive partitioning.
 fn date_of_day(day: i64) -> String {
     chrono::DateTime::from_timestamp(day * 86_400, 0)
         .map(|t| t.format("%Y-%m-%d").to_string())

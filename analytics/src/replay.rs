@@ -65,13 +65,12 @@ async fn replay_stream(
     settings: &ReplaySettings,
 ) -> Result<ReplayReport, AnalyticsError> {
     let started = Instant::now();
-    let nats = |what| move |e: String| AnalyticsError::Nats { what, message: e };
-    let mut stream = js.get_stream(source.stream()).await.map_err(|e| nats("open the stream")(e.to_string()))?;
-    let info = stream.info().await.map_err(|e| nats("read the stream's state")(e.to_string()))?;
+    let mut stream = js.get_stream(source.stream()).await.map_err(|e| AnalyticsError::nats("open the stream", e))?;
+    let info = stream.info().await.map_err(|e| AnalyticsError::nats("read the stream's state", e))?;
     let last_in_stream = info.state.last_sequence;
     let to_seq = settings.to_seq.unwrap_or(last_in_stream).min(last_in_stream);
-    let job_settings = JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX };
-    let mut job = StreamJob::open(store.clone(), source, pipelines, job_settings).await?.with_catalog(js.clone());
+    let mut job =
+        StreamJob::open(store.clone(), source, pipelines, JobSettings::fixed_range()).await?.with_catalog(js.clone());
     let mut report = ReplayReport { stream: source.stream().to_string(), ..ReplayReport::default() };
     let deliver_policy = match &settings.start {
         ReplayStart::Seq(seq) => {
@@ -89,7 +88,7 @@ async fn replay_stream(
             ..Default::default()
         })
         .await
-        .map_err(|e| nats("create the replay consumer")(e.to_string()))?;
+        .map_err(|e| AnalyticsError::nats("create the replay consumer", e))?;
     let pending = consumer.cached_info().num_pending;
     let bar = progress_bar(settings.progress, pending, source.stream());
     if pending > 0 {
@@ -107,7 +106,7 @@ async fn replay_stream(
                 bar.set_position(pending.saturating_sub(read.remaining));
             }
         }
-        reader.await.map_err(|e| nats("read the stream")(e.to_string()))??;
+        reader.await.map_err(|e| AnalyticsError::task("read the stream", e))??;
     }
     job.finish().await?;
     job.checkpoint_now().await?;
@@ -135,12 +134,11 @@ async fn read_batches(
     batch_size: usize,
     out: tokio::sync::mpsc::Sender<ReadBatch>,
 ) -> Result<(), AnalyticsError> {
-    let read = |e: String| AnalyticsError::Nats { what: "read the stream", message: e };
-    let mut messages = consumer.messages().await.map_err(|e| read(e.to_string()))?;
+    let mut messages = consumer.messages().await.map_err(|e| AnalyticsError::nats("read the stream", e))?;
     let mut batch = Vec::with_capacity(batch_size);
     let mut remaining = 0;
     while let Some(message) = messages.next().await {
-        let message = message.map_err(|e| read(e.to_string()))?;
+        let message = message.map_err(|e| AnalyticsError::nats("read the stream", e))?;
         let Ok(info) = message.info() else { continue };
         let seq = info.stream_sequence;
         remaining = info.pending;

@@ -767,7 +767,7 @@ pub async fn seed_to_parquet(
     });
     let mut done = futures::stream::iter(days).buffer_unordered(threads.max(1));
     while let Some(result) = done.next().await {
-        let (files, stats) = result.map_err(|e| AnalyticsError::Config { what: "seed", message: e.to_string() })??;
+        let (files, stats) = result.map_err(|e| AnalyticsError::task("seed", e))??;
         for (relative, bytes) in files {
             report.bytes += bytes.len() as u64;
             report.files += 1;

@@ -385,6 +385,7 @@ impl Operator {
         // Batch by batch, copying only a batch some of whose rows go: most
         // are wholly kept (recent) or wholly dropped (old).
         let spec = Arc::clone(&self.spec);
+        let kind = spec.evaluation_window();
         let mut kept = Vec::with_capacity(self.buffer.len());
         for batch in std::mem::take(&mut self.buffer) {
             let times =
@@ -394,7 +395,7 @@ impl Operator {
             let retained: arrow::array::BooleanArray = (0..batch.num_rows())
                 .map(|i| {
                     let ts = times.value(i).div_euclid(1000);
-                    Some(match (&keys, spec.evaluation_window()) {
+                    Some(match (&keys, kind) {
                         (Some(keys), _) => {
                             self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
                         }
