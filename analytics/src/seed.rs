@@ -8,9 +8,11 @@
 //! Each day is generated from its own RNG (seeded by `--seed` and the day),
 //! so days are generated in parallel and still come out the same.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -666,6 +668,26 @@ mod tests {
         assert!((0.05..0.2).contains(&cancelled), "cancelled share {cancelled}");
     }
 
+    /// Every date's status events in one file, and every event written once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_are_one_file_per_date() {
+        let store = crate::store::DataStore::open("memory://seed-test").unwrap();
+        let config = SeedConfig::new(7, 3_000, 12, NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+        let report = seed_to_parquet(&store, &config, 2, false).await.unwrap();
+        let mut per_date: BTreeMap<String, usize> = BTreeMap::new();
+        let mut rows = 0u64;
+        for meta in store.list(&store.path("order_events")).await.unwrap() {
+            let dir = meta.location.as_ref().rsplit_once('/').unwrap().0.to_string();
+            *per_date.entry(dir).or_default() += 1;
+            let bytes = store.get(&meta.location).await.unwrap().unwrap();
+            let file = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+            rows += file.metadata().file_metadata().num_rows() as u64;
+        }
+        assert!(per_date.len() >= 12, "events fall on every generated day and after: {per_date:?}");
+        assert!(per_date.values().all(|n| *n == 1), "{per_date:?}");
+        assert_eq!(rows, report.events);
+    }
+
     trait Hour {
         fn hour_of_day(&self) -> u32;
     }
@@ -724,6 +746,13 @@ pub struct SeedReport {
 }
 
 /// Writes the whole history to `store` as Parquet, `threads` days at a time.
+///
+/// Orders, items and fraud labels fall on the day they were generated for.
+/// A day's status events run on for up to ~10 days, so they are held until
+/// every day that can still add to their date has been generated, then
+/// written as one file per date: a date's events in one file, not one per
+/// generating day (each file a reader opens costs it a footer and a bloom
+/// filter).
 pub async fn seed_to_parquet(
     store: &crate::store::DataStore,
     config: &SeedConfig,
@@ -740,39 +769,40 @@ pub async fn seed_to_parquet(
     let days = (0..config.days).map(|index| {
         let (config, catalog, categories) = (Arc::clone(&config), Arc::clone(&catalog), Arc::clone(&categories));
         let count = counts[index as usize];
-        tokio::task::spawn_blocking(move || -> Result<_, AnalyticsError> {
-            let day = generate_day(&config, &catalog, index, count);
-            let mut files = Vec::new();
-            let mut stats = (0u64, 0u64, 0u64, 0u64);
-            for (table, rows) in day_batches(&day, &categories)? {
-                match table {
-                    Table::Orders => stats.0 = rows.num_rows() as u64,
-                    Table::OrderItems => stats.1 = rows.num_rows() as u64,
-                    Table::OrderEvents => stats.2 = rows.num_rows() as u64,
-                    Table::FraudLabels => stats.3 = rows.num_rows() as u64,
-                    _ => {}
-                }
-                // Events and new accounts may fall on a later date than the order.
-                for (date, part) in crate::parquet_out::split_by_date(&rows, table.time_column())? {
-                    if part.num_rows() == 0 {
-                        continue;
-                    }
-                    let bytes = crate::parquet_out::encode(&part.schema(), &[part], &crate::job::table_layout(table))?;
-                    let name = seed_file_name(config.seed, &format!("{date}-d{index:05}"));
-                    files.push((format!("{}/date={date}/{name}", table.name()), bytes));
-                }
-            }
-            Ok((files, stats))
-        })
+        tokio::task::spawn_blocking(move || generate_day_files(&config, &catalog, &categories, index, count))
     });
-    let mut done = futures::stream::iter(days).buffer_unordered(threads.max(1));
+    // In day order, so a date's events are complete once its day is done.
+    let mut done = futures::stream::iter(days).buffered(threads.max(1));
+    let mut held: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    let mut encoding = Vec::new();
+    let mut index = 0i64;
     while let Some(result) = done.next().await {
-        let (files, stats) = result.map_err(|e| AnalyticsError::task("seed", e))??;
+        let day = result.map_err(|e| AnalyticsError::task("seed", e))??;
+        for (date, part) in day.events {
+            held.entry(date).or_default().push(part);
+        }
+        let date = (config.start() + ChronoDuration::days(index)).format("%Y-%m-%d").to_string();
+        index += 1;
+        let rest = held.split_off(&format!("{date}\u{1}"));
+        let complete = std::mem::replace(&mut held, rest);
+        if !complete.is_empty() {
+            // Encoded beside the next days' generation, not in their way.
+            let seed = config.seed;
+            encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, complete)));
+        }
+        // Write what has finished encoding; hold the rest (no waiting).
+        let mut files = day.files;
+        let (finished, running): (Vec<_>, Vec<_>) = encoding.into_iter().partition(|t| t.is_finished());
+        encoding = running;
+        for task in finished {
+            files.extend(task.await.map_err(|e| AnalyticsError::task("seed", e))??);
+        }
         for (relative, bytes) in files {
             report.bytes += bytes.len() as u64;
             report.files += 1;
             store.put(&store.path(&relative), bytes).await?;
         }
+        let stats = day.stats;
         report.orders += stats.0;
         report.items += stats.1;
         report.events += stats.2;
@@ -781,8 +811,74 @@ pub async fn seed_to_parquet(
             bar.inc(stats.0);
         }
     }
+    // Dates after the last day (events of its last orders).
+    let seed = config.seed;
+    encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, held)));
+    for task in encoding {
+        for (relative, bytes) in task.await.map_err(|e| AnalyticsError::task("seed", e))?? {
+            report.bytes += bytes.len() as u64;
+            report.files += 1;
+            store.put(&store.path(&relative), bytes).await?;
+        }
+    }
     if let Some(bar) = bar {
         bar.finish();
     }
     Ok(report)
+}
+
+/// One generated day: its encoded files (all but events), its events split
+/// by date, and its row counts (orders, items, events, fraud orders).
+struct DayFiles {
+    files: Vec<(String, Bytes)>,
+    events: Vec<(String, RecordBatch)>,
+    stats: (u64, u64, u64, u64),
+}
+
+fn generate_day_files(
+    config: &SeedConfig,
+    catalog: &[SeedProduct],
+    categories: &Categories,
+    index: u32,
+    count: u64,
+) -> Result<DayFiles, AnalyticsError> {
+    let day = generate_day(config, catalog, index, count);
+    let mut out = DayFiles { files: Vec::new(), events: Vec::new(), stats: (0, 0, 0, 0) };
+    for (table, rows) in day_batches(&day, categories)? {
+        let n = rows.num_rows() as u64;
+        match table {
+            Table::Orders => out.stats.0 = n,
+            Table::OrderItems => out.stats.1 = n,
+            Table::OrderEvents => out.stats.2 = n,
+            Table::FraudLabels => out.stats.3 = n,
+            _ => {}
+        }
+        // New accounts may fall on a later date than the order.
+        for (date, part) in crate::parquet_out::split_by_date(&rows, table.time_column())? {
+            if part.num_rows() == 0 {
+                continue;
+            }
+            if table == Table::OrderEvents {
+                out.events.push((date, part));
+                continue;
+            }
+            let bytes = crate::parquet_out::encode(&part.schema(), &[part], &crate::job::table_layout(table))?;
+            let name = seed_file_name(config.seed, &format!("{date}-d{index:05}"));
+            out.files.push((format!("{}/date={date}/{name}", table.name()), bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// One file per date of held status events, sorted by time.
+fn encode_events(seed: u64, dates: BTreeMap<String, Vec<RecordBatch>>) -> Result<Vec<(String, Bytes)>, AnalyticsError> {
+    let table = Table::OrderEvents;
+    let layout = crate::job::table_layout(table);
+    dates
+        .into_iter()
+        .map(|(date, parts)| {
+            let bytes = crate::parquet_out::encode(&table.schema(), &parts, &layout)?;
+            Ok((format!("{}/date={date}/{}", table.name(), seed_file_name(seed, &date)), bytes))
+        })
+        .collect()
 }

@@ -180,21 +180,27 @@ pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -
         return Err(bad("limit", "limit is 1 to 100"));
     }
     let products = if has(&state, &["order_items"]).await {
-        let ranked = format!(
-            "SELECT product_id, category, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
-             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' \
-             GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}",
+        let filter = format!(
+            "{} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}'",
             partitions("date", from, to),
             ts_sql(from),
             ts_sql(to)
         );
+        // A product has one category, so with the catalog at hand the items
+        // are grouped by product alone (a string key less per row) and the
+        // category and name come from the catalog for the ten winners.
         let sql = if has(&state, &["products"]).await {
             format!(
-                "SELECT t.product_id, p.name, t.category, t.units, t.revenue FROM ({ranked}) t \
+                "SELECT t.product_id, p.name, p.category, t.units, t.revenue FROM \
+                 (SELECT product_id, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
+                 WHERE {filter} GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}) t \
                  LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC, t.product_id"
             )
         } else {
-            ranked
+            format!(
+                "SELECT product_id, category, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
+                 WHERE {filter} GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}"
+            )
         };
         rows(&state, &sql).await?
     } else {
@@ -221,8 +227,13 @@ pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Resu
         ts_sql(from),
         ts_sql(to)
     );
-    let placed = if has(&state, &["orders"]).await { rows(&state, &placed_sql).await? } else { Vec::new() };
-    let steps = if has(&state, &["order_events"]).await { rows(&state, &steps_sql).await? } else { Vec::new() };
+    let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
+    // Two tables, two independent scans: run side by side.
+    let (placed, steps) =
+        tokio::join!(async { if with_orders { rows(&state, &placed_sql).await } else { Ok(Vec::new()) } }, async {
+            if with_events { rows(&state, &steps_sql).await } else { Ok(Vec::new()) }
+        },);
+    let (placed, steps) = (placed?, steps?);
     Ok(Json(json!({
         "from": from, "to": to,
         "placed": placed.first().map(|r| num(r.get("n"))).unwrap_or(0.0),
