@@ -671,7 +671,7 @@ mod tests {
     /// Every date's status events in one file, and every event written once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_are_one_file_per_date() {
-        let store = crate::store::DataStore::open("memory://seed-test").unwrap();
+        let store = crate::store::DataStore::open("memory:///seed-test").unwrap();
         let config = SeedConfig::new(7, 3_000, 12, NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
         let report = seed_to_parquet(&store, &config, 2, false).await.unwrap();
         let mut per_date: BTreeMap<String, usize> = BTreeMap::new();
