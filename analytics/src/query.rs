@@ -41,11 +41,6 @@ pub struct TableInfo {
     pub columns: usize,
 }
 
-/// Parsed Parquet footers and page indexes kept across queries.
-pub const METADATA_CACHE_BYTES: usize = 512 * 1024 * 1024;
-/// Per-file statistics kept across queries.
-pub const STATISTICS_CACHE_BYTES: usize = 128 * 1024 * 1024;
-
 /// A session with every table of `store` registered.
 pub async fn session(
     store: &DataStore,
@@ -61,14 +56,8 @@ pub async fn session(
     config.options_mut().execution.parquet.reorder_filters = true;
     // DataFusion caches directory listings forever by default; a long-lived
     // session (the dashboard) must see the files the analytics job keeps
-    // committing, so listings are not cached (footers still are). Footers,
-    // page indexes and file statistics are cached for a year of daily files
-    // of every table: at DataFusion's defaults (50 MiB, 20 MiB) a query over
-    // the year evicts what the next one needs and re-parses every footer.
-    let caches = CacheManagerConfig::default()
-        .with_list_files_cache_limit(0)
-        .with_metadata_cache_limit(METADATA_CACHE_BYTES)
-        .with_file_statistics_cache_limit(STATISTICS_CACHE_BYTES);
+    // committing, so listings are not cached (footers still are).
+    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
         .with_cache_manager(caches)

@@ -797,11 +797,7 @@ pub async fn seed_to_parquet(
         for task in finished {
             files.extend(task.await.map_err(|e| AnalyticsError::task("seed", e))??);
         }
-        for (relative, bytes) in files {
-            report.bytes += bytes.len() as u64;
-            report.files += 1;
-            store.put(&store.path(&relative), bytes).await?;
-        }
+        put_files(store, &mut report, files).await?;
         let stats = day.stats;
         report.orders += stats.0;
         report.items += stats.1;
@@ -815,16 +811,26 @@ pub async fn seed_to_parquet(
     let seed = config.seed;
     encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, held)));
     for task in encoding {
-        for (relative, bytes) in task.await.map_err(|e| AnalyticsError::task("seed", e))?? {
-            report.bytes += bytes.len() as u64;
-            report.files += 1;
-            store.put(&store.path(&relative), bytes).await?;
-        }
+        put_files(store, &mut report, task.await.map_err(|e| AnalyticsError::task("seed", e))??).await?;
     }
     if let Some(bar) = bar {
         bar.finish();
     }
     Ok(report)
+}
+
+/// Stores encoded files (paths relative to the store) and counts them.
+async fn put_files(
+    store: &crate::store::DataStore,
+    report: &mut SeedReport,
+    files: Vec<(String, Bytes)>,
+) -> Result<(), AnalyticsError> {
+    for (relative, bytes) in files {
+        report.bytes += bytes.len() as u64;
+        report.files += 1;
+        store.put(&store.path(&relative), bytes).await?;
+    }
+    Ok(())
 }
 
 /// One generated day: its encoded files (all but events), its events split

@@ -20,6 +20,11 @@ pub async fn rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError>
     serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
 }
 
+/// [`rows`] when the table it reads exists (`present`), else no rows.
+async fn rows_if(state: &Dashboard, present: bool, sql: &str) -> Result<Vec<Value>, HttpError> {
+    if present { rows(state, sql).await } else { Ok(Vec::new()) }
+}
+
 /// Whether every table a query needs is registered; one that is not has
 /// had nothing written yet (the refresh task registers it within seconds),
 /// so the answer is "no rows".
@@ -61,9 +66,7 @@ pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> R
          AND status IN ('confirmed', 'cancelled') GROUP BY status"
     );
     let with_events = has(&state, &["order_events"]).await;
-    let (totals, decided) = tokio::join!(rows(&state, &totals), async {
-        if with_events { rows(&state, &decided).await } else { Ok(Vec::new()) }
-    });
+    let (totals, decided) = tokio::join!(rows(&state, &totals), rows_if(&state, with_events, &decided));
     let totals = totals?.into_iter().next().unwrap_or(Value::Null);
     let decided = decided?;
     let count = |status: &str| {
@@ -230,9 +233,7 @@ pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Resu
     let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
     // Two tables, two independent scans: run side by side.
     let (placed, steps) =
-        tokio::join!(async { if with_orders { rows(&state, &placed_sql).await } else { Ok(Vec::new()) } }, async {
-            if with_events { rows(&state, &steps_sql).await } else { Ok(Vec::new()) }
-        },);
+        tokio::join!(rows_if(&state, with_orders, &placed_sql), rows_if(&state, with_events, &steps_sql));
     let (placed, steps) = (placed?, steps?);
     Ok(Json(json!({
         "from": from, "to": to,
@@ -303,8 +304,8 @@ pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>
     let with_events = has(&state, &["order_events"]).await;
     let (order, items, events) = tokio::join!(
         rows(&state, &order_sql),
-        async { if with_items { rows(&state, &items_sql).await } else { Ok(Vec::new()) } },
-        async { if with_events { rows(&state, &events_sql).await } else { Ok(Vec::new()) } },
+        rows_if(&state, with_items, &items_sql),
+        rows_if(&state, with_events, &events_sql),
     );
     let order = order?.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
     Ok(Json(json!({"order": order, "items": items?, "events": events?})))
