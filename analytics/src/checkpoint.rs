@@ -121,7 +121,8 @@ pub fn idle_part_name(last_seq: u64, tick: u64) -> String {
     format!("part-{last_seq:020}-{last_seq:020}-idle{tick:04}.parquet")
 }
 
-/// Deletes, under `table/`, the files written after the commit point
+/// Deletes, under `table/`, the half-written files a killed writer left
+/// (see [`DataStore::remove_staged_writes`]), the files written after the commit point
 /// (`next_seq`, `idle_ticks`) and the files a compaction already covered
 /// (compaction only merges files ending before the last committed
 /// sequence, so a covering file holds every idle tick in its range).
@@ -132,6 +133,7 @@ pub async fn remove_uncommitted(
     next_seq: u64,
     idle_ticks: u64,
 ) -> Result<usize, AnalyticsError> {
+    let staged = store.remove_staged_writes(table)?;
     let files = store.list(&store.path(table)).await?;
     let mut by_partition: BTreeMap<String, Vec<(object_store::path::Path, PartName)>> = BTreeMap::new();
     for meta in files {
@@ -139,7 +141,7 @@ pub async fn remove_uncommitted(
         let dir = meta.location.as_ref().rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
         by_partition.entry(dir).or_default().push((meta.location, name));
     }
-    let mut removed = 0;
+    let mut removed = staged;
     for files in by_partition.values() {
         for (path, name) in files {
             let uncommitted =

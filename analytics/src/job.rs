@@ -149,6 +149,8 @@ impl StreamJob {
             next_seq: 1,
             ..Checkpoint::default()
         });
+        // Half-written state snapshots are never read, but would pile up.
+        store.remove_staged_writes(&format!("_checkpoints/{}", source.name()))?;
         for table in source.tables() {
             let removed = remove_uncommitted(&store, table.name(), checkpoint.next_seq, 0).await?;
             if removed > 0 {

@@ -53,11 +53,21 @@ pub enum AnalyticsError {
     Broker(#[from] broker::BrokerError),
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl AnalyticsError {
     pub fn store(action: &'static str, path: &object_store::path::Path, source: object_store::Error) -> Self {
         AnalyticsError::Store { action, path: path.to_string(), source }
+    }
+
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        AnalyticsError::Io { path: path.display().to_string(), source }
     }
 
     pub fn nats(what: &'static str, error: impl std::fmt::Display) -> Self {

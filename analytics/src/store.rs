@@ -108,6 +108,40 @@ impl DataStore {
         self.store.list(Some(prefix)).try_collect().await.map_err(|e| AnalyticsError::store("list", prefix, e))
     }
 
+    /// Removes the half-written files a killed writer left under `relative`
+    /// and returns how many. object_store's local backend writes `name#N`
+    /// and renames it to `name`; a kill in between leaves the staged file,
+    /// which object_store's own listings skip but other readers (pyarrow,
+    /// DuckDB globs) try to read. Other stores have no such leftovers (an
+    /// unfinished upload is never visible), so this does nothing there.
+    pub fn remove_staged_writes(&self, relative: &str) -> Result<usize, AnalyticsError> {
+        if self.url.scheme() != "file" {
+            return Ok(0);
+        }
+        let Ok(root) = self.url.to_file_path() else { return Ok(0) };
+        let mut pending = vec![relative.split('/').filter(|p| !p.is_empty()).fold(root, |dir, part| dir.join(part))];
+        let mut removed = 0;
+        while let Some(dir) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(AnalyticsError::io(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| AnalyticsError::io(&dir, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| AnalyticsError::io(&path, e))?;
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if is_staged_write(&entry.file_name().to_string_lossy()) {
+                    std::fs::remove_file(&path).map_err(|e| AnalyticsError::io(&path, e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The tables present: the first-level directories that hold Parquet.
     pub async fn table_names(&self) -> Result<Vec<String>, AnalyticsError> {
         let listing = self
@@ -124,6 +158,12 @@ impl DataStore {
         names.sort();
         Ok(names)
     }
+}
+
+/// `name#123`: object_store's local staging name (see
+/// [`DataStore::remove_staged_writes`]).
+fn is_staged_write(file_name: &str) -> bool {
+    file_name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `part-{first:020}-{last:020}.parquet`: zero-padded so names sort by range.
@@ -151,6 +191,27 @@ mod tests {
         store.delete(&path).await.unwrap();
         assert!(store.get(&path).await.unwrap().is_none());
         assert!(store.table_url("orders").starts_with("file:///"));
+    }
+
+    #[tokio::test]
+    async fn staged_writes_a_kill_left_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+        let partition = dir.path().join("orders/date=2026-03-01");
+        std::fs::create_dir_all(&partition).unwrap();
+        for name in ["part-1-2.parquet", "part-1-2.parquet#1", "part-3-4.parquet#12", "notes#draft"] {
+            std::fs::write(partition.join(name), b"").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other/x.parquet#1"), b"").unwrap();
+
+        assert_eq!(store.remove_staged_writes("orders").unwrap(), 2);
+        let mut left: Vec<String> =
+            std::fs::read_dir(&partition).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["notes#draft", "part-1-2.parquet"]);
+        assert!(dir.path().join("other/x.parquet#1").exists(), "only the named table is touched");
+        assert_eq!(store.remove_staged_writes("missing-table").unwrap(), 0);
     }
 
     #[tokio::test]
