@@ -198,6 +198,11 @@ pub struct SeedArgs {
     /// Orders per second when publishing.
     #[arg(long, default_value_t = 2_000)]
     pub rate: u64,
+    /// Pipeline directory (default: the shipped set); the outputs of those
+    /// whose windows tile a day (tumbling, 1 h or longer, over order items)
+    /// are written for the seeded days too.
+    #[arg(long)]
+    pub pipelines: Option<PathBuf>,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[arg(long)]
@@ -213,7 +218,8 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
         return crate::seed_publish::publish(&args, &config).await;
     }
     let store = DataStore::open(&args.output)?;
-    let report = analytics::seed::seed_to_parquet(&store, &config, threads, !args.no_progress).await?;
+    let specs = pipelines(&args.pipelines)?;
+    let report = analytics::seed::seed_to_parquet(&store, &config, &specs, threads, !args.no_progress).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "seeded {} orders, {} items, {} events ({} labelled fraud) from {} to {} into {} in {:.1} s ({:.0} orders/s, {} files, {:.1} MiB)",

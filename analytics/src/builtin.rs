@@ -41,6 +41,11 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../../pipelines/revenue_by_category_1m.sql"),
     ),
     (
+        "revenue_by_product_1d",
+        include_str!("../../pipelines/revenue_by_product_1d.toml"),
+        include_str!("../../pipelines/revenue_by_product_1d.sql"),
+    ),
+    (
         "revenue_hopping_1h_every_5m",
         include_str!("../../pipelines/revenue_hopping_1h_every_5m.toml"),
         include_str!("../../pipelines/revenue_hopping_1h_every_5m.sql"),

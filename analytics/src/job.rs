@@ -599,7 +599,7 @@ where
 
 /// Pipeline outputs sort by window, then by every other column, so two
 /// replays write byte-identical rows.
-fn output_layout(eval: &Evaluator) -> FileLayout {
+pub(crate) fn output_layout(eval: &Evaluator) -> FileLayout {
     let mut sort_by = vec!["window_start".to_string(), "window_end".to_string()];
     sort_by.extend(
         eval.output_schema

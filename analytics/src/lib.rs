@@ -7,7 +7,8 @@
 //!   and the declarative pipelines of `pipelines/`.
 //! - [`job`]: the exactly-once stream-to-Parquet job (`orderstream analytics`),
 //!   also run over a fixed range by [`replay`].
-//! - [`seed`]: realistic history, straight to Parquet or through JetStream.
+//! - [`seed`]: realistic history, straight to Parquet or through JetStream;
+//!   [`rollup`]: the pipeline outputs of seeded days.
 //! - [`query`]: DataFusion over every table (`orderstream sql`).
 //! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
 
@@ -21,6 +22,7 @@ pub mod parquet_out;
 pub mod pipeline;
 pub mod query;
 pub mod replay;
+pub mod rollup;
 pub mod rows;
 pub mod seed;
 pub mod store;

@@ -23,6 +23,8 @@ use schemas::{
 };
 
 use crate::AnalyticsError;
+use crate::pipeline::PipelineSpec;
+use crate::rollup::DayRollup;
 use crate::rows::{Categories, money_value};
 
 pub const CATEGORIES: [&str; 50] = [
@@ -673,7 +675,7 @@ mod tests {
     async fn events_are_one_file_per_date() {
         let store = crate::store::DataStore::open("memory:///seed-test").unwrap();
         let config = SeedConfig::new(7, 3_000, 12, NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
-        let report = seed_to_parquet(&store, &config, 2, false).await.unwrap();
+        let report = seed_to_parquet(&store, &config, &[], 2, false).await.unwrap();
         let mut per_date: BTreeMap<String, usize> = BTreeMap::new();
         let mut rows = 0u64;
         for meta in store.list(&store.path("order_events")).await.unwrap() {
@@ -686,6 +688,37 @@ mod tests {
         assert!(per_date.len() >= 12, "events fall on every generated day and after: {per_date:?}");
         assert!(per_date.values().all(|n| *n == 1), "{per_date:?}");
         assert_eq!(rows, report.events);
+    }
+
+    /// The seeded pipeline outputs are final, version 1, and each window's
+    /// revenue equals the sum over the items it covers, to the cent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seeded_rollups_equal_the_items_they_summarise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::DataStore::open(dir.path().to_str().unwrap()).unwrap();
+        let config = SeedConfig::new(11, 4_000, 6, NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+        let specs: Vec<Arc<PipelineSpec>> =
+            crate::builtin::builtin_pipelines().unwrap().into_iter().map(Arc::new).collect();
+        seed_to_parquet(&store, &config, &specs, 2, false).await.unwrap();
+        let limits = crate::query::QueryLimits { memory_bytes: 256 << 20, target_partitions: 2 };
+        let (ctx, _) = crate::query::session(&store, &limits).await.unwrap();
+        for (table, interval) in [("revenue_by_category_1h", "1 hour"), ("revenue_by_category_1d", "1 day")] {
+            let sql = format!(
+                "WITH raw AS (SELECT date_bin(INTERVAL '{interval}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
+                        category, currency, sum(line_total) AS revenue, count(DISTINCT order_id) AS orders FROM order_items GROUP BY 1, 2, 3) \
+                 SELECT (SELECT count(*) FROM raw) AS raw_rows, (SELECT count(*) FROM {table}) AS rollup_rows, \
+                        (SELECT count(*) FROM {table} WHERE NOT is_final OR window_version <> 1 OR late_count <> 0) AS odd, \
+                        count(*) FILTER (WHERE r.revenue IS NULL OR r.revenue <> raw.revenue OR r.orders <> raw.orders) \
+                 FROM raw LEFT JOIN {table} r USING (window_start, category, currency)"
+            );
+            let batches = crate::query::run(&ctx, &sql).await.unwrap();
+            let row: Vec<i64> = (0..4)
+                .map(|c| batches[0].column(c).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0))
+                .collect();
+            assert!(row[0] > 6, "{table}: windows × categories over 6 days, got {}", row[0]);
+            assert_eq!(row[1], row[0], "{table}: one row per window, category and currency");
+            assert_eq!(row[2..], [0, 0], "{table}: every row final, version 1, no late rows, equal to the items");
+        }
     }
 
     trait Hour {
@@ -753,13 +786,30 @@ pub struct SeedReport {
 /// written as one file per date: a date's events in one file, not one per
 /// generating day (each file a reader opens costs it a footer and a bloom
 /// filter).
+///
+/// The outputs of the `pipelines` whose windows tile a day are written too,
+/// day by day (see [`crate::rollup`]).
 pub async fn seed_to_parquet(
     store: &crate::store::DataStore,
     config: &SeedConfig,
+    pipelines: &[Arc<PipelineSpec>],
     threads: usize,
     progress: bool,
 ) -> Result<SeedReport, AnalyticsError> {
     use futures::StreamExt;
+    // Pipeline outputs of each day, on their own task beside generation.
+    let rollups = DayRollup::for_pipelines(pipelines).await?;
+    let (to_rollups, mut rollup_days) = tokio::sync::mpsc::channel::<(String, RecordBatch)>(4);
+    let seed = config.seed;
+    let rolling = tokio::spawn(async move {
+        let mut files = Vec::new();
+        while let Some((date, items)) = rollup_days.recv().await {
+            for rollup in &rollups {
+                files.extend(rollup.day_file(&items, &date, &seed_file_name(seed, &date)).await?);
+            }
+        }
+        Ok::<_, AnalyticsError>(files)
+    });
     let catalog = Arc::new(products(config));
     let categories = Arc::new(categories_of(&catalog));
     let config = Arc::new(config.clone());
@@ -790,8 +840,10 @@ pub async fn seed_to_parquet(
             let seed = config.seed;
             encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, complete)));
         }
-        // Write what has finished encoding; hold the rest (no waiting).
+        // A closed receiver means the rollup task failed: its error is below.
+        let _ = to_rollups.send((date, day.items)).await;
         let mut files = day.files;
+        // Write what has finished encoding; hold the rest (no waiting).
         let (finished, running): (Vec<_>, Vec<_>) = encoding.into_iter().partition(|t| t.is_finished());
         encoding = running;
         for task in finished {
@@ -813,6 +865,8 @@ pub async fn seed_to_parquet(
     for task in encoding {
         put_files(store, &mut report, task.await.map_err(|e| AnalyticsError::task("seed", e))??).await?;
     }
+    drop(to_rollups);
+    put_files(store, &mut report, rolling.await.map_err(|e| AnalyticsError::task("seed", e))??).await?;
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -837,6 +891,8 @@ async fn put_files(
 /// by date, and its row counts (orders, items, events, fraud orders).
 struct DayFiles {
     files: Vec<(String, Bytes)>,
+    /// The day's order items, for the pipeline rollups.
+    items: RecordBatch,
     events: Vec<(String, RecordBatch)>,
     stats: (u64, u64, u64, u64),
 }
@@ -849,12 +905,20 @@ fn generate_day_files(
     count: u64,
 ) -> Result<DayFiles, AnalyticsError> {
     let day = generate_day(config, catalog, index, count);
-    let mut out = DayFiles { files: Vec::new(), events: Vec::new(), stats: (0, 0, 0, 0) };
+    let mut out = DayFiles {
+        files: Vec::new(),
+        items: RecordBatch::new_empty(Table::OrderItems.schema()),
+        events: Vec::new(),
+        stats: (0, 0, 0, 0),
+    };
     for (table, rows) in day_batches(&day, categories)? {
         let n = rows.num_rows() as u64;
         match table {
             Table::Orders => out.stats.0 = n,
-            Table::OrderItems => out.stats.1 = n,
+            Table::OrderItems => {
+                out.stats.1 = n;
+                out.items = rows.clone();
+            }
             Table::OrderEvents => out.stats.2 = n,
             Table::FraudLabels => out.stats.3 = n,
             _ => {}

@@ -4,6 +4,8 @@
 //! - [`sandbox`] and [`sql_api`]: `POST /api/sql`, read-only and bounded.
 //! - [`views`]: the endpoints the web page draws (summary, revenue windows,
 //!   heatmap, top products, funnel, fraud queue, health).
+//! - [`rollups`]: revenue windows and best sellers, closed windows from the
+//!   pipelines' output.
 //! - [`search`]: admin order search with keyset pagination.
 //! - [`bulk`] and [`export`]: bulk commands through JetStream; CSV exports,
 //!   streamed or as background jobs.
@@ -16,6 +18,7 @@ pub mod export;
 pub mod lake;
 pub mod live;
 pub mod params;
+pub mod rollups;
 pub mod sandbox;
 pub mod search;
 pub mod sql_api;

@@ -28,7 +28,7 @@ async fn rows_if(state: &Dashboard, present: bool, sql: &str) -> Result<Vec<Valu
 /// Whether every table a query needs is registered; one that is not has
 /// had nothing written yet (the refresh task registers it within seconds),
 /// so the answer is "no rows".
-async fn has(state: &Dashboard, names: &[&str]) -> bool {
+pub(crate) async fn has(state: &Dashboard, names: &[&str]) -> bool {
     let tables = state.lake.tables().await;
     names.iter().all(|name| tables.contains(*name))
 }
@@ -102,13 +102,13 @@ pub struct RangeQuery {
 /// Revenue per 1 min / 1 h / 1 day window by category over `[from, to)`,
 /// and the same-length period before it, shifted onto this one.
 pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
-    let (interval, default, max) = match q.window.as_deref().unwrap_or("1h") {
-        "1m" => ("1 minute", Duration::hours(1), Duration::days(1)),
-        "1h" => ("1 hour", Duration::hours(24), Duration::days(31)),
-        "1d" => ("1 day", Duration::days(30), Duration::days(366)),
-        _ => return Err(bad("window", "window is 1m, 1h or 1d")),
+    let name = q.window.as_deref().unwrap_or("1h");
+    let Some((_, window)) = crate::rollups::WINDOWS.iter().find(|(n, _)| *n == name) else {
+        return Err(bad("window", "window is 1m, 1h or 1d"));
     };
-    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), default, max)?;
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), window.default_span, window.max_span)?;
+    // Widened to whole windows, so no window straddles the two periods.
+    let (from, to) = (window.floor(from), window.ceil(to));
     let currency = params::currency(q.currency.as_deref())?;
     let category = params::text("category", q.category.as_deref())?;
     let length = to - from;
@@ -116,32 +116,25 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
     let mut windows = Vec::new();
     let mut previous = Vec::new();
     let (mut current_total, mut previous_total) = (0.0, 0.0);
-    if has(&state, &["order_items"]).await {
-        let category_filter = category.map(|c| format!("AND category = '{c}'")).unwrap_or_default();
-        let sql = format!(
-            "SELECT date_bin(INTERVAL '{interval}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
-             category, sum(line_total) AS revenue, sum(quantity) AS units FROM order_items \
-             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' {category_filter} \
-             GROUP BY 1, 2 ORDER BY 1, 2",
-            partitions("date", previous_from, to),
-            ts_sql(previous_from),
-            ts_sql(to),
-        );
-        for mut row in rows(&state, &sql).await? {
-            let start = row
-                .get("window_start")
-                .and_then(Value::as_str)
-                .and_then(|s| params::time("window_start", Some(s)).ok().flatten());
-            let Some(start) = start else { continue };
-            let amount = num(row.get("revenue"));
-            if start >= from {
-                current_total += amount;
-                windows.push(row);
-            } else {
-                previous_total += amount;
-                row["window_start"] = json!((start + length).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-                previous.push(row);
-            }
+    let filters = format!(
+        "AND currency = '{currency}' {}",
+        category.map(|c| format!("AND category = '{c}'")).unwrap_or_default()
+    );
+    let (found, from_pipeline) = crate::rollups::revenue_rows(&state, *window, previous_from, to, &filters).await?;
+    for mut row in found {
+        let start = row
+            .get("window_start")
+            .and_then(Value::as_str)
+            .and_then(|s| params::time("window_start", Some(s)).ok().flatten());
+        let Some(start) = start else { continue };
+        let amount = num(row.get("revenue"));
+        if start >= from {
+            current_total += amount;
+            windows.push(row);
+        } else {
+            previous_total += amount;
+            row["window_start"] = json!((start + length).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            previous.push(row);
         }
     }
     let change = (previous_total > 0.0).then(|| (current_total - previous_total) / previous_total);
@@ -151,6 +144,7 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
         "windows": windows,
         "previous": previous,
         "totals": {"current": current_total, "previous": previous_total, "change": change},
+        "served": {"windows_from_pipeline": from_pipeline, "pipeline": window.pipeline},
     })))
 }
 
@@ -182,34 +176,41 @@ pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -
     if !(1..=100).contains(&limit) {
         return Err(bad("limit", "limit is 1 to 100"));
     }
+    let mut from_pipeline = 0;
     let products = if has(&state, &["order_items"]).await {
-        let filter = format!(
-            "{} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}'",
-            partitions("date", from, to),
-            ts_sql(from),
-            ts_sql(to)
-        );
-        // A product has one category, so with the catalog at hand the items
-        // are grouped by product alone (a string key less per row) and the
-        // category and name come from the catalog for the ten winners.
-        let sql = if has(&state, &["products"]).await {
-            format!(
-                "SELECT t.product_id, p.name, p.category, t.units, t.revenue FROM \
-                 (SELECT product_id, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
-                 WHERE {filter} GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}) t \
-                 LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC, t.product_id"
+        // Closed days from the `revenue_by_product_1d` pipeline, the rest
+        // from the items; a product has one category, so category and name
+        // come from the catalog for the winners.
+        if has(&state, &["products"]).await {
+            let (top, days) =
+                crate::rollups::top_product_rows(&state, from, to, &format!("AND currency = '{currency}'"), limit)
+                    .await?;
+            from_pipeline = days;
+            rows(
+                &state,
+                &format!(
+                    "SELECT t.product_id, p.name, p.category, t.units, t.revenue FROM ({top}) t \
+                     LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC, t.product_id"
+                ),
             )
+            .await?
         } else {
-            format!(
+            let sql = format!(
                 "SELECT product_id, category, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
-                 WHERE {filter} GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}"
-            )
-        };
-        rows(&state, &sql).await?
+                 WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}",
+                partitions("date", from, to),
+                ts_sql(from),
+                ts_sql(to)
+            );
+            rows(&state, &sql).await?
+        }
     } else {
         Vec::new()
     };
-    Ok(Json(json!({"from": from, "to": to, "currency": currency, "products": products})))
+    Ok(Json(json!({
+        "from": from, "to": to, "currency": currency, "products": products,
+        "served": {"windows_from_pipeline": from_pipeline, "pipeline": "revenue_by_product_1d"},
+    })))
 }
 
 /// Orders placed, and how many status changes of each kind happened, over

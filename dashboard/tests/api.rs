@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use analytics::query::QueryLimits;
@@ -37,7 +38,9 @@ async fn serve(
     let lake_dir = dir.path().join("lake").to_string_lossy().into_owned();
     let store = DataStore::open(&lake_dir)?;
     let end = NaiveDate::parse_from_str(END, "%Y-%m-%d")?;
-    seed_to_parquet(&store, &SeedConfig::new(7, orders, days, end), 2, false).await?;
+    let pipelines: Vec<_> = analytics::builtin::builtin_pipelines()?.into_iter().map(std::sync::Arc::new).collect();
+    seed_to_parquet(&store, &SeedConfig::new(7, orders, days, end), &pipelines, 2, false).await?;
+    write_late_event_fixture(&store).await?;
     let nats = broker::NatsServer::start_temporary().await?;
     let client = broker::connect(&nats.url(), "dashboard-test").await?;
     let js = async_nats::jetstream::new(client.clone());
@@ -51,6 +54,38 @@ async fn serve(
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, dashboard::routes(state)).await });
     Ok(Served { base, http: reqwest::Client::new(), _nats: nats, _dir: dir, lake_dir })
+}
+
+/// One event of 2026-11-20 that reached the daily revenue pipeline too
+/// late: its window's rows lack it, so the dashboard must sum that day from
+/// the items instead of the pipeline's output.
+async fn write_late_event_fixture(store: &DataStore) -> TestResult {
+    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use schemas::tables::Table;
+    let micros = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+    let ts = |s: &str| Arc::new(TimestampMicrosecondArray::from(vec![micros(s)]).with_timezone("UTC")) as ArrayRef;
+    let rows = arrow::array::RecordBatch::try_new(
+        Table::LateEvents.schema(),
+        vec![
+            Arc::new(StringArray::from(vec!["order_items"])),
+            Arc::new(StringArray::from(vec!["late-fixture:1"])),
+            ts("2026-11-20T12:00:00Z"),
+            ts("2026-11-20T00:00:00Z"),
+            ts("2026-11-21T00:00:00Z"),
+            ts("2026-11-21T07:00:00Z"),
+            Arc::new(Int64Array::from(vec![0])),
+        ],
+    )?;
+    let bytes =
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::LateEvents))?;
+    let path = "late_events/pipeline=revenue_by_category_1d/date=2026-11-20/part-fixture.parquet";
+    store.put(&store.path(path), bytes).await?;
+    Ok(())
+}
+
+/// A money value from JSON (a decimal string or a number).
+fn money(v: &Value) -> f64 {
+    v.as_str().map(|s| s.parse::<f64>().unwrap()).or(v.as_f64()).unwrap()
 }
 
 impl Served {
@@ -301,6 +336,34 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         Some(true)
     );
     assert!(windows["totals"]["previous"].as_f64().unwrap() > 0.0, "the previous five days");
+    // Closed seeded days come from the daily pipeline's output, except the
+    // one with a late event (and the empty 2026-11-22, which has no rows).
+    assert_eq!(windows["served"]["windows_from_pipeline"], 9, "{}", windows["served"]);
+    for (window, interval, from, to) in [
+        ("1d", "1 day", "2026-11-17T00:00:00Z", "2026-11-22T00:00:00Z"),
+        ("1h", "1 hour", "2026-11-20T05:30:00Z", "2026-11-21T02:10:00Z"),
+    ] {
+        let (status, got) = s.get(&format!("/api/dashboard/revenue?window={window}&from={from}&to={to}")).await?;
+        assert_eq!(status, 200, "{got}");
+        // The range is widened to whole windows.
+        let (from, to) = (got["from"].as_str().unwrap(), got["to"].as_str().unwrap());
+        assert!(got["served"]["windows_from_pipeline"].as_u64().unwrap() > 0, "{window}: {}", got["served"]);
+        let sql = format!(
+            "SELECT date_bin(INTERVAL '{interval}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, category, \
+             sum(line_total) AS revenue, sum(quantity) AS units FROM order_items \
+             WHERE placed_at >= TIMESTAMP '{from}' AND placed_at < TIMESTAMP '{to}' AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        let expected: Value = s.sql(&sql, "application/json").await?.json().await?;
+        let key =
+            |r: &Value| (r["window_start"].as_str().unwrap().to_string(), r["category"].as_str().unwrap().to_string());
+        let (got, expected) = (got["windows"].as_array().unwrap(), expected["rows"].as_array().unwrap());
+        assert!(expected.len() > 10, "{window}: {} windows × categories", expected.len());
+        assert_eq!(got.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>(), "{window}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!((money(&g["revenue"]) - money(&e["revenue"])).abs() < 0.005, "{window}: {g} vs {e}");
+            assert_eq!(g["units"].as_i64(), e["units"].as_i64(), "{window}: {g} vs {e}");
+        }
+    }
     for path in [
         "/api/dashboard/heatmap?from=2026-11-12&to=2026-11-22",
         "/api/dashboard/top-products?from=2026-11-12&to=2026-11-22",
@@ -312,6 +375,30 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     let (_, top) = s.get("/api/dashboard/top-products?from=2026-11-12&to=2026-11-22&limit=3").await?;
     assert_eq!(top["products"].as_array().map(Vec::len), Some(3));
     assert!(top["products"][0]["name"].is_string(), "joined with products");
+    // Best sellers over cut days: whole days from the product pipeline, the
+    // edges from the items; the same ten, to the cent, as the items alone.
+    let (from, to) = ("2026-11-12T10:00:00Z", "2026-11-21T18:30:00Z");
+    let (_, top) = s.get(&format!("/api/dashboard/top-products?from={from}&to={to}")).await?;
+    assert_eq!(top["served"]["windows_from_pipeline"], 8, "{}", top["served"]);
+    let expected: Value = s
+        .sql(
+            &format!(
+                "SELECT product_id, sum(line_total) AS revenue FROM order_items WHERE placed_at >= TIMESTAMP '{from}' \
+                 AND placed_at < TIMESTAMP '{to}' AND currency = 'USD' GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT 10"
+            ),
+            "application/json",
+        )
+        .await?
+        .json()
+        .await?;
+    let pairs = |rows: &Value| -> Vec<(String, String)> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["product_id"].as_str().unwrap().to_string(), format!("{:.2}", money(&r["revenue"]))))
+            .collect()
+    };
+    assert_eq!(pairs(&top["products"]), pairs(&expected["rows"]));
     let (status, body) = s.get("/api/dashboard/top-products?limit=ten").await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "JSON, not axum's text");
     let (status, body) = s.get("/api/dashboard/revenue?window=5m").await?;

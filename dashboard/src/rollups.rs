@@ -1,0 +1,300 @@
+//! Aggregates over a time range, read from the pipeline that computes them
+//! where it can and from `order_items` for the rest. `revenue_by_category_*`
+//! is exactly the revenue endpoint's rows and `revenue_by_product_1d` the
+//! best sellers', a few rows per window against millions of item rows over a
+//! month. A window comes from the pipeline when it lies whole inside the
+//! range, has a final emission (its latest version is read), and no event of
+//! it went to `late_events` (those are in the items but not in the
+//! pipeline's rows). Every other window — the open ones, history no pipeline
+//! has summarised — is summed from the items. Either way the answer is the
+//! items' sum to the cent; answers say how many windows came from the
+//! pipeline.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::Dashboard;
+use crate::params::{partitions, ts_sql};
+use crate::views::{has, rows};
+use schemas::http::HttpError;
+
+/// One of the dashboard's revenue windows.
+#[derive(Clone, Copy, Debug)]
+pub struct RevenueWindow {
+    /// As SQL's `INTERVAL '…'`.
+    pub interval: &'static str,
+    pub size: Duration,
+    /// The pipeline (and its output table) that computes it.
+    pub pipeline: &'static str,
+    /// The range asked for when none is given, and the longest allowed.
+    pub default_span: Duration,
+    pub max_span: Duration,
+}
+
+pub const WINDOWS: [(&str, RevenueWindow); 3] = [
+    (
+        "1m",
+        RevenueWindow {
+            interval: "1 minute",
+            size: Duration::minutes(1),
+            pipeline: "revenue_by_category_1m",
+            default_span: Duration::hours(1),
+            max_span: Duration::days(1),
+        },
+    ),
+    (
+        "1h",
+        RevenueWindow {
+            interval: "1 hour",
+            size: Duration::hours(1),
+            pipeline: "revenue_by_category_1h",
+            default_span: Duration::hours(24),
+            max_span: Duration::days(31),
+        },
+    ),
+    (
+        "1d",
+        RevenueWindow {
+            interval: "1 day",
+            size: Duration::days(1),
+            pipeline: "revenue_by_category_1d",
+            default_span: Duration::days(30),
+            max_span: Duration::days(366),
+        },
+    ),
+];
+
+impl RevenueWindow {
+    /// The start of the window `t` falls in (windows align to the epoch, as
+    /// the pipelines' and `date_bin`'s do).
+    pub fn floor(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let size = self.size.num_microseconds().unwrap_or(1).max(1);
+        let micros = t.timestamp_micros();
+        DateTime::from_timestamp_micros(micros - micros.rem_euclid(size)).unwrap_or(t)
+    }
+
+    /// The first window boundary at or after `t`.
+    pub fn ceil(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let start = self.floor(t);
+        if start == t { t } else { start + self.size }
+    }
+}
+
+/// Which windows of a range a pipeline's output answers, and what is left.
+pub struct Coverage {
+    pipeline: &'static str,
+    size: Duration,
+    /// Window starts, ascending.
+    covered: Vec<DateTime<Utc>>,
+    uncovered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Coverage {
+    pub async fn of(
+        state: &Dashboard,
+        pipeline: &'static str,
+        size: Duration,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Coverage, HttpError> {
+        let covered = closed_windows(state, pipeline, from, to).await?;
+        let uncovered = uncovered_ranges(size, from, to, &covered);
+        Ok(Coverage { pipeline, size, covered, uncovered })
+    }
+
+    pub fn windows_from_pipeline(&self) -> usize {
+        self.covered.len()
+    }
+
+    /// `SELECT {columns} FROM` the pipeline's latest final rows of the
+    /// covered windows (`filters` is `AND …`), or None when none is covered.
+    pub fn pipeline_rows(&self, columns: &str, filters: &str) -> Option<String> {
+        let (first, last) = (self.covered.first()?, self.covered.last()?);
+        let list = self.covered.iter().map(|t| ts_sql(*t)).collect::<Vec<_>>().join(", ");
+        Some(format!(
+            "SELECT {columns} FROM ( \
+               SELECT *, max(window_version) OVER (PARTITION BY window_start) AS latest_version \
+               FROM {table} WHERE {days} AND is_final AND window_start IN ({list}) {filters}) \
+             WHERE window_version = latest_version",
+            table = self.pipeline,
+            days = partitions("date", *first, *last + self.size),
+        ))
+    }
+
+    /// `SELECT {columns} FROM order_items` over the uncovered ranges, or None
+    /// when the pipeline covers everything.
+    pub fn item_rows(&self, columns: &str, filters: &str) -> Option<String> {
+        if self.uncovered.is_empty() {
+            return None;
+        }
+        let days: BTreeSet<String> = self
+            .uncovered
+            .iter()
+            .flat_map(|(a, b)| {
+                let last = (*b - Duration::microseconds(1)).date_naive();
+                a.date_naive().iter_days().take_while(move |d| *d <= last)
+            })
+            .map(|d| format!("'{d}'"))
+            .collect();
+        let ranges: Vec<String> = self
+            .uncovered
+            .iter()
+            .map(|(a, b)| format!("(placed_at >= {} AND placed_at < {})", ts_sql(*a), ts_sql(*b)))
+            .collect();
+        Some(format!(
+            "SELECT {columns} FROM order_items WHERE date IN ({}) AND ({}) {filters}",
+            days.into_iter().collect::<Vec<_>>().join(", "),
+            ranges.join(" OR "),
+        ))
+    }
+}
+
+/// Rows `{window_start, category, revenue, units}` over `[from, to)`, by
+/// window then category, and how many windows came from the pipeline.
+pub async fn revenue_rows(
+    state: &Dashboard,
+    window: RevenueWindow,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filters: &str,
+) -> Result<(Vec<Value>, usize), HttpError> {
+    if !has(state, &["order_items"]).await {
+        return Ok((Vec::new(), 0));
+    }
+    let coverage = Coverage::of(state, window.pipeline, window.size, from, to).await?;
+    let bin = format!("date_bin(INTERVAL '{}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z')", window.interval);
+    let parts: Vec<String> = [
+        coverage.pipeline_rows("window_start, category, revenue, units", filters),
+        coverage
+            .item_rows(&format!("{bin} AS window_start, category, line_total AS revenue, quantity AS units"), filters),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let sql = format!(
+        "SELECT window_start, category, sum(revenue) AS revenue, sum(units) AS units FROM ({}) \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+        parts.join(" UNION ALL ")
+    );
+    Ok((rows(state, &sql).await?, coverage.windows_from_pipeline()))
+}
+
+/// The best sellers by revenue over `[from, to)` (`{product_id, units,
+/// revenue}`, at most `limit`), and how many days came from the pipeline.
+/// The caller names them from the catalog.
+pub async fn top_product_rows(
+    state: &Dashboard,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filters: &str,
+    limit: usize,
+) -> Result<(String, usize), HttpError> {
+    let coverage = Coverage::of(state, "revenue_by_product_1d", Duration::days(1), from, to).await?;
+    let parts: Vec<String> = [
+        coverage.pipeline_rows("product_id, units, revenue", filters),
+        coverage.item_rows("product_id, quantity AS units, line_total AS revenue", filters),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let sql = format!(
+        "SELECT product_id, sum(units) AS units, sum(revenue) AS revenue FROM ({}) \
+         GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}",
+        parts.join(" UNION ALL ")
+    );
+    Ok((sql, coverage.windows_from_pipeline()))
+}
+
+/// The windows whole inside `[from, to)` the pipeline has emitted final and
+/// whose events all made it into its rows.
+async fn closed_windows(
+    state: &Dashboard,
+    pipeline: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, HttpError> {
+    if !has(state, &[pipeline]).await {
+        return Ok(Vec::new());
+    }
+    let in_range = format!("window_start >= {} AND window_end <= {}", ts_sql(from), ts_sql(to));
+    let late = if has(state, &["late_events"]).await {
+        format!(
+            "AND window_start NOT IN (SELECT window_start FROM late_events WHERE pipeline = '{pipeline}' AND {} AND {in_range})",
+            partitions("date", from, to),
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT DISTINCT window_start FROM {pipeline} WHERE {} AND {in_range} AND is_final {late}",
+        partitions("date", from, to),
+    );
+    let mut starts: Vec<DateTime<Utc>> = rows(state, &sql)
+        .await?
+        .iter()
+        .filter_map(|row| row.get("window_start").and_then(Value::as_str))
+        .filter_map(|s| crate::params::time("window_start", Some(s)).ok().flatten())
+        .collect();
+    starts.sort_unstable();
+    Ok(starts)
+}
+
+/// `[from, to)` less the covered windows, as merged ranges.
+fn uncovered_ranges(
+    size: Duration,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    covered: &[DateTime<Utc>],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    let mut at = from;
+    for start in covered.iter().copied().filter(|s| *s >= from && *s + size <= to) {
+        if start > at {
+            out.push((at, start));
+        }
+        at = at.max(start + size);
+    }
+    if at < to {
+        out.push((at, to));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn windows_align_to_the_epoch() {
+        let hour = WINDOWS[1].1;
+        assert_eq!(hour.floor(t("2026-11-20T05:30:00Z")), t("2026-11-20T05:00:00Z"));
+        assert_eq!(hour.ceil(t("2026-11-20T05:30:00Z")), t("2026-11-20T06:00:00Z"));
+        assert_eq!(hour.ceil(t("2026-11-20T06:00:00Z")), t("2026-11-20T06:00:00Z"));
+        let day = WINDOWS[2].1;
+        assert_eq!(day.floor(t("2026-11-20T23:59:59Z")), t("2026-11-20T00:00:00Z"));
+    }
+
+    #[test]
+    fn uncovered_ranges_are_the_range_less_whole_covered_windows() {
+        let hour = Duration::hours(1);
+        let (from, to) = (t("2026-11-20T00:30:00Z"), t("2026-11-20T06:00:00Z"));
+        assert_eq!(uncovered_ranges(hour, from, to, &[]), [(from, to)]);
+        let covered = [t("2026-11-20T01:00:00Z"), t("2026-11-20T02:00:00Z"), t("2026-11-20T04:00:00Z")];
+        assert_eq!(
+            uncovered_ranges(hour, from, to, &covered),
+            [
+                (from, t("2026-11-20T01:00:00Z")),
+                (t("2026-11-20T03:00:00Z"), t("2026-11-20T04:00:00Z")),
+                (t("2026-11-20T05:00:00Z"), to),
+            ]
+        );
+        let all: Vec<_> = (0..6).map(|h| t("2026-11-20T00:00:00Z") + hour * h).collect();
+        assert!(uncovered_ranges(hour, t("2026-11-20T00:00:00Z"), to, &all).is_empty());
+    }
+}
