@@ -7,10 +7,9 @@
 //! those of a replay of the day: final, version 1, no late rows.
 //!
 //! The dashboard reads these rollups for long revenue ranges and best
-//! sellers instead of
-//! re-aggregating millions of item rows on every request. Finer, hopping,
-//! session and cumulative pipelines come from `orderstream replay` or the
-//! live job.
+//! sellers instead of re-aggregating millions of item rows on every
+//! request. Finer, hopping, session and cumulative pipelines come from
+//! `orderstream replay` or the live job.
 
 use std::sync::Arc;
 
@@ -47,10 +46,6 @@ impl DayRollup {
             out.push(DayRollup { spec: Arc::clone(spec), eval: Evaluator::new(Arc::clone(spec)).await? });
         }
         Ok(out)
-    }
-
-    pub fn output(&self) -> &str {
-        &self.spec.output
     }
 
     /// The pipeline's output rows for one closed day of source rows (every

@@ -837,7 +837,6 @@ pub async fn seed_to_parquet(
         let complete = std::mem::replace(&mut held, rest);
         if !complete.is_empty() {
             // Encoded beside the next days' generation, not in their way.
-            let seed = config.seed;
             encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, complete)));
         }
         // A closed receiver means the rollup task failed: its error is below.
@@ -860,7 +859,6 @@ pub async fn seed_to_parquet(
         }
     }
     // Dates after the last day (events of its last orders).
-    let seed = config.seed;
     encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, held)));
     for task in encoding {
         put_files(store, &mut report, task.await.map_err(|e| AnalyticsError::task("seed", e))??).await?;

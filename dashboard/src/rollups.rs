@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 
+use analytics::window::WindowKind;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
@@ -67,12 +68,15 @@ pub const WINDOWS: [(&str, RevenueWindow); 3] = [
 ];
 
 impl RevenueWindow {
-    /// The start of the window `t` falls in (windows align to the epoch, as
-    /// the pipelines' and `date_bin`'s do).
+    /// The start of the window `t` falls in: the pipelines' own window
+    /// arithmetic (aligned to the epoch, as `date_bin`'s is too).
     pub fn floor(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        let size = self.size.num_microseconds().unwrap_or(1).max(1);
-        let micros = t.timestamp_micros();
-        DateTime::from_timestamp_micros(micros - micros.rem_euclid(size)).unwrap_or(t)
+        let tumbling = WindowKind::Tumbling { size_ms: self.size.num_milliseconds() };
+        tumbling
+            .windows_of(t.timestamp_millis())
+            .next()
+            .and_then(|w| DateTime::from_timestamp_millis(w.start_ms))
+            .unwrap_or(t)
     }
 
     /// The first window boundary at or after `t`.
@@ -108,9 +112,20 @@ impl Coverage {
         self.covered.len()
     }
 
+    /// The covered windows' rows from the pipeline (`pipeline_columns`)
+    /// and the rest from the items (`item_columns`, the same names), as one
+    /// `UNION ALL`; `filters` (`AND …`) apply to both.
+    pub fn union(&self, pipeline_columns: &str, item_columns: &str, filters: &str) -> String {
+        let parts: Vec<String> = [self.pipeline_rows(pipeline_columns, filters), self.item_rows(item_columns, filters)]
+            .into_iter()
+            .flatten()
+            .collect();
+        parts.join(" UNION ALL ")
+    }
+
     /// `SELECT {columns} FROM` the pipeline's latest final rows of the
-    /// covered windows (`filters` is `AND …`), or None when none is covered.
-    pub fn pipeline_rows(&self, columns: &str, filters: &str) -> Option<String> {
+    /// covered windows, or None when none is covered.
+    fn pipeline_rows(&self, columns: &str, filters: &str) -> Option<String> {
         let (first, last) = (self.covered.first()?, self.covered.last()?);
         let list = self.covered.iter().map(|t| ts_sql(*t)).collect::<Vec<_>>().join(", ");
         Some(format!(
@@ -125,7 +140,7 @@ impl Coverage {
 
     /// `SELECT {columns} FROM order_items` over the uncovered ranges, or None
     /// when the pipeline covers everything.
-    pub fn item_rows(&self, columns: &str, filters: &str) -> Option<String> {
+    fn item_rows(&self, columns: &str, filters: &str) -> Option<String> {
         if self.uncovered.is_empty() {
             return None;
         }
@@ -165,18 +180,14 @@ pub async fn revenue_rows(
     }
     let coverage = Coverage::of(state, window.pipeline, window.size, from, to).await?;
     let bin = format!("date_bin(INTERVAL '{}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z')", window.interval);
-    let parts: Vec<String> = [
-        coverage.pipeline_rows("window_start, category, revenue, units", filters),
-        coverage
-            .item_rows(&format!("{bin} AS window_start, category, line_total AS revenue, quantity AS units"), filters),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let rows_of = coverage.union(
+        "window_start, category, revenue, units",
+        &format!("{bin} AS window_start, category, line_total AS revenue, quantity AS units"),
+        filters,
+    );
     let sql = format!(
-        "SELECT window_start, category, sum(revenue) AS revenue, sum(units) AS units FROM ({}) \
-         GROUP BY 1, 2 ORDER BY 1, 2",
-        parts.join(" UNION ALL ")
+        "SELECT window_start, category, sum(revenue) AS revenue, sum(units) AS units FROM ({rows_of}) \
+         GROUP BY 1, 2 ORDER BY 1, 2"
     );
     Ok((rows(state, &sql).await?, coverage.windows_from_pipeline()))
 }
@@ -192,17 +203,11 @@ pub async fn top_product_rows(
     limit: usize,
 ) -> Result<(String, usize), HttpError> {
     let coverage = Coverage::of(state, "revenue_by_product_1d", Duration::days(1), from, to).await?;
-    let parts: Vec<String> = [
-        coverage.pipeline_rows("product_id, units, revenue", filters),
-        coverage.item_rows("product_id, quantity AS units, line_total AS revenue", filters),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let rows_of =
+        coverage.union("product_id, units, revenue", "product_id, quantity AS units, line_total AS revenue", filters);
     let sql = format!(
-        "SELECT product_id, sum(units) AS units, sum(revenue) AS revenue FROM ({}) \
-         GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}",
-        parts.join(" UNION ALL ")
+        "SELECT product_id, sum(units) AS units, sum(revenue) AS revenue FROM ({rows_of}) \
+         GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}"
     );
     Ok((sql, coverage.windows_from_pipeline()))
 }
