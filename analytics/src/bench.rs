@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemas::tables::Table;
 
@@ -58,19 +59,35 @@ pub async fn window_from_parquet(
         return Err(config(format!("no Parquet files under {}", input.table_url(table.name()))));
     }
     let mut job = StreamJob::open(output.clone(), source, specs, JobSettings::fixed_range()).await?;
-    let stream_order = FileLayout::new(&["stream_seq"], &[]);
+    // Only the columns the pipelines keep are decoded (Spark prunes its
+    // Parquet reads to the query's columns too).
+    let columns = job.pipeline_columns(table);
     let mut report = WindowBenchReport::default();
     let started = Instant::now();
-    for files in batches.values() {
-        let mut parts = Vec::new();
-        for path in files {
-            let Some(bytes) = input.get(path).await? else { continue };
-            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
-                parts.push(batch?);
+    // Reading and decoding run one batch ahead on their own task, as the
+    // live job's JetStream reader does, so both cores work.
+    let (to_job, mut batches_in) = tokio::sync::mpsc::channel(1);
+    let reader_store = input.clone();
+    let reader = tokio::spawn(async move {
+        for mut files in batches.into_values() {
+            // Date order: a time-ordered stream's parts then need no sort.
+            files.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+            let mut blobs = Vec::new();
+            for path in &files {
+                blobs.extend(reader_store.get(path).await?);
             }
-            report.input_files += 1;
+            let columns = columns.clone();
+            let decoded = tokio::task::spawn_blocking(move || decode_batch(&blobs, &columns))
+                .await
+                .map_err(|e| AnalyticsError::task("bench reader", e))??;
+            if to_job.send(decoded).await.is_err() {
+                break; // the job stopped on an error of its own
+            }
         }
-        let rows = sort_rows(&table.schema(), &parts, &stream_order)?;
+        Ok::<_, AnalyticsError>(())
+    });
+    while let Some((files, rows)) = batches_in.recv().await {
+        report.input_files += files;
         let Some((first, last)) = seq_range(&rows) else { continue };
         if first == 0 {
             // Seeded files carry no stream position: windows would have no
@@ -80,12 +97,40 @@ pub async fn window_from_parquet(
         report.input_rows += rows.num_rows() as u64;
         job.process_rows(first, last, &[(table, rows)]).await?;
     }
+    reader.await.map_err(|e| AnalyticsError::task("bench reader", e))??;
     job.finish().await?;
     job.checkpoint_now().await?;
     report.elapsed = started.elapsed();
     report.windows_emitted = job.stats.windows_emitted;
     report.rows_written = job.stats.rows_written;
     Ok(report)
+}
+
+/// One micro-batch's files (one per date partition), decoded to the
+/// pipelines' columns and put back in stream order.
+fn decode_batch(files: &[bytes::Bytes], columns: &[String]) -> Result<(u64, RecordBatch), AnalyticsError> {
+    let mut parts = Vec::new();
+    for bytes in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+        let roots: Vec<usize> = reader
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| columns.contains(f.name()))
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(reader.parquet_schema(), roots);
+        for batch in reader.with_projection(mask).build()? {
+            parts.push(batch?);
+        }
+    }
+    let schema = match parts.first() {
+        Some(part) => part.schema(),
+        None => Arc::new(arrow::datatypes::Schema::empty()),
+    };
+    let rows = sort_rows(&schema, &parts, &FileLayout::new(&["stream_seq"], &[]))?;
+    Ok((files.len() as u64, rows))
 }
 
 fn seq_range(rows: &RecordBatch) -> Option<(u64, u64)> {

@@ -171,9 +171,9 @@ impl StreamJob {
                         .filter_map(|b| first_window_start(&b).map(|s| (s, b)))
                         .collect();
                     let op = Operator::restore(Arc::clone(spec), saved.state.clone(), buffer, partials);
-                    (op, saved.next_seq, saved.idle_ticks)
+                    (op.keep_columns(eval.source_columns())?, saved.next_seq, saved.idle_ticks)
                 }
-                None => (Operator::new(Arc::clone(spec)), 1, 0),
+                None => (Operator::new(Arc::clone(spec)).keep_columns(eval.source_columns())?, 1, 0),
             };
             for table in [spec.output.clone(), format!("{}/pipeline={}", Table::LateEvents.name(), spec.name)] {
                 let removed = remove_uncommitted(&store, &table, next_seq, idle_ticks).await?;
@@ -194,6 +194,18 @@ impl StreamJob {
             last_state_at: Instant::now(),
             stats: JobStats::default(),
         })
+    }
+
+    /// The columns of `table` some pipeline of this job keeps, in the
+    /// table's order: all a reader feeding only the pipelines must decode.
+    pub fn pipeline_columns(&self, table: Table) -> Vec<String> {
+        let kept: Vec<&String> = self
+            .pipelines
+            .iter()
+            .filter(|run| run.op.spec.source == table)
+            .flat_map(|run| run.eval.source_columns())
+            .collect();
+        table.schema().fields().iter().map(|f| f.name()).filter(|n| kept.contains(n)).cloned().collect()
     }
 
     /// Reads item categories from this JetStream's `CATALOG` bucket.

@@ -78,6 +78,9 @@ pub fn sort_rows(
         [one] => one.clone(),
         _ => concat_batches(schema, batches)?,
     };
+    if batch.num_rows() < 2 || is_sorted_by_first_key(&batch, layout) == Some(true) {
+        return Ok(batch);
+    }
     let columns: Vec<SortColumn> = layout
         .sort_by
         .iter()
@@ -97,6 +100,26 @@ pub fn sort_rows(
         return Ok(batch);
     }
     Ok(take_record_batch(&batch, &indices)?)
+}
+
+/// Whether the rows are in strictly increasing order of the layout's first
+/// sort column (so in layout order whatever follows), checked in one pass
+/// for integer and timestamp columns; `None` when it cannot tell cheaply.
+fn is_sorted_by_first_key(batch: &RecordBatch, layout: &FileLayout) -> Option<bool> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+    let column = batch.column_by_name(layout.sort_by.first()?)?;
+    if column.null_count() > 0 {
+        return None;
+    }
+    let increasing = |values: &[i64]| values.windows(2).all(|w| w[0] < w[1]);
+    match column.data_type() {
+        DataType::Int64 => Some(increasing(column.as_primitive::<Int64Type>().values())),
+        DataType::Timestamp(..) => {
+            column.as_primitive_opt::<TimestampMicrosecondType>().map(|c| increasing(c.values()))
+        }
+        _ => None,
+    }
 }
 
 /// One Parquet file's bytes, rows sorted per the layout.
@@ -158,7 +181,7 @@ pub fn split_by_date(batch: &RecordBatch, time_column: &str) -> Result<Vec<(Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
+    use arrow::array::{AsArray, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::properties::ReaderProperties;
@@ -204,6 +227,29 @@ mod tests {
         let filter = file.get_row_group(0).unwrap().get_column_bloom_filter(0).cloned().unwrap();
         assert!(filter.check(&"a"));
         assert_eq!(row_group.sorting_columns().unwrap()[0].column_idx, 1);
+    }
+
+    #[test]
+    fn the_first_key_decides_when_it_has_no_ties_and_ties_sort_on_the_rest() {
+        let layout = FileLayout::new(&["n", "order_id"], &[]);
+        let batch = batch();
+        let n = |b: &RecordBatch| b.column_by_name("n").unwrap().as_primitive::<arrow::datatypes::Int64Type>().clone();
+        let sorted = sort_rows(&batch.schema(), std::slice::from_ref(&batch), &layout).unwrap();
+        assert_eq!(n(&sorted).values(), &[1, 2, 3]);
+        let again = sort_rows(&sorted.schema(), std::slice::from_ref(&sorted), &layout).unwrap();
+        assert_eq!(n(&again).values(), &[1, 2, 3], "already in order: kept as it is");
+        let tied = RecordBatch::try_new(
+            batch.schema(),
+            vec![
+                Arc::new(StringArray::from(vec!["b", "a"])),
+                Arc::new(TimestampMicrosecondArray::from(vec![1, 1]).with_timezone("UTC")),
+                Arc::new(Int64Array::from(vec![7, 7])),
+            ],
+        )
+        .unwrap();
+        let sorted = sort_rows(&tied.schema(), &[tied], &layout).unwrap();
+        let ids = sorted.column_by_name("order_id").unwrap().as_string::<i32>();
+        assert_eq!((ids.value(0), ids.value(1)), ("a", "b"), "a tie on n is ordered by order_id");
     }
 
     #[test]

@@ -54,14 +54,16 @@ impl DayRollup {
         if rows.num_rows() == 0 {
             return Ok(Vec::new());
         }
+        // Only the columns the pipeline keeps: the sort copies no others.
+        let rows = crate::pipeline::eval::project(rows, self.eval.source_columns())?;
         let time = rows.column_by_name(self.spec.time_column()).ok_or_else(|| {
             AnalyticsError::pipeline(&self.spec.name, format!("no column {}", self.spec.time_column()))
         })?;
         // In event-time order, as a replay of the day would see them: with
         // no row behind the watermark, none is late.
         let order = sort_to_indices(time, Some(SortOptions { descending: false, nulls_first: false }), None)?;
-        let sorted = take_record_batch(rows, &order)?;
-        let mut op = Operator::new(Arc::clone(&self.spec));
+        let sorted = take_record_batch(&rows, &order)?;
+        let mut op = Operator::new(Arc::clone(&self.spec)).keep_columns(self.eval.source_columns())?;
         let mut late = Vec::new();
         op.push(&sorted, &mut late)?;
         if !late.is_empty() {

@@ -114,6 +114,9 @@ pub struct Operator {
     restate: BTreeSet<WindowKey>,
     dirty: BTreeSet<WindowKey>,
     pub late_total: u64,
+    /// The source columns buffered (all when `None`): see
+    /// [`super::Evaluator::source_columns`].
+    columns: Option<Vec<String>>,
 }
 
 impl Operator {
@@ -131,7 +134,17 @@ impl Operator {
             restate: BTreeSet::new(),
             dirty: BTreeSet::new(),
             late_total: 0,
+            columns: None,
         }
+    }
+
+    /// Buffers only `columns` of the source rows, the restored ones too (a
+    /// snapshot taken before a pipeline's SQL changed holds other columns,
+    /// and one snapshot file holds one schema).
+    pub fn keep_columns(mut self, columns: &[String]) -> Result<Self, AnalyticsError> {
+        self.buffer = self.buffer.iter().map(|b| super::eval::project(b, columns)).collect::<Result<_, _>>()?;
+        self.columns = Some(columns.to_vec());
+        Ok(self)
     }
 
     pub fn restore(
@@ -195,11 +208,12 @@ impl Operator {
             self.close_ready(seq);
         }
         if !keep.is_empty() {
-            let rows = if keep.len() == batch.num_rows() {
-                batch.clone()
-            } else {
-                take_record_batch(batch, &UInt32Array::from(keep))?
+            let kept = match &self.columns {
+                Some(columns) => super::eval::project(batch, columns)?,
+                None => batch.clone(),
             };
+            let rows =
+                if keep.len() == batch.num_rows() { kept } else { take_record_batch(&kept, &UInt32Array::from(keep))? };
             self.buffer.push(rows);
         }
         Ok(())
@@ -417,6 +431,15 @@ impl Operator {
     }
 }
 
+/// The columns [`record_id`] reads.
+pub(crate) fn record_id_columns(source: schemas::tables::Table) -> &'static [&'static str] {
+    match source {
+        schemas::tables::Table::OrderEvents => &["event_id"],
+        schemas::tables::Table::OrderItems => &["order_id", "line_no"],
+        _ => &["order_id"],
+    }
+}
+
 /// What identifies a source row in `late_events`.
 fn record_id(spec: &PipelineSpec, batch: &RecordBatch, row: usize) -> String {
     let text = |name: &str| {
@@ -507,5 +530,10 @@ mod tests {
         let restored = Operator::restore(s, op.state(), op.buffer.clone(), op.partials.clone());
         assert_eq!(restored.open_windows(), op.open_windows());
         assert_eq!(restored.watermark_ms(), op.watermark_ms());
+        // A snapshot of whole rows is cut down to the kept columns on restore.
+        let kept = ["placed_at".to_string(), "stream_seq".to_string()];
+        let restored = restored.keep_columns(&kept).unwrap();
+        assert!(restored.buffer.iter().all(|b| b.schema().fields().len() == 2));
+        assert!(restored.keep_columns(&["no_such_column".to_string()]).is_err());
     }
 }
