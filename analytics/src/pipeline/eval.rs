@@ -112,9 +112,7 @@ impl Evaluator {
     async fn columns_read(&self, sql: &str) -> Result<Vec<String>, AnalyticsError> {
         use datafusion::common::tree_node::TreeNodeRecursion;
         use datafusion::logical_expr::LogicalPlan;
-        let table = MemTable::try_new(Arc::clone(&self.input_schema), vec![Vec::new()])?;
-        self.ctx.deregister_table("input")?;
-        self.ctx.register_table("input", Arc::new(table))?;
+        self.register("input", Arc::clone(&self.input_schema), Vec::new())?;
         let plan = self.ctx.sql(sql).await?.into_optimized_plan()?;
         let mut read = Vec::new();
         plan.apply_with_subqueries(|node| {
@@ -135,6 +133,14 @@ impl Evaluator {
         &self.source_columns
     }
 
+    /// (Re)binds table `name` to `rows`.
+    fn register(&self, name: &str, schema: SchemaRef, rows: Vec<RecordBatch>) -> Result<(), AnalyticsError> {
+        let table = MemTable::try_new(schema, vec![rows])?;
+        self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, Arc::new(table))?;
+        Ok(())
+    }
+
     async fn run_sql(
         &self,
         sql: &str,
@@ -150,9 +156,7 @@ impl Evaluator {
         tables: Vec<(&str, SchemaRef, Vec<RecordBatch>)>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
         for (name, schema, rows) in tables {
-            let table = MemTable::try_new(schema, vec![rows])?;
-            self.ctx.deregister_table(name)?;
-            self.ctx.register_table(name, Arc::new(table))?;
+            self.register(name, schema, rows)?;
         }
         // The physical plan's schema, which is what the batches carry (the
         // logical one can differ, e.g. in a decimal sum's precision).
@@ -181,8 +185,11 @@ impl Evaluator {
         let mut out = Vec::new();
         for round in rounds {
             let input = self.gather(op, &round)?;
-            let (_, stage) = self.run_sql(&self.spec.sql, "input", input).await?;
-            let stage = from_views(&self.stage_schema, &stage)?;
+            let (schema, stage) = self.run_sql(&self.spec.sql, "input", input).await?;
+            // String views back to plain strings, as the output table holds.
+            let stage = concat_batches(&schema, &stage)?;
+            let stage =
+                RecordBatch::try_new(Arc::clone(&self.stage_schema), cast_to(stage.columns(), &self.stage_schema)?)?;
             let result = match &self.spec.windowing {
                 Windowing::Cumulative { size_ms, .. } => {
                     self.keep_partials(op, &round, &stage)?;
@@ -271,12 +278,7 @@ impl Evaluator {
             } else {
                 take_record_batch(&kept, &UInt32Array::from(rows))?
             };
-            let mut columns: Vec<ArrayRef> = taken
-                .columns()
-                .iter()
-                .zip(self.input_schema.fields())
-                .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
-                .collect::<Result<_, _>>()?;
+            let mut columns = cast_to(taken.columns(), &self.input_schema)?;
             columns.push(Arc::new(TimestampMicrosecondArray::from(starts).with_timezone("UTC")));
             columns.push(Arc::new(TimestampMicrosecondArray::from(ends).with_timezone("UTC")));
             parts.push(RecordBatch::try_new(Arc::clone(&self.input_schema), columns)?);
@@ -406,19 +408,14 @@ fn without_views(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The SQL's output batches as one batch of `schema` (views cast back).
-fn from_views(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch, AnalyticsError> {
-    let mut out = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
-    }
-    Ok(concat_batches(schema, &out)?)
+/// `columns` cast to the types of `schema`'s leading fields (strings to and
+/// from views; a column already of its type is not copied).
+fn cast_to(columns: &[ArrayRef], schema: &Schema) -> Result<Vec<ArrayRef>, AnalyticsError> {
+    Ok(columns
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<_, _>>()?)
 }
 
 /// `batch`'s `columns`, in that order (no copy).
