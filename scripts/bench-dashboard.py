@@ -8,8 +8,9 @@ Each dashboard endpoint (and admin order pages at several depths) is called
 whole HTTP round trip. The same queries run in DuckDB (from PyPI, 2
 threads, like our 2 query workers) over the same Parquet files with hive
 partitioning; the ratio is ours / DuckDB at p95. Where ours reads a
-pipeline output the seed wrote (revenue windows, best sellers), DuckDB reads
-the same output. Prints a Markdown table.
+pipeline output the seed wrote (revenue windows, best sellers, the fraud queue), DuckDB reads
+the same output. Prints a Markdown table. BENCH_ONLY="fraud,customer" runs
+only the endpoints whose name holds one of those words.
 """
 import json
 import os
@@ -62,7 +63,7 @@ def main():
         db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true)")
     # The pipeline outputs the seed writes; ours reads closed windows from
     # them, so DuckDB does too (same files, same work).
-    rollups = [t for t in ["revenue_by_category_1h", "revenue_by_category_1d", "revenue_by_product_1d"]
+    rollups = [t for t in ["revenue_by_category_1h", "revenue_by_category_1d", "revenue_by_product_1d", "fraud_reviews_1d"]
                if os.path.isdir(f"{seed}/{t}")]
     for t in rollups:
         db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{seed}/{t}/*/*.parquet', hive_partitioning = true)")
@@ -131,10 +132,18 @@ def main():
         f"SELECT count(*) FROM orders WHERE date BETWEEN '2026-11-14' AND '2026-11-20' AND placed_at >= {ts(f7)} AND placed_at < {ts('2026-11-21T00:00:00Z')}",
         f"SELECT status, reason, count(*) FROM order_events WHERE date BETWEEN '2026-11-14' AND '2026-11-20' AND occurred_at >= {ts(f7)} "
         f"AND occurred_at < {ts('2026-11-21T00:00:00Z')} AND status IS NOT NULL GROUP BY 1, 2"])
+    if "fraud_reviews_1d" in rollups:
+        # Every day of the range is closed seeded history.
+        reviews = latest_final("fraud_reviews_1d",
+                               "order_id, customer_id, status, from_status, risk_score, risk_reasons, order_total, currency, occurred_at",
+                               f"date >= '{since}' AND (status = 'flagged' OR from_status = 'flagged')")
+    else:
+        reviews = (f"SELECT order_id, customer_id, status, from_status, risk_score, risk_reasons, order_total, currency, occurred_at "
+                   f"FROM order_events WHERE date >= '{since}' AND (status = 'flagged' OR from_status = 'flagged')")
     add("fraud queue (14 days)", "/api/dashboard/fraud-queue?days=14", [
-        f"SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at FROM order_events "
-        f"WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN (SELECT order_id FROM order_events WHERE date >= '{since}' "
-        f"AND from_status = 'flagged') ORDER BY risk_score DESC, occurred_at, order_id LIMIT 100"])
+        f"WITH reviews AS ({reviews}) SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at "
+        f"FROM reviews WHERE status = 'flagged' AND order_id NOT IN (SELECT order_id FROM reviews WHERE from_status = 'flagged') "
+        f"ORDER BY risk_score DESC, occurred_at, order_id LIMIT 100"])
 
     def page_sqls(day, micros, oid, status=None):
         span_end = (datetime.fromisoformat(day) + timedelta(days=10)).date().isoformat()
@@ -174,7 +183,11 @@ def main():
     print("| endpoint | ours p50 ms | ours p95 ms | DuckDB p50 ms | DuckDB p95 ms | ours/DuckDB (p95) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     worst = 0.0
+    # BENCH_ONLY="fraud,customer": only the endpoints whose name holds one of these.
+    only = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
     for name, path, sqls in cases:
+        if only and not any(w in name for w in only):
+            continue
         ours = timed(lambda: get(base, path), runs)
         theirs = timed(sqls if callable(sqls) else lambda: [db.execute(s).fetchall() for s in sqls], runs)
         ratio = p(ours, 0.95) / max(p(theirs, 0.95), 1e-9)

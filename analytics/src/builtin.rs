@@ -11,6 +11,11 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../../pipelines/customer_sessions.sql"),
     ),
     (
+        "fraud_reviews_1d",
+        include_str!("../../pipelines/fraud_reviews_1d.toml"),
+        include_str!("../../pipelines/fraud_reviews_1d.sql"),
+    ),
+    (
         "orders_by_status_1d",
         include_str!("../../pipelines/orders_by_status_1d.toml"),
         include_str!("../../pipelines/orders_by_status_1d.sql"),

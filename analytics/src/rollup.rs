@@ -1,15 +1,17 @@
 //! Pipeline outputs for seeded history: the seed writes its days straight
 //! to Parquet, not through JetStream, so no live job ever sees them. For
-//! the pipelines whose windows tile a day (tumbling, an hour or longer,
-//! over order items) one generated day is a set of whole windows, and the
-//! seed runs the pipeline engine itself — the same [`Operator`] and
-//! [`Evaluator`] the live job uses — over that day alone. The rows are
-//! those of a replay of the day: final, version 1, no late rows.
+//! the pipelines whose manifest says `seed_history = true` (their windows
+//! tile a day: tumbling, an hour to a day) one generated day is a set of
+//! whole windows, and the seed runs the pipeline engine itself — the same
+//! [`Operator`] and [`Evaluator`] the live job uses — over that day alone.
+//! The rows are those of a replay of the day: final, version 1, no late
+//! rows. Rows the SQL filters out before reading anything else are dropped
+//! first ([`Evaluator::filter_rows`]): a day's status events hold few that
+//! the fraud review table keeps.
 //!
-//! The dashboard reads these rollups for long revenue ranges and best
-//! sellers instead of re-aggregating millions of item rows on every
-//! request. Finer, hopping, session and cumulative pipelines come from
-//! `orderstream replay` or the live job.
+//! The dashboard reads these rollups for long revenue ranges, best sellers
+//! and the fraud queue instead of scanning millions of source rows on every
+//! request. Other pipelines come from `orderstream replay` or the live job.
 
 use std::sync::Arc;
 
@@ -25,11 +27,10 @@ use crate::window::WindowKind;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Whether a seeded day is whole windows of `spec`.
-pub fn tiles_a_day(spec: &PipelineSpec) -> bool {
-    spec.source == Table::OrderItems
-        && matches!(spec.windowing,
-            Windowing::Fixed(WindowKind::Tumbling { size_ms }) if size_ms >= HOUR_MS && DAY_MS % size_ms == 0)
+/// Whether a day is whole windows of `windowing`.
+pub fn tiles_a_day(windowing: &Windowing) -> bool {
+    matches!(windowing,
+        Windowing::Fixed(WindowKind::Tumbling { size_ms }) if *size_ms >= HOUR_MS && DAY_MS % size_ms == 0)
 }
 
 /// One pipeline, ready to run over closed days.
@@ -39,23 +40,34 @@ pub struct DayRollup {
 }
 
 impl DayRollup {
-    /// The rollups of the pipelines in `specs` that tile a day.
+    /// The rollups of the pipelines in `specs` the seed writes.
     pub async fn for_pipelines(specs: &[Arc<PipelineSpec>]) -> Result<Vec<DayRollup>, AnalyticsError> {
         let mut out = Vec::new();
-        for spec in specs.iter().filter(|s| tiles_a_day(s)) {
+        for spec in specs.iter().filter(|s| s.seed_history) {
             out.push(DayRollup { spec: Arc::clone(spec), eval: Evaluator::new(Arc::clone(spec)).await? });
         }
         Ok(out)
     }
 
+    /// The table the pipeline reads.
+    pub fn source(&self) -> Table {
+        self.spec.source
+    }
+
     /// The pipeline's output rows for one closed day of source rows (every
     /// row within that UTC day), meta columns included.
-    pub async fn run(&self, rows: &RecordBatch) -> Result<Vec<RecordBatch>, AnalyticsError> {
+    pub async fn run(&self, parts: &[RecordBatch]) -> Result<Vec<RecordBatch>, AnalyticsError> {
+        // Only the columns the pipeline keeps and the rows its SQL lets
+        // through: the sort copies no others.
+        let kept = parts
+            .iter()
+            .map(|rows| self.eval.filter_rows(&crate::pipeline::eval::project(rows, self.eval.source_columns())?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = kept.first() else { return Ok(Vec::new()) };
+        let rows = arrow::compute::concat_batches(&first.schema(), &kept)?;
         if rows.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        // Only the columns the pipeline keeps: the sort copies no others.
-        let rows = crate::pipeline::eval::project(rows, self.eval.source_columns())?;
         let time = rows.column_by_name(self.spec.time_column()).ok_or_else(|| {
             AnalyticsError::pipeline(&self.spec.name, format!("no column {}", self.spec.time_column()))
         })?;
@@ -78,7 +90,7 @@ impl DayRollup {
     /// [`DayRollup::run`], encoded as the output table's file for `date`.
     pub async fn day_file(
         &self,
-        rows: &RecordBatch,
+        rows: &[RecordBatch],
         date: &str,
         file_name: &str,
     ) -> Result<Option<(String, Bytes)>, AnalyticsError> {
@@ -96,10 +108,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_tumbling_item_windows_of_an_hour_to_a_day_tile_a_day() {
+    fn only_tumbling_windows_of_an_hour_to_a_day_tile_a_day() {
         let specs = crate::builtin::builtin_pipelines().unwrap();
-        let mut tiling: Vec<&str> = specs.iter().filter(|s| tiles_a_day(s)).map(|s| s.name.as_str()).collect();
+        let mut tiling: Vec<&str> =
+            specs.iter().filter(|s| tiles_a_day(&s.windowing)).map(|s| s.name.as_str()).collect();
         tiling.sort_unstable();
-        assert_eq!(tiling, ["revenue_by_category_1d", "revenue_by_category_1h", "revenue_by_product_1d"]);
+        assert_eq!(
+            tiling,
+            [
+                "fraud_reviews_1d",
+                "orders_by_status_1d",
+                "orders_by_status_1h",
+                "revenue_by_category_1d",
+                "revenue_by_category_1h",
+                "revenue_by_product_1d"
+            ]
+        );
+        let mut seeded: Vec<&str> = specs.iter().filter(|s| s.seed_history).map(|s| s.name.as_str()).collect();
+        seeded.sort_unstable();
+        assert_eq!(
+            seeded,
+            ["fraud_reviews_1d", "revenue_by_category_1d", "revenue_by_category_1h", "revenue_by_product_1d"]
+        );
     }
 }

@@ -719,6 +719,24 @@ mod tests {
             assert_eq!(row[1], row[0], "{table}: one row per window, category and currency");
             assert_eq!(row[2..], [0, 0], "{table}: every row final, version 1, no late rows, equal to the items");
         }
+        // The fraud review rows are exactly the events in and out of review,
+        // each in its own day's window.
+        let sql = "WITH raw AS (SELECT order_id, status, from_status, occurred_at FROM order_events \
+                               WHERE status = 'flagged' OR from_status = 'flagged') \
+                   SELECT (SELECT count(*) FROM raw WHERE status = 'flagged') AS flagged, \
+                          (SELECT count(*) FROM raw) AS raw_rows, (SELECT count(*) FROM fraud_reviews_1d) AS rollup_rows, \
+                          (SELECT count(*) FROM fraud_reviews_1d WHERE NOT is_final OR window_version <> 1 \
+                             OR window_start <> date_bin(INTERVAL '1 day', occurred_at, TIMESTAMP '1970-01-01T00:00:00Z')) AS odd, \
+                          (SELECT count(*) FROM (SELECT order_id, status, from_status, occurred_at FROM raw \
+                             EXCEPT SELECT order_id, status, from_status, occurred_at FROM fraud_reviews_1d)) AS missing";
+        let batches = crate::query::run(&ctx, sql).await.unwrap();
+        let row: Vec<i64> = (0..5)
+            .map(|c| batches[0].column(c).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0))
+            .collect();
+        assert!(row[0] > 10, "about 2% of 4,000 orders are flagged, got {}", row[0]);
+        assert!(row[1] > row[0], "most flagged orders are reviewed: {row:?}");
+        assert_eq!(row[2], row[1], "one rollup row per event in or out of review");
+        assert_eq!(row[3..], [0, 0], "final, version 1, in its day's window, and none missing");
     }
 
     trait Hour {
@@ -787,8 +805,9 @@ pub struct SeedReport {
 /// generating day (each file a reader opens costs it a footer and a bloom
 /// filter).
 ///
-/// The outputs of the `pipelines` whose windows tile a day are written too,
-/// day by day (see [`crate::rollup`]).
+/// The outputs of the `pipelines` marked `seed_history` are written too,
+/// date by date (see [`crate::rollup`]): over order items per generated
+/// day, over status events per complete date.
 pub async fn seed_to_parquet(
     store: &crate::store::DataStore,
     config: &SeedConfig,
@@ -799,13 +818,15 @@ pub async fn seed_to_parquet(
     use futures::StreamExt;
     // Pipeline outputs of each day, on their own task beside generation.
     let rollups = DayRollup::for_pipelines(pipelines).await?;
-    let (to_rollups, mut rollup_days) = tokio::sync::mpsc::channel::<(String, RecordBatch)>(4);
+    let rolls_events = rollups.iter().any(|r| r.source() == Table::OrderEvents);
+    // (date, source table, that date's rows of it)
+    let (to_rollups, mut rollup_days) = tokio::sync::mpsc::channel::<(String, Table, Vec<RecordBatch>)>(4);
     let seed = config.seed;
     let rolling = tokio::spawn(async move {
         let mut files = Vec::new();
-        while let Some((date, items)) = rollup_days.recv().await {
-            for rollup in &rollups {
-                files.extend(rollup.day_file(&items, &date, &seed_file_name(seed, &date)).await?);
+        while let Some((date, source, rows)) = rollup_days.recv().await {
+            for rollup in rollups.iter().filter(|r| r.source() == source) {
+                files.extend(rollup.day_file(&rows, &date, &seed_file_name(seed, &date)).await?);
             }
         }
         Ok::<_, AnalyticsError>(files)
@@ -835,12 +856,17 @@ pub async fn seed_to_parquet(
         index += 1;
         let rest = held.split_off(&format!("{date}\u{1}"));
         let complete = std::mem::replace(&mut held, rest);
+        // A closed receiver means the rollup task failed: its error is below.
+        if rolls_events {
+            for (date, parts) in &complete {
+                let _ = to_rollups.send((date.clone(), Table::OrderEvents, parts.clone())).await;
+            }
+        }
         if !complete.is_empty() {
             // Encoded beside the next days' generation, not in their way.
             encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, complete)));
         }
-        // A closed receiver means the rollup task failed: its error is below.
-        let _ = to_rollups.send((date, day.items)).await;
+        let _ = to_rollups.send((date, Table::OrderItems, vec![day.items])).await;
         let mut files = day.files;
         // Write what has finished encoding; hold the rest (no waiting).
         let (finished, running): (Vec<_>, Vec<_>) = encoding.into_iter().partition(|t| t.is_finished());
@@ -859,6 +885,11 @@ pub async fn seed_to_parquet(
         }
     }
     // Dates after the last day (events of its last orders).
+    if rolls_events {
+        for (date, parts) in &held {
+            let _ = to_rollups.send((date.clone(), Table::OrderEvents, parts.clone())).await;
+        }
+    }
     encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, held)));
     for task in encoding {
         put_files(store, &mut report, task.await.map_err(|e| AnalyticsError::task("seed", e))??).await?;

@@ -1,19 +1,20 @@
 //! Aggregates over a time range, read from the pipeline that computes them
-//! where it can and from `order_items` for the rest. `revenue_by_category_*`
-//! is exactly the revenue endpoint's rows and `revenue_by_product_1d` the
-//! best sellers', a few rows per window against millions of item rows over a
-//! month. A window comes from the pipeline when it lies whole inside the
+//! where it can and from its source table for the rest. `revenue_by_category_*`
+//! is exactly the revenue endpoint's rows, `revenue_by_product_1d` the
+//! best sellers' and `fraud_reviews_1d` the fraud queue's: a few rows per
+//! window against millions of item rows or status events over a month. A window comes from the pipeline when it lies whole inside the
 //! range, has a final emission (its latest version is read), and no event of
 //! it went to `late_events` (those are in the items but not in the
 //! pipeline's rows). Every other window — the open ones, history no pipeline
-//! has summarised — is summed from the items. Either way the answer is the
-//! items' sum to the cent; answers say how many windows came from the
+//! has summarised — is read from the source. Either way the answer is the
+//! source's to the cent; answers say how many windows came from the
 //! pipeline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use analytics::window::WindowKind;
 use chrono::{DateTime, Duration, Utc};
+use schemas::tables::Table;
 use serde_json::Value;
 
 use crate::Dashboard;
@@ -89,23 +90,26 @@ impl RevenueWindow {
 /// Which windows of a range a pipeline's output answers, and what is left.
 pub struct Coverage {
     pipeline: &'static str,
+    /// The table the pipeline reads.
+    source: Table,
     size: Duration,
-    /// Window starts, ascending.
-    covered: Vec<DateTime<Utc>>,
+    /// Window starts, ascending, each with its latest final version.
+    covered: Vec<(DateTime<Utc>, i64)>,
     uncovered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Coverage {
     pub async fn of(
         state: &Dashboard,
-        pipeline: &'static str,
+        (pipeline, source): (&'static str, Table),
         size: Duration,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Coverage, HttpError> {
         let covered = closed_windows(state, pipeline, from, to).await?;
-        let uncovered = uncovered_ranges(size, from, to, &covered);
-        Ok(Coverage { pipeline, size, covered, uncovered })
+        let starts: Vec<DateTime<Utc>> = covered.iter().map(|(start, _)| *start).collect();
+        let uncovered = uncovered_ranges(size, from, to, &starts);
+        Ok(Coverage { pipeline, source, size, covered, uncovered })
     }
 
     pub fn windows_from_pipeline(&self) -> usize {
@@ -113,37 +117,47 @@ impl Coverage {
     }
 
     /// The covered windows' rows from the pipeline (`pipeline_columns`)
-    /// and the rest from the items (`item_columns`, the same names), as one
-    /// `UNION ALL`; `filters` (`AND …`) apply to both.
-    pub fn union(&self, pipeline_columns: &str, item_columns: &str, filters: &str) -> String {
-        let parts: Vec<String> = [self.pipeline_rows(pipeline_columns, filters), self.item_rows(item_columns, filters)]
-            .into_iter()
-            .flatten()
-            .collect();
+    /// and the rest from the source (`source_columns`, the same names), as
+    /// one `UNION ALL`; `filters` (`AND …`) apply to both.
+    pub fn union(&self, pipeline_columns: &str, source_columns: &str, filters: &str) -> String {
+        let parts: Vec<String> =
+            [self.pipeline_rows(pipeline_columns, filters), self.source_rows(source_columns, filters)]
+                .into_iter()
+                .flatten()
+                .collect();
         parts.join(" UNION ALL ")
     }
 
     /// `SELECT {columns} FROM` the pipeline's latest final rows of the
-    /// covered windows, or None when none is covered.
+    /// covered windows, or None when none is covered. The versions are
+    /// known, so a plain filter picks them (no window function).
     fn pipeline_rows(&self, columns: &str, filters: &str) -> Option<String> {
-        let (first, last) = (self.covered.first()?, self.covered.last()?);
-        let list = self.covered.iter().map(|t| ts_sql(*t)).collect::<Vec<_>>().join(", ");
+        let ((first, _), (last, _)) = (self.covered.first()?, self.covered.last()?);
+        let mut by_version: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (start, version) in &self.covered {
+            by_version.entry(*version).or_default().push(ts_sql(*start));
+        }
+        let versions: Vec<String> = by_version
+            .iter()
+            .map(|(version, starts)| {
+                format!("(window_version = {version} AND window_start IN ({}))", starts.join(", "))
+            })
+            .collect();
         Some(format!(
-            "SELECT {columns} FROM ( \
-               SELECT *, max(window_version) OVER (PARTITION BY window_start) AS latest_version \
-               FROM {table} WHERE {days} AND is_final AND window_start IN ({list}) {filters}) \
-             WHERE window_version = latest_version",
+            "SELECT {columns} FROM {table} WHERE {days} AND is_final AND ({versions}) {filters}",
             table = self.pipeline,
             days = partitions("date", *first, *last + self.size),
+            versions = versions.join(" OR "),
         ))
     }
 
-    /// `SELECT {columns} FROM order_items` over the uncovered ranges, or None
+    /// `SELECT {columns} FROM` the source over the uncovered ranges, or None
     /// when the pipeline covers everything.
-    fn item_rows(&self, columns: &str, filters: &str) -> Option<String> {
+    fn source_rows(&self, columns: &str, filters: &str) -> Option<String> {
         if self.uncovered.is_empty() {
             return None;
         }
+        let (table, time) = (self.source.name(), self.source.time_column());
         let days: BTreeSet<String> = self
             .uncovered
             .iter()
@@ -156,10 +170,10 @@ impl Coverage {
         let ranges: Vec<String> = self
             .uncovered
             .iter()
-            .map(|(a, b)| format!("(placed_at >= {} AND placed_at < {})", ts_sql(*a), ts_sql(*b)))
+            .map(|(a, b)| format!("({time} >= {} AND {time} < {})", ts_sql(*a), ts_sql(*b)))
             .collect();
         Some(format!(
-            "SELECT {columns} FROM order_items WHERE date IN ({}) AND ({}) {filters}",
+            "SELECT {columns} FROM {table} WHERE date IN ({}) AND ({}) {filters}",
             days.into_iter().collect::<Vec<_>>().join(", "),
             ranges.join(" OR "),
         ))
@@ -178,7 +192,7 @@ pub async fn revenue_rows(
     if !has(state, &["order_items"]).await {
         return Ok((Vec::new(), 0));
     }
-    let coverage = Coverage::of(state, window.pipeline, window.size, from, to).await?;
+    let coverage = Coverage::of(state, (window.pipeline, Table::OrderItems), window.size, from, to).await?;
     let bin = format!("date_bin(INTERVAL '{}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z')", window.interval);
     let rows_of = coverage.union(
         "window_start, category, revenue, units",
@@ -202,7 +216,8 @@ pub async fn top_product_rows(
     filters: &str,
     limit: usize,
 ) -> Result<(String, usize), HttpError> {
-    let coverage = Coverage::of(state, "revenue_by_product_1d", Duration::days(1), from, to).await?;
+    let coverage =
+        Coverage::of(state, ("revenue_by_product_1d", Table::OrderItems), Duration::days(1), from, to).await?;
     let rows_of =
         coverage.union("product_id, units, revenue", "product_id, quantity AS units, line_total AS revenue", filters);
     let sql = format!(
@@ -213,13 +228,13 @@ pub async fn top_product_rows(
 }
 
 /// The windows whole inside `[from, to)` the pipeline has emitted final and
-/// whose events all made it into its rows.
+/// whose events all made it into its rows, with their latest final version.
 async fn closed_windows(
     state: &Dashboard,
     pipeline: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, HttpError> {
+) -> Result<Vec<(DateTime<Utc>, i64)>, HttpError> {
     if !has(state, &[pipeline]).await {
         return Ok(Vec::new());
     }
@@ -233,17 +248,21 @@ async fn closed_windows(
         String::new()
     };
     let sql = format!(
-        "SELECT DISTINCT window_start FROM {pipeline} WHERE {} AND {in_range} AND is_final {late}",
+        "SELECT window_start, max(window_version) AS version FROM {pipeline} WHERE {} AND {in_range} AND is_final {late} \
+         GROUP BY window_start",
         partitions("date", from, to),
     );
-    let mut starts: Vec<DateTime<Utc>> = rows(state, &sql)
+    let mut windows: Vec<(DateTime<Utc>, i64)> = rows(state, &sql)
         .await?
         .iter()
-        .filter_map(|row| row.get("window_start").and_then(Value::as_str))
-        .filter_map(|s| crate::params::time("window_start", Some(s)).ok().flatten())
+        .filter_map(|row| {
+            let start = row.get("window_start").and_then(Value::as_str)?;
+            let start = crate::params::time("window_start", Some(start)).ok().flatten()?;
+            Some((start, row.get("version").and_then(Value::as_i64)?))
+        })
         .collect();
-    starts.sort_unstable();
-    Ok(starts)
+    windows.sort_unstable();
+    Ok(windows)
 }
 
 /// `[from, to)` less the covered windows, as merged ranges.

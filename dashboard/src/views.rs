@@ -7,10 +7,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
 use schemas::http::HttpError;
+use schemas::tables::Table;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::params::{self, Q, bad, partitions, ts_sql};
+use crate::rollups::Coverage;
 use crate::{Dashboard, DashboardError};
 
 /// Runs `sql` (built from checked values only) as JSON objects.
@@ -250,7 +252,9 @@ pub struct FraudQuery {
 }
 
 /// Orders still `flagged` (flagged within `days`, default 14, and not yet
-/// reviewed), highest risk first, with the screen's reasons.
+/// reviewed), highest risk first, with the screen's reasons. Closed days
+/// come from `fraud_reviews_1d` (the events in and out of review), the rest
+/// from the status events themselves (see [`crate::rollups`]).
 pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) -> Result<Json<Value>, HttpError> {
     let days = q.days.unwrap_or(14);
     if !(1..=366).contains(&days) {
@@ -263,14 +267,24 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
     if !has(&state, &["order_events"]).await {
         return Ok(Json(json!({"orders": []})));
     }
-    let since = (Utc::now() - Duration::days(days)).date_naive();
+    // Whole days, through today: the queue as it stands now.
+    let today = Utc::now().date_naive();
+    let (from, to) = (params::midnight(today - Duration::days(days)), params::midnight(today + Duration::days(1)));
+    let pipeline = ("fraud_reviews_1d", Table::OrderEvents);
+    let coverage = Coverage::of(&state, pipeline, Duration::days(1), from, to).await?;
+    let columns =
+        "order_id, customer_id, status, from_status, risk_score, risk_reasons, order_total, currency, occurred_at";
+    let reviews = coverage.union(columns, columns, "AND (status = 'flagged' OR from_status = 'flagged')");
     let sql = format!(
-        "SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at AS flagged_at \
-         FROM order_events WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN \
-         (SELECT order_id FROM order_events WHERE date >= '{since}' AND from_status = 'flagged') \
+        "WITH reviews AS ({reviews}) \
+         SELECT order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at AS flagged_at \
+         FROM reviews WHERE status = 'flagged' AND order_id NOT IN (SELECT order_id FROM reviews WHERE from_status = 'flagged') \
          ORDER BY risk_score DESC, occurred_at, order_id LIMIT {limit}"
     );
-    Ok(Json(json!({"orders": rows(&state, &sql).await?})))
+    Ok(Json(json!({
+        "orders": rows(&state, &sql).await?,
+        "served": {"windows_from_pipeline": coverage.windows_from_pipeline(), "pipeline": pipeline.0},
+    })))
 }
 
 /// Products at or below the low-stock threshold, from the live stock.

@@ -40,7 +40,7 @@ async fn serve(
     let end = NaiveDate::parse_from_str(END, "%Y-%m-%d")?;
     let pipelines: Vec<_> = analytics::builtin::builtin_pipelines()?.into_iter().map(std::sync::Arc::new).collect();
     seed_to_parquet(&store, &SeedConfig::new(7, orders, days, end), &pipelines, 2, false).await?;
-    write_late_event_fixture(&store).await?;
+    write_late_row_fixture(&store, "revenue_by_category_1d", "order_items", "late-fixture:1").await?;
     let nats = broker::NatsServer::start_temporary().await?;
     let client = broker::connect(&nats.url(), "dashboard-test").await?;
     let js = async_nats::jetstream::new(client.clone());
@@ -56,10 +56,10 @@ async fn serve(
     Ok(Served { base, http: reqwest::Client::new(), _nats: nats, _dir: dir, lake_dir })
 }
 
-/// One event of 2026-11-20 that reached the daily revenue pipeline too
-/// late: its window's rows lack it, so the dashboard must sum that day from
-/// the items instead of the pipeline's output.
-async fn write_late_event_fixture(store: &DataStore) -> TestResult {
+/// One row of 2026-11-20 that reached `pipeline` (over `source`) too late:
+/// its window's rows lack it, so the dashboard must read that day from the
+/// source instead of the pipeline's output.
+async fn write_late_row_fixture(store: &DataStore, pipeline: &str, source: &str, record: &str) -> TestResult {
     use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
     use schemas::tables::Table;
     let micros = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
@@ -67,8 +67,8 @@ async fn write_late_event_fixture(store: &DataStore) -> TestResult {
     let rows = arrow::array::RecordBatch::try_new(
         Table::LateEvents.schema(),
         vec![
-            Arc::new(StringArray::from(vec!["order_items"])),
-            Arc::new(StringArray::from(vec!["late-fixture:1"])),
+            Arc::new(StringArray::from(vec![source])),
+            Arc::new(StringArray::from(vec![record])),
             ts("2026-11-20T12:00:00Z"),
             ts("2026-11-20T00:00:00Z"),
             ts("2026-11-21T00:00:00Z"),
@@ -78,9 +78,51 @@ async fn write_late_event_fixture(store: &DataStore) -> TestResult {
     )?;
     let bytes =
         analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::LateEvents))?;
-    let path = "late_events/pipeline=revenue_by_category_1d/date=2026-11-20/part-fixture.parquet";
-    store.put(&store.path(path), bytes).await?;
+    let path = format!("late_events/pipeline={pipeline}/date=2026-11-20/part-fixture.parquet");
+    store.put(&store.path(&path), bytes).await?;
     Ok(())
+}
+
+/// A status event flagging a new order at `at` (never reviewed), in the
+/// events alone; returns the order and the event's id.
+async fn write_flag_event(store: &DataStore, at: &str) -> Result<(uuid::Uuid, String), Box<dyn std::error::Error>> {
+    use schemas::{OrderEvent, OrderStatus, tables::Table};
+    let order_id = uuid::Uuid::now_v7();
+    let at = chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&chrono::Utc);
+    let mut event = OrderEvent::status_changed(order_id, Some(OrderStatus::Pending), OrderStatus::Flagged, None, at)?
+        .for_customer("fixture-customer");
+    if let schemas::EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload {
+        *risk_score = Some(100);
+        risk_reasons.push("fixture".into());
+    }
+    let rows = analytics::rows::order_events_batch(&[(1, event.clone())])?;
+    let bytes =
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::OrderEvents))?;
+    let date = at.date_naive();
+    store.put(&store.path(&format!("order_events/date={date}/part-flag-{order_id}.parquet")), bytes).await?;
+    Ok((order_id, event.event_id))
+}
+
+/// A restatement of 2026-11-19's `fraud_reviews_1d` window, as a late
+/// event within the lateness makes: version 2 holds the seeded rows plus a
+/// flag that came late (written to the events too).
+async fn write_restated_review_day(store: &DataStore) -> Result<uuid::Uuid, Box<dyn std::error::Error>> {
+    let (order_id, _) = write_flag_event(store, "2026-11-19T22:00:00Z").await?;
+    let (ctx, _) = analytics::query::session(store, &QueryLimits::default()).await?;
+    let meta = "CAST(2 AS INT) AS window_version, TIMESTAMP '2026-11-20T09:00:00Z' AS watermark_at_emit, \
+                CAST(1 AS BIGINT) AS late_count, true AS is_final";
+    let columns = "order_id, customer_id, status, from_status, risk_score, risk_reasons, order_total, currency, occurred_at, stream_seq";
+    let sql = format!(
+        "SELECT window_start, window_end, {columns}, {meta} FROM fraud_reviews_1d WHERE date = '2026-11-19' \
+         UNION ALL SELECT TIMESTAMP '2026-11-19T00:00:00Z', TIMESTAMP '2026-11-20T00:00:00Z', {columns}, {meta} \
+         FROM order_events WHERE date = '2026-11-19' AND order_id = '{order_id}'"
+    );
+    let rows = analytics::query::run(&ctx, &sql).await?;
+    assert!(rows.iter().map(|b| b.num_rows()).sum::<usize>() > 1, "the seeded day and the late flag");
+    let layout = analytics::parquet_out::FileLayout::new(&["window_start"], &[]);
+    let bytes = analytics::parquet_out::encode(&rows[0].schema(), &rows, &layout)?;
+    store.put(&store.path("fraud_reviews_1d/date=2026-11-19/part-restated.parquet"), bytes).await?;
+    Ok(order_id)
 }
 
 /// A money value from JSON (a decimal string or a number).
@@ -399,6 +441,56 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
             .collect()
     };
     assert_eq!(pairs(&top["products"]), pairs(&expected["rows"]));
+
+    // The fraud queue: closed days from fraud_reviews_1d, the day with a
+    // late status event from the events; the same orders as the events
+    // alone, the late flag first (the highest risk).
+    let store = DataStore::open(&s.lake_dir)?;
+    let (late_flag, late_event) = write_flag_event(&store, "2026-11-20T12:00:00Z").await?;
+    write_late_row_fixture(&store, "fraud_reviews_1d", "order_events", &late_event).await?;
+    let restated_flag = write_restated_review_day(&store).await?;
+    let first_day = NaiveDate::parse_from_str(END, "%Y-%m-%d")? - chrono::Duration::days(10);
+    let days = (chrono::Utc::now().date_naive() - first_day).num_days();
+    assert!(days <= 366, "END is over a year ago: move it forward");
+    let (status, queue) = s.get(&format!("/api/dashboard/fraud-queue?days={days}&limit=1000")).await?;
+    assert_eq!(status, 200, "{queue}");
+    let since = chrono::Utc::now().date_naive() - chrono::Duration::days(days);
+    let expected: Value = s
+        .sql(
+            &format!(
+                "SELECT order_id FROM order_events WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN \
+                 (SELECT order_id FROM order_events WHERE date >= '{since}' AND from_status = 'flagged') \
+                 ORDER BY risk_score DESC, occurred_at, order_id"
+            ),
+            "application/json",
+        )
+        .await?
+        .json()
+        .await?;
+    let ids = |rows: &Value| -> Vec<String> {
+        rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&queue["orders"]), ids(&expected["rows"]), "each flagged order once, from the latest version");
+    assert_eq!(ids(&queue["orders"]).iter().collect::<HashSet<_>>().len(), ids(&queue["orders"]).len());
+    let (restated_flag, late_flag) = (restated_flag.to_string(), late_flag.to_string());
+    assert_eq!(ids(&queue["orders"])[..2], [restated_flag, late_flag], "the fixtures' risk is the highest");
+    let reviewed: Value = s
+        .sql("SELECT count(*) AS n FROM fraud_reviews_1d WHERE from_status = 'flagged'", "application/json")
+        .await?
+        .json()
+        .await?;
+    assert!(reviewed["rows"][0]["n"].as_i64().unwrap() > 10, "reviews the queue leaves out: {reviewed}");
+    // Every seeded day with reviews but the late one.
+    let from_pipeline = queue["served"]["windows_from_pipeline"].as_u64().unwrap();
+    let seeded: Value = s
+        .sql("SELECT count(DISTINCT window_start) AS n FROM fraud_reviews_1d", "application/json")
+        .await?
+        .json()
+        .await?;
+    assert_eq!(Some(from_pipeline + 1), seeded["rows"][0]["n"].as_u64(), "{}", queue["served"]);
+    let (status, body) = s.get("/api/dashboard/fraud-queue?days=0").await?;
+    assert_eq!((status, body["field"].as_str()), (400, Some("days")));
+
     let (status, body) = s.get("/api/dashboard/top-products?limit=ten").await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "JSON, not axum's text");
     let (status, body) = s.get("/api/dashboard/revenue?window=5m").await?;

@@ -16,7 +16,10 @@ use arrow::array::{
 };
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::common::DFSchema;
 use datafusion::datasource::MemTable;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use schemas::tables::{timestamp, window_meta_fields};
 
@@ -29,12 +32,20 @@ pub struct Evaluator {
     ctx: SessionContext,
     /// See [`Evaluator::source_columns`].
     source_columns: Vec<String>,
+    /// See [`Evaluator::filter_rows`].
+    row_filter: Option<Arc<dyn PhysicalExpr>>,
     input_schema: SchemaRef,
     /// The SQL's output (per step, for a cumulative pipeline).
     stage_schema: SchemaRef,
     /// What the output table holds, meta columns included.
     pub output_schema: SchemaRef,
     cumulative_sql: Option<String>,
+}
+
+/// What [`Evaluator::plan_reads`] finds in a plan.
+struct PlanReads {
+    columns: Vec<String>,
+    row_filter: Option<Expr>,
 }
 
 fn quote(name: &str) -> String {
@@ -55,12 +66,14 @@ impl Evaluator {
             spec: Arc::clone(&spec),
             ctx,
             source_columns: all,
+            row_filter: None,
             input_schema: Arc::clone(&input_schema),
             stage_schema: Arc::clone(&input_schema),
             output_schema: Arc::clone(&input_schema),
             cumulative_sql: None,
         };
-        let read = evaluator.columns_read(&spec.sql).await.map_err(|e| fail(format!("sql: {e}")))?;
+        let reads = evaluator.plan_reads(&spec.sql).await.map_err(|e| fail(format!("sql: {e}")))?;
+        let read = &reads.columns;
         let mut needed: Vec<&str> = vec![spec.time_column(), "stream_seq"];
         needed.extend(spec.session_key());
         needed.extend(super::operator::record_id_columns(spec.source));
@@ -71,6 +84,10 @@ impl Evaluator {
             .cloned()
             .collect();
         evaluator.input_schema = input_schema_of(&source, &evaluator.source_columns);
+        evaluator.row_filter = match reads.row_filter {
+            Some(predicate) => evaluator.source_predicate(&predicate).map_err(|e| fail(format!("sql: {e}")))?,
+            None => None,
+        };
         let stage = evaluator.run_sql(&spec.sql, "input", Vec::new()).await;
         let stage_schema = match stage {
             Ok((schema, _)) => without_views(&schema),
@@ -108,22 +125,59 @@ impl Evaluator {
     }
 
     /// The source columns the SQL reads, from its optimized plan's scans of
-    /// `input` (subqueries included).
-    async fn columns_read(&self, sql: &str) -> Result<Vec<String>, AnalyticsError> {
+    /// `input` (subqueries included), and the predicate every row must pass
+    /// before anything else sees it: a filter straight over the plan's only
+    /// scan of `input`.
+    async fn plan_reads(&self, sql: &str) -> Result<PlanReads, AnalyticsError> {
         use datafusion::common::tree_node::TreeNodeRecursion;
         use datafusion::logical_expr::LogicalPlan;
+        let is_input =
+            |plan: &LogicalPlan| matches!(plan, LogicalPlan::TableScan(s) if s.table_name.table() == "input");
         self.register("input", Arc::clone(&self.input_schema), Vec::new())?;
         let plan = self.ctx.sql(sql).await?.into_optimized_plan()?;
-        let mut read = Vec::new();
+        let (mut columns, mut scans, mut filters) = (Vec::new(), 0, Vec::new());
         plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node
-                && scan.table_name.table() == "input"
-            {
-                read.extend(scan.projected_schema.fields().iter().map(|f| f.name().clone()));
+            match node {
+                LogicalPlan::TableScan(scan) if is_input(node) => {
+                    scans += 1;
+                    columns.extend(scan.projected_schema.fields().iter().map(|f| f.name().clone()));
+                    filters.extend(scan.filters.iter().cloned());
+                }
+                LogicalPlan::Filter(filter) if is_input(&filter.input) => filters.push(filter.predicate.clone()),
+                _ => {}
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
-        Ok(read)
+        let row_filter = if scans == 1 { datafusion::logical_expr::utils::conjunction(filters) } else { None };
+        Ok(PlanReads { columns, row_filter })
+    }
+
+    /// `predicate` over the kept source columns alone, or None when it also
+    /// reads `window_start`/`window_end` (which rows only get in a window).
+    fn source_predicate(&self, predicate: &Expr) -> Result<Option<Arc<dyn PhysicalExpr>>, AnalyticsError> {
+        if predicate.column_refs().iter().any(|c| !self.source_columns.contains(&c.name)) {
+            return Ok(None);
+        }
+        let fields = &self.input_schema.fields()[..self.source_columns.len()];
+        let schema = DFSchema::try_from_qualified_schema("input", &Schema::new(fields.to_vec()))?;
+        Ok(Some(self.ctx.create_physical_expr(predicate.clone(), &schema)?))
+    }
+
+    /// `rows` (the kept source columns, as [`Evaluator::source_columns`]
+    /// orders them) less those the SQL filters out before reading anything
+    /// else: dropping them first changes no output. For whole closed windows
+    /// only (the seed's days): in a live stream every row still moves the
+    /// watermark and may be late.
+    pub fn filter_rows(&self, rows: &RecordBatch) -> Result<RecordBatch, AnalyticsError> {
+        let Some(predicate) = &self.row_filter else { return Ok(rows.clone()) };
+        let fields = self.input_schema.fields()[..self.source_columns.len()].to_vec();
+        let schema = Arc::new(Schema::new(fields));
+        let typed = RecordBatch::try_new(Arc::clone(&schema), cast_to(rows.columns(), &schema)?)?;
+        let keep = predicate.evaluate(&typed)?.into_array(typed.num_rows())?;
+        let keep = keep
+            .as_boolean_opt()
+            .ok_or_else(|| AnalyticsError::pipeline(&self.spec.name, "a filter that is not boolean"))?;
+        Ok(arrow::compute::filter_record_batch(rows, keep)?)
     }
 
     /// The source columns the engine keeps: what the SQL reads, plus what
@@ -485,5 +539,49 @@ mod tests {
         for eval in [&eval, &sessions] {
             assert!(eval.output_schema.fields().iter().all(|f| f.data_type() != &DataType::Utf8View));
         }
+    }
+
+    #[tokio::test]
+    async fn rows_the_sql_filters_out_first_can_be_dropped_before_windowing() {
+        use crate::seed::{SeedConfig, categories_of, day_batches, generate_day, products};
+        let config = SeedConfig::new(5, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+        let catalog = products(&config);
+        let day = generate_day(&config, &catalog, 0, 3_000);
+        let (_, events) = day_batches(&day, &categories_of(&catalog))
+            .unwrap()
+            .into_iter()
+            .find(|(t, _)| *t == schemas::tables::Table::OrderEvents)
+            .unwrap();
+        let reviews = Evaluator::new(builtin("fraud_reviews_1d")).await.unwrap();
+        let kept = reviews.filter_rows(&project(&events, reviews.source_columns()).unwrap()).unwrap();
+        let text = |b: &RecordBatch, c: &str| -> Vec<Option<String>> {
+            b.column_by_name(c).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let is_review =
+            |s: &Option<String>, f: &Option<String>| s.as_deref() == Some("flagged") || f.as_deref() == Some("flagged");
+        let expected =
+            text(&events, "status").iter().zip(text(&events, "from_status")).filter(|(s, f)| is_review(s, f)).count();
+        assert!(expected > 0 && expected < events.num_rows() / 10, "a few review events among {}", events.num_rows());
+        assert_eq!(kept.num_rows(), expected);
+        assert!(text(&kept, "status").iter().zip(text(&kept, "from_status")).all(|(s, f)| is_review(s, &f)));
+
+        // No filter: every row stays. Two scans of input: no single filter
+        // holds for every row, so none is applied.
+        let revenue = Evaluator::new(builtin("revenue_by_category_1m")).await.unwrap();
+        assert!(revenue.row_filter.is_none());
+        let self_join = "SELECT a.window_start, a.window_end, count(*) AS n FROM input a \
+                         JOIN (SELECT order_id FROM input WHERE status = 'flagged') b USING (order_id) GROUP BY 1, 2";
+        let spec = crate::pipeline::parse_pipeline(
+            "self_join",
+            "source = \"order_events\"\n[window]\nkind = \"tumbling\"\nsize = \"1h\"\n",
+            self_join,
+        )
+        .unwrap();
+        let joined = Evaluator::new(Arc::new(spec)).await.unwrap();
+        assert!(joined.row_filter.is_none());
+        assert_eq!(
+            joined.filter_rows(&project(&events, joined.source_columns()).unwrap()).unwrap().num_rows(),
+            events.num_rows()
+        );
     }
 }

@@ -8,6 +8,8 @@
 //! source = "order_items"        # orders | order_items | order_events
 //! output = "revenue_by_category_1m"   # default: the file name
 //! early_results = false         # emit provisional rows each micro-batch
+//! seed_history = false          # `orderstream seed` writes this output for its
+//!                               # days too (tumbling, 1h to 1d, dividing a day)
 //! [window]
 //! kind = "tumbling"             # tumbling | hopping | session | cumulative
 //! size = "1m"                   # slide = "5m" (hopping), gap + key (session),
@@ -35,6 +37,8 @@ struct ManifestFile {
     description: String,
     #[serde(default)]
     early_results: bool,
+    #[serde(default)]
+    seed_history: bool,
     window: WindowSection,
     #[serde(default)]
     watermark: WatermarkSection,
@@ -108,6 +112,9 @@ pub struct PipelineSpec {
     pub allowed_lateness_ms: i64,
     pub idle_timeout_ms: i64,
     pub early_results: bool,
+    /// The seed writes this pipeline's rows for the days it generates
+    /// (see [`crate::rollup`]).
+    pub seed_history: bool,
 }
 
 impl PipelineSpec {
@@ -209,6 +216,11 @@ pub fn parse_pipeline(name: &str, manifest: &str, sql: &str) -> Result<PipelineS
     if Table::ALL.iter().any(|t| t.name() == output) {
         return Err(fail(format!("output {output:?} is a base table's name")));
     }
+    if file.seed_history && !crate::rollup::tiles_a_day(&windowing) {
+        return Err(fail(
+            "seed_history needs a tumbling window of 1h to 1d that divides a day (the seed writes whole days)".into(),
+        ));
+    }
     Ok(PipelineSpec {
         name: name.to_string(),
         description: file.description,
@@ -220,6 +232,7 @@ pub fn parse_pipeline(name: &str, manifest: &str, sql: &str) -> Result<PipelineS
         allowed_lateness_ms: wm_duration("allowed_lateness", &wm.allowed_lateness)?,
         idle_timeout_ms: wm_duration("idle_timeout", &wm.idle_timeout)?,
         early_results: file.early_results,
+        seed_history: file.seed_history,
     })
 }
 
@@ -274,6 +287,7 @@ mod tests {
             ("source = \"orders\"\n[window]\nkind = \"session\"\ngap = \"30m\"\nkey = \"nope\"", "window.key"),
             ("source = \"orders\"\noutput = \"orders\"\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "base table"),
             ("source = \"orders\"\nsurprise = 1\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "surprise"),
+            ("source = \"orders\"\nseed_history = true\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "seed_history"),
         ];
         for (manifest, expected) in bad {
             let error = parse_pipeline("p", manifest, sql).unwrap_err().to_string();
