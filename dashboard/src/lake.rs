@@ -131,11 +131,40 @@ impl Lake {
         row_limit: usize,
         timeout: Duration,
     ) -> Result<Collected, DashboardError> {
+        self.collect_in(sql, row_limit, timeout, None).await
+    }
+
+    /// [`Lake::collect`] with the scan split `partitions` ways: for lookups
+    /// whose cost is opening many files for a few rows.
+    pub async fn collect_wide(
+        self: &Arc<Self>,
+        sql: &str,
+        row_limit: usize,
+        timeout: Duration,
+        partitions: usize,
+    ) -> Result<Collected, DashboardError> {
+        self.collect_in(sql, row_limit, timeout, Some(partitions)).await
+    }
+
+    async fn collect_in(
+        self: &Arc<Self>,
+        sql: &str,
+        row_limit: usize,
+        timeout: Duration,
+        partitions: Option<usize>,
+    ) -> Result<Collected, DashboardError> {
         let started = Instant::now();
         let lake = self.clone();
         let sql = sql.to_string();
         let mut task = self.queries.spawn(async move {
-            let frame = lake.plan(&sql).await?;
+            let frame = match partitions {
+                None => lake.plan(&sql).await?,
+                Some(n) => {
+                    let mut state = lake.ctx.state();
+                    state.config_mut().options_mut().execution.target_partitions = n.max(1);
+                    SessionContext::new_with_state(state).sql_with_options(&sql, read_only()).await?
+                }
+            };
             // One row past the limit tells us whether it truncated.
             let frame = frame.limit(0, Some(row_limit.saturating_add(1)))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());

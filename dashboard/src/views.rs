@@ -18,7 +18,12 @@ use crate::{Dashboard, DashboardError};
 /// Runs `sql` (built from checked values only) as JSON objects.
 pub async fn rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError> {
     let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
-    let out = crate::sql_api::json_array(&collected.batches)?;
+    json_rows(&collected.batches)
+}
+
+/// Batches as JSON objects.
+pub fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, HttpError> {
+    let out = crate::sql_api::json_array(batches)?;
     serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
 }
 
