@@ -92,11 +92,23 @@ async fn publish_history(js: &jetstream::Context) -> (Vec<Order>, usize) {
             .payload(serde_json::to_vec(&order).unwrap().into())
             .message_id(order.order_id.to_string());
         js.send_publish(broker::order_submitted_subject(order.order_id), message).await.unwrap().await.unwrap();
+        // Every tenth order is flagged by the fraud screen and approved.
+        let path: &[OrderStatus] = if i % 10 == 0 {
+            &[OrderStatus::Flagged, OrderStatus::Reserved, OrderStatus::Confirmed]
+        } else {
+            &[OrderStatus::Reserved, OrderStatus::Confirmed]
+        };
         let mut from = OrderStatus::Pending;
-        for (step, to) in [OrderStatus::Reserved, OrderStatus::Confirmed].into_iter().enumerate() {
+        for (step, to) in path.iter().copied().enumerate() {
             let when = Utc.timestamp_millis_opt(at + 100 * (step as i64 + 1)).unwrap();
-            let event =
+            let mut event =
                 OrderEvent::status_changed(order.order_id, Some(from), to, None, when).unwrap().for_order(&order);
+            if let schemas::EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload
+                && to == OrderStatus::Flagged
+            {
+                *risk_score = Some(80);
+                risk_reasons.push("velocity".into());
+            }
             let message = PublishMessage::build()
                 .payload(serde_json::to_vec(&event).unwrap().into())
                 .message_id(event.event_id.clone());
@@ -218,6 +230,19 @@ async fn killed_mid_batch_the_job_loses_and_duplicates_nothing_and_replays_are_i
             .unwrap();
         assert!(status.success());
     }
+    // The fraud review pipeline keeps exactly the events into and out of
+    // review (a filter, no aggregate; a list column), each once.
+    let replay_store = DataStore::open(a.to_str().unwrap()).unwrap();
+    let [reviews, expected] = count(
+        &replay_store,
+        "SELECT (SELECT count(*) FROM fraud_reviews_1d) AS reviews, \
+                (SELECT count(*) FROM order_events WHERE status = 'flagged' OR from_status = 'flagged') AS expected",
+    )
+    .await[..] else {
+        panic!()
+    };
+    assert!(expected > 100, "flagged and approved orders in the replayed range: {expected}");
+    assert_eq!(reviews, expected);
     let (fa, fb) = (files(&a), files(&b));
     assert!(fa.keys().any(|k| k.starts_with("revenue_to_date_daily/")), "{:?}", fa.keys().collect::<Vec<_>>());
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>(), "the same file names");
