@@ -14,6 +14,7 @@
 
 pub mod assets;
 pub mod bulk;
+pub mod coverage_cache;
 pub mod export;
 pub mod lake;
 pub mod live;
@@ -154,6 +155,7 @@ pub struct Dashboard {
     pub live: Arc<live::Live>,
     pub exports: Arc<export::Exports>,
     pub settings: Arc<DashboardSettings>,
+    pub coverage: Arc<coverage_cache::CoverageCache>,
 }
 
 impl Dashboard {
@@ -171,6 +173,7 @@ impl Dashboard {
             live,
             exports,
             settings: Arc::new(settings),
+            coverage: Arc::default(),
         }
     }
 }

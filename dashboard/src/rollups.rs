@@ -106,7 +106,14 @@ impl Coverage {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Coverage, HttpError> {
-        let covered = closed_windows(state, pipeline, from, to).await?;
+        let covered = match state.coverage.get(state, pipeline, from, to).await? {
+            (Some(covered), _) => covered,
+            (None, fingerprint) => {
+                let covered = closed_windows(state, pipeline, from, to).await?;
+                state.coverage.put(pipeline, from, to, fingerprint, &covered);
+                covered
+            }
+        };
         let starts: Vec<DateTime<Utc>> = covered.iter().map(|(start, _)| *start).collect();
         let uncovered = uncovered_ranges(size, from, to, &starts);
         Ok(Coverage { pipeline, source, size, covered, uncovered })

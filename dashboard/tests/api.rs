@@ -445,14 +445,19 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     // The fraud queue: closed days from fraud_reviews_1d, the day with a
     // late status event from the events; the same orders as the events
     // alone, the late flag first (the highest risk).
+    let first_day = NaiveDate::parse_from_str(END, "%Y-%m-%d")? - chrono::Duration::days(10);
+    let days = (chrono::Utc::now().date_naive() - first_day).num_days();
+    assert!(days <= 366, "END is over a year ago: move it forward");
+    let queue_path = format!("/api/dashboard/fraud-queue?days={days}&limit=1000");
+    // Asked once before the fixtures land: the answer remembered for this
+    // range must not outlive the files it was read from.
+    let (status, before) = s.get(&queue_path).await?;
+    assert_eq!(status, 200, "{before}");
     let store = DataStore::open(&s.lake_dir)?;
     let (late_flag, late_event) = write_flag_event(&store, "2026-11-20T12:00:00Z").await?;
     write_late_row_fixture(&store, "fraud_reviews_1d", "order_events", &late_event).await?;
     let restated_flag = write_restated_review_day(&store).await?;
-    let first_day = NaiveDate::parse_from_str(END, "%Y-%m-%d")? - chrono::Duration::days(10);
-    let days = (chrono::Utc::now().date_naive() - first_day).num_days();
-    assert!(days <= 366, "END is over a year ago: move it forward");
-    let (status, queue) = s.get(&format!("/api/dashboard/fraud-queue?days={days}&limit=1000")).await?;
+    let (status, queue) = s.get(&queue_path).await?;
     assert_eq!(status, 200, "{queue}");
     let since = chrono::Utc::now().date_naive() - chrono::Duration::days(days);
     let expected: Value = s
@@ -488,6 +493,9 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         .json()
         .await?;
     assert_eq!(Some(from_pipeline + 1), seeded["rows"][0]["n"].as_u64(), "{}", queue["served"]);
+    assert_eq!(before["served"]["windows_from_pipeline"].as_u64(), Some(from_pipeline + 1), "before the late row");
+    let (_, again) = s.get(&queue_path).await?;
+    assert_eq!(again, queue, "the remembered coverage answers the same");
     let (status, body) = s.get("/api/dashboard/fraud-queue?days=0").await?;
     assert_eq!((status, body["field"].as_str()), (400, Some("days")));
 
