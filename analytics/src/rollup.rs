@@ -21,17 +21,7 @@ use bytes::Bytes;
 use schemas::tables::Table;
 
 use crate::AnalyticsError;
-use crate::pipeline::{Evaluator, Operator, PipelineSpec, Windowing};
-use crate::window::WindowKind;
-
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// Whether a day is whole windows of `windowing`.
-pub fn tiles_a_day(windowing: &Windowing) -> bool {
-    matches!(windowing,
-        Windowing::Fixed(WindowKind::Tumbling { size_ms }) if *size_ms >= HOUR_MS && DAY_MS % size_ms == 0)
-}
+use crate::pipeline::{Evaluator, Operator, PipelineSpec};
 
 /// One pipeline, ready to run over closed days.
 pub struct DayRollup {
@@ -105,13 +95,11 @@ impl DayRollup {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn only_tumbling_windows_of_an_hour_to_a_day_tile_a_day() {
         let specs = crate::builtin::builtin_pipelines().unwrap();
         let mut tiling: Vec<&str> =
-            specs.iter().filter(|s| tiles_a_day(&s.windowing)).map(|s| s.name.as_str()).collect();
+            specs.iter().filter(|s| s.windowing.tiles_a_day()).map(|s| s.name.as_str()).collect();
         tiling.sort_unstable();
         assert_eq!(
             tiling,

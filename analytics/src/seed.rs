@@ -819,8 +819,7 @@ pub async fn seed_to_parquet(
     // Pipeline outputs of each day, on their own task beside generation.
     let rollups = DayRollup::for_pipelines(pipelines).await?;
     let rolls_events = rollups.iter().any(|r| r.source() == Table::OrderEvents);
-    // (date, source table, that date's rows of it)
-    let (to_rollups, mut rollup_days) = tokio::sync::mpsc::channel::<(String, Table, Vec<RecordBatch>)>(4);
+    let (to_rollups, mut rollup_days) = tokio::sync::mpsc::channel::<RollupDay>(4);
     let seed = config.seed;
     let rolling = tokio::spawn(async move {
         let mut files = Vec::new();
@@ -856,16 +855,14 @@ pub async fn seed_to_parquet(
         index += 1;
         let rest = held.split_off(&format!("{date}\u{1}"));
         let complete = std::mem::replace(&mut held, rest);
-        // A closed receiver means the rollup task failed: its error is below.
         if rolls_events {
-            for (date, parts) in &complete {
-                let _ = to_rollups.send((date.clone(), Table::OrderEvents, parts.clone())).await;
-            }
+            send_event_dates(&to_rollups, &complete).await;
         }
         if !complete.is_empty() {
             // Encoded beside the next days' generation, not in their way.
             encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, complete)));
         }
+        // A closed receiver means the rollup task failed: its error is below.
         let _ = to_rollups.send((date, Table::OrderItems, vec![day.items])).await;
         let mut files = day.files;
         // Write what has finished encoding; hold the rest (no waiting).
@@ -886,9 +883,7 @@ pub async fn seed_to_parquet(
     }
     // Dates after the last day (events of its last orders).
     if rolls_events {
-        for (date, parts) in &held {
-            let _ = to_rollups.send((date.clone(), Table::OrderEvents, parts.clone())).await;
-        }
+        send_event_dates(&to_rollups, &held).await;
     }
     encoding.push(tokio::task::spawn_blocking(move || encode_events(seed, held)));
     for task in encoding {
@@ -900,6 +895,21 @@ pub async fn seed_to_parquet(
         bar.finish();
     }
     Ok(report)
+}
+
+/// (date, source table, that date's rows of it), for the rollup task.
+type RollupDay = (String, Table, Vec<RecordBatch>);
+
+/// Complete dates of status events to the rollup task (the batches are
+/// shared, not copied). A closed channel means the task failed; its error
+/// surfaces when it is joined.
+async fn send_event_dates(
+    to_rollups: &tokio::sync::mpsc::Sender<RollupDay>,
+    dates: &BTreeMap<String, Vec<RecordBatch>>,
+) {
+    for (date, parts) in dates {
+        let _ = to_rollups.send((date.clone(), Table::OrderEvents, parts.clone())).await;
+    }
 }
 
 /// Stores encoded files (paths relative to the store) and counts them.

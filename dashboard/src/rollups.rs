@@ -1,14 +1,15 @@
 //! Aggregates over a time range, read from the pipeline that computes them
-//! where it can and from its source table for the rest. `revenue_by_category_*`
-//! is exactly the revenue endpoint's rows, `revenue_by_product_1d` the
-//! best sellers' and `fraud_reviews_1d` the fraud queue's: a few rows per
-//! window against millions of item rows or status events over a month. A window comes from the pipeline when it lies whole inside the
-//! range, has a final emission (its latest version is read), and no event of
-//! it went to `late_events` (those are in the items but not in the
-//! pipeline's rows). Every other window — the open ones, history no pipeline
-//! has summarised — is read from the source. Either way the answer is the
-//! source's to the cent; answers say how many windows came from the
-//! pipeline.
+//! where it can and from its source table for the rest.
+//! `revenue_by_category_*` is exactly the revenue endpoint's rows,
+//! `revenue_by_product_1d` the best sellers' and `fraud_reviews_1d` the
+//! fraud queue's: a few rows per window against millions of item rows or
+//! status events over a month. A window comes from the pipeline when it
+//! lies whole inside the range, has a final emission (its latest version is
+//! read), and no event of it went to `late_events` (those are in the source
+//! but not in the pipeline's rows). Every other window — the open ones,
+//! history no pipeline has summarised — is read from the source. Either way
+//! the answer is the source's to the cent; answers say how many windows
+//! came from the pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,7 +102,8 @@ pub struct Coverage {
 impl Coverage {
     pub async fn of(
         state: &Dashboard,
-        (pipeline, source): (&'static str, Table),
+        pipeline: &'static str,
+        source: Table,
         size: Duration,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
@@ -199,7 +201,7 @@ pub async fn revenue_rows(
     if !has(state, &["order_items"]).await {
         return Ok((Vec::new(), 0));
     }
-    let coverage = Coverage::of(state, (window.pipeline, Table::OrderItems), window.size, from, to).await?;
+    let coverage = Coverage::of(state, window.pipeline, Table::OrderItems, window.size, from, to).await?;
     let bin = format!("date_bin(INTERVAL '{}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z')", window.interval);
     let rows_of = coverage.union(
         "window_start, category, revenue, units",
@@ -223,8 +225,7 @@ pub async fn top_product_rows(
     filters: &str,
     limit: usize,
 ) -> Result<(String, usize), HttpError> {
-    let coverage =
-        Coverage::of(state, ("revenue_by_product_1d", Table::OrderItems), Duration::days(1), from, to).await?;
+    let coverage = Coverage::of(state, "revenue_by_product_1d", Table::OrderItems, Duration::days(1), from, to).await?;
     let rows_of =
         coverage.union("product_id, units, revenue", "product_id, quantity AS units, line_total AS revenue", filters);
     let sql = format!(

@@ -275,8 +275,8 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
     // Whole days, through today: the queue as it stands now.
     let today = Utc::now().date_naive();
     let (from, to) = (params::midnight(today - Duration::days(days)), params::midnight(today + Duration::days(1)));
-    let pipeline = ("fraud_reviews_1d", Table::OrderEvents);
-    let coverage = Coverage::of(&state, pipeline, Duration::days(1), from, to).await?;
+    let pipeline = "fraud_reviews_1d";
+    let coverage = Coverage::of(&state, pipeline, Table::OrderEvents, Duration::days(1), from, to).await?;
     let columns =
         "order_id, customer_id, status, from_status, risk_score, risk_reasons, order_total, currency, occurred_at";
     let reviews = coverage.union(columns, columns, "AND (status = 'flagged' OR from_status = 'flagged')");
@@ -288,7 +288,7 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
     );
     Ok(Json(json!({
         "orders": rows(&state, &sql).await?,
-        "served": {"windows_from_pipeline": coverage.windows_from_pipeline(), "pipeline": pipeline.0},
+        "served": {"windows_from_pipeline": coverage.windows_from_pipeline(), "pipeline": pipeline},
     })))
 }
 

@@ -32,8 +32,9 @@ pub struct Evaluator {
     ctx: SessionContext,
     /// See [`Evaluator::source_columns`].
     source_columns: Vec<String>,
-    /// See [`Evaluator::filter_rows`].
-    row_filter: Option<Arc<dyn PhysicalExpr>>,
+    /// See [`Evaluator::filter_rows`]: the predicate and the kept source
+    /// columns' schema it reads (strings as views).
+    row_filter: Option<RowFilter>,
     input_schema: SchemaRef,
     /// The SQL's output (per step, for a cumulative pipeline).
     stage_schema: SchemaRef,
@@ -41,6 +42,8 @@ pub struct Evaluator {
     pub output_schema: SchemaRef,
     cumulative_sql: Option<String>,
 }
+
+type RowFilter = (Arc<dyn PhysicalExpr>, SchemaRef);
 
 /// What [`Evaluator::plan_reads`] finds in a plan.
 struct PlanReads {
@@ -154,13 +157,13 @@ impl Evaluator {
 
     /// `predicate` over the kept source columns alone, or None when it also
     /// reads `window_start`/`window_end` (which rows only get in a window).
-    fn source_predicate(&self, predicate: &Expr) -> Result<Option<Arc<dyn PhysicalExpr>>, AnalyticsError> {
+    fn source_predicate(&self, predicate: &Expr) -> Result<Option<RowFilter>, AnalyticsError> {
         if predicate.column_refs().iter().any(|c| !self.source_columns.contains(&c.name)) {
             return Ok(None);
         }
-        let fields = &self.input_schema.fields()[..self.source_columns.len()];
-        let schema = DFSchema::try_from_qualified_schema("input", &Schema::new(fields.to_vec()))?;
-        Ok(Some(self.ctx.create_physical_expr(predicate.clone(), &schema)?))
+        let schema = Arc::new(Schema::new(self.input_schema.fields()[..self.source_columns.len()].to_vec()));
+        let qualified = DFSchema::try_from_qualified_schema("input", &schema)?;
+        Ok(Some((self.ctx.create_physical_expr(predicate.clone(), &qualified)?, schema)))
     }
 
     /// `rows` (the kept source columns, as [`Evaluator::source_columns`]
@@ -169,10 +172,8 @@ impl Evaluator {
     /// only (the seed's days): in a live stream every row still moves the
     /// watermark and may be late.
     pub fn filter_rows(&self, rows: &RecordBatch) -> Result<RecordBatch, AnalyticsError> {
-        let Some(predicate) = &self.row_filter else { return Ok(rows.clone()) };
-        let fields = self.input_schema.fields()[..self.source_columns.len()].to_vec();
-        let schema = Arc::new(Schema::new(fields));
-        let typed = RecordBatch::try_new(Arc::clone(&schema), cast_to(rows.columns(), &schema)?)?;
+        let Some((predicate, schema)) = &self.row_filter else { return Ok(rows.clone()) };
+        let typed = RecordBatch::try_new(Arc::clone(schema), cast_to(rows.columns(), schema)?)?;
         let keep = predicate.evaluate(&typed)?.into_array(typed.num_rows())?;
         let keep = keep
             .as_boolean_opt()

@@ -100,6 +100,16 @@ pub enum Windowing {
     Cumulative { size_ms: i64, step_ms: i64, accumulate: Vec<String> },
 }
 
+impl Windowing {
+    /// Whether a UTC day is whole windows: tumbling, an hour to a day, a
+    /// divisor of a day (what `seed_history` needs).
+    pub fn tiles_a_day(&self) -> bool {
+        const HOUR_MS: i64 = 3_600_000;
+        matches!(self, Windowing::Fixed(WindowKind::Tumbling { size_ms })
+            if *size_ms >= HOUR_MS && (24 * HOUR_MS) % size_ms == 0)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PipelineSpec {
     pub name: String,
@@ -216,7 +226,7 @@ pub fn parse_pipeline(name: &str, manifest: &str, sql: &str) -> Result<PipelineS
     if Table::ALL.iter().any(|t| t.name() == output) {
         return Err(fail(format!("output {output:?} is a base table's name")));
     }
-    if file.seed_history && !crate::rollup::tiles_a_day(&windowing) {
+    if file.seed_history && !windowing.tiles_a_day() {
         return Err(fail(
             "seed_history needs a tumbling window of 1h to 1d that divides a day (the seed writes whole days)".into(),
         ));
