@@ -149,8 +149,11 @@ def main():
         span_end = (datetime.fromisoformat(day) + timedelta(days=10)).date().isoformat()
         cond = f"date <= '{day}' AND (placed_at < make_timestamp({micros}) OR (placed_at = make_timestamp({micros}) AND order_id < '{oid}'))"
         if status:
-            cond += (f" AND order_id IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND status = '{status}')"
-                     f" AND order_id NOT IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND from_status = '{status}')")
+            cond += f" AND order_id IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND status = '{status}')"
+            # As ours: nothing leaves a terminal status, so only the others
+            # need the second scan.
+            if status not in ("delivered", "cancelled"):
+                cond += f" AND order_id NOT IN (SELECT order_id FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' AND from_status = '{status}')"
         page = (f"SELECT order_id, customer_id, placed_at, total, currency, item_count, payment_method, country, date FROM orders "
                 f"WHERE {cond} ORDER BY placed_at DESC, order_id DESC LIMIT 51")
         statuses = (f"SELECT order_id, arg_max(status, occurred_at) FROM order_events WHERE date BETWEEN '{day}' AND '{span_end}' "
@@ -179,6 +182,13 @@ def main():
                 f"SELECT order_id, arg_max(status, occurred_at) FROM order_events WHERE date IN ({', '.join(repr(d) for d in days)}) "
                 f"AND status IS NOT NULL AND order_id IN ({ids}) GROUP BY order_id").fetchall()
     add("admin orders, one customer (all history)", f"/api/admin/orders?page_size=50&customer_id={customer}", customer_sqls)
+    # The Orders side panel: one order, its items and its timeline, by id
+    # alone (the date is not known to the caller).
+    order = db.execute(f"SELECT order_id FROM orders WHERE date = '2026-06-01' ORDER BY order_id LIMIT 1").fetchone()[0]
+    add("order detail (side panel)", f"/api/admin/orders/{order}/detail", [
+        f"SELECT * FROM orders WHERE order_id = '{order}'",
+        f"SELECT * FROM order_items WHERE order_id = '{order}' ORDER BY line_no",
+        f"SELECT * FROM order_events WHERE order_id = '{order}' ORDER BY occurred_at, stream_seq"])
 
     print("| endpoint | ours p50 ms | ours p95 ms | DuckDB p50 ms | DuckDB p95 ms | ours/DuckDB (p95) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

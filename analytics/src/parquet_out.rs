@@ -26,6 +26,8 @@ pub struct FileLayout {
     /// Sorted ascending by this timestamp column, then by the rest in order.
     pub sort_by: Vec<String>,
     pub bloom_filters: Vec<String>,
+    /// Rows per row group at most (each with its own bloom filters).
+    pub row_group_rows: usize,
 }
 
 impl FileLayout {
@@ -33,7 +35,12 @@ impl FileLayout {
         FileLayout {
             sort_by: sort_by.iter().map(|s| s.to_string()).collect(),
             bloom_filters: bloom_filters.iter().map(|s| s.to_string()).collect(),
+            row_group_rows: ROW_GROUP_ROWS,
         }
+    }
+
+    pub fn with_row_group_rows(self, rows: usize) -> Self {
+        FileLayout { row_group_rows: rows.max(1), ..self }
     }
 }
 
@@ -47,7 +54,7 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout, rows: usize) -> Wr
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(layout.row_group_rows))
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("orderstream {}", env!("CARGO_PKG_VERSION")));
     for column in &layout.bloom_filters {
@@ -57,7 +64,7 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout, rows: usize) -> Wr
             // of a million values: that default allocates and zeroes ~1 MiB
             // per column chunk and then folds it down, which dominated
             // writing small files.
-            let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
+            let ndv = rows.clamp(1, layout.row_group_rows) as u64;
             builder = builder
                 .set_column_bloom_filter_enabled(path.clone(), true)
                 .set_column_bloom_filter_fpp(path.clone(), 0.01)
@@ -227,6 +234,25 @@ mod tests {
         let filter = file.get_row_group(0).unwrap().get_column_bloom_filter(0).cloned().unwrap();
         assert!(filter.check(&"a"));
         assert_eq!(row_group.sorting_columns().unwrap()[0].column_idx, 1);
+    }
+
+    #[test]
+    fn each_row_group_has_its_own_bloom_filter_holding_its_own_ids() {
+        let batch = batch();
+        let layout = FileLayout::new(&["placed_at"], &["order_id"]).with_row_group_rows(2);
+        let bytes = encode(&batch.schema(), std::slice::from_ref(&batch), &layout).unwrap();
+        let options = ReadOptionsBuilder::new()
+            .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+            .build();
+        let file = SerializedFileReader::new_with_options(bytes, options).unwrap();
+        assert_eq!(file.metadata().num_row_groups(), 2, "three rows, two per row group");
+        let filter = |rg: usize| file.get_row_group(rg).unwrap().get_column_bloom_filter(0).cloned().unwrap();
+        // Sorted by placed_at: b, a | c.
+        assert!(filter(0).check(&"a") && filter(0).check(&"b") && !filter(0).check(&"c"));
+        assert!(filter(1).check(&"c") && !filter(1).check(&"a"));
+        let events = crate::job::table_layout(schemas::tables::Table::OrderEvents);
+        assert_eq!(events.row_group_rows, crate::job::EVENT_ROW_GROUP_ROWS);
+        assert_eq!(crate::job::table_layout(schemas::tables::Table::Orders).row_group_rows, ROW_GROUP_ROWS);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`assets`]: the web page, built into the binary.
 
 pub mod assets;
+pub mod bloom_index;
 pub mod bulk;
 pub mod coverage_cache;
 pub mod export;
@@ -156,6 +157,7 @@ pub struct Dashboard {
     pub exports: Arc<export::Exports>,
     pub settings: Arc<DashboardSettings>,
     pub coverage: Arc<coverage_cache::CoverageCache>,
+    pub blooms: Arc<bloom_index::BloomIndex>,
 }
 
 impl Dashboard {
@@ -174,6 +176,7 @@ impl Dashboard {
             exports,
             settings: Arc::new(settings),
             coverage: Arc::default(),
+            blooms: Arc::default(),
         }
     }
 }

@@ -98,6 +98,21 @@ pub fn partitions(column: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Strin
     format!("{column} BETWEEN '{}' AND '{}'", from.date_naive(), last.max(from.date_naive()))
 }
 
+/// Rows of `[from, to)` by their time column: the `date` partitions the
+/// range touches, and the times themselves unless the range is whole UTC
+/// days. A row's `date` is its time column's UTC day, so on whole days the
+/// partitions are the range and no row's time needs reading (a count is
+/// then answered from the files' row counts).
+pub fn time_range(time_column: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let days = partitions("date", from, to);
+    let midnight = |t: DateTime<Utc>| t.time() == chrono::NaiveTime::MIN;
+    if midnight(from) && midnight(to) {
+        days
+    } else {
+        format!("{days} AND {time_column} >= {} AND {time_column} < {}", ts_sql(from), ts_sql(to))
+    }
+}
+
 /// A `[from, to)` range from the query string, defaulting to the `default`
 /// span that ends now (or at `to`); at most `max` long.
 pub fn range(
@@ -140,6 +155,9 @@ mod tests {
         let from = time("from", Some("2026-11-20T23:00:00Z")).unwrap().unwrap();
         let to = time("to", Some("2026-11-22")).unwrap().unwrap();
         assert_eq!(partitions("date", from, to), "date BETWEEN '2026-11-20' AND '2026-11-21'");
+        assert!(time_range("t", from, to).ends_with(&format!("AND t >= {} AND t < {}", ts_sql(from), ts_sql(to))));
+        let from = time("from", Some("2026-11-20")).unwrap().unwrap();
+        assert_eq!(time_range("t", from, to), "date BETWEEN '2026-11-20' AND '2026-11-21'", "whole days");
         let (f, t) = range(Some("2026-11-01"), Some("2026-11-02"), Duration::days(1), Duration::days(2)).unwrap();
         assert_eq!(t - f, Duration::days(1));
         assert!(range(Some("2026-11-02"), Some("2026-11-01"), Duration::days(1), Duration::days(2)).is_err());

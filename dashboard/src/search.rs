@@ -14,7 +14,7 @@
 //! X and never left it", which the status events say directly: every
 //! transition names the status it left.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use axum::Json;
@@ -198,6 +198,16 @@ impl Search {
         out
     }
 
+    /// The id a search is narrowed to and the `orders` columns it may be
+    /// in: a customer, else `q` (an order's or a customer's id).
+    fn id_filter(&self) -> Option<(&'static [&'static str], &str)> {
+        match (&self.customer_id, &self.q) {
+            (Some(c), _) => Some((&["customer_id"], c.as_str())),
+            (None, Some(q)) => Some((&["order_id", "customer_id"], q.as_str())),
+            (None, None) => None,
+        }
+    }
+
     fn column(&self) -> &'static str {
         match self.key {
             SortKey::PlacedAt => "o.placed_at",
@@ -205,13 +215,17 @@ impl Search {
         }
     }
 
-    /// The SQL for orders placed on the days `first..=last`; `with_status`
-    /// joins each order's latest status (for exports; a page looks its
-    /// statuses up after the page is cut).
-    fn chunk_sql(&self, first: NaiveDate, last: NaiveDate, limit: Option<usize>, with_status: bool) -> String {
-        let mut filters = vec![format!("o.date BETWEEN '{first}' AND '{last}'")];
+    /// The SQL for orders placed on `days`; `with_status` joins each
+    /// order's latest status (for exports; a page looks its statuses up
+    /// after the page is cut).
+    fn chunk_sql(&self, days: &Days, limit: Option<usize>, with_status: bool) -> String {
+        let mut filters = vec![days.predicate("o.date", 0)];
         filters.extend(self.order_filters());
-        let events_days = format!("date BETWEEN '{first}' AND '{}'", last + Duration::days(STATUS_SPAN_DAYS));
+        let mut events_days = days.predicate("date", STATUS_SPAN_DAYS);
+        // An order's events carry its customer: their bloom filters prune too.
+        if let Some(c) = &self.customer_id {
+            events_days.push_str(&format!(" AND customer_id = '{c}'"));
+        }
         if let Some(status) = self.status {
             let s = status.as_str();
             if status != OrderStatus::Pending {
@@ -219,13 +233,19 @@ impl Search {
                     "o.order_id IN (SELECT order_id FROM order_events WHERE {events_days} AND status = '{s}')"
                 ));
             }
-            filters.push(format!(
-                "o.order_id NOT IN (SELECT order_id FROM order_events WHERE {events_days} AND from_status = '{s}')"
-            ));
+            // Nothing leaves a terminal status (the one state machine in
+            // `schemas`): entering it is being in it, and the second scan
+            // of the events can go.
+            if !status.is_terminal() {
+                filters.push(format!(
+                    "o.order_id NOT IN (SELECT order_id FROM order_events WHERE {events_days} AND from_status = '{s}')"
+                ));
+            }
         }
         if let Some(p) = &self.product_id {
             filters.push(format!(
-                "o.order_id IN (SELECT order_id FROM order_items WHERE date BETWEEN '{first}' AND '{last}' AND product_id = '{p}')"
+                "o.order_id IN (SELECT order_id FROM order_items WHERE {} AND product_id = '{p}')",
+                days.predicate("date", 0)
             ));
         }
         let direction = if self.descending { "DESC" } else { "ASC" };
@@ -270,6 +290,31 @@ impl Search {
     }
 }
 
+/// The `date` partitions a query reads.
+pub(crate) enum Days {
+    Between(NaiveDate, NaiveDate),
+    /// Only these (the dates the bloom index says may hold an id).
+    Only(BTreeSet<NaiveDate>),
+}
+
+impl Days {
+    /// A predicate on `column` for these days, each widened by `span` days
+    /// after it (an order's status events follow it by days).
+    pub(crate) fn predicate(&self, column: &str, span: i64) -> String {
+        match self {
+            Days::Between(first, last) => {
+                format!("{column} BETWEEN '{first}' AND '{}'", *last + Duration::days(span))
+            }
+            Days::Only(days) => {
+                let widened: BTreeSet<NaiveDate> =
+                    days.iter().flat_map(|d| (0..=span).map(move |n| *d + Duration::days(n))).collect();
+                let list: Vec<String> = widened.iter().map(|d| format!("'{d}'")).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
+    }
+}
+
 /// The `date=` partitions a table has, in order.
 pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<NaiveDate>, DashboardError> {
     let store = state.lake.store();
@@ -306,8 +351,18 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         let days = partition_dates(&state, "orders").await?;
         let days: Vec<NaiveDate> =
             days.into_iter().filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h)).collect();
-        if let (Some(first), Some(last)) = (days.first(), days.last()) {
-            found = id_lookup_rows(&state, &search.chunk_sql(*first, *last, Some(want), false)).await?;
+        let days = match search.id_filter() {
+            // Only the days whose files' bloom filters may hold the id.
+            Some((columns, value)) => {
+                let days = days.into_iter().collect();
+                let store = state.lake.store();
+                let days = state.blooms.dates_that_may_hold(store, "orders", columns, Some(&days), &[value]).await?;
+                (!days.is_empty()).then_some(Days::Only(days))
+            }
+            None => days.first().zip(days.last()).map(|(first, last)| Days::Between(*first, *last)),
+        };
+        if let Some(days) = days {
+            found = id_lookup_rows(&state, &search.chunk_sql(&days, Some(want), false)).await?;
             queries = 1;
         }
     } else {
@@ -325,7 +380,8 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
             let slice = &days[next..(next + chunk).min(days.len())];
             let (a, b) = (slice[0], slice[slice.len() - 1]);
             let (first, last) = if a <= b { (a, b) } else { (b, a) };
-            let mut more = rows(&state, &search.chunk_sql(first, last, Some(want - found.len()), false)).await?;
+            let days = Days::Between(first, last);
+            let mut more = rows(&state, &search.chunk_sql(&days, Some(want - found.len()), false)).await?;
             found.append(&mut more);
             queries += 1;
             next += slice.len();
@@ -402,22 +458,25 @@ async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<St
     if page.is_empty() || !state.lake.has_table("order_events").await {
         return Ok(out);
     }
-    let days: std::collections::BTreeSet<NaiveDate> = page
+    let days: BTreeSet<NaiveDate> = page
         .iter()
         .filter_map(|r| {
             r.get("date").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         })
         .flat_map(|placed| (0..=STATUS_SPAN_DAYS).map(move |n| placed + Duration::days(n)))
         .collect();
+    let ids: Vec<String> = page.iter().map(id_of).collect();
+    let values: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let store = state.lake.store();
+    let days = state.blooms.dates_that_may_hold(store, "order_events", &["order_id"], Some(&days), &values).await?;
     if days.is_empty() {
         return Ok(out);
     }
-    let days: Vec<String> = days.iter().map(|d| format!("'{d}'")).collect();
-    let ids: Vec<String> = page.iter().map(|r| format!("'{}'", id_of(r))).collect();
+    let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
     let sql = format!(
-        "SELECT order_id, status FROM order_events WHERE date IN ({}) \
+        "SELECT order_id, status FROM order_events WHERE {} \
          AND status IS NOT NULL AND order_id IN ({}) ORDER BY occurred_at, stream_seq",
-        days.join(", "),
+        Days::Only(days).predicate("date", 0),
         ids.join(", ")
     );
     for row in id_lookup_rows(state, &sql).await? {
@@ -457,11 +516,12 @@ impl ExportPlan {
     /// (sorted by total: one query, ordered by the engine).
     pub fn sql(&self, day: Option<NaiveDate>, limit: Option<usize>) -> String {
         match day {
-            Some(d) => self.search.chunk_sql(d, d, limit, true),
+            Some(d) => self.search.chunk_sql(&Days::Between(d, d), limit, true),
             None => {
                 let first = self.search.from.map(|t| t.date_naive()).or(NaiveDate::from_ymd_opt(1970, 1, 1));
                 let last = self.search.to.map(|t| t.date_naive()).or(NaiveDate::from_ymd_opt(9999, 12, 31));
-                self.search.chunk_sql(first.unwrap_or_default(), last.unwrap_or_default(), limit, true)
+                let days = Days::Between(first.unwrap_or_default(), last.unwrap_or_default());
+                self.search.chunk_sql(&days, limit, true)
             }
         }
     }

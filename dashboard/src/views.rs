@@ -225,18 +225,11 @@ pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -
 /// the cancellations by reason.
 pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
-    let placed_sql = format!(
-        "SELECT count(*) AS n FROM orders WHERE {} AND placed_at >= {} AND placed_at < {}",
-        partitions("date", from, to),
-        ts_sql(from),
-        ts_sql(to)
-    );
+    let placed_sql = format!("SELECT count(*) AS n FROM orders WHERE {}", params::time_range("placed_at", from, to));
     let steps_sql = format!(
-        "SELECT status, reason, count(*) AS n FROM order_events WHERE {} AND occurred_at >= {} AND occurred_at < {} \
+        "SELECT status, reason, count(*) AS n FROM order_events WHERE {} \
          AND status IS NOT NULL GROUP BY status, reason ORDER BY status, reason",
-        partitions("date", from, to),
-        ts_sql(from),
-        ts_sql(to)
+        params::time_range("occurred_at", from, to)
     );
     let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
     // Two tables, two independent scans: run side by side.
@@ -311,21 +304,35 @@ pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpE
     })))
 }
 
-/// One order from the lake: the order, its items and its timeline.
+/// One order from the lake: the order, its items and its timeline, each
+/// read only on the days whose files' bloom filters may hold the id.
 pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| HttpError::bad_id("id"))?;
-    let order_sql = format!("SELECT * FROM orders WHERE order_id = '{id}'");
-    let items_sql = format!("SELECT * FROM order_items WHERE order_id = '{id}' ORDER BY line_no");
-    let events_sql = format!("SELECT * FROM order_events WHERE order_id = '{id}' ORDER BY occurred_at, stream_seq");
-    if !has(&state, &["orders"]).await {
-        return Err(HttpError::not_found("order"));
-    }
-    let with_items = has(&state, &["order_items"]).await;
-    let with_events = has(&state, &["order_events"]).await;
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| HttpError::bad_id("id"))?.to_string();
+    let sql_on = |table: &'static str, order_by: &'static str| {
+        let (state, id) = (&state, &id);
+        async move {
+            if !has(state, &[table]).await {
+                return Ok(None);
+            }
+            let store = state.lake.store();
+            let days = state.blooms.dates_that_may_hold(store, table, &["order_id"], None, &[id.as_str()]).await?;
+            if days.is_empty() {
+                return Ok::<_, HttpError>(None);
+            }
+            let on = crate::search::Days::Only(days).predicate("date", 0);
+            Ok(Some(format!("SELECT * FROM {table} WHERE {on} AND order_id = '{id}'{order_by}")))
+        }
+    };
+    let (order_sql, items_sql, events_sql) = tokio::try_join!(
+        sql_on("orders", ""),
+        sql_on("order_items", " ORDER BY line_no"),
+        sql_on("order_events", " ORDER BY occurred_at, stream_seq"),
+    )?;
+    let Some(order_sql) = order_sql else { return Err(HttpError::not_found("order")) };
     let (order, items, events) = tokio::join!(
         rows(&state, &order_sql),
-        rows_if(&state, with_items, &items_sql),
-        rows_if(&state, with_events, &events_sql),
+        rows_if(&state, items_sql.is_some(), items_sql.as_deref().unwrap_or_default()),
+        rows_if(&state, events_sql.is_some(), events_sql.as_deref().unwrap_or_default()),
     );
     let order = order?.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
     Ok(Json(json!({"order": order, "items": items?, "events": events?})))

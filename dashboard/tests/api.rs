@@ -349,6 +349,146 @@ async fn admin_search_pages_through_every_match_once_and_in_order() -> TestResul
     Ok(())
 }
 
+/// Orders of `customer` placed at `at`, written as one `orders` file at
+/// `name`, with a status event per order moving it to `flagged`.
+async fn write_customer_orders(
+    store: &DataStore,
+    customer: &str,
+    at: &str,
+    name: &str,
+    count: usize,
+) -> Result<Vec<uuid::Uuid>, Box<dyn std::error::Error>> {
+    use schemas::{Currency, MinorUnits, Order, OrderEvent, OrderItem, OrderStatus, tables::Table};
+    let at = chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&chrono::Utc);
+    let mut orders = Vec::new();
+    let mut events = Vec::new();
+    for n in 0..count {
+        let order_id = uuid::Uuid::now_v7();
+        let item = OrderItem { product_id: "fixture-product".into(), quantity: 1, unit_price: MinorUnits(1_000) };
+        orders.push((
+            n as u64 + 1,
+            Order {
+                schema_version: schemas::order::ORDER_SCHEMA_VERSION,
+                order_id,
+                customer_id: customer.to_string(),
+                items: vec![item],
+                currency: Currency::USD,
+                subtotal: MinorUnits(1_000),
+                tax: MinorUnits(0),
+                total: MinorUnits(1_000),
+                shipping_address: None,
+                payment_method: None,
+                client_ip: None,
+                placed_at: at,
+                received_at: at,
+                idempotency_key: None,
+            },
+        ));
+        let event = OrderEvent::status_changed(order_id, Some(OrderStatus::Pending), OrderStatus::Flagged, None, at)?
+            .for_customer(customer);
+        events.push((n as u64 + 1, event));
+    }
+    let date = at.date_naive();
+    let rows = analytics::rows::orders_batch(&orders)?;
+    let bytes = analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::Orders))?;
+    store.put(&store.path(&format!("orders/date={date}/{name}.parquet")), bytes).await?;
+    let rows = analytics::rows::order_events_batch(&events)?;
+    let bytes =
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::OrderEvents))?;
+    store.put(&store.path(&format!("order_events/date={date}/{name}.parquet")), bytes).await?;
+    Ok(orders.iter().map(|(_, o)| o.order_id).collect())
+}
+
+#[tokio::test]
+async fn id_searches_find_every_order_of_a_customer_with_its_latest_status() -> TestResult {
+    let s = serve(4_000, 12, |_| {}, 256).await?;
+    let store = DataStore::open(&s.lake_dir)?;
+    let sql_rows = |sql: String| {
+        let s = &s;
+        async move {
+            let res = s.sql(&sql, "application/json").await?;
+            let body: Value = res.json().await?;
+            Ok::<Vec<Value>, Box<dyn std::error::Error>>(body["rows"].as_array().cloned().unwrap_or_default())
+        }
+    };
+    let pairs = |rows: &[Value]| -> HashSet<(String, String)> {
+        rows.iter()
+            .map(|r| (r["order_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let expected = |condition: String| {
+        sql_rows(format!(
+            "SELECT o.order_id, coalesce(s.status, 'pending') AS status FROM orders o LEFT JOIN \
+             (SELECT order_id, last_value(status ORDER BY occurred_at, stream_seq) AS status FROM order_events \
+             WHERE status IS NOT NULL GROUP BY order_id) s ON s.order_id = o.order_id WHERE {condition}"
+        ))
+    };
+    let customers = sql_rows(
+        "SELECT customer_id FROM orders GROUP BY customer_id HAVING count(DISTINCT date) BETWEEN 2 AND 6 \
+         ORDER BY count(*) DESC, customer_id LIMIT 1"
+            .into(),
+    )
+    .await?;
+    let customer = customers[0]["customer_id"].as_str().unwrap().to_string();
+    let search = |query: String| {
+        let s = &s;
+        async move {
+            let (status, page) = s.get(&format!("/api/admin/orders?page_size=500&{query}")).await?;
+            assert_eq!(status, 200, "{page}");
+            Ok::<Vec<Value>, Box<dyn std::error::Error>>(page["orders"].as_array().cloned().unwrap())
+        }
+    };
+
+    // Every order of the customer, each with its latest status, over days
+    // the bloom index keeps only where the customer's orders are.
+    let want = pairs(&expected(format!("o.customer_id = '{customer}'")).await?);
+    assert!(want.len() >= 2, "{want:?}");
+    let got = search(format!("customer_id={customer}")).await?;
+    assert_eq!(got.len(), want.len(), "each order once");
+    assert_eq!(pairs(&got), want);
+    assert_eq!(pairs(&search(format!("q={customer}")).await?), want, "q finds a customer");
+    let (one, status) = want.iter().next().unwrap().clone();
+    assert_eq!(
+        pairs(&search(format!("q={one}")).await?),
+        HashSet::from([(one.clone(), status.clone())]),
+        "q finds an order"
+    );
+    let with_status: HashSet<_> = want.iter().filter(|(_, st)| *st == status).cloned().collect();
+    assert_eq!(pairs(&search(format!("customer_id={customer}&status={status}")).await?), with_status);
+    assert!(search(format!("customer_id={}", uuid::Uuid::now_v7())).await?.is_empty(), "nobody's orders");
+
+    // New files are seen at once, replaced ones read again: an order on a
+    // day past the seeded ones (only these fixture files are on it), then
+    // that file replaced by one holding two other orders of the customer.
+    let at = "2026-12-15T12:00:00Z";
+    let added = write_customer_orders(&store, &customer, at, "part-fixture", 1).await?;
+    let mut want_now = want.clone();
+    want_now.insert((added[0].to_string(), "flagged".into()));
+    assert_eq!(pairs(&search(format!("customer_id={customer}")).await?), want_now, "a new file is read");
+    let flagged = |id: &uuid::Uuid| HashSet::from([(id.to_string(), "flagged".to_string())]);
+    assert_eq!(pairs(&search(format!("q={}", added[0])).await?), flagged(&added[0]));
+    let replaced = write_customer_orders(&store, &customer, at, "part-fixture", 2).await?;
+    let mut want_now = want.clone();
+    want_now.extend(replaced.iter().map(|id| (id.to_string(), "flagged".to_string())));
+    assert_eq!(pairs(&search(format!("customer_id={customer}")).await?), want_now, "a replaced file is read again");
+    assert_eq!(pairs(&search(format!("q={}", replaced[1])).await?), flagged(&replaced[1]));
+    assert!(search(format!("q={}", added[0])).await?.is_empty(), "the replaced order is gone");
+
+    // An order's detail reads the days that may hold it, in all three tables.
+    let (status, detail) = s.get(&format!("/api/admin/orders/{one}/detail")).await?;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["order"]["order_id"], one.as_str());
+    for (table, key) in [("order_items", "items"), ("order_events", "events")] {
+        let n = sql_rows(format!("SELECT count(*) AS n FROM {table} WHERE order_id = '{one}'")).await?;
+        assert_eq!(detail[key].as_array().unwrap().len() as u64, n[0]["n"].as_u64().unwrap(), "{table}");
+    }
+    let (status, detail) = s.get(&format!("/api/admin/orders/{}/detail", replaced[1])).await?;
+    assert_eq!((status, detail["events"][0]["status"].as_str()), (200, Some("flagged")), "{detail}");
+    let (status, body) = s.get(&format!("/api/admin/orders/{}/detail", added[0])).await?;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{body}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn dashboard_views_answer_from_the_tables() -> TestResult {
     let s = serve(5_000, 10, |s| s.admin_token = Some("sekret".into()), 256).await?;
@@ -413,6 +553,41 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     ] {
         let (status, body) = s.get(path).await?;
         assert_eq!(status, 200, "{path}: {body}");
+    }
+    // The funnel over whole days (partitions alone) and over cut times
+    // equals the same counts taken from the rows' times.
+    for (from, to) in
+        [("2026-11-12T00:00:00Z", "2026-11-22T00:00:00Z"), ("2026-11-12T10:00:00Z", "2026-11-21T18:30:00Z")]
+    {
+        let (_, funnel) = s.get(&format!("/api/dashboard/funnel?from={from}&to={to}")).await?;
+        let within = |column: &str| format!("{column} >= TIMESTAMP '{from}' AND {column} < TIMESTAMP '{to}'");
+        let placed: Value = s
+            .sql(&format!("SELECT count(*) AS n FROM orders WHERE {}", within("placed_at")), "application/json")
+            .await?
+            .json()
+            .await?;
+        assert_eq!(funnel["placed"].as_f64(), placed["rows"][0]["n"].as_f64(), "{from}: {funnel}");
+        let steps: Value = s
+            .sql(
+                &format!(
+                    "SELECT status, reason, count(*) AS n FROM order_events WHERE {} AND status IS NOT NULL \
+                     GROUP BY status, reason ORDER BY status, reason",
+                    within("occurred_at")
+                ),
+                "application/json",
+            )
+            .await?
+            .json()
+            .await?;
+        let triples = |rows: &Value| -> Vec<(Value, Value, Option<f64>)> {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["status"].clone(), r["reason"].clone(), r["n"].as_f64()))
+                .collect()
+        };
+        assert!(steps["rows"].as_array().unwrap().len() > 3);
+        assert_eq!(triples(&funnel["statuses"]), triples(&steps["rows"]), "{from}");
     }
     let (_, top) = s.get("/api/dashboard/top-products?from=2026-11-12&to=2026-11-22&limit=3").await?;
     assert_eq!(top["products"].as_array().map(Vec::len), Some(3));

@@ -1,0 +1,293 @@
+//! Which `date` partitions may hold an id, answered from the files' own
+//! bloom filters kept in memory.
+//!
+//! Finding one customer's orders across a year means asking 400 daily
+//! files whether they hold the id. DataFusion prunes with each file's
+//! bloom filter, but it opens every file and reads its filters again on
+//! every query, and that opening was most of a lookup's time. Here each
+//! file's filters for a column are read once and kept, keyed by the file's
+//! path and checked against its size, modification time and tag (files are only
+//! ever added or replaced whole, never rewritten in place); a lookup then
+//! lists the table, probes the filters in memory and hands the query only
+//! the dates that may match, where DataFusion's own pruning takes over.
+//! A file without a filter for the column may hold anything.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use object_store::ObjectStoreExt;
+use parquet::bloom_filter::Sbbf;
+use parquet::file::metadata::ParquetMetaDataReader;
+
+use crate::DashboardError;
+use analytics::store::DataStore;
+
+/// Filter bytes kept at most; past it the least recently used files go.
+const MAX_BYTES: usize = 256 << 20;
+/// Files whose filters are read at once on a miss.
+const READ_AHEAD: usize = 16;
+/// Up to this many dates are listed one directory each; more, the table
+/// is listed whole.
+const LIST_DATES_SINGLY: usize = 32;
+
+/// One file's filters for one column: one per row group, `None` where a
+/// row group has none.
+struct Filters {
+    size: u64,
+    modified: DateTime<Utc>,
+    /// A cloud store's content tag: its times have whole seconds.
+    e_tag: Option<String>,
+    row_groups: Vec<Option<Sbbf>>,
+    bytes: usize,
+    used: u64,
+}
+
+impl Filters {
+    fn is_of(&self, meta: &ObjectMeta) -> bool {
+        self.size == meta.size && self.modified == meta.last_modified && self.e_tag == meta.e_tag
+    }
+
+    fn may_hold(&self, values: &[&str]) -> bool {
+        self.row_groups.iter().any(|f| f.as_ref().is_none_or(|f| values.iter().any(|v| f.check(*v))))
+    }
+}
+
+#[derive(Default)]
+struct Entries {
+    files: HashMap<(String, String), Filters>,
+    bytes: usize,
+    clock: u64,
+}
+
+#[derive(Default)]
+pub struct BloomIndex {
+    entries: Mutex<Entries>,
+}
+
+impl BloomIndex {
+    /// The dates among `dates` (all of the table's when `None`) on which
+    /// some file of `table` may hold one of `values` in one of `columns`.
+    pub async fn dates_that_may_hold(
+        &self,
+        store: &DataStore,
+        table: &str,
+        columns: &[&'static str],
+        dates: Option<&BTreeSet<NaiveDate>>,
+        values: &[&str],
+    ) -> Result<BTreeSet<NaiveDate>, DashboardError> {
+        let files = list_files(store, table, dates).await?;
+        let mut out = BTreeSet::new();
+        let mut missing: Vec<(NaiveDate, ObjectMeta, &'static str)> = Vec::new();
+        {
+            let mut entries = self.lock()?;
+            entries.clock += 1;
+            let now = entries.clock;
+            for (date, meta) in &files {
+                for column in columns {
+                    let key = (meta.location.to_string(), (*column).to_string());
+                    match entries.files.get_mut(&key) {
+                        Some(f) if f.is_of(meta) => {
+                            f.used = now;
+                            if f.may_hold(values) {
+                                out.insert(*date);
+                            }
+                        }
+                        _ => missing.push((*date, meta.clone(), *column)),
+                    }
+                }
+            }
+        }
+        missing.retain(|(date, _, _)| !out.contains(date));
+        // Futures built in a loop, not a closure: a closure here trips
+        // rustc's higher-ranked lifetime check on the handler's `Send`.
+        let mut reads = Vec::with_capacity(missing.len());
+        for (date, meta, column) in missing {
+            let store = store.clone();
+            reads.push(async move {
+                let filters = read_filters(&store, &meta, column).await?;
+                Ok::<_, DashboardError>((date, meta, column, filters))
+            });
+        }
+        let read: Vec<(NaiveDate, ObjectMeta, &'static str, Filters)> =
+            futures::stream::iter(reads).buffer_unordered(READ_AHEAD).try_collect().await?;
+        let mut entries = self.lock()?;
+        let now = entries.clock;
+        for (date, meta, column, mut filters) in read {
+            if filters.may_hold(values) {
+                out.insert(date);
+            }
+            filters.used = now;
+            entries.bytes += filters.bytes;
+            if let Some(old) = entries.files.insert((meta.location.to_string(), column.to_string()), filters) {
+                entries.bytes -= old.bytes;
+            }
+        }
+        entries.evict();
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, DashboardError> {
+        self.entries.lock().map_err(|_| DashboardError::Internal("bloom index poisoned".into()))
+    }
+
+    /// Filter bytes held (for tests and the docs' memory figure).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().map(|e| e.bytes).unwrap_or_default()
+    }
+}
+
+impl Entries {
+    /// Drops the least recently used files until a quarter under the limit
+    /// (files compacted away are never used again and go first).
+    fn evict(&mut self) {
+        if self.bytes <= MAX_BYTES {
+            return;
+        }
+        let mut by_age: Vec<(u64, (String, String))> = self.files.iter().map(|(k, f)| (f.used, k.clone())).collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age {
+            if self.bytes <= MAX_BYTES / 4 * 3 {
+                break;
+            }
+            if let Some(f) = self.files.remove(&key) {
+                self.bytes -= f.bytes;
+            }
+        }
+    }
+}
+
+/// The Parquet files of `table` on `dates`, with the date each is on.
+async fn list_files(
+    store: &DataStore,
+    table: &str,
+    dates: Option<&BTreeSet<NaiveDate>>,
+) -> Result<Vec<(NaiveDate, ObjectMeta)>, DashboardError> {
+    let date_of = |meta: &ObjectMeta| {
+        meta.location
+            .parts()
+            .filter_map(|p| p.as_ref().strip_prefix("date=").and_then(|d| d.parse::<NaiveDate>().ok()))
+            .next()
+    };
+    let listed: Vec<ObjectMeta> = if let Some(dates) = dates.filter(|d| d.len() <= LIST_DATES_SINGLY) {
+        let dirs: Vec<object_store::path::Path> =
+            dates.iter().map(|d| store.path(&format!("{table}/date={d}"))).collect();
+        let lists: Vec<Vec<ObjectMeta>> = futures::stream::iter(dirs)
+            .map(|dir| {
+                let store = store.clone();
+                async move { store.list(&dir).await }
+            })
+            .buffer_unordered(READ_AHEAD)
+            .try_collect()
+            .await?;
+        lists.into_iter().flatten().collect()
+    } else {
+        store.list(&store.path(table)).await?
+    };
+    Ok(listed
+        .into_iter()
+        .filter(|m| m.location.as_ref().ends_with(".parquet"))
+        .filter_map(|m| date_of(&m).filter(|d| dates.is_none_or(|dates| dates.contains(d))).map(|d| (d, m)))
+        .collect())
+}
+
+/// Bytes read from a file's end at first: the footer of a daily file
+/// (a few row groups) fits.
+const FOOTER_GUESS: u64 = 64 << 10;
+
+/// Reads one file's filters for `column` (none when the file lacks the
+/// column: each of its row groups may then hold anything): its footer,
+/// then every row group's filter in one ranged read.
+async fn read_filters(store: &DataStore, meta: &ObjectMeta, column: &str) -> Result<Filters, DashboardError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        DashboardError::Internal(format!("cannot read the bloom filters of {}: {e}", meta.location))
+    };
+    let objects = store.object_store();
+    let size = meta.size;
+    if size < 12 {
+        return Err(failed(&"shorter than a Parquet footer"));
+    }
+    let start = size.saturating_sub(FOOTER_GUESS);
+    let mut tail = objects.get_range(&meta.location, start..size).await.map_err(|e| failed(&e))?;
+    let footer = &tail[tail.len() - 8..];
+    if &footer[4..] != b"PAR1" {
+        return Err(failed(&"no Parquet footer"));
+    }
+    let metadata_len = u64::from(u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]));
+    let metadata_start = size.checked_sub(metadata_len + 8).ok_or_else(|| failed(&"footer length past the file"))?;
+    if metadata_start < start {
+        tail = objects.get_range(&meta.location, metadata_start..size).await.map_err(|e| failed(&e))?;
+    }
+    let offset = (metadata_start - size.saturating_sub(tail.len() as u64)) as usize;
+    let metadata = ParquetMetaDataReader::decode_metadata(&tail[offset..tail.len() - 8]).map_err(|e| failed(&e))?;
+    let index = metadata.file_metadata().schema_descr().columns().iter().position(|c| c.path().string() == column);
+    let ranges: Vec<Option<std::ops::Range<u64>>> = metadata
+        .row_groups()
+        .iter()
+        .map(|rg| {
+            let chunk = rg.column(index?);
+            let from = u64::try_from(chunk.bloom_filter_offset()?).ok()?;
+            let len = u64::try_from(chunk.bloom_filter_length()?).ok()?;
+            Some(from..from + len)
+        })
+        .collect();
+    let wanted: Vec<std::ops::Range<u64>> = ranges.iter().flatten().cloned().collect();
+    let mut read = objects.get_ranges(&meta.location, &wanted).await.map_err(|e| failed(&e))?.into_iter();
+    let mut row_groups = Vec::with_capacity(ranges.len());
+    let mut bytes = 0;
+    for range in &ranges {
+        let filter = match range {
+            Some(_) => {
+                let buf = read.next().ok_or_else(|| failed(&"a bloom filter read came back short"))?;
+                bytes += buf.len();
+                Some(Sbbf::from_bytes(&buf).map_err(|e| failed(&e))?)
+            }
+            None => None,
+        };
+        row_groups.push(filter);
+    }
+    Ok(Filters { size, modified: meta.last_modified, e_tag: meta.e_tag.clone(), row_groups, bytes, used: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters(bytes: usize, used: u64) -> Filters {
+        Filters { size: 1, modified: DateTime::UNIX_EPOCH, e_tag: None, row_groups: Vec::new(), bytes, used }
+    }
+
+    #[test]
+    fn the_least_recently_used_files_go_first_and_only_past_the_limit() {
+        let mut entries = Entries::default();
+        let quarter = MAX_BYTES / 4;
+        for (n, used) in [(0, 5), (1, 1), (2, 3), (3, 2)] {
+            entries.files.insert((format!("f{n}"), "order_id".into()), filters(quarter, used));
+            entries.bytes += quarter;
+        }
+        entries.evict();
+        assert_eq!(entries.files.len(), 4, "at the limit nothing goes");
+        entries.files.insert(("f4".into(), "order_id".into()), filters(quarter, 4));
+        entries.bytes += quarter;
+        entries.evict();
+        let mut kept: Vec<&str> = entries.files.keys().map(|(f, _)| f.as_str()).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["f0", "f2", "f4"], "the two used longest ago went, down to three quarters");
+        assert_eq!(entries.bytes, 3 * quarter);
+    }
+
+    #[test]
+    fn a_row_group_without_a_filter_may_hold_anything() {
+        let mut bloom = Sbbf::new_with_num_of_bytes(1024);
+        bloom.insert("a");
+        let mut f = filters(0, 0);
+        f.row_groups = vec![Some(bloom)];
+        assert!(f.may_hold(&["a"]));
+        assert!(!f.may_hold(&["b"]));
+        f.row_groups.push(None);
+        assert!(f.may_hold(&["b"]));
+        assert!(!filters(0, 0).may_hold(&["a"]), "a file without row groups holds nothing");
+    }
+}
