@@ -636,7 +636,7 @@ pub(crate) fn output_layout(eval: &Evaluator) -> FileLayout {
             .map(|f| f.name().clone())
             .filter(|n| n != "window_start" && n != "window_end" && n != "watermark_at_emit"),
     );
-    FileLayout { sort_by, bloom_filters: Vec::new(), row_group_rows: crate::parquet_out::ROW_GROUP_ROWS }
+    FileLayout { sort_by, ..FileLayout::new(&[], &[]) }
 }
 
 fn first_window_start(batch: &RecordBatch) -> Option<i64> {

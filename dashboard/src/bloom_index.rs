@@ -17,13 +17,15 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectMeta;
-use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::ParquetMetaDataReader;
 
-use crate::DashboardError;
 use analytics::store::DataStore;
+
+use crate::DashboardError;
+use crate::params::partition_date;
 
 /// Filter bytes kept at most; past it the least recently used files go.
 const MAX_BYTES: usize = 256 << 20;
@@ -55,11 +57,32 @@ impl Filters {
     }
 }
 
+/// Filters by column, then by file.
 #[derive(Default)]
 struct Entries {
-    files: HashMap<(String, String), Filters>,
+    files: HashMap<&'static str, HashMap<Path, Filters>>,
     bytes: usize,
     clock: u64,
+}
+
+/// The `date` partitions a lookup may look in.
+#[derive(Clone, Copy)]
+pub enum DateScope<'a> {
+    /// From the first through the last day (unbounded where `None`); the
+    /// table is listed whole.
+    Between(Option<NaiveDate>, Option<NaiveDate>),
+    /// These days; up to `LIST_DATES_SINGLY` of them are listed one
+    /// directory each.
+    Only(&'a BTreeSet<NaiveDate>),
+}
+
+impl DateScope<'_> {
+    fn contains(&self, day: NaiveDate) -> bool {
+        match self {
+            DateScope::Between(lo, hi) => lo.is_none_or(|l| day >= l) && hi.is_none_or(|h| day <= h),
+            DateScope::Only(days) => days.contains(&day),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -68,17 +91,17 @@ pub struct BloomIndex {
 }
 
 impl BloomIndex {
-    /// The dates among `dates` (all of the table's when `None`) on which
-    /// some file of `table` may hold one of `values` in one of `columns`.
+    /// The dates in `scope` on which some file of `table` may hold one of
+    /// `values` in one of `columns`.
     pub async fn dates_that_may_hold(
         &self,
         store: &DataStore,
         table: &str,
         columns: &[&'static str],
-        dates: Option<&BTreeSet<NaiveDate>>,
+        scope: DateScope<'_>,
         values: &[&str],
     ) -> Result<BTreeSet<NaiveDate>, DashboardError> {
-        let files = list_files(store, table, dates).await?;
+        let files = list_files(store, table, scope).await?;
         let mut out = BTreeSet::new();
         let mut missing: Vec<(NaiveDate, ObjectMeta, &'static str)> = Vec::new();
         {
@@ -87,8 +110,7 @@ impl BloomIndex {
             let now = entries.clock;
             for (date, meta) in &files {
                 for column in columns {
-                    let key = (meta.location.to_string(), (*column).to_string());
-                    match entries.files.get_mut(&key) {
+                    match entries.files.get_mut(column).and_then(|files| files.get_mut(&meta.location)) {
                         Some(f) if f.is_of(meta) => {
                             f.used = now;
                             if f.may_hold(values) {
@@ -121,7 +143,7 @@ impl BloomIndex {
             }
             filters.used = now;
             entries.bytes += filters.bytes;
-            if let Some(old) = entries.files.insert((meta.location.to_string(), column.to_string()), filters) {
+            if let Some(old) = entries.files.entry(column).or_default().insert(meta.location, filters) {
                 entries.bytes -= old.bytes;
             }
         }
@@ -132,11 +154,6 @@ impl BloomIndex {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, DashboardError> {
         self.entries.lock().map_err(|_| DashboardError::Internal("bloom index poisoned".into()))
     }
-
-    /// Filter bytes held (for tests and the docs' memory figure).
-    pub fn bytes(&self) -> usize {
-        self.entries.lock().map(|e| e.bytes).unwrap_or_default()
-    }
 }
 
 impl Entries {
@@ -146,50 +163,51 @@ impl Entries {
         if self.bytes <= MAX_BYTES {
             return;
         }
-        let mut by_age: Vec<(u64, (String, String))> = self.files.iter().map(|(k, f)| (f.used, k.clone())).collect();
+        let mut by_age: Vec<(u64, &'static str, Path)> = self
+            .files
+            .iter()
+            .flat_map(|(column, files)| files.iter().map(|(path, f)| (f.used, *column, path.clone())))
+            .collect();
         by_age.sort_unstable();
-        for (_, key) in by_age {
+        for (_, column, path) in by_age {
             if self.bytes <= MAX_BYTES / 4 * 3 {
                 break;
             }
-            if let Some(f) = self.files.remove(&key) {
+            if let Some(f) = self.files.get_mut(column).and_then(|files| files.remove(&path)) {
                 self.bytes -= f.bytes;
             }
         }
     }
 }
 
-/// The Parquet files of `table` on `dates`, with the date each is on.
+/// The Parquet files of `table` in `scope`, with the date each is on.
 async fn list_files(
     store: &DataStore,
     table: &str,
-    dates: Option<&BTreeSet<NaiveDate>>,
+    scope: DateScope<'_>,
 ) -> Result<Vec<(NaiveDate, ObjectMeta)>, DashboardError> {
-    let date_of = |meta: &ObjectMeta| {
-        meta.location
-            .parts()
-            .filter_map(|p| p.as_ref().strip_prefix("date=").and_then(|d| d.parse::<NaiveDate>().ok()))
-            .next()
-    };
-    let listed: Vec<ObjectMeta> = if let Some(dates) = dates.filter(|d| d.len() <= LIST_DATES_SINGLY) {
-        let dirs: Vec<object_store::path::Path> =
-            dates.iter().map(|d| store.path(&format!("{table}/date={d}"))).collect();
-        let lists: Vec<Vec<ObjectMeta>> = futures::stream::iter(dirs)
-            .map(|dir| {
-                let store = store.clone();
-                async move { store.list(&dir).await }
-            })
-            .buffer_unordered(READ_AHEAD)
-            .try_collect()
-            .await?;
-        lists.into_iter().flatten().collect()
-    } else {
-        store.list(&store.path(table)).await?
+    let listed: Vec<ObjectMeta> = match scope {
+        DateScope::Only(days) if days.len() <= LIST_DATES_SINGLY => {
+            let dirs: Vec<Path> = days.iter().map(|d| store.path(&format!("{table}/date={d}"))).collect();
+            let lists: Vec<Vec<ObjectMeta>> = futures::stream::iter(dirs)
+                .map(|dir| {
+                    let store = store.clone();
+                    async move { store.list(&dir).await }
+                })
+                .buffer_unordered(READ_AHEAD)
+                .try_collect()
+                .await?;
+            lists.into_iter().flatten().collect()
+        }
+        _ => store.list(&store.path(table)).await?,
     };
     Ok(listed
         .into_iter()
         .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| date_of(&m).filter(|d| dates.is_none_or(|dates| dates.contains(d))).map(|d| (d, m)))
+        .filter_map(|m| {
+            let day = m.location.parts().find_map(|p| partition_date(p.as_ref()))?;
+            scope.contains(day).then_some((day, m))
+        })
         .collect())
 }
 
@@ -263,16 +281,18 @@ mod tests {
     fn the_least_recently_used_files_go_first_and_only_past_the_limit() {
         let mut entries = Entries::default();
         let quarter = MAX_BYTES / 4;
-        for (n, used) in [(0, 5), (1, 1), (2, 3), (3, 2)] {
-            entries.files.insert((format!("f{n}"), "order_id".into()), filters(quarter, used));
+        let put = |entries: &mut Entries, n: u32, used: u64| {
+            entries.files.entry("order_id").or_default().insert(Path::from(format!("f{n}")), filters(quarter, used));
             entries.bytes += quarter;
+        };
+        for (n, used) in [(0, 5), (1, 1), (2, 3), (3, 2)] {
+            put(&mut entries, n, used);
         }
         entries.evict();
-        assert_eq!(entries.files.len(), 4, "at the limit nothing goes");
-        entries.files.insert(("f4".into(), "order_id".into()), filters(quarter, 4));
-        entries.bytes += quarter;
+        assert_eq!(entries.files["order_id"].len(), 4, "at the limit nothing goes");
+        put(&mut entries, 4, 4);
         entries.evict();
-        let mut kept: Vec<&str> = entries.files.keys().map(|(f, _)| f.as_str()).collect();
+        let mut kept: Vec<&str> = entries.files["order_id"].keys().map(|f| f.as_ref()).collect();
         kept.sort_unstable();
         assert_eq!(kept, ["f0", "f2", "f4"], "the two used longest ago went, down to three quarters");
         assert_eq!(entries.bytes, 3 * quarter);

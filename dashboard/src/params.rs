@@ -3,6 +3,8 @@
 //! these checked forms (dates, RFC 3339 times, ISO currency codes, ids of
 //! a restricted alphabet), never as raw text.
 
+use std::collections::BTreeSet;
+
 use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -96,6 +98,36 @@ pub fn ts_sql(t: DateTime<Utc>) -> String {
 pub fn partitions(column: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     let last = (to - Duration::microseconds(1)).date_naive();
     format!("{column} BETWEEN '{}' AND '{}'", from.date_naive(), last.max(from.date_naive()))
+}
+
+/// The day of a `date=YYYY-MM-DD` path segment.
+pub fn partition_date(segment: &str) -> Option<NaiveDate> {
+    segment.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+/// The `date` partitions a query reads.
+pub enum Days {
+    Between(NaiveDate, NaiveDate),
+    /// Only these (the dates the bloom index says may hold an id).
+    Only(BTreeSet<NaiveDate>),
+}
+
+impl Days {
+    /// A predicate on `column` for these days, each widened by `span` days
+    /// after it (an order's status events follow it by days).
+    pub fn predicate(&self, column: &str, span: i64) -> String {
+        match self {
+            Days::Between(first, last) => {
+                format!("{column} BETWEEN '{first}' AND '{}'", *last + Duration::days(span))
+            }
+            Days::Only(days) => {
+                let widened: BTreeSet<NaiveDate> =
+                    days.iter().flat_map(|d| (0..=span).map(move |n| *d + Duration::days(n))).collect();
+                let list: Vec<String> = widened.iter().map(|d| format!("'{d}'")).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
+    }
 }
 
 /// Rows of `[from, to)` by their time column: the `date` partitions the

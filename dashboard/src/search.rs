@@ -25,7 +25,8 @@ use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::params::{self, Q, bad, ts_sql};
+use crate::bloom_index::DateScope;
+use crate::params::{self, Days, Q, bad, ts_sql};
 use crate::views::rows;
 use crate::{Dashboard, DashboardError};
 
@@ -290,31 +291,6 @@ impl Search {
     }
 }
 
-/// The `date` partitions a query reads.
-pub(crate) enum Days {
-    Between(NaiveDate, NaiveDate),
-    /// Only these (the dates the bloom index says may hold an id).
-    Only(BTreeSet<NaiveDate>),
-}
-
-impl Days {
-    /// A predicate on `column` for these days, each widened by `span` days
-    /// after it (an order's status events follow it by days).
-    pub(crate) fn predicate(&self, column: &str, span: i64) -> String {
-        match self {
-            Days::Between(first, last) => {
-                format!("{column} BETWEEN '{first}' AND '{}'", *last + Duration::days(span))
-            }
-            Days::Only(days) => {
-                let widened: BTreeSet<NaiveDate> =
-                    days.iter().flat_map(|d| (0..=span).map(move |n| *d + Duration::days(n))).collect();
-                let list: Vec<String> = widened.iter().map(|d| format!("'{d}'")).collect();
-                format!("{column} IN ({})", list.join(", "))
-            }
-        }
-    }
-}
-
 /// The `date=` partitions a table has, in order.
 pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<NaiveDate>, DashboardError> {
     let store = state.lake.store();
@@ -323,11 +299,8 @@ pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<Naive
         .list_with_delimiter(Some(&store.path(table)))
         .await
         .map_err(|e| DashboardError::Internal(format!("cannot list {table}: {e}")))?;
-    let mut dates: Vec<NaiveDate> = listing
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename()?.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
-        .collect();
+    let mut dates: Vec<NaiveDate> =
+        listing.common_prefixes.iter().filter_map(|p| params::partition_date(p.filename()?)).collect();
     dates.sort_unstable();
     Ok(dates)
 }
@@ -348,18 +321,20 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
     let mut queries = 0;
     let one_query = search.key == SortKey::Total || search.q.is_some() || search.customer_id.is_some();
     if one_query {
-        let days = partition_dates(&state, "orders").await?;
-        let days: Vec<NaiveDate> =
-            days.into_iter().filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h)).collect();
         let days = match search.id_filter() {
             // Only the days whose files' bloom filters may hold the id.
             Some((columns, value)) => {
-                let days = days.into_iter().collect();
+                let scope = DateScope::Between(lo, hi);
                 let store = state.lake.store();
-                let days = state.blooms.dates_that_may_hold(store, "orders", columns, Some(&days), &[value]).await?;
+                let days = state.blooms.dates_that_may_hold(store, "orders", columns, scope, &[value]).await?;
                 (!days.is_empty()).then_some(Days::Only(days))
             }
-            None => days.first().zip(days.last()).map(|(first, last)| Days::Between(*first, *last)),
+            None => {
+                let days = partition_dates(&state, "orders").await?;
+                let mut days = days.into_iter().filter(|d| lo.is_none_or(|l| *d >= l) && hi.is_none_or(|h| *d <= h));
+                let first = days.next();
+                first.map(|first| Days::Between(first, days.next_back().unwrap_or(first)))
+            }
         };
         if let Some(days) = days {
             found = id_lookup_rows(&state, &search.chunk_sql(&days, Some(want), false)).await?;
@@ -468,7 +443,8 @@ async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<St
     let ids: Vec<String> = page.iter().map(id_of).collect();
     let values: Vec<&str> = ids.iter().map(String::as_str).collect();
     let store = state.lake.store();
-    let days = state.blooms.dates_that_may_hold(store, "order_events", &["order_id"], Some(&days), &values).await?;
+    let scope = DateScope::Only(&days);
+    let days = state.blooms.dates_that_may_hold(store, "order_events", &["order_id"], scope, &values).await?;
     if days.is_empty() {
         return Ok(out);
     }

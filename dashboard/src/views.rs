@@ -11,7 +11,8 @@ use schemas::tables::Table;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::params::{self, Q, bad, partitions, ts_sql};
+use crate::bloom_index::DateScope;
+use crate::params::{self, Days, Q, bad, partitions, ts_sql};
 use crate::rollups::Coverage;
 use crate::{Dashboard, DashboardError};
 
@@ -28,8 +29,12 @@ pub fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, Ht
 }
 
 /// [`rows`] when the table it reads exists (`present`), else no rows.
-async fn rows_if(state: &Dashboard, present: bool, sql: &str) -> Result<Vec<Value>, HttpError> {
-    if present { rows(state, sql).await } else { Ok(Vec::new()) }
+/// [`rows`] of `sql`, or none when there is no query (its table is absent).
+async fn rows_if(state: &Dashboard, sql: Option<&str>) -> Result<Vec<Value>, HttpError> {
+    match sql {
+        Some(sql) => rows(state, sql).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Whether every table a query needs is registered; one that is not has
@@ -73,7 +78,8 @@ pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> R
          AND status IN ('confirmed', 'cancelled') GROUP BY status"
     );
     let with_events = has(&state, &["order_events"]).await;
-    let (totals, decided) = tokio::join!(rows(&state, &totals), rows_if(&state, with_events, &decided));
+    let (totals, decided) =
+        tokio::join!(rows(&state, &totals), rows_if(&state, with_events.then_some(decided.as_str())));
     let totals = totals?.into_iter().next().unwrap_or(Value::Null);
     let decided = decided?;
     let count = |status: &str| {
@@ -233,8 +239,10 @@ pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Resu
     );
     let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
     // Two tables, two independent scans: run side by side.
-    let (placed, steps) =
-        tokio::join!(rows_if(&state, with_orders, &placed_sql), rows_if(&state, with_events, &steps_sql));
+    let (placed, steps) = tokio::join!(
+        rows_if(&state, with_orders.then_some(placed_sql.as_str())),
+        rows_if(&state, with_events.then_some(steps_sql.as_str()))
+    );
     let (placed, steps) = (placed?, steps?);
     Ok(Json(json!({
         "from": from, "to": to,
@@ -315,11 +323,12 @@ pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>
                 return Ok(None);
             }
             let store = state.lake.store();
-            let days = state.blooms.dates_that_may_hold(store, table, &["order_id"], None, &[id.as_str()]).await?;
+            let scope = DateScope::Between(None, None);
+            let days = state.blooms.dates_that_may_hold(store, table, &["order_id"], scope, &[id.as_str()]).await?;
             if days.is_empty() {
                 return Ok::<_, HttpError>(None);
             }
-            let on = crate::search::Days::Only(days).predicate("date", 0);
+            let on = Days::Only(days).predicate("date", 0);
             Ok(Some(format!("SELECT * FROM {table} WHERE {on} AND order_id = '{id}'{order_by}")))
         }
     };
@@ -331,8 +340,8 @@ pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>
     let Some(order_sql) = order_sql else { return Err(HttpError::not_found("order")) };
     let (order, items, events) = tokio::join!(
         rows(&state, &order_sql),
-        rows_if(&state, items_sql.is_some(), items_sql.as_deref().unwrap_or_default()),
-        rows_if(&state, events_sql.is_some(), events_sql.as_deref().unwrap_or_default()),
+        rows_if(&state, items_sql.as_deref()),
+        rows_if(&state, events_sql.as_deref()),
     );
     let order = order?.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
     Ok(Json(json!({"order": order, "items": items?, "events": events?})))
