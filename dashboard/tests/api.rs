@@ -83,16 +83,21 @@ async fn write_late_row_fixture(store: &DataStore, pipeline: &str, source: &str,
     Ok(())
 }
 
-/// A status event flagging a new order at `at` (never reviewed), in the
-/// events alone; returns the order and the event's id.
-async fn write_flag_event(store: &DataStore, at: &str) -> Result<(uuid::Uuid, String), Box<dyn std::error::Error>> {
+/// A status event flagging a new order at `at` with risk score `risk`
+/// (never reviewed), in the events alone; returns the order and the
+/// event's id.
+async fn write_flag_event(
+    store: &DataStore,
+    at: &str,
+    risk: u8,
+) -> Result<(uuid::Uuid, String), Box<dyn std::error::Error>> {
     use schemas::{OrderEvent, OrderStatus, tables::Table};
     let order_id = uuid::Uuid::now_v7();
     let at = chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&chrono::Utc);
     let mut event = OrderEvent::status_changed(order_id, Some(OrderStatus::Pending), OrderStatus::Flagged, None, at)?
         .for_customer("fixture-customer");
     if let schemas::EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload {
-        *risk_score = Some(100);
+        *risk_score = Some(risk);
         risk_reasons.push("fixture".into());
     }
     let rows = analytics::rows::order_events_batch(&[(1, event.clone())])?;
@@ -107,7 +112,7 @@ async fn write_flag_event(store: &DataStore, at: &str) -> Result<(uuid::Uuid, St
 /// event within the lateness makes: version 2 holds the seeded rows plus a
 /// flag that came late (written to the events too).
 async fn write_restated_review_day(store: &DataStore) -> Result<uuid::Uuid, Box<dyn std::error::Error>> {
-    let (order_id, _) = write_flag_event(store, "2026-11-19T22:00:00Z").await?;
+    let (order_id, _) = write_flag_event(store, "2026-11-19T22:00:00Z", 100).await?;
     let (ctx, _) = analytics::query::session(store, &QueryLimits::default()).await?;
     let meta = "CAST(2 AS INT) AS window_version, TIMESTAMP '2026-11-20T09:00:00Z' AS watermark_at_emit, \
                 CAST(1 AS BIGINT) AS late_count, true AS is_final";
@@ -629,7 +634,7 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     let (status, before) = s.get(&queue_path).await?;
     assert_eq!(status, 200, "{before}");
     let store = DataStore::open(&s.lake_dir)?;
-    let (late_flag, late_event) = write_flag_event(&store, "2026-11-20T12:00:00Z").await?;
+    let (late_flag, late_event) = write_flag_event(&store, "2026-11-20T12:00:00Z", 99).await?;
     write_late_row_fixture(&store, "fraud_reviews_1d", "order_events", &late_event).await?;
     let restated_flag = write_restated_review_day(&store).await?;
     let (status, queue) = s.get(&queue_path).await?;
@@ -638,7 +643,8 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     let expected: Value = s
         .sql(
             &format!(
-                "SELECT order_id FROM order_events WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN \
+                "SELECT order_id, customer_id, risk_score, risk_reasons, order_total, occurred_at AS flagged_at \
+                 FROM order_events WHERE date >= '{since}' AND status = 'flagged' AND order_id NOT IN \
                  (SELECT order_id FROM order_events WHERE date >= '{since}' AND from_status = 'flagged') \
                  ORDER BY risk_score DESC, occurred_at, order_id"
             ),
@@ -651,6 +657,16 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(ids(&queue["orders"]), ids(&expected["rows"]), "each flagged order once, from the latest version");
+    // The queue's columns are those of the flagged event (read in a second
+    // step, by id, on the day each was flagged).
+    let shown = |rows: &Value| -> Vec<String> {
+        let fields = ["order_id", "customer_id", "risk_score", "risk_reasons", "order_total", "flagged_at"];
+        let row = |r: &Value| format!("{:?}", fields.map(|f| r[f].to_string()));
+        rows.as_array().unwrap().iter().map(row).collect()
+    };
+    assert_eq!(shown(&queue["orders"]), shown(&expected["rows"]));
+    let (_, top) = s.get(&format!("/api/dashboard/fraud-queue?days={days}&limit=1")).await?;
+    assert_eq!(shown(&top["orders"]), shown(&expected["rows"])[..1], "the limit keeps the highest risk");
     assert_eq!(ids(&queue["orders"]).iter().collect::<HashSet<_>>().len(), ids(&queue["orders"]).len());
     let (restated_flag, late_flag) = (restated_flag.to_string(), late_flag.to_string());
     assert_eq!(ids(&queue["orders"])[..2], [restated_flag, late_flag], "the fixtures' risk is the highest");
