@@ -189,15 +189,7 @@ async fn list_files(
     let listed: Vec<ObjectMeta> = match scope {
         DateScope::Only(days) if days.len() <= LIST_DATES_SINGLY => {
             let dirs: Vec<Path> = days.iter().map(|d| store.path(&format!("{table}/date={d}"))).collect();
-            let lists: Vec<Vec<ObjectMeta>> = futures::stream::iter(dirs)
-                .map(|dir| {
-                    let store = store.clone();
-                    async move { store.list(&dir).await }
-                })
-                .buffer_unordered(READ_AHEAD)
-                .try_collect()
-                .await?;
-            lists.into_iter().flatten().collect()
+            store.list_each(dirs).await?.into_iter().flatten().collect()
         }
         _ => store.list(&store.path(table)).await?,
     };

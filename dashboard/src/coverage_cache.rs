@@ -13,7 +13,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 
 use crate::Dashboard;
 use crate::DashboardError;
@@ -21,9 +20,6 @@ use crate::DashboardError;
 /// Entries kept at most; past it the cache starts over (ranges that end
 /// "now" make new keys every window).
 const MAX_ENTRIES: usize = 512;
-
-/// Directory listings in flight at once for one fingerprint.
-const LISTINGS_AT_ONCE: usize = 16;
 
 /// A covered window's start and its latest final version.
 pub type Covered = Vec<(DateTime<Utc>, i64)>;
@@ -86,12 +82,7 @@ async fn listing_fingerprint(
         .flat_map(|day| [format!("{pipeline}/date={day}"), format!("late_events/pipeline={pipeline}/date={day}")])
         .map(|dir| store.path(&dir))
         .collect();
-    // Each listing waits on the file system (or the network) more than it
-    // computes: a few at once overlap (two weeks are 30 directories).
-    let listings: Vec<_> = futures::stream::iter(dirs.into_iter().map(|dir| async move { store.list(&dir).await }))
-        .buffered(LISTINGS_AT_ONCE)
-        .try_collect()
-        .await?;
+    let listings = store.list_each(dirs).await?;
     for mut files in listings {
         files.sort_by(|a, b| a.location.cmp(&b.location));
         for file in files {

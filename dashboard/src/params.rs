@@ -121,13 +121,16 @@ impl Days {
                 format!("{column} BETWEEN '{first}' AND '{}'", *last + Duration::days(span))
             }
             Days::Only(days) => {
-                let widened: BTreeSet<NaiveDate> =
-                    days.iter().flat_map(|d| (0..=span).map(move |n| *d + Duration::days(n))).collect();
-                let list: Vec<String> = widened.iter().map(|d| format!("'{d}'")).collect();
+                let list: Vec<String> = widen(days.iter().copied(), span).iter().map(|d| format!("'{d}'")).collect();
                 format!("{column} IN ({})", list.join(", "))
             }
         }
     }
+}
+
+/// Each of `days` and the `span` days after it.
+pub fn widen(days: impl IntoIterator<Item = NaiveDate>, span: i64) -> BTreeSet<NaiveDate> {
+    days.into_iter().flat_map(|d| (0..=span).map(move |n| d + Duration::days(n))).collect()
 }
 
 /// Rows of `[from, to)` by their time column: the `date` partitions the
@@ -194,5 +197,15 @@ mod tests {
         assert_eq!(t - f, Duration::days(1));
         assert!(range(Some("2026-11-02"), Some("2026-11-01"), Duration::days(1), Duration::days(2)).is_err());
         assert!(range(Some("2026-01-01"), Some("2026-11-01"), Duration::days(1), Duration::days(2)).is_err());
+    }
+
+    #[test]
+    fn days_widen_by_the_span_after_each_without_repeats() {
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let widened = widen([day("2026-11-20"), day("2026-11-21"), day("2026-12-31")], 1);
+        let expected = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-12-31", "2027-01-01"].map(day);
+        assert_eq!(widened.into_iter().collect::<Vec<_>>(), expected);
+        let only = Days::Only([day("2026-11-20")].into());
+        assert_eq!(only.predicate("date", 2), "date IN ('2026-11-20', '2026-11-21', '2026-11-22')");
     }
 }

@@ -14,7 +14,7 @@
 //! X and never left it", which the status events say directly: every
 //! transition names the status it left.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::Json;
@@ -433,13 +433,10 @@ async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<St
     if page.is_empty() || !state.lake.has_table("order_events").await {
         return Ok(out);
     }
-    let days: BTreeSet<NaiveDate> = page
-        .iter()
-        .filter_map(|r| {
-            r.get("date").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        })
-        .flat_map(|placed| (0..=STATUS_SPAN_DAYS).map(move |n| placed + Duration::days(n)))
-        .collect();
+    let placed = page.iter().filter_map(|r| {
+        r.get("date").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    });
+    let days = params::widen(placed, STATUS_SPAN_DAYS);
     let ids: Vec<String> = page.iter().map(id_of).collect();
     let values: Vec<&str> = ids.iter().map(String::as_str).collect();
     let store = state.lake.store();
