@@ -26,6 +26,10 @@ pub struct FileLayout {
     /// Sorted ascending by this timestamp column, then by the rest in order.
     pub sort_by: Vec<String>,
     pub bloom_filters: Vec<String>,
+    /// Columns whose values are (nearly) all distinct, written plain: a
+    /// dictionary of them only costs (the writer fills one up to its size
+    /// limit, then falls back to plain anyway).
+    pub plain_columns: Vec<String>,
     /// Rows per row group at most (each with its own bloom filters).
     pub row_group_rows: usize,
 }
@@ -35,8 +39,13 @@ impl FileLayout {
         FileLayout {
             sort_by: sort_by.iter().map(|s| s.to_string()).collect(),
             bloom_filters: bloom_filters.iter().map(|s| s.to_string()).collect(),
+            plain_columns: Vec::new(),
             row_group_rows: ROW_GROUP_ROWS,
         }
+    }
+
+    pub fn with_plain_columns(self, columns: &[&str]) -> Self {
+        FileLayout { plain_columns: columns.iter().map(|s| s.to_string()).collect(), ..self }
     }
 
     pub fn with_row_group_rows(self, rows: usize) -> Self {
@@ -57,6 +66,9 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout, rows: usize) -> Wr
         .set_max_row_group_row_count(Some(layout.row_group_rows))
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("orderstream {}", env!("CARGO_PKG_VERSION")));
+    for column in layout.plain_columns.iter().filter(|c| schema.index_of(c).is_ok()) {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+    }
     for column in &layout.bloom_filters {
         if schema.index_of(column).is_ok() {
             let path = ColumnPath::from(column.as_str());
@@ -83,7 +95,7 @@ pub fn sort_rows(
     // One batch needs no concatenation (which would copy every column).
     let batch = match batches {
         [one] => one.clone(),
-        _ => concat_batches(schema, batches)?,
+        _ => return merge_sorted(schema, batches, layout),
     };
     if batch.num_rows() < 2 || is_sorted_by_first_key(&batch, layout) == Some(true) {
         return Ok(batch);
@@ -109,13 +121,67 @@ pub fn sort_rows(
     Ok(take_record_batch(&batch, &indices)?)
 }
 
+/// Several batches as one, in layout order, copying every row once: only
+/// the sort keys are concatenated and sorted, then the rows are gathered
+/// from where they are (concatenating and then taking copied them twice).
+fn merge_sorted(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    layout: &FileLayout,
+) -> Result<RecordBatch, AnalyticsError> {
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    let mut keys = Vec::new();
+    for name in &layout.sort_by {
+        let Ok(index) = schema.index_of(name) else { continue };
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+        keys.push(SortColumn {
+            values: arrow::compute::concat(&parts)?,
+            options: Some(SortOptions { descending: false, nulls_first: false }),
+        });
+    }
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let in_order = match keys.first() {
+        None => true,
+        Some(first) => is_increasing(&first.values) == Some(true),
+    };
+    if in_order || rows < 2 {
+        let owned: Vec<RecordBatch> = batches.into_iter().cloned().collect();
+        return Ok(concat_batches(schema, &owned)?);
+    }
+    let order = lexsort_to_indices(&keys, None)?;
+    // Global row number -> (batch, row in batch).
+    let starts: Vec<usize> = batches
+        .iter()
+        .scan(0, |at, b| {
+            let start = *at;
+            *at += b.num_rows();
+            Some(start)
+        })
+        .collect();
+    let picks: Vec<(usize, usize)> = order
+        .values()
+        .iter()
+        .map(|&row| {
+            let row = row as usize;
+            let part = starts.partition_point(|&start| start <= row) - 1;
+            (part, row - starts[part])
+        })
+        .collect();
+    Ok(arrow::compute::interleave_record_batch(&batches, &picks)?)
+}
+
 /// Whether the rows are in strictly increasing order of the layout's first
 /// sort column (so in layout order whatever follows), checked in one pass
 /// for integer and timestamp columns; `None` when it cannot tell cheaply.
 fn is_sorted_by_first_key(batch: &RecordBatch, layout: &FileLayout) -> Option<bool> {
-    use arrow::array::{Array, AsArray};
+    is_increasing(batch.column_by_name(layout.sort_by.first()?)?)
+}
+
+/// Whether an integer or timestamp column strictly increases (`None`: other
+/// types, or nulls).
+fn is_increasing(column: &arrow::array::ArrayRef) -> Option<bool> {
+    use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
-    let column = batch.column_by_name(layout.sort_by.first()?)?;
     if column.null_count() > 0 {
         return None;
     }
@@ -132,7 +198,9 @@ fn is_sorted_by_first_key(batch: &RecordBatch, layout: &FileLayout) -> Option<bo
 /// One Parquet file's bytes, rows sorted per the layout.
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch], layout: &FileLayout) -> Result<Bytes, AnalyticsError> {
     let sorted = sort_rows(schema, batches, layout)?;
-    let mut buffer = Vec::with_capacity(sorted.get_array_memory_size() / 4 + 1024);
+    // About the compressed size; a slice's own rows, not its parent's buffers.
+    let bytes: usize = sorted.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum();
+    let mut buffer = Vec::with_capacity(bytes / 4 + 1024);
     let mut writer = ArrowWriter::try_new(
         &mut buffer,
         Arc::clone(schema),
@@ -169,6 +237,18 @@ fn date_of_day(day: i64) -> String {
 /// Splits a batch by the date of `time_column`: `(date, rows)`, dates ascending.
 pub fn split_by_date(batch: &RecordBatch, time_column: &str) -> Result<Vec<(String, RecordBatch)>, AnalyticsError> {
     let days = row_days(batch, time_column)?;
+    // Rows in date order (a time-sorted batch): each date is one run of
+    // rows, handed on as a zero-copy slice.
+    if days.windows(2).all(|w| w[0] <= w[1]) {
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while let Some(&day) = days.get(start) {
+            let len = days[start..].iter().take_while(|&&d| d == day).count();
+            parts.push((date_of_day(day), batch.slice(start, len)));
+            start += len;
+        }
+        return Ok(parts);
+    }
     let mut groups: std::collections::BTreeMap<i64, Vec<u32>> = std::collections::BTreeMap::new();
     for (i, day) in days.iter().enumerate() {
         groups.entry(*day).or_default().push(i as u32);
@@ -284,5 +364,63 @@ mod tests {
         let dates: Vec<&str> = parts.iter().map(|(d, _)| d.as_str()).collect();
         assert_eq!(dates, vec!["1970-01-01", "1970-01-02"]);
         assert_eq!(parts[0].1.num_rows(), 2);
+        let n = |b: &RecordBatch| b.column_by_name("n").unwrap().as_primitive::<arrow::datatypes::Int64Type>().clone();
+        assert_eq!(n(&parts[0].1).values(), &[2, 1], "unsorted rows keep their order within a date");
+
+        // Sorted by time: each date is a slice of the rows, in order.
+        let layout = FileLayout::new(&["placed_at"], &[]);
+        let sorted = sort_rows(&batch().schema(), &[batch()], &layout).unwrap();
+        let parts = split_by_date(&sorted, "placed_at").unwrap();
+        let dates: Vec<&str> = parts.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(dates, vec!["1970-01-01", "1970-01-02"]);
+        assert_eq!((n(&parts[0].1).values().to_vec(), n(&parts[1].1).values().to_vec()), (vec![1, 2], vec![3]));
+        assert!(split_by_date(&sorted.slice(0, 0), "placed_at").unwrap().is_empty());
+    }
+
+    #[test]
+    fn several_batches_merge_into_the_order_one_sort_gives() {
+        let layout = FileLayout::new(&["placed_at", "n"], &["order_id"]);
+        let schema = batch().schema();
+        let part = |ids: Vec<&str>, at: Vec<i64>, n: Vec<i64>| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(TimestampMicrosecondArray::from(at).with_timezone("UTC")),
+                    Arc::new(Int64Array::from(n)),
+                ],
+            )
+            .unwrap()
+        };
+        let parts = [
+            part(vec!["a", "b", "c"], vec![1, 5, 9], vec![1, 2, 3]),
+            part(vec![], vec![], vec![]),
+            part(vec!["d", "e"], vec![2, 5], vec![4, 0]),
+        ];
+        let merged = sort_rows(&schema, &parts, &layout).unwrap();
+        let one = concat_batches(&schema, &parts).unwrap();
+        let expected = sort_rows(&schema, &[one], &layout).unwrap();
+        assert_eq!(merged, expected);
+        let ids = merged.column_by_name("order_id").unwrap().as_string::<i32>();
+        let ids: Vec<&str> = ids.iter().flatten().collect();
+        assert_eq!(ids, ["a", "d", "e", "b", "c"], "a tie on time is ordered by n");
+
+        // Parts already in order follow each other.
+        let in_order = [part(vec!["a"], vec![1], vec![1]), part(vec!["b", "c"], vec![2, 3], vec![0, 0])];
+        let merged = sort_rows(&schema, &in_order, &layout).unwrap();
+        assert_eq!(merged, concat_batches(&schema, &in_order).unwrap());
+    }
+
+    #[test]
+    fn distinct_id_columns_are_written_without_a_dictionary() {
+        use parquet::basic::Encoding;
+        let batch = batch();
+        let layout = FileLayout::new(&["placed_at"], &[]).with_plain_columns(&["order_id"]);
+        let bytes = encode(&batch.schema(), std::slice::from_ref(&batch), &layout).unwrap();
+        let file = SerializedFileReader::new(bytes).unwrap();
+        let row_group = file.metadata().row_group(0);
+        assert!(row_group.column(0).dictionary_page_offset().is_none(), "order_id: no dictionary");
+        assert!(!row_group.column(0).encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+        assert!(row_group.column(2).dictionary_page_offset().is_some(), "other columns keep theirs");
     }
 }

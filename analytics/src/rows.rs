@@ -2,6 +2,7 @@
 //! schemas. Each row keeps the stream sequence it came from, which is what
 //! makes the output files' names (and so the output) exactly-once.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -43,8 +44,14 @@ fn finish(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, Analytics
     Ok(RecordBatch::try_new(table.schema(), columns)?)
 }
 
-/// The `orders` rows for `(stream_seq, order)` pairs.
-pub fn orders_batch(orders: &[(u64, Order)]) -> Result<RecordBatch, AnalyticsError> {
+/// The text form of an id, formatted without allocating (this runs once
+/// per row of every base table).
+fn uuid_text<'a>(id: &uuid::Uuid, buffer: &'a mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &'a str {
+    id.hyphenated().encode_lower(buffer)
+}
+
+/// The `orders` rows for `(stream_seq, order)` pairs (owned or borrowed).
+pub fn orders_batch<O: Borrow<Order>>(orders: &[(u64, O)]) -> Result<RecordBatch, AnalyticsError> {
     let n = orders.len();
     let mut order_id = StringBuilder::with_capacity(n, n * 36);
     let mut customer_id = StringBuilder::with_capacity(n, n * 12);
@@ -58,8 +65,10 @@ pub fn orders_batch(orders: &[(u64, Order)]) -> Result<RecordBatch, AnalyticsErr
     let mut city = StringBuilder::new();
     let mut client_ip = StringBuilder::new();
     let mut stream_seq = Int64Builder::with_capacity(n);
+    let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for (seq, order) in orders {
-        order_id.append_value(order.order_id.to_string());
+        let order = order.borrow();
+        order_id.append_value(uuid_text(&order.order_id, &mut id_text));
         customer_id.append_value(&order.customer_id);
         placed_at.append_value(micros(order.placed_at));
         received_at.append_value(micros(order.received_at));
@@ -69,7 +78,7 @@ pub fn orders_batch(orders: &[(u64, Order)]) -> Result<RecordBatch, AnalyticsErr
         total.append_value(money_value(order.total, order.currency));
         item_count.append_value(order.items.len() as i32);
         unit_count.append_value(order.unit_count() as i64);
-        payment_method.append_option(order.payment_method.map(|m| serde_plain(&m)));
+        payment_method.append_option(order.payment_method.map(|m| m.as_str()));
         country.append_option(order.shipping_address.as_ref().map(|a| a.country.as_str()));
         city.append_option(order.shipping_address.as_ref().map(|a| a.city.as_str()));
         client_ip.append_option(order.client_ip.map(|ip| ip.to_string()));
@@ -98,8 +107,11 @@ pub fn orders_batch(orders: &[(u64, Order)]) -> Result<RecordBatch, AnalyticsErr
 }
 
 /// The `order_items` rows: one per line, with the product's category.
-pub fn order_items_batch(orders: &[(u64, Order)], categories: &Categories) -> Result<RecordBatch, AnalyticsError> {
-    let n: usize = orders.iter().map(|(_, o)| o.items.len()).sum();
+pub fn order_items_batch<O: Borrow<Order>>(
+    orders: &[(u64, O)],
+    categories: &Categories,
+) -> Result<RecordBatch, AnalyticsError> {
+    let n: usize = orders.iter().map(|(_, o)| o.borrow().items.len()).sum();
     let mut order_id = StringBuilder::with_capacity(n, n * 36);
     let mut line_no = Int32Builder::with_capacity(n);
     let mut customer_id = StringBuilder::with_capacity(n, n * 12);
@@ -110,10 +122,12 @@ pub fn order_items_batch(orders: &[(u64, Order)], categories: &Categories) -> Re
     let (mut unit_price, mut line_total) = (money_builder(n), money_builder(n));
     let mut currency = StringBuilder::with_capacity(n, n * 3);
     let mut stream_seq = Int64Builder::with_capacity(n);
+    let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for (seq, order) in orders {
-        let id = order.order_id.to_string();
+        let order = order.borrow();
+        let id = uuid_text(&order.order_id, &mut id_text);
         for (i, item) in order.items.iter().enumerate() {
-            order_id.append_value(&id);
+            order_id.append_value(id);
             line_no.append_value(i as i32 + 1);
             customer_id.append_value(&order.customer_id);
             placed_at.append_value(micros(order.placed_at));
@@ -144,8 +158,8 @@ pub fn order_items_batch(orders: &[(u64, Order)], categories: &Categories) -> Re
     )
 }
 
-/// The `order_events` rows for `(stream_seq, event)` pairs.
-pub fn order_events_batch(events: &[(u64, OrderEvent)]) -> Result<RecordBatch, AnalyticsError> {
+/// The `order_events` rows for `(stream_seq, event)` pairs (owned or borrowed).
+pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<RecordBatch, AnalyticsError> {
     let n = events.len();
     let mut event_id = StringBuilder::with_capacity(n, n * 48);
     let mut order_id = StringBuilder::with_capacity(n, n * 36);
@@ -159,11 +173,13 @@ pub fn order_events_batch(events: &[(u64, OrderEvent)]) -> Result<RecordBatch, A
     let (mut command, mut message) = (StringBuilder::new(), StringBuilder::new());
     let mut occurred_at = ts_builder(n);
     let mut stream_seq = Int64Builder::with_capacity(n);
+    let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for (seq, event) in events {
+        let event = event.borrow();
         event_id.append_value(&event.event_id);
-        order_id.append_value(event.order_id.to_string());
+        order_id.append_value(uuid_text(&event.order_id, &mut id_text));
         customer_id.append_option(event.customer_id.as_deref());
-        kind.append_value(serde_plain(&event.kind));
+        kind.append_value(event.kind.as_str());
         let money = |amount: Option<MinorUnits>| Some(money_value(amount?, event.currency?));
         order_total.append_option(money(event.order_total));
         currency.append_option(event.currency.map(|c| c.code()));
@@ -171,7 +187,7 @@ pub fn order_events_batch(events: &[(u64, OrderEvent)]) -> Result<RecordBatch, A
             EventPayload::StatusChanged { from, to, reason: why, risk_score: score, risk_reasons: reasons } => {
                 from_status.append_option(from.map(|s| s.as_str()));
                 status.append_value(to.as_str());
-                reason.append_option(why.map(|r| serde_plain(&r)));
+                reason.append_option(why.map(|r| r.as_str()));
                 risk_score.append_option(score.map(i32::from));
                 if reasons.is_empty() {
                     risk_reasons.append_null();
@@ -264,14 +280,6 @@ pub fn late_events_batch(
             Arc::new(stream_seq.finish()),
         ],
     )
-}
-
-/// A unit enum's serde name (`card`, `status_changed`, `out_of_stock`).
-fn serde_plain<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -514,9 +514,9 @@ pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, co
 /// The base tables of one day, as record batches: orders, order_items,
 /// order_events, fraud_labels and the day's new customers.
 pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
-    let orders: Vec<(u64, Order)> = day.orders.iter().map(|o| (0, o.order.clone())).collect();
-    let mut events: Vec<(u64, OrderEvent)> =
-        day.orders.iter().flat_map(|o| o.events.iter().map(|e| (0, e.clone()))).collect();
+    // Borrowed, not cloned: the day's rows are built straight from it.
+    let orders: Vec<(u64, &Order)> = day.orders.iter().map(|o| (0, &o.order)).collect();
+    let mut events: Vec<(u64, &OrderEvent)> = day.orders.iter().flat_map(|o| o.events.iter().map(|e| (0, e))).collect();
     events.sort_by_key(|(_, e)| e.occurred_at);
     let mut labels = (StringBuilder::new(), StringBuilder::new(), ts(), StringBuilder::new());
     for o in day.orders.iter().filter(|o| o.fraud.is_some()) {

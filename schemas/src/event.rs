@@ -20,6 +20,19 @@ pub enum EventKind {
     CommandRejected,
 }
 
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::StatusChanged, EventKind::RefundIssued, EventKind::CommandRejected];
+
+    /// The serde name (`status_changed`), without serializing.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::StatusChanged => "status_changed",
+            EventKind::RefundIssued => "refund_issued",
+            EventKind::CommandRejected => "command_rejected",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventPayload {
@@ -176,6 +189,13 @@ impl OrderEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_names_are_the_serde_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
+        }
+    }
 
     #[test]
     fn ids_are_deterministic_per_order_and_status() {

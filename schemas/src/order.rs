@@ -60,6 +60,19 @@ impl PaymentMethod {
         PaymentMethod::GiftCard,
         PaymentMethod::CashOnDelivery,
     ];
+
+    /// The serde name (`apple_pay`), without serializing.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Paypal => "paypal",
+            PaymentMethod::ApplePay => "apple_pay",
+            PaymentMethod::GooglePay => "google_pay",
+            PaymentMethod::BankTransfer => "bank_transfer",
+            PaymentMethod::GiftCard => "gift_card",
+            PaymentMethod::CashOnDelivery => "cash_on_delivery",
+        }
+    }
 }
 
 /// A validated order request, before the server assigns id, time and totals.
@@ -141,6 +154,13 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payment_method_names_are_the_serde_names() {
+        for method in PaymentMethod::ALL {
+            assert_eq!(serde_json::to_string(&method).unwrap(), format!("\"{}\"", method.as_str()));
+        }
+    }
 
     fn new_order() -> NewOrder {
         NewOrder {

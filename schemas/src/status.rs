@@ -180,6 +180,13 @@ mod tests {
         CancelReason::CustomerCancelled,
     ];
 
+    #[test]
+    fn reason_names_are_the_serde_names() {
+        for reason in REASONS {
+            assert_eq!(serde_json::to_string(&reason).unwrap(), format!("\"{}\"", reason.as_str()));
+        }
+    }
+
     fn any_status() -> impl Strategy<Value = OrderStatus> {
         prop::sample::select(OrderStatus::ALL.to_vec())
     }

@@ -91,6 +91,18 @@ impl Table {
         }
     }
 
+    /// Columns whose values are (nearly) all distinct within a file: ids of
+    /// the row or its order. Writers skip dictionary encoding for them.
+    pub fn distinct_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Orders | Table::OrderItems | Table::FraudLabels => &["order_id"],
+            Table::OrderEvents => &["event_id", "order_id"],
+            Table::Customers => &["customer_id"],
+            Table::Products => &["product_id"],
+            Table::LateEvents => &["record_id"],
+        }
+    }
+
     pub fn schema(self) -> SchemaRef {
         let fields = match self {
             Table::Orders => vec![
@@ -202,7 +214,7 @@ mod tests {
             let field = schema.field_with_name(table.time_column()).unwrap();
             assert_eq!(field.data_type(), &timestamp(), "{}", table.name());
             assert!(schema.field_with_name(PARTITION_COLUMN).is_err(), "the partition is in the path");
-            for column in table.bloom_filter_columns() {
+            for column in table.bloom_filter_columns().iter().chain(table.distinct_columns()) {
                 assert!(schema.field_with_name(column).is_ok(), "{}.{column}", table.name());
             }
         }

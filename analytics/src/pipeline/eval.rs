@@ -25,6 +25,9 @@ use schemas::tables::{timestamp, window_meta_fields};
 
 use super::manifest::{PipelineSpec, Windowing};
 use super::operator::{Emission, Operator, WindowKey};
+
+/// hashbrown with its default (foldhash) hasher, as DataFusion uses.
+type FastMap<K, V> = datafusion::common::HashMap<K, V>;
 use crate::AnalyticsError;
 
 pub struct Evaluator {
@@ -278,13 +281,19 @@ impl Evaluator {
 
     /// The buffered rows of the round's windows, labelled with the window.
     fn gather(&self, op: &Operator, round: &[Emission]) -> Result<Vec<RecordBatch>, AnalyticsError> {
-        // Fixed windows by bounds alone: no key to hash per row.
-        let by_window: HashMap<(i64, i64), &Emission> =
+        // Fixed windows by bounds alone: no key to hash per row. Looked up
+        // once or more per buffered row, so with DataFusion's fast hasher,
+        // not std's SipHash (which was a fifth of this function).
+        let by_window: FastMap<(i64, i64), &Emission> =
             round.iter().map(|e| ((e.window.start_ms, e.window.end_ms), e)).collect();
-        let mut by_key: HashMap<&str, Vec<&Emission>> = HashMap::new();
+        let mut by_key: FastMap<&str, Vec<&Emission>> = FastMap::default();
         for e in round {
             by_key.entry(e.window.key.as_str()).or_default().push(e);
         }
+        // The buffer holds every row still within its lateness; only rows
+        // inside the round's span can fall in one of its windows.
+        let span_start = round.iter().map(|e| e.window.start_ms).min().unwrap_or(i64::MAX);
+        let span_end = round.iter().map(|e| e.window.end_ms).max().unwrap_or(i64::MIN);
         let kind = self.spec.evaluation_window();
         let session_key = self.spec.session_key();
         let mut parts = Vec::new();
@@ -311,6 +320,7 @@ impl Evaluator {
                             }
                         }
                     }
+                    (None, Some(_)) if ts < span_start || ts >= span_end => {}
                     (None, Some(kind)) => {
                         for w in kind.windows_of(ts) {
                             if by_window.get(&(w.start_ms, w.end_ms)).is_some_and(|e| seq <= e.upto_seq) {
