@@ -25,10 +25,10 @@ use schemas::tables::{timestamp, window_meta_fields};
 
 use super::manifest::{PipelineSpec, Windowing};
 use super::operator::{Emission, Operator, WindowKey};
+use crate::AnalyticsError;
 
 /// hashbrown with its default (foldhash) hasher, as DataFusion uses.
 type FastMap<K, V> = datafusion::common::HashMap<K, V>;
-use crate::AnalyticsError;
 
 pub struct Evaluator {
     spec: Arc<PipelineSpec>,
