@@ -10,9 +10,10 @@ the same machine state. Asserts both give the same rows.
 import json
 import statistics
 import sys
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
+
+from benchlib import alternate, p
 
 
 def main():
@@ -22,9 +23,7 @@ def main():
     def post(sql):
         req = urllib.request.Request(base + "/api/sql", data=json.dumps({"sql": sql}).encode(),
                                      headers={"content-type": "application/json"})
-        t = time.perf_counter()
-        body = urllib.request.urlopen(req, timeout=60).read()
-        return (time.perf_counter() - t) * 1000, json.loads(body)["rows"]
+        return json.loads(urllib.request.urlopen(req, timeout=60).read())["rows"]
 
     today = datetime.now(timezone.utc).date()
     days = f"date >= '{today - timedelta(days=14)}' AND date <= '{today}'"
@@ -41,25 +40,17 @@ def main():
              f"min(occurred_at) FILTER (WHERE status = 'flagged'), order_id LIMIT 100")
 
     def new():
-        t1, queue = post(step1)
+        queue = post(step1)
         if not queue:
-            return t1, []
+            return []
         ids = ", ".join(sorted({f"'{r['order_id']}'" for r in queue}))
         dates = ", ".join(sorted({f"'{r['date']}'" for r in queue}))
-        t2, rows = post(f"SELECT {wide} FROM fraud_reviews_1d WHERE {days} AND is_final AND status = 'flagged' "
-                        f"AND date IN ({dates}) AND order_id IN ({ids}) ORDER BY risk_score DESC, occurred_at, order_id")
-        return t1 + t2, rows
+        return post(f"SELECT {wide} FROM fraud_reviews_1d WHERE {days} AND is_final AND status = 'flagged' "
+                    f"AND date IN ({dates}) AND order_id IN ({ids}) ORDER BY risk_score DESC, occurred_at, order_id")
 
-    a, b = [], []
-    for _ in range(pairs):
-        ta, rows_a = post(old)
-        tb, rows_b = new()
-        assert rows_a == rows_b, "the two forms disagree"
-        a.append(ta)
-        b.append(tb)
-    p95 = lambda v: sorted(v)[max(0, int(len(v) * 0.95) - 1)]
-    print(f"old p50/p95 ms: {statistics.median(a):.1f} / {p95(a):.1f}")
-    print(f"new p50/p95 ms: {statistics.median(b):.1f} / {p95(b):.1f}  ({len(rows_b)} orders in the queue)")
+    a, b, rows = alternate(lambda: post(old), new, pairs)
+    print(f"old p50/p95 ms: {statistics.median(a):.1f} / {p(a, 0.95):.1f}")
+    print(f"new p50/p95 ms: {statistics.median(b):.1f} / {p(b, 0.95):.1f}  ({len(rows)} orders in the queue)")
 
 
 if __name__ == "__main__":

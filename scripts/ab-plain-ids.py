@@ -6,16 +6,13 @@ dashboards, which must give the same answers (elapsed_ms aside).
 
     ab-plain-ids.py http://OLD_DASHBOARD http://NEW_DASHBOARD SEED_DIR RUNS
 """
-import json
 import statistics
 import sys
-import time
-import urllib.request
 from datetime import datetime, timedelta
 
 import duckdb
 
-END = "2026-11-21"
+from benchlib import END, alternate, cursor, get, p
 
 
 def cursor_at(db, seed, days_back):
@@ -25,17 +22,7 @@ def cursor_at(db, seed, days_back):
         f"SELECT epoch_us(placed_at), order_id FROM read_parquet('{seed}/orders/date={day}/*.parquet') "
         "ORDER BY placed_at DESC, order_id DESC LIMIT 1"
     ).fetchone()
-    return f"{micros}~{oid}".encode().hex()
-
-
-def get(base, path):
-    started = time.perf_counter()
-    body = urllib.request.urlopen(base + path).read()
-    return (time.perf_counter() - started) * 1000, body
-
-
-def answer(body):
-    return {k: v for k, v in json.loads(body).items() if k != "elapsed_ms"}
+    return cursor(micros, oid)
 
 
 def main():
@@ -45,18 +32,14 @@ def main():
         "page 360 days deep": f"/api/admin/orders?page_size=50&cursor={cursor_at(db, seed, 360)}",
         "status=delivered, 180 days deep": f"/api/admin/orders?page_size=50&status=delivered&cursor={cursor_at(db, seed, 180)}",
     }
+
+    def answer(base, path):
+        return {k: v for k, v in get(base, path).items() if k != "elapsed_ms"}
+
     for name, path in urls.items():
-        assert answer(get(old, path)[1]) == answer(get(new, path)[1]), f"{name}: different answers"
-        times = {old: [], new: []}
-        for i in range(runs):
-            for base in (old, new) if i % 2 == 0 else (new, old):
-                times[base].append(get(base, path)[0])
-
-        def p50_p95(v):
-            return statistics.median(v), sorted(v)[int(0.95 * (len(v) - 1))]
-
-        (a50, a95), (b50, b95) = p50_p95(times[old]), p50_p95(times[new])
-        print(f"{name}: old files p50/p95 {a50:.1f}/{a95:.1f} ms, new files {b50:.1f}/{b95:.1f} ms")
+        a, b, _ = alternate(lambda: answer(old, path), lambda: answer(new, path), runs)
+        print(f"{name}: old files p50/p95 {statistics.median(a):.1f}/{p(a, 0.95):.1f} ms, "
+              f"new files {statistics.median(b):.1f}/{p(b, 0.95):.1f} ms")
 
 
 if __name__ == "__main__":

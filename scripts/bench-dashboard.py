@@ -12,22 +12,15 @@ pipeline output the seed wrote (revenue windows, best sellers, the fraud queue),
 the same output. Prints a Markdown table. BENCH_ONLY="fraud,customer" runs
 only the endpoints whose name holds one of those words.
 """
-import json
 import os
 import statistics
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-END = "2026-11-21"
-
-
-def p(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+from benchlib import END, cursor, get, p
 
 
 def timed(fn, runs):
@@ -39,18 +32,6 @@ def timed(fn, runs):
         fn()
         out.append((time.perf_counter() - t) * 1000)
     return out
-
-
-def get(base, path):
-    with urllib.request.urlopen(base + path, timeout=60) as r:
-        body = r.read()
-        if r.status != 200:
-            raise RuntimeError(f"{path}: {r.status}")
-        return json.loads(body)
-
-
-def cursor(micros, order_id):
-    return f"{micros}~{order_id}".encode().hex()
 
 
 def main():

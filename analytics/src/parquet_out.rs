@@ -86,70 +86,48 @@ fn writer_properties(schema: &SchemaRef, layout: &FileLayout, rows: usize) -> Wr
     builder.build()
 }
 
-/// Concatenates and sorts `batches` by the layout's sort columns.
+/// `batches` as one, sorted by the layout's sort columns, copying each row
+/// at most once: only the sort keys are concatenated and sorted, then the
+/// rows are gathered from where they are. Rows already in order are not
+/// moved (a micro-batch of a time-ordered stream often is), and one batch in
+/// order is returned as it is.
 pub fn sort_rows(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     layout: &FileLayout,
 ) -> Result<RecordBatch, AnalyticsError> {
-    // One batch needs no concatenation (which would copy every column).
-    let batch = match batches {
-        [one] => one.clone(),
-        _ => return merge_sorted(schema, batches, layout),
-    };
-    if batch.num_rows() < 2 || is_sorted_by_first_key(&batch, layout) == Some(true) {
-        return Ok(batch);
-    }
-    let columns: Vec<SortColumn> = layout
-        .sort_by
-        .iter()
-        .filter_map(|name| batch.column_by_name(name))
-        .map(|values| SortColumn {
-            values: Arc::clone(values),
-            options: Some(SortOptions { descending: false, nulls_first: false }),
-        })
-        .collect();
-    if columns.is_empty() || batch.num_rows() < 2 {
-        return Ok(batch);
-    }
-    let indices = lexsort_to_indices(&columns, None)?;
-    // Already in order (a micro-batch of a time-ordered stream often is):
-    // skip the copy.
-    if indices.values().iter().enumerate().all(|(i, &at)| at as usize == i) {
-        return Ok(batch);
-    }
-    Ok(take_record_batch(&batch, &indices)?)
-}
-
-/// Several batches as one, in layout order, copying every row once: only
-/// the sort keys are concatenated and sorted, then the rows are gathered
-/// from where they are (concatenating and then taking copied them twice).
-fn merge_sorted(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    layout: &FileLayout,
-) -> Result<RecordBatch, AnalyticsError> {
     let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
+        return Ok(RecordBatch::new_empty(Arc::clone(schema)));
+    }
+    let as_one = |batches: &[&RecordBatch]| -> Result<RecordBatch, AnalyticsError> {
+        match batches {
+            [one] => Ok((*one).clone()),
+            _ => Ok(concat_batches(schema, batches.iter().copied())?),
+        }
+    };
     let mut keys = Vec::new();
     for name in &layout.sort_by {
         let Ok(index) = schema.index_of(name) else { continue };
-        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
-        keys.push(SortColumn {
-            values: arrow::compute::concat(&parts)?,
-            options: Some(SortOptions { descending: false, nulls_first: false }),
-        });
+        let values = match batches.as_slice() {
+            [one] => Arc::clone(one.column(index)),
+            _ => arrow::compute::concat(&batches.iter().map(|b| b.column(index).as_ref()).collect::<Vec<_>>())?,
+        };
+        keys.push(SortColumn { values, options: Some(SortOptions { descending: false, nulls_first: false }) });
     }
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let in_order = match keys.first() {
-        None => true,
-        Some(first) => is_increasing(&first.values) == Some(true),
-    };
-    if in_order || rows < 2 {
-        let owned: Vec<RecordBatch> = batches.into_iter().cloned().collect();
-        return Ok(concat_batches(schema, &owned)?);
+    // Strictly increasing first key: in layout order whatever follows.
+    let in_order = keys.first().and_then(|k| is_increasing(&k.values)) == Some(true);
+    if keys.is_empty() || in_order || keys[0].values.len() < 2 {
+        return as_one(&batches);
     }
     let order = lexsort_to_indices(&keys, None)?;
-    // Global row number -> (batch, row in batch).
+    if order.values().iter().enumerate().all(|(i, &at)| at as usize == i) {
+        return as_one(&batches);
+    }
+    if let [one] = batches.as_slice() {
+        return Ok(take_record_batch(one, &order)?);
+    }
+    // Row number in the concatenation -> (batch, row in that batch).
     let starts: Vec<usize> = batches
         .iter()
         .scan(0, |at, b| {
@@ -168,13 +146,6 @@ fn merge_sorted(
         })
         .collect();
     Ok(arrow::compute::interleave_record_batch(&batches, &picks)?)
-}
-
-/// Whether the rows are in strictly increasing order of the layout's first
-/// sort column (so in layout order whatever follows), checked in one pass
-/// for integer and timestamp columns; `None` when it cannot tell cheaply.
-fn is_sorted_by_first_key(batch: &RecordBatch, layout: &FileLayout) -> Option<bool> {
-    is_increasing(batch.column_by_name(layout.sort_by.first()?)?)
 }
 
 /// Whether an integer or timestamp column strictly increases (`None`: other
@@ -404,6 +375,10 @@ mod tests {
         let ids = merged.column_by_name("order_id").unwrap().as_string::<i32>();
         let ids: Vec<&str> = ids.iter().flatten().collect();
         assert_eq!(ids, ["a", "d", "e", "b", "c"], "a tie on time is ordered by n");
+
+        // No rows at all: an empty batch of the schema.
+        assert_eq!(sort_rows(&schema, &parts[1..2], &layout).unwrap().num_rows(), 0);
+        assert_eq!(sort_rows(&schema, &[], &layout).unwrap().schema(), schema);
 
         // Parts already in order follow each other.
         let in_order = [part(vec!["a"], vec![1], vec![1]), part(vec!["b", "c"], vec![2, 3], vec![0, 0])];
