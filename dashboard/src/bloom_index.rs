@@ -12,10 +12,9 @@
 //! the dates that may match, where DataFusion's own pruning takes over.
 //! A file without a filter for the column may hold anything.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -25,6 +24,7 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use analytics::store::DataStore;
 
 use crate::DashboardError;
+use crate::file_cache::FileCache;
 use crate::params::partition_date;
 
 /// Filter bytes kept at most; past it the least recently used files go.
@@ -38,31 +38,14 @@ const LIST_DATES_SINGLY: usize = 32;
 /// One file's filters for one column: one per row group, `None` where a
 /// row group has none.
 struct Filters {
-    size: u64,
-    modified: DateTime<Utc>,
-    /// A cloud store's content tag: its times have whole seconds.
-    e_tag: Option<String>,
     row_groups: Vec<Option<Sbbf>>,
     bytes: usize,
-    used: u64,
 }
 
 impl Filters {
-    fn is_of(&self, meta: &ObjectMeta) -> bool {
-        self.size == meta.size && self.modified == meta.last_modified && self.e_tag == meta.e_tag
-    }
-
     fn may_hold(&self, values: &[&str]) -> bool {
         self.row_groups.iter().any(|f| f.as_ref().is_none_or(|f| values.iter().any(|v| f.check(*v))))
     }
-}
-
-/// Filters by column, then by file.
-#[derive(Default)]
-struct Entries {
-    files: HashMap<&'static str, HashMap<Path, Filters>>,
-    bytes: usize,
-    clock: u64,
 }
 
 /// The `date` partitions a lookup may look in.
@@ -85,9 +68,15 @@ impl DateScope<'_> {
     }
 }
 
-#[derive(Default)]
+/// Filters by column and file.
 pub struct BloomIndex {
-    entries: Mutex<Entries>,
+    files: FileCache<(&'static str, Path), Filters>,
+}
+
+impl Default for BloomIndex {
+    fn default() -> Self {
+        BloomIndex { files: FileCache::new("bloom index", MAX_BYTES) }
+    }
 }
 
 impl BloomIndex {
@@ -102,32 +91,22 @@ impl BloomIndex {
         values: &[&str],
     ) -> Result<BTreeSet<NaiveDate>, DashboardError> {
         let files = list_files(store, table, scope).await?;
+        let keyed: Vec<((&'static str, Path), NaiveDate, &ObjectMeta)> = files
+            .iter()
+            .flat_map(|(date, meta)| columns.iter().map(move |column| ((*column, meta.location.clone()), *date, meta)))
+            .collect();
         let mut out = BTreeSet::new();
-        let mut missing: Vec<(NaiveDate, ObjectMeta, &'static str)> = Vec::new();
-        {
-            let mut entries = self.lock()?;
-            entries.clock += 1;
-            let now = entries.clock;
-            for (date, meta) in &files {
-                for column in columns {
-                    match entries.files.get_mut(column).and_then(|files| files.get_mut(&meta.location)) {
-                        Some(f) if f.is_of(meta) => {
-                            f.used = now;
-                            if f.may_hold(values) {
-                                out.insert(*date);
-                            }
-                        }
-                        _ => missing.push((*date, meta.clone(), *column)),
-                    }
-                }
+        let missing = self.files.visit(keyed.iter().map(|(key, _, meta)| (key, *meta)), |at, filters| {
+            if filters.may_hold(values) {
+                out.insert(keyed[at].1);
             }
-        }
-        missing.retain(|(date, _, _)| !out.contains(date));
+        })?;
         // Futures built in a loop, not a closure: a closure here trips
         // rustc's higher-ranked lifetime check on the handler's `Send`.
         let mut reads = Vec::with_capacity(missing.len());
-        for (date, meta, column) in missing {
-            let store = store.clone();
+        for at in missing.into_iter().filter(|at| !out.contains(&keyed[*at].1)) {
+            let ((column, _), date, meta) = &keyed[at];
+            let (store, column, date, meta) = (store.clone(), *column, *date, (*meta).clone());
             reads.push(async move {
                 let filters = read_filters(&store, &meta, column).await?;
                 Ok::<_, DashboardError>((date, meta, column, filters))
@@ -135,53 +114,19 @@ impl BloomIndex {
         }
         let read: Vec<(NaiveDate, ObjectMeta, &'static str, Filters)> =
             futures::stream::iter(reads).buffer_unordered(READ_AHEAD).try_collect().await?;
-        let mut entries = self.lock()?;
-        let now = entries.clock;
-        for (date, meta, column, mut filters) in read {
+        for (date, meta, column, filters) in read {
             if filters.may_hold(values) {
                 out.insert(date);
             }
-            filters.used = now;
-            entries.bytes += filters.bytes;
-            if let Some(old) = entries.files.entry(column).or_default().insert(meta.location, filters) {
-                entries.bytes -= old.bytes;
-            }
+            let bytes = filters.bytes;
+            self.files.insert((column, meta.location.clone()), &meta, filters, bytes)?;
         }
-        entries.evict();
         Ok(out)
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, DashboardError> {
-        self.entries.lock().map_err(|_| DashboardError::Internal("bloom index poisoned".into()))
-    }
-}
-
-impl Entries {
-    /// Drops the least recently used files until a quarter under the limit
-    /// (files compacted away are never used again and go first).
-    fn evict(&mut self) {
-        if self.bytes <= MAX_BYTES {
-            return;
-        }
-        let mut by_age: Vec<(u64, &'static str, Path)> = self
-            .files
-            .iter()
-            .flat_map(|(column, files)| files.iter().map(|(path, f)| (f.used, *column, path.clone())))
-            .collect();
-        by_age.sort_unstable();
-        for (_, column, path) in by_age {
-            if self.bytes <= MAX_BYTES / 4 * 3 {
-                break;
-            }
-            if let Some(f) = self.files.get_mut(column).and_then(|files| files.remove(&path)) {
-                self.bytes -= f.bytes;
-            }
-        }
     }
 }
 
 /// The Parquet files of `table` in `scope`, with the date each is on.
-async fn list_files(
+pub(crate) async fn list_files(
     store: &DataStore,
     table: &str,
     scope: DateScope<'_>,
@@ -258,48 +203,25 @@ async fn read_filters(store: &DataStore, meta: &ObjectMeta, column: &str) -> Res
         };
         row_groups.push(filter);
     }
-    Ok(Filters { size, modified: meta.last_modified, e_tag: meta.e_tag.clone(), row_groups, bytes, used: 0 })
+    Ok(Filters { row_groups, bytes })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn filters(bytes: usize, used: u64) -> Filters {
-        Filters { size: 1, modified: DateTime::UNIX_EPOCH, e_tag: None, row_groups: Vec::new(), bytes, used }
-    }
-
-    #[test]
-    fn the_least_recently_used_files_go_first_and_only_past_the_limit() {
-        let mut entries = Entries::default();
-        let quarter = MAX_BYTES / 4;
-        let put = |entries: &mut Entries, n: u32, used: u64| {
-            entries.files.entry("order_id").or_default().insert(Path::from(format!("f{n}")), filters(quarter, used));
-            entries.bytes += quarter;
-        };
-        for (n, used) in [(0, 5), (1, 1), (2, 3), (3, 2)] {
-            put(&mut entries, n, used);
-        }
-        entries.evict();
-        assert_eq!(entries.files["order_id"].len(), 4, "at the limit nothing goes");
-        put(&mut entries, 4, 4);
-        entries.evict();
-        let mut kept: Vec<&str> = entries.files["order_id"].keys().map(|f| f.as_ref()).collect();
-        kept.sort_unstable();
-        assert_eq!(kept, ["f0", "f2", "f4"], "the two used longest ago went, down to three quarters");
-        assert_eq!(entries.bytes, 3 * quarter);
-    }
-
     #[test]
     fn a_row_group_without_a_filter_may_hold_anything() {
         let mut bloom = Sbbf::new_with_num_of_bytes(1024);
         bloom.insert("a");
-        let mut f = filters(0, 0);
-        f.row_groups = vec![Some(bloom)];
+        let mut f = Filters { row_groups: vec![Some(bloom)], bytes: 0 };
         assert!(f.may_hold(&["a"]));
         assert!(!f.may_hold(&["b"]));
         f.row_groups.push(None);
         assert!(f.may_hold(&["b"]));
-        assert!(!filters(0, 0).may_hold(&["a"]), "a file without row groups holds nothing");
+        assert!(
+            !Filters { row_groups: Vec::new(), bytes: 0 }.may_hold(&["a"]),
+            "a file without row groups holds nothing"
+        );
     }
 }

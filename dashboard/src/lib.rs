@@ -6,7 +6,9 @@
 //!   heatmap, top products, funnel, fraud queue, health).
 //! - [`rollups`]: revenue windows and best sellers, closed windows from the
 //!   pipelines' output.
-//! - [`search`]: admin order search with keyset pagination.
+//! - [`search`]: admin order search with keyset pagination; the
+//!   statuses of a page come from [`status_index`], the files holding an id
+//!   from [`bloom_index`], both kept per file by [`file_cache`].
 //! - [`bulk`] and [`export`]: bulk commands through JetStream; CSV exports,
 //!   streamed or as background jobs.
 //! - [`live`]: rates and latencies sampled from NATS, pushed over WebSocket.
@@ -17,6 +19,7 @@ pub mod bloom_index;
 pub mod bulk;
 pub mod coverage_cache;
 pub mod export;
+pub mod file_cache;
 pub mod lake;
 pub mod live;
 pub mod params;
@@ -24,6 +27,7 @@ pub mod rollups;
 pub mod sandbox;
 pub mod search;
 pub mod sql_api;
+pub mod status_index;
 pub mod views;
 
 use std::path::PathBuf;
@@ -158,6 +162,7 @@ pub struct Dashboard {
     pub settings: Arc<DashboardSettings>,
     pub coverage: Arc<coverage_cache::CoverageCache>,
     pub blooms: Arc<bloom_index::BloomIndex>,
+    pub statuses: Arc<status_index::StatusIndex>,
 }
 
 impl Dashboard {
@@ -177,6 +182,7 @@ impl Dashboard {
             settings: Arc::new(settings),
             coverage: Arc::default(),
             blooms: Arc::default(),
+            statuses: Arc::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::bloom_index::DateScope;
 use crate::params::{self, Days, Q, bad, ts_sql};
+use crate::status_index::Lookup;
 use crate::views::rows;
 use crate::{Dashboard, DashboardError};
 
@@ -368,8 +369,8 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
     }
     let has_more = found.len() > search.page_size;
     found.truncate(search.page_size);
-    let statuses = match search.status {
-        Some(status) => found.iter().map(|r| (id_of(r), status.as_str().to_string())).collect(),
+    let (statuses, statuses_from) = match search.status {
+        Some(status) => (found.iter().map(|r| (id_of(r), status.as_str().to_string())).collect(), "filter"),
         None => latest_statuses(&state, &found).await?,
     };
     for row in &mut found {
@@ -385,6 +386,7 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         "next_cursor": next_cursor,
         "has_more": has_more,
         "queries": queries,
+        "statuses_from": statuses_from,
         "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
     })))
 }
@@ -427,23 +429,50 @@ fn cursor_of(row: &Value, key: SortKey) -> String {
 /// The latest status of each order on the page, from the events of the
 /// days each order was placed on and `STATUS_SPAN_DAYS` after: only those
 /// partitions are read, so one customer's orders spread over a year cost
-/// their few weeks of events, not the year's.
-async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<String, String>, HttpError> {
+/// their few weeks of events, not the year's. The files' summaries in
+/// [`crate::status_index`] answer ("summaries"); SQL does ("events") when
+/// some file has none yet.
+///
+/// A page in time order covers one or two placing days, and the hundreds
+/// of pages after it the same ones: its whole span is summarised, so that
+/// they find every file ready whatever days their own ids are on. A page
+/// scattered over months (one customer's orders) is summarised only on
+/// the days the bloom filters say its ids may be on.
+async fn latest_statuses(
+    state: &Dashboard,
+    page: &[Value],
+) -> Result<(HashMap<String, String>, &'static str), HttpError> {
     let mut out = HashMap::new();
     if page.is_empty() || !state.lake.has_table("order_events").await {
-        return Ok(out);
+        return Ok((out, "events"));
     }
     let placed = page.iter().filter_map(|r| {
         r.get("date").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
     });
-    let days = params::widen(placed, STATUS_SPAN_DAYS);
+    let span = params::widen(placed, STATUS_SPAN_DAYS);
     let ids: Vec<String> = page.iter().map(id_of).collect();
     let values: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let whole_span = span.len() <= 2 * (STATUS_SPAN_DAYS as usize + 1);
+    let mut unsummarised = Vec::new();
+    if whole_span {
+        match state.statuses.latest(&state.lake, &span, &values).await? {
+            Lookup::Found(found) => return Ok(from_summaries(found)),
+            Lookup::Unsummarised(files) => unsummarised = files,
+            Lookup::Unanswerable => {}
+        }
+    }
     let store = state.lake.store();
-    let scope = DateScope::Only(&days);
+    let scope = DateScope::Only(&span);
     let days = state.blooms.dates_that_may_hold(store, "order_events", &["order_id"], scope, &values).await?;
     if days.is_empty() {
-        return Ok(out);
+        return Ok((out, "events"));
+    }
+    if !whole_span {
+        match state.statuses.latest(&state.lake, &days, &values).await? {
+            Lookup::Found(found) => return Ok(from_summaries(found)),
+            Lookup::Unsummarised(files) => unsummarised = files,
+            Lookup::Unanswerable => {}
+        }
     }
     let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
     let sql = format!(
@@ -457,7 +486,12 @@ async fn latest_statuses(state: &Dashboard, page: &[Value]) -> Result<HashMap<St
             out.insert(id_of(&row), status.to_string());
         }
     }
-    Ok(out)
+    state.statuses.summarise_in_background(&state.lake, unsummarised);
+    Ok((out, "events"))
+}
+
+fn from_summaries(found: HashMap<String, OrderStatus>) -> (HashMap<String, String>, &'static str) {
+    (found.into_iter().map(|(id, status)| (id, status.as_str().to_string())).collect(), "summaries")
 }
 
 /// A search as an export: the same filters, every matching row, read a

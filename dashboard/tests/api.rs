@@ -91,7 +91,7 @@ async fn write_flag_event(
     at: &str,
     risk: u8,
 ) -> Result<(uuid::Uuid, String), Box<dyn std::error::Error>> {
-    use schemas::{OrderEvent, OrderStatus, tables::Table};
+    use schemas::{OrderEvent, OrderStatus};
     let order_id = uuid::Uuid::now_v7();
     let at = chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&chrono::Utc);
     let mut event = OrderEvent::status_changed(order_id, Some(OrderStatus::Pending), OrderStatus::Flagged, None, at)?
@@ -100,12 +100,24 @@ async fn write_flag_event(
         *risk_score = Some(risk);
         risk_reasons.push("fixture".into());
     }
-    let rows = analytics::rows::order_events_batch(&[(1, event.clone())])?;
+    write_events(store, at.date_naive(), &format!("part-flag-{order_id}"), &[(1, event.clone())]).await?;
+    Ok((order_id, event.event_id))
+}
+
+/// `events` (with their stream sequences) as one `order_events` file of
+/// `date` named `name`.
+async fn write_events(
+    store: &DataStore,
+    date: NaiveDate,
+    name: &str,
+    events: &[(u64, schemas::OrderEvent)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use schemas::tables::Table;
+    let rows = analytics::rows::order_events_batch(events)?;
     let bytes =
         analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::OrderEvents))?;
-    let date = at.date_naive();
-    store.put(&store.path(&format!("order_events/date={date}/part-flag-{order_id}.parquet")), bytes).await?;
-    Ok((order_id, event.event_id))
+    store.put(&store.path(&format!("order_events/date={date}/{name}.parquet")), bytes).await?;
+    Ok(())
 }
 
 /// A restatement of 2026-11-19's `fraud_reviews_1d` window, as a late
@@ -397,15 +409,13 @@ async fn write_customer_orders(
     let rows = analytics::rows::orders_batch(&orders)?;
     let bytes = analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::Orders))?;
     store.put(&store.path(&format!("orders/date={date}/{name}.parquet")), bytes).await?;
-    let rows = analytics::rows::order_events_batch(&events)?;
-    let bytes =
-        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::OrderEvents))?;
-    store.put(&store.path(&format!("order_events/date={date}/{name}.parquet")), bytes).await?;
+    write_events(store, date, name, &events).await?;
     Ok(orders.iter().map(|(_, o)| o.order_id).collect())
 }
 
 #[tokio::test]
 async fn id_searches_find_every_order_of_a_customer_with_its_latest_status() -> TestResult {
+    use schemas::{CancelReason, OrderEvent, OrderStatus};
     let s = serve(4_000, 12, |_| {}, 256).await?;
     let store = DataStore::open(&s.lake_dir)?;
     let sql_rows = |sql: String| {
@@ -478,6 +488,54 @@ async fn id_searches_find_every_order_of_a_customer_with_its_latest_status() -> 
     assert_eq!(pairs(&search(format!("customer_id={customer}")).await?), want_now, "a replaced file is read again");
     assert_eq!(pairs(&search(format!("q={}", replaced[1])).await?), flagged(&replaced[1]));
     assert!(search(format!("q={}", added[0])).await?.is_empty(), "the replaced order is gone");
+
+    // A later status in a later day's file wins, and that file replaced
+    // (a compaction, a restatement) is read again: the page's statuses
+    // come from per-file summaries kept in memory.
+    let moved = |to: OrderStatus, reason: Option<CancelReason>, at: &str| {
+        let at = chrono::DateTime::parse_from_rfc3339(at).map(|t| t.with_timezone(&chrono::Utc));
+        let event = OrderEvent::status_changed(replaced[1], Some(OrderStatus::Flagged), to, reason, at.unwrap());
+        event.map(|e| e.for_customer(&customer))
+    };
+    let next_day = NaiveDate::parse_from_str("2026-12-16", "%Y-%m-%d")?;
+    let reserved = moved(OrderStatus::Reserved, None, "2026-12-16T08:00:00Z")?;
+    write_events(&store, next_day, "part-later", &[(10, reserved)]).await?;
+    // The first lookup on new files is answered from the events by SQL
+    // while the files are summarised in the background; the summaries
+    // answer once ready, and must agree.
+    let status_of = |id: uuid::Uuid| {
+        let s = &s;
+        async move {
+            let mut sources = Vec::new();
+            for _ in 0..100 {
+                let (code, page) = s.get(&format!("/api/admin/orders?q={id}")).await?;
+                assert_eq!(code, 200, "{page}");
+                let source = page["statuses_from"].as_str().unwrap_or_default().to_string();
+                sources.push((source.clone(), page["orders"][0]["status"].clone()));
+                if source == "summaries" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let answers: HashSet<String> = sources.iter().map(|(_, status)| status.to_string()).collect();
+            assert_eq!(answers.len(), 1, "the events and the summaries agree: {sources:?}");
+            let (source, status) = sources.pop().unwrap();
+            assert_eq!(source, "summaries", "the files were summarised");
+            Ok::<_, Box<dyn std::error::Error>>(status)
+        }
+    };
+    assert_eq!(status_of(replaced[1]).await?, "reserved");
+    assert_eq!(status_of(replaced[0]).await?, "flagged", "the other order did not move");
+    // Two events at one instant: the later in the stream is the latest.
+    let cancelled = moved(OrderStatus::Cancelled, Some(CancelReason::FraudRejected), "2026-12-16T08:00:00Z")?;
+    let reserved = moved(OrderStatus::Reserved, None, "2026-12-16T08:00:00Z")?;
+    write_events(&store, next_day, "part-later", &[(12, cancelled), (11, reserved)]).await?;
+    assert_eq!(status_of(replaced[1]).await?, "cancelled");
+    let got = pairs(&search(format!("customer_id={customer}")).await?);
+    let mut want_now = want.clone();
+    want_now.insert((replaced[0].to_string(), "flagged".into()));
+    want_now.insert((replaced[1].to_string(), "cancelled".into()));
+    assert_eq!(got, want_now, "the customer's page agrees");
 
     // An order's detail reads the days that may hold it, in all three tables.
     let (status, detail) = s.get(&format!("/api/admin/orders/{one}/detail")).await?;
