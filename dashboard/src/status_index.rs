@@ -23,6 +23,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use chrono::NaiveDate;
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
@@ -38,6 +39,8 @@ use crate::{DashboardError, Lake};
 
 /// Summary bytes kept at most: ~80 days of events at 10M orders a year.
 const MAX_BYTES: usize = 512 << 20;
+/// Files summarised at once in the background.
+const SUMMARISED_AT_ONCE: usize = 2;
 const COLUMNS: [&str; 4] = ["order_id", "status", "occurred_at", "stream_seq"];
 
 /// Where an event falls in an order's history: (`occurred_at` µs,
@@ -189,8 +192,9 @@ impl StatusIndex {
     }
 
     /// Summarises `files` unless a run is under way (the next lookup that
-    /// misses asks again). Called after the request's own SQL, so the two
-    /// do not compete for the query runtime.
+    /// misses asks again), `SUMMARISED_AT_ONCE` at a time on the query
+    /// runtime. Called after the request's own SQL, so the two do not
+    /// compete.
     pub fn summarise_in_background(self: &Arc<Self>, lake: &Lake, files: Vec<ObjectMeta>) {
         if files.is_empty() {
             return;
@@ -198,8 +202,15 @@ impl StatusIndex {
         let Ok(permit) = self.summarising.clone().try_acquire_owned() else { return };
         let (index, store) = (self.clone(), lake.store().clone());
         lake.spawn(async move {
-            for meta in files {
-                match read_file(store.clone(), meta.clone()).await {
+            // Each file on its own task: decoding is synchronous work, and
+            // futures polled by one task would take turns on one thread.
+            let reads = files.into_iter().map(|meta| {
+                let read = tokio::spawn(read_file(store.clone(), meta.clone()));
+                async move { (read.await, meta) }
+            });
+            let mut reads = futures::stream::iter(reads).buffered(SUMMARISED_AT_ONCE);
+            while let Some((read, meta)) = reads.next().await {
+                match read.map_err(|e| DashboardError::Internal(e.to_string())).and_then(|r| r) {
                     Ok(summary) => {
                         let bytes = summary.as_ref().map_or(0, FileStatuses::bytes);
                         if let Err(e) = index.files.insert(meta.location.clone(), &meta, summary, bytes) {
