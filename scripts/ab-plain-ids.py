@@ -2,27 +2,16 @@
 """A/B of one dashboard binary over two copies of the seeded history
 (docs/benchmarks.md, sixth analytics round): files written before and after
 a change to the Parquet layout. Requests alternate between the two
-dashboards, which must give the same answers (elapsed_ms aside).
+dashboards, which must give the same answers (timings aside).
 
     ab-plain-ids.py http://OLD_DASHBOARD http://NEW_DASHBOARD SEED_DIR RUNS
 """
 import statistics
 import sys
-from datetime import datetime, timedelta
 
 import duckdb
 
-from benchlib import END, alternate, cursor, get, p
-
-
-def cursor_at(db, seed, days_back):
-    """The admin page cursor at the newest order `days_back` days before END."""
-    day = (datetime.fromisoformat(END) - timedelta(days=days_back)).date().isoformat()
-    micros, oid = db.execute(
-        f"SELECT epoch_us(placed_at), order_id FROM read_parquet('{seed}/orders/date={day}/*.parquet') "
-        "ORDER BY placed_at DESC, order_id DESC LIMIT 1"
-    ).fetchone()
-    return cursor(micros, oid)
+from benchlib import alternate, cursor_at, p, page_answer
 
 
 def main():
@@ -33,11 +22,8 @@ def main():
         "status=delivered, 180 days deep": f"/api/admin/orders?page_size=50&status=delivered&cursor={cursor_at(db, seed, 180)}",
     }
 
-    def answer(base, path):
-        return {k: v for k, v in get(base, path).items() if k != "elapsed_ms"}
-
     for name, path in urls.items():
-        a, b, _ = alternate(lambda: answer(old, path), lambda: answer(new, path), runs)
+        a, b, _ = alternate(lambda: page_answer(old, path), lambda: page_answer(new, path), runs)
         print(f"{name}: old files p50/p95 {statistics.median(a):.1f}/{p(a, 0.95):.1f} ms, "
               f"new files {statistics.median(b):.1f}/{p(b, 0.95):.1f} ms")
 

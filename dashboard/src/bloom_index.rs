@@ -91,6 +91,17 @@ impl BloomIndex {
         values: &[&str],
     ) -> Result<BTreeSet<NaiveDate>, DashboardError> {
         let files = list_files(store, table, scope).await?;
+        self.dates_among(store, &files, columns, values).await
+    }
+
+    /// [`BloomIndex::dates_that_may_hold`] over files already listed.
+    pub async fn dates_among(
+        &self,
+        store: &DataStore,
+        files: &[(NaiveDate, ObjectMeta)],
+        columns: &[&'static str],
+        values: &[&str],
+    ) -> Result<BTreeSet<NaiveDate>, DashboardError> {
         let keyed: Vec<((&'static str, Path), NaiveDate, &ObjectMeta)> = files
             .iter()
             .flat_map(|(date, meta)| columns.iter().map(move |column| ((*column, meta.location.clone()), *date, meta)))

@@ -20,12 +20,13 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use object_store::ObjectMeta;
 use schemas::OrderStatus;
 use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::bloom_index::DateScope;
+use crate::bloom_index::{DateScope, list_files};
 use crate::params::{self, Days, Q, bad, ts_sql};
 use crate::status_index::Lookup;
 use crate::views::rows;
@@ -452,26 +453,34 @@ async fn latest_statuses(
     let span = params::widen(placed, STATUS_SPAN_DAYS);
     let ids: Vec<String> = page.iter().map(id_of).collect();
     let values: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let whole_span = span.len() <= 2 * (STATUS_SPAN_DAYS as usize + 1);
+    // One listing of the span serves the summaries, the bloom filters and
+    // (through the days they keep) the SQL.
+    let files = list_files(state.lake.store(), "order_events", DateScope::Only(&span)).await?;
     let mut unsummarised = Vec::new();
-    if whole_span {
-        match state.statuses.latest(&state.lake, &span, &values).await? {
-            Lookup::Found(found) => return Ok(from_summaries(found)),
-            Lookup::Unsummarised(files) => unsummarised = files,
-            Lookup::Unanswerable => {}
-        }
+    let mut from_summaries = |files: &[(NaiveDate, ObjectMeta)]| {
+        Ok::<_, DashboardError>(match state.statuses.latest(files, &values)? {
+            Lookup::Found(found) => {
+                Some(found.into_iter().map(|(id, status)| (id, status.as_str().to_string())).collect())
+            }
+            Lookup::Unsummarised(files) => {
+                unsummarised = files;
+                None
+            }
+            Lookup::Unanswerable => None,
+        })
+    };
+    let whole_span = span.len() <= 2 * (STATUS_SPAN_DAYS as usize + 1);
+    if whole_span && let Some(found) = from_summaries(&files)? {
+        return Ok((found, "summaries"));
     }
-    let store = state.lake.store();
-    let scope = DateScope::Only(&span);
-    let days = state.blooms.dates_that_may_hold(store, "order_events", &["order_id"], scope, &values).await?;
+    let days = state.blooms.dates_among(state.lake.store(), &files, &["order_id"], &values).await?;
     if days.is_empty() {
         return Ok((out, "events"));
     }
     if !whole_span {
-        match state.statuses.latest(&state.lake, &days, &values).await? {
-            Lookup::Found(found) => return Ok(from_summaries(found)),
-            Lookup::Unsummarised(files) => unsummarised = files,
-            Lookup::Unanswerable => {}
+        let on_days: Vec<(NaiveDate, ObjectMeta)> = files.into_iter().filter(|(d, _)| days.contains(d)).collect();
+        if let Some(found) = from_summaries(&on_days)? {
+            return Ok((found, "summaries"));
         }
     }
     let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
@@ -488,10 +497,6 @@ async fn latest_statuses(
     }
     state.statuses.summarise_in_background(&state.lake, unsummarised);
     Ok((out, "events"))
-}
-
-fn from_summaries(found: HashMap<String, OrderStatus>) -> (HashMap<String, String>, &'static str) {
-    (found.into_iter().map(|(id, status)| (id, status.as_str().to_string())).collect(), "summaries")
 }
 
 /// A search as an export: the same filters, every matching row, read a

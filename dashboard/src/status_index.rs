@@ -17,7 +17,7 @@
 //! A file with an `order_id` that is not a UUID, or a status the state
 //! machine does not know, has no summary: lookups touching it go to SQL.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -33,7 +33,6 @@ use tokio::sync::Semaphore;
 
 use analytics::store::DataStore;
 
-use crate::bloom_index::{DateScope, list_files};
 use crate::file_cache::FileCache;
 use crate::{DashboardError, Lake};
 
@@ -50,7 +49,7 @@ type Position = (i64, i64);
 /// One file's last status event per order, by order id (hashbrown with
 /// foldhash, as DataFusion's own maps). A map, not the events sorted by
 /// id: the sort was a fifth of a summary's cost in a profile.
-pub struct FileStatuses {
+struct FileStatuses {
     latest: datafusion::common::HashMap<u128, (Position, OrderStatus)>,
 }
 
@@ -144,26 +143,19 @@ impl Default for StatusIndex {
 }
 
 impl StatusIndex {
-    /// The latest status of each of `ids` that has one in the
-    /// `order_events` files of `days`, when every one of those files has a
-    /// summary. Otherwise the caller asks SQL, and then has the files
+    /// The latest status of each of `ids` that has one in `files` (of
+    /// `order_events`), when every one of those files has a summary. Otherwise the caller asks SQL, and then has the files
     /// without one summarised in the background
     /// ([`StatusIndex::summarise_in_background`]): a summary costs about
     /// one and a half times the SQL lookup it replaces, so the first page
     /// on some days is answered by SQL and the next ones on the same days
     /// (hundreds of pages share a day) from memory.
-    pub async fn latest(
-        &self,
-        lake: &Lake,
-        days: &BTreeSet<NaiveDate>,
-        ids: &[&str],
-    ) -> Result<Lookup, DashboardError> {
+    pub fn latest(&self, files: &[(NaiveDate, ObjectMeta)], ids: &[&str]) -> Result<Lookup, DashboardError> {
         let Ok(wanted) =
             ids.iter().map(|id| uuid::Uuid::try_parse(id).map(|u| u.as_u128())).collect::<Result<Vec<_>, _>>()
         else {
             return Ok(Lookup::Unanswerable);
         };
-        let files = list_files(lake.store(), "order_events", DateScope::Only(days)).await?;
         let mut best: HashMap<u128, (Position, OrderStatus)> = HashMap::with_capacity(wanted.len());
         let mut summarisable = true;
         let missing = self.files.visit(files.iter().map(|(_, m)| (&m.location, m)), |_, summary| match summary {
@@ -185,9 +177,8 @@ impl StatusIndex {
         if !summarisable {
             return Ok(Lookup::Unanswerable);
         }
-        let by_text = ids.iter().zip(&wanted).map(|(text, id)| (*id, *text)).collect::<HashMap<u128, &str>>();
         Ok(Lookup::Found(
-            best.into_iter().filter_map(|(id, (_, status))| Some((by_text.get(&id)?.to_string(), status))).collect(),
+            ids.iter().zip(&wanted).filter_map(|(text, id)| Some((text.to_string(), best.get(id)?.1))).collect(),
         ))
     }
 
