@@ -9,13 +9,16 @@
 //!   also run over a fixed range by [`replay`].
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream;
 //!   [`rollup`]: the pipeline outputs of seeded days.
-//! - [`query`]: DataFusion over every table (`orderstream sql`).
+//! - [`query`]: DataFusion over every table (`orderstream sql`);
+//!   [`dated_table`]: day-partitioned tables list only the days a query reads.
 //! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
 
 pub mod bench;
 pub mod builtin;
 pub mod checkpoint;
 pub mod compact;
+pub mod dated_table;
+pub mod file_cache;
 pub mod job;
 pub mod live;
 pub mod parquet_out;
@@ -25,6 +28,7 @@ pub mod replay;
 pub mod rollup;
 pub mod rows;
 pub mod seed;
+pub mod small_files;
 pub mod store;
 pub mod window;
 

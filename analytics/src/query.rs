@@ -18,6 +18,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use schemas::tables::Table;
 
 use crate::AnalyticsError;
+use crate::dated_table::DatedTable;
+use crate::small_files::{SMALL_FILES_MEMORY, SmallFiles};
 use crate::store::DataStore;
 
 #[derive(Clone, Debug)]
@@ -54,6 +56,8 @@ pub async fn session(
         .with_parquet_page_index_pruning(true);
     config.options_mut().execution.parquet.pushdown_filters = true;
     config.options_mut().execution.parquet.reorder_filters = true;
+    // Day-partitioned tables read their small files decoded from memory.
+    let config = config.with_extension(Arc::new(SmallFiles::new(SMALL_FILES_MEMORY)));
     // DataFusion caches directory listings forever by default; a long-lived
     // session (the dashboard) must see the files the analytics job keeps
     // committing, so listings are not cached (footers still are).
@@ -107,7 +111,11 @@ pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<
         };
         let table = ListingTable::try_new(config)?;
         let columns = table.schema().fields().len();
-        ctx.register_table(name.as_str(), Arc::new(table))?;
+        // Partitioned by day alone (every table but `late_events`): list
+        // only the days a query's filters allow.
+        let table: Arc<dyn TableProvider> =
+            if partitions == ["date"] { Arc::new(DatedTable::new(table)) } else { Arc::new(table) };
+        ctx.register_table(name.as_str(), table)?;
         infos.push(TableInfo { name, partition_columns: partitions, columns });
     }
     Ok(infos)

@@ -24,8 +24,8 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use analytics::store::DataStore;
 
 use crate::DashboardError;
-use crate::file_cache::FileCache;
 use crate::params::partition_date;
+use analytics::file_cache::FileCache;
 
 /// Filter bytes kept at most; past it the least recently used files go.
 const MAX_BYTES: usize = 256 << 20;

@@ -8,7 +8,7 @@
 //!   pipelines' output.
 //! - [`search`]: admin order search with keyset pagination; the
 //!   statuses of a page come from [`status_index`], the files holding an id
-//!   from [`bloom_index`], both kept per file by [`file_cache`].
+//!   from [`bloom_index`], both kept per file by `analytics::file_cache`.
 //! - [`bulk`] and [`export`]: bulk commands through JetStream; CSV exports,
 //!   streamed or as background jobs.
 //! - [`live`]: rates and latencies sampled from NATS, pushed over WebSocket.
@@ -19,7 +19,6 @@ pub mod bloom_index;
 pub mod bulk;
 pub mod coverage_cache;
 pub mod export;
-pub mod file_cache;
 pub mod lake;
 pub mod live;
 pub mod params;

@@ -33,8 +33,8 @@ use tokio::sync::Semaphore;
 
 use analytics::store::DataStore;
 
-use crate::file_cache::FileCache;
 use crate::{DashboardError, Lake};
+use analytics::file_cache::FileCache;
 
 /// Summary bytes kept at most: ~80 days of events at 10M orders a year.
 const MAX_BYTES: usize = 512 << 20;

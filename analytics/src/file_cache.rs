@@ -1,5 +1,6 @@
-//! What the dashboard derives from whole Parquet files (their bloom
-//! filters, their orders' latest statuses), kept in memory per file.
+//! What is derived from whole Parquet files (the dashboard's bloom filters
+//! and orders' latest statuses, the query session's decoded small files),
+//! kept in memory per file.
 //!
 //! The lake's files are only ever added or replaced whole, never rewritten
 //! in place, so a file's size, modification time and tag (a cloud store's
@@ -14,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use object_store::ObjectMeta;
 
-use crate::DashboardError;
+use crate::AnalyticsError;
 
 struct Entry<V> {
     size: u64,
@@ -58,7 +59,7 @@ impl<K: Hash + Eq + Clone, V> FileCache<K, V> {
         &self,
         files: impl IntoIterator<Item = (&'a K, &'a ObjectMeta)>,
         mut found: impl FnMut(usize, &V),
-    ) -> Result<Vec<usize>, DashboardError>
+    ) -> Result<Vec<usize>, AnalyticsError>
     where
         K: 'a,
     {
@@ -80,7 +81,7 @@ impl<K: Hash + Eq + Clone, V> FileCache<K, V> {
 
     /// Keeps `value`, `bytes` large, as the value of the file `meta`
     /// describes, then evicts past the bound.
-    pub fn insert(&self, key: K, meta: &ObjectMeta, value: V, bytes: usize) -> Result<(), DashboardError> {
+    pub fn insert(&self, key: K, meta: &ObjectMeta, value: V, bytes: usize) -> Result<(), AnalyticsError> {
         let mut entries = self.lock()?;
         let used = entries.clock;
         let entry =
@@ -93,8 +94,10 @@ impl<K: Hash + Eq + Clone, V> FileCache<K, V> {
         Ok(())
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Entries<K, V>>, DashboardError> {
-        self.entries.lock().map_err(|_| DashboardError::Internal(format!("the {} cache is poisoned", self.name)))
+    fn lock(&self) -> Result<MutexGuard<'_, Entries<K, V>>, AnalyticsError> {
+        self.entries
+            .lock()
+            .map_err(|_| AnalyticsError::Config { what: self.name, message: "the cache is poisoned".into() })
     }
 }
 
