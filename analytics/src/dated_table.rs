@@ -7,20 +7,18 @@
 //! afterwards. With a year of days that walk is ~10 ms per table a query
 //! names (docs/benchmarks.md, ninth round), more than the rest of most
 //! dashboard queries. Here the `date` filters are read first: when they
-//! bound the days to at most [`MAX_LISTED_DAYS`], each day is scanned as
-//! `date = 'D'` (one directory listed) and the scans are read as one
-//! union. Otherwise the table is scanned as before.
+//! bound the days to at most [`MAX_LISTED_DAYS`], each day is planned as
+//! `date = 'D'` (one directory listed) and the days' files are read as one
+//! scan (not one per day), the small ones from the session's
+//! [`SmallFiles`], decoded in memory. Otherwise the table is scanned as
+//! before.
 //!
 //! The days are enumerated as calendar dates, so this relies on what our
 //! writers guarantee: every `date` partition is a canonical `YYYY-MM-DD`
 //! (string order is then date order). A filter this module does not
 //! understand is not used to narrow the days; every filter is still
 //! applied by the listing table itself, so the rows are the same either way.
-//!
-//! The days' files are then read as one scan (not one per day), and the
-//! small ones from the session's [`SmallFiles`], decoded in memory.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -42,7 +40,7 @@ use datafusion::physical_plan::union::UnionExec;
 use crate::small_files::SmallFiles;
 
 /// Beyond this many days one walk of the table is no dearer than a listing
-/// per day, and the union would grow past what is worth planning.
+/// (and a plan) per day.
 pub const MAX_LISTED_DAYS: u64 = 120;
 
 /// A listing table partitioned by `date` alone.
@@ -92,7 +90,7 @@ impl DayBounds {
                 self.add(right);
             }
             // DataFusion spells a short `IN` list as `=`s joined by OR.
-            Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) => {
+            Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) | Expr::InList(_) => {
                 if let Some(days) = day_set(filter) {
                     self.within(days);
                 }
@@ -127,11 +125,6 @@ impl DayBounds {
                 }
                 if let Some(high) = day_literal(high) {
                     self.at_most(high);
-                }
-            }
-            Expr::InList(_) => {
-                if let Some(days) = day_set(filter) {
-                    self.within(days);
                 }
             }
             _ => {}
@@ -181,16 +174,17 @@ fn is_date(expr: &Expr) -> bool {
 
 /// A canonical `YYYY-MM-DD` string literal.
 fn day_literal(expr: &Expr) -> Option<NaiveDate> {
-    let text: Cow<'_, str> = match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Cow::Borrowed(s),
-        _ => return None,
+    let Expr::Literal(
+        ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)) | ScalarValue::LargeUtf8(Some(text)),
+        _,
+    ) = expr
+    else {
+        return None;
     };
-    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()?;
-    // Only the canonical spelling: string order must be date order.
-    (day.format("%Y-%m-%d").to_string() == text).then_some(day)
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    // Only the canonical spelling (a date displays as `YYYY-MM-DD`): string
+    // order must be date order.
+    (day.to_string() == *text).then_some(day)
 }
 
 #[async_trait]
@@ -230,7 +224,7 @@ impl TableProvider for DatedTable {
             Some(days) if !bounds.has_equality => {
                 let scans = days.iter().map(|day| {
                     let mut filters = filters.to_vec();
-                    filters.push(col("date").eq(lit(day.format("%Y-%m-%d").to_string())));
+                    filters.push(col("date").eq(lit(day.to_string())));
                     async move { self.inner.scan(state, projection, &filters, limit).await }
                 });
                 futures::future::try_join_all(scans).await?
@@ -383,16 +377,21 @@ mod tests {
         assert_eq!(days_of(&[either]), (set(&["2026-01-01", "2026-01-03"]), false));
     }
 
-    /// Writes `date=D/part-N.parquet` files: `ids` rows each, `amount` = id.
-    fn write_day(root: &std::path::Path, day: &str, part: usize, ids: std::ops::Range<i64>, label: &str) {
-        use datafusion::arrow::array::{Int64Array, StringArray};
+    /// The test files' columns: `id`, and `label` (`{label}-{id}`).
+    fn file_schema() -> SchemaRef {
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
-        let dir = root.join(format!("date={day}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let schema = Arc::new(Schema::new(vec![
+        Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("label", DataType::Utf8, false),
-        ]));
+        ]))
+    }
+
+    /// Writes `date=D/part-N.parquet`, one row per id.
+    fn write_day(root: &std::path::Path, day: &str, part: usize, ids: std::ops::Range<i64>, label: &str) {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        let dir = root.join(format!("date={day}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let schema = file_schema();
         let labels: Vec<String> = ids.clone().map(|i| format!("{label}-{i}")).collect();
         let batch = datafusion::arrow::array::RecordBatch::try_new(
             schema.clone(),
@@ -413,11 +412,8 @@ mod tests {
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
         let url = ListingTableUrl::parse(format!("{}/", root.display())).unwrap();
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new("id", DataType::Int64, false),
-            datafusion::arrow::datatypes::Field::new("label", DataType::Utf8, false),
-        ]));
-        ListingTable::try_new(ListingTableConfig::new(url).with_listing_options(options).with_schema(schema)).unwrap()
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(file_schema());
+        ListingTable::try_new(config).unwrap()
     }
 
     async fn rows(ctx: &datafusion::prelude::SessionContext, sql: &str) -> String {

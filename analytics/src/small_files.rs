@@ -72,9 +72,11 @@ impl SmallFiles {
                 found[at] = Some(batches.clone());
             })
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let reads = missing.iter().map(|&at| async move { (at, read_whole(store, &files[at], schema).await) });
-        for (at, read) in futures::future::join_all(reads).await {
-            let batches = Arc::new(read?);
+        let reads = missing
+            .iter()
+            .map(|&at| async move { Ok::<_, DataFusionError>((at, read_whole(store, &files[at], schema).await?)) });
+        for (at, batches) in futures::future::try_join_all(reads).await? {
+            let batches = Arc::new(batches);
             let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
             let file = &files[at].object_meta;
             self.decoded
