@@ -150,7 +150,9 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
     let specs = pipelines(&args.pipelines)?;
     let settings =
         ReplaySettings { start, to_seq: args.to_seq, batch_size: args.batch_size.max(1), progress: !args.no_progress };
+    let started = Instant::now();
     let reports = analytics::replay::replay(&js, &store, &specs, &settings).await?;
+    let secs = started.elapsed().as_secs_f64();
     for r in &reports {
         let rate = r.messages as f64 / r.elapsed.as_secs_f64().max(1e-9);
         println!(
@@ -166,6 +168,9 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
             r.late_rows
         );
     }
+    // The streams replay side by side: the total over the whole wall time.
+    let messages: u64 = reports.iter().map(|r| r.messages).sum();
+    println!("{:>13}: {messages} messages in {secs:.2} s ({:.0}/s)", "both", messages as f64 / secs.max(1e-9));
     Ok(())
 }
 
@@ -198,6 +203,12 @@ pub struct SeedArgs {
     /// Orders per second when publishing.
     #[arg(long, default_value_t = 2_000)]
     pub rate: u64,
+    /// With --publish: also publish each order's seeded status events to
+    /// ORDER_EVENTS, in event-time order, as a processor would have emitted
+    /// them. A complete history to replay without running the saga; do not
+    /// run a processor on the same orders (it would emit their events again).
+    #[arg(long, requires = "publish")]
+    pub with_events: bool,
     /// Pipeline directory (default: the shipped set); the outputs of those
     /// whose windows tile a day (tumbling, 1 h or longer, over order items)
     /// are written for the seeded days too.

@@ -16,10 +16,11 @@ use schemas::tables::Table;
 use schemas::{Order, OrderEvent};
 
 use crate::AnalyticsError;
-use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, idle_part_name, remove_uncommitted};
+use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, remove_uncommitted};
 use crate::compact::{self, Committed};
 use crate::parquet_out::{FileLayout, encode, split_by_date};
-use crate::pipeline::{Evaluator, LateRow, Operator, PipelineSpec};
+use crate::pipeline::{Evaluator, Operator, PipelineSpec};
+use crate::pipeline_run::{PipelineRun, Step, step_all};
 use crate::rows::{Categories, order_events_batch, order_items_batch, orders_batch};
 use crate::store::{DataStore, part_file_name};
 
@@ -118,14 +119,6 @@ impl JobSettings {
     pub fn fixed_range() -> Self {
         JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX }
     }
-}
-
-struct PipelineRun {
-    op: Operator,
-    eval: Evaluator,
-    next_seq: u64,
-    idle_ticks: u64,
-    layout: FileLayout,
 }
 
 /// Counters since the job started.
@@ -359,23 +352,22 @@ impl StreamJob {
         last: u64,
         tables: &[(Table, RecordBatch)],
     ) -> Result<(u64, u64), AnalyticsError> {
-        let mut pipeline_files = Vec::new();
-        for i in 0..self.pipelines.len() {
-            let from = self.pipelines[i].next_seq;
-            if last < from {
-                continue;
-            }
-            let source = self.pipelines[i].op.spec.source;
-            let Some((_, batch)) = tables.iter().find(|(t, _)| *t == source) else { continue };
-            let rows = rows_from(batch, from)?;
-            let mut late = Vec::new();
-            self.pipelines[i].op.push(&rows, &mut late)?;
-            let name = part_file_name(first.max(from), last);
-            self.emit(i, last, late, &name, &mut pipeline_files).await?;
-            self.pipelines[i].next_seq = last + 1;
-            self.pipelines[i].idle_ticks = 0;
+        let (files, _) = self.step_pipelines(Step::Rows { first, last, tables: tables.to_vec() }).await?;
+        write_files(self.store.clone(), files).await
+    }
+
+    /// Steps every pipeline side by side; counts what they emitted. Returns
+    /// their files and whether any wrote under an idle tick.
+    async fn step_pipelines(&mut self, step: Step) -> Result<(Vec<PendingFile>, bool), AnalyticsError> {
+        let mut files = Vec::new();
+        let mut ticked = false;
+        for emitted in step_all(&mut self.pipelines, &self.store, step).await? {
+            self.stats.windows_emitted += emitted.windows;
+            self.stats.late_rows += emitted.late_rows;
+            files.extend(emitted.files);
+            ticked |= emitted.ticked;
         }
-        write_files(self.store.clone(), pipeline_files).await
+        Ok((files, ticked))
     }
 
     fn count_written(&mut self, (rows, files): (u64, u64)) {
@@ -386,22 +378,11 @@ impl StreamJob {
     /// No input for a while: lets each pipeline's event time move on.
     pub async fn idle(&mut self, idle_for: Duration) -> Result<(), AnalyticsError> {
         let last = self.committed_seq();
-        let mut emitted = false;
-        let mut files = Vec::new();
-        for i in 0..self.pipelines.len() {
-            if self.pipelines[i].next_seq != last + 1 {
-                continue;
-            }
-            self.pipelines[i].op.on_idle(idle_for.as_millis() as i64, last);
-            let tick = self.pipelines[i].idle_ticks + 1;
-            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick), &mut files).await? {
-                self.pipelines[i].idle_ticks = tick;
-                emitted = true;
-            }
-        }
+        let idle_ms = idle_for.as_millis() as i64;
+        let (files, ticked) = self.step_pipelines(Step::Idle { idle_ms, last }).await?;
         let written = write_files(self.store.clone(), files).await?;
         self.count_written(written);
-        if emitted {
+        if ticked {
             self.commit(true).await?;
         }
         Ok(())
@@ -410,57 +391,10 @@ impl StreamJob {
     /// End of a replay's range: every window closes.
     pub async fn finish(&mut self) -> Result<(), AnalyticsError> {
         let last = self.committed_seq();
-        let mut files = Vec::new();
-        for i in 0..self.pipelines.len() {
-            self.pipelines[i].op.close_all(last);
-            let tick = self.pipelines[i].idle_ticks + 1;
-            if self.emit(i, last, Vec::new(), &idle_part_name(last, tick), &mut files).await? {
-                self.pipelines[i].idle_ticks = tick;
-            }
-        }
+        let (files, _) = self.step_pipelines(Step::Finish { last }).await?;
         let written = write_files(self.store.clone(), files).await?;
         self.count_written(written);
         self.commit(true).await
-    }
-
-    /// Evaluates pipeline `i`'s due windows; their rows and its late rows
-    /// join `files` under `file_name`. True if there is anything to write.
-    async fn emit(
-        &mut self,
-        i: usize,
-        last: u64,
-        late: Vec<LateRow>,
-        file_name: &str,
-        files: &mut Vec<PendingFile>,
-    ) -> Result<bool, AnalyticsError> {
-        let run = &mut self.pipelines[i];
-        let emissions = run.op.take_emissions(last);
-        self.stats.windows_emitted += emissions.len() as u64;
-        self.stats.late_rows += late.len() as u64;
-        let outputs = if emissions.is_empty() { Vec::new() } else { run.eval.evaluate(&mut run.op, emissions).await? };
-        run.op.expire()?;
-        let spec = Arc::clone(&run.op.spec);
-        let mut wrote = false;
-        if !outputs.is_empty() {
-            let all = arrow::compute::concat_batches(&run.eval.output_schema, &outputs)?;
-            files.extend(partition_files(&self.store, &spec.output, &all, "window_start", file_name, &run.layout)?);
-            wrote = true;
-        }
-        if !late.is_empty() {
-            let rows = crate::rows::late_events_batch(&spec, &late)?;
-            let table = format!("{}/pipeline={}", Table::LateEvents.name(), spec.name);
-            let layout = table_layout(Table::LateEvents);
-            files.extend(partition_files(
-                &self.store,
-                &table,
-                &rows,
-                Table::LateEvents.time_column(),
-                file_name,
-                &layout,
-            )?);
-            wrote = true;
-        }
-        Ok(wrote)
     }
 
     /// Rewrites the checkpoint; snapshots pipeline state when due (or `force`).
@@ -556,7 +490,7 @@ pub(crate) struct PendingFile {
 }
 
 /// `rows` split into date partitions of `table`, each named `file_name`.
-fn partition_files(
+pub(crate) fn partition_files(
     store: &DataStore,
     table: &str,
     rows: &RecordBatch,
@@ -647,7 +581,7 @@ fn first_window_start(batch: &RecordBatch) -> Option<i64> {
 }
 
 /// The rows with `stream_seq >= from`.
-fn rows_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, AnalyticsError> {
+pub(crate) fn rows_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, AnalyticsError> {
     let Some(seqs) = batch.column_by_name("stream_seq").and_then(|c| c.as_primitive_opt::<Int64Type>()) else {
         return Ok(batch.clone());
     };

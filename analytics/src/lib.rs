@@ -23,6 +23,7 @@ pub mod job;
 pub mod live;
 pub mod parquet_out;
 pub mod pipeline;
+mod pipeline_run;
 pub mod query;
 pub mod replay;
 pub mod rollup;

@@ -43,16 +43,33 @@ pub struct ReplayReport {
     pub elapsed: Duration,
 }
 
-/// Replays both streams into `store`.
+/// Replays both streams into `store`, side by side: they share nothing
+/// (each has its own tables, pipelines and checkpoint), so each gets a core.
 pub async fn replay(
     js: &jetstream::Context,
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
     settings: &ReplaySettings,
 ) -> Result<Vec<ReplayReport>, AnalyticsError> {
+    let bars = settings.progress.then(indicatif::MultiProgress::new);
+    let mut runs: Vec<_> = Source::ALL
+        .into_iter()
+        .map(|source| {
+            let (js, store, pipelines, settings) = (js.clone(), store.clone(), pipelines.to_vec(), settings.clone());
+            let bars = bars.clone();
+            tokio::spawn(async move { replay_stream(&js, &store, &pipelines, source, &settings, bars.as_ref()).await })
+        })
+        .collect();
     let mut reports = Vec::new();
-    for source in Source::ALL {
-        reports.push(replay_stream(js, store, pipelines, source, settings).await?);
+    for i in 0..runs.len() {
+        match (&mut runs[i]).await.map_err(|e| AnalyticsError::task("replay a stream", e)).and_then(|r| r) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                // The other stream stops too: the replay as a whole failed.
+                runs[i + 1..].iter().for_each(|other| other.abort());
+                return Err(e);
+            }
+        }
     }
     Ok(reports)
 }
@@ -63,6 +80,7 @@ async fn replay_stream(
     pipelines: &[Arc<PipelineSpec>],
     source: Source,
     settings: &ReplaySettings,
+    bars: Option<&indicatif::MultiProgress>,
 ) -> Result<ReplayReport, AnalyticsError> {
     let started = Instant::now();
     let mut stream = js.get_stream(source.stream()).await.map_err(|e| AnalyticsError::nats("open the stream", e))?;
@@ -90,7 +108,10 @@ async fn replay_stream(
         .await
         .map_err(|e| AnalyticsError::nats("create the replay consumer", e))?;
     let pending = consumer.cached_info().num_pending;
-    let bar = progress_bar(settings.progress, pending, source.stream());
+    let bar = progress_bar(settings.progress, pending, source.stream()).map(|bar| match bars {
+        Some(bars) => bars.add(bar),
+        None => bar,
+    });
     if pending > 0 {
         // Reading runs on its own task, a batch ahead of processing, so
         // JetStream I/O overlaps decoding and Parquet encoding.
