@@ -48,8 +48,12 @@ impl PipelineRun {
         match step {
             Step::Rows { first, last, tables } => {
                 let from = self.next_seq;
-                let source = tables.iter().find(|(t, _)| *t == self.op.spec.source);
-                let (true, Some((_, batch))) = (*last >= from, source) else { return Ok(Emitted::default()) };
+                if *last < from {
+                    return Ok(Emitted::default()); // replayed: this pipeline has it already
+                }
+                let Some((_, batch)) = tables.iter().find(|(t, _)| *t == self.op.spec.source) else {
+                    return Ok(Emitted::default());
+                };
                 let rows = rows_from(batch, from)?;
                 let mut late = Vec::new();
                 self.op.push(&rows, &mut late)?;
