@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use analytics::seed::{SeedConfig, generate_day, orders_per_day, products};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, message::PublishMessage};
+use chrono::NaiveDate;
 use schemas::OrderEvent;
+use schemas::tables::Table;
 
 use crate::analytics_cli::SeedArgs;
 
@@ -34,25 +36,25 @@ pub async fn publish(args: &SeedArgs, config: &SeedConfig) -> Result<()> {
     let store = analytics::store::DataStore::open(&args.output)?;
     analytics::seed::write_side_tables(&store, config, &catalog).await?;
     let counts = orders_per_day(config);
-    let categories = analytics::seed::categories_of(&catalog);
     let bar = analytics::replay::progress_bar(!args.no_progress, config.orders, "published");
     let mut pace = Pace::new(args.rate);
     let mut sent = (0u64, 0u64);
     // Status events by date, until their date is complete.
-    let mut held: BTreeMap<String, Vec<OrderEvent>> = BTreeMap::new();
+    let mut held: BTreeMap<NaiveDate, Vec<OrderEvent>> = BTreeMap::new();
     for day in 0..config.days {
         let generated = generate_day(config, &catalog, day, counts[day as usize]);
-        for (table, rows) in analytics::seed::day_batches(&generated, &categories)? {
-            if matches!(table, schemas::tables::Table::FraudLabels | schemas::tables::Table::Customers) {
-                analytics::seed::write_seed_rows(&store, config.seed, table, &rows, &format!("-d{day:05}")).await?;
-            }
+        // Only the side tables: the orders and events go through JetStream.
+        for (table, rows) in [
+            (Table::FraudLabels, analytics::seed::fraud_labels_batch(&generated)?),
+            (Table::Customers, analytics::seed::customers_batch(&generated.new_customers)?),
+        ] {
+            analytics::seed::write_seed_rows(&store, config.seed, table, &rows, &format!("-d{day:05}")).await?;
         }
-        let date = generated.date.clone();
         let mut orders = Vec::with_capacity(generated.orders.len());
         for seeded in generated.orders {
             if args.with_events {
                 for event in seeded.events {
-                    held.entry(event.occurred_at.format("%Y-%m-%d").to_string()).or_default().push(event);
+                    held.entry(event.occurred_at.date_naive()).or_default().push(event);
                 }
             }
             orders.push(seeded.order);
@@ -63,7 +65,9 @@ pub async fn publish(args: &SeedArgs, config: &SeedConfig) -> Result<()> {
             serde_json::to_vec(order).map(|payload| (subject, order.order_id.to_string(), payload))
         });
         sent.0 += publish_all(&js, messages, &mut pace, bar.as_ref()).await?;
-        let rest = held.split_off(&format!("{date}\u{1}"));
+        // Every date up to this day's is complete.
+        let next_date = config.start() + chrono::Days::new(u64::from(day) + 1);
+        let rest = held.split_off(&next_date);
         sent.1 += publish_events(&js, std::mem::replace(&mut held, rest), &mut pace).await?;
     }
     // The dates after the last day: events of its last orders.
@@ -104,7 +108,7 @@ impl Pace {
 /// Complete dates of status events, each in event-time order.
 async fn publish_events(
     js: &jetstream::Context,
-    dates: BTreeMap<String, Vec<OrderEvent>>,
+    dates: BTreeMap<NaiveDate, Vec<OrderEvent>>,
     pace: &mut Pace,
 ) -> Result<u64> {
     let mut sent = 0;
@@ -137,27 +141,23 @@ async fn publish_all(
         tokio::time::sleep_until(pace.next_due().into()).await;
         let message = PublishMessage::build().payload(payload.into()).message_id(id);
         acks.push_back(js.send_publish(subject, message).await.context("publish")?);
-        if acks.len() >= 256 {
-            confirm(acks.pop_front(), &mut sent, bar).await?;
+        sent += 1;
+        while acks.len() >= 256
+            && let Some(ack) = acks.pop_front()
+        {
+            confirm(ack, bar).await?;
         }
     }
-    while !acks.is_empty() {
-        confirm(acks.pop_front(), &mut sent, bar).await?;
+    while let Some(ack) = acks.pop_front() {
+        confirm(ack, bar).await?;
     }
     Ok(sent)
 }
 
-async fn confirm(
-    ack: Option<jetstream::context::PublishAckFuture>,
-    sent: &mut u64,
-    bar: Option<&indicatif::ProgressBar>,
-) -> Result<()> {
-    if let Some(ack) = ack {
-        ack.await.context("JetStream did not store a message")?;
-        *sent += 1;
-        if let Some(bar) = bar {
-            bar.inc(1);
-        }
+async fn confirm(ack: jetstream::context::PublishAckFuture, bar: Option<&indicatif::ProgressBar>) -> Result<()> {
+    ack.await.context("JetStream did not store a message")?;
+    if let Some(bar) = bar {
+        bar.inc(1);
     }
     Ok(())
 }

@@ -518,6 +518,17 @@ pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table,
     let orders: Vec<(u64, &Order)> = day.orders.iter().map(|o| (0, &o.order)).collect();
     let mut events: Vec<(u64, &OrderEvent)> = day.orders.iter().flat_map(|o| o.events.iter().map(|e| (0, e))).collect();
     events.sort_by_key(|(_, e)| e.occurred_at);
+    Ok(vec![
+        (Table::Orders, crate::rows::orders_batch(&orders)?),
+        (Table::OrderItems, crate::rows::order_items_batch(&orders, categories)?),
+        (Table::OrderEvents, crate::rows::order_events_batch(&events)?),
+        (Table::FraudLabels, fraud_labels_batch(day)?),
+        (Table::Customers, customers_batch(&day.new_customers)?),
+    ])
+}
+
+/// The day's fraud ground truth: one row per seeded fraud order.
+pub fn fraud_labels_batch(day: &SeedDay) -> Result<RecordBatch, AnalyticsError> {
     let mut labels = (StringBuilder::new(), StringBuilder::new(), ts(), StringBuilder::new());
     for o in day.orders.iter().filter(|o| o.fraud.is_some()) {
         labels.0.append_value(o.order.order_id.to_string());
@@ -525,7 +536,7 @@ pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table,
         labels.2.append_value(o.order.placed_at.timestamp_micros());
         labels.3.append_value(o.fraud.unwrap_or_default());
     }
-    let labels = RecordBatch::try_new(
+    Ok(RecordBatch::try_new(
         Table::FraudLabels.schema(),
         vec![
             Arc::new(labels.0.finish()),
@@ -533,14 +544,7 @@ pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table,
             Arc::new(labels.2.finish()),
             Arc::new(labels.3.finish()),
         ],
-    )?;
-    Ok(vec![
-        (Table::Orders, crate::rows::orders_batch(&orders)?),
-        (Table::OrderItems, crate::rows::order_items_batch(&orders, categories)?),
-        (Table::OrderEvents, crate::rows::order_events_batch(&events)?),
-        (Table::FraudLabels, labels),
-        (Table::Customers, customers_batch(&day.new_customers)?),
-    ])
+    )?)
 }
 
 fn ts() -> TimestampMicrosecondBuilder {
