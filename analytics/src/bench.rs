@@ -121,7 +121,10 @@ fn decode_batch(files: &[bytes::Bytes], columns: &[String]) -> Result<(u64, Reco
             .map(|(i, _)| i)
             .collect();
         let mask = ProjectionMask::roots(reader.parquet_schema(), roots);
-        for batch in reader.with_projection(mask).build()? {
+        // The whole file as one batch: the reader's default 1,024-row
+        // batches would each be copied again to put the file together.
+        let rows = usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0).max(1);
+        for batch in reader.with_projection(mask).with_batch_size(rows).build()? {
             parts.push(batch?);
         }
     }
