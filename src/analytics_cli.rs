@@ -275,13 +275,14 @@ pub async fn bench_window(args: BenchWindowArgs) -> Result<()> {
         None => pipelines(&None)?.into_iter().filter(|p| p.name == "revenue_by_category_1m").collect(),
     };
     let input = DataStore::open(&args.input)?;
-    if !DataStore::open(&args.output)?.table_names().await?.is_empty() {
-        anyhow::bail!("{} is not empty", args.output);
+    let root = DataStore::open(&args.output)?;
+    if !root.table_names().await?.is_empty() {
+        anyhow::bail!("{} is not empty", root.url());
     }
     let mut rates = Vec::new();
     for run in 1..=args.runs {
         let output = match args.runs {
-            1 => DataStore::open(&args.output)?,
+            1 => root.clone(),
             _ => DataStore::open(&format!("{}/run-{run}", args.output.trim_end_matches('/')))?,
         };
         let report = analytics::bench::window_from_parquet(&input, &output, &specs).await?;

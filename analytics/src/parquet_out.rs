@@ -120,16 +120,13 @@ pub fn sort_rows(
     if keys.is_empty() || in_order || keys[0].values.len() < 2 {
         return as_one(&batches);
     }
+    // `None`: the rows are in order already.
     let order = match integer_keys(&keys) {
-        Some(columns) => match integer_order(&columns) {
-            None => return as_one(&batches),
-            Some(order) => order,
-        },
-        None => lexsort_to_indices(&keys, None)?,
+        Some(columns) => integer_order(&columns),
+        None => Some(lexsort_to_indices(&keys, None)?)
+            .filter(|order| !order.values().iter().enumerate().all(|(i, &at)| at as usize == i)),
     };
-    if order.values().iter().enumerate().all(|(i, &at)| at as usize == i) {
-        return as_one(&batches);
-    }
+    let Some(order) = order else { return as_one(&batches) };
     if let [one] = batches.as_slice() {
         return Ok(take_record_batch(one, &order)?);
     }
