@@ -11,6 +11,7 @@
 //!   [`rollup`]: the pipeline outputs of seeded days.
 //! - [`query`]: DataFusion over every table (`orderstream sql`);
 //!   [`dated_table`]: day-partitioned tables list only the days a query reads.
+//! - [`distinct_count`]: exact `COUNT(DISTINCT s)` over strings in one pass.
 //! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
 
 pub mod bench;
@@ -18,6 +19,7 @@ pub mod builtin;
 pub mod checkpoint;
 pub mod compact;
 pub mod dated_table;
+pub mod distinct_count;
 pub mod file_cache;
 pub mod job;
 pub mod live;

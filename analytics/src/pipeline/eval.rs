@@ -111,6 +111,11 @@ impl Evaluator {
             return Err(fail(format!("a session pipeline's SQL must select its key {key}")));
         }
         evaluator.stage_schema = Arc::clone(&stage_schema);
+        // From here on, a distinct count over strings runs in one pass. The
+        // output keeps the types DataFusion's own plan gives it (a decimal
+        // sum beside a distinct count is Decimal128(38, _) there): results
+        // are cast to `stage_schema`, so no output table changes type.
+        crate::distinct_count::install(&evaluator.ctx);
         let result_schema = if let Windowing::Cumulative { accumulate, .. } = &spec.windowing {
             for column in accumulate {
                 if stage_schema.field_with_name(column).is_err() {
@@ -550,6 +555,18 @@ mod tests {
         for eval in [&eval, &sessions] {
             assert!(eval.output_schema.fields().iter().all(|f| f.data_type() != &DataType::Utf8View));
         }
+    }
+
+    #[tokio::test]
+    async fn a_distinct_count_runs_in_one_pass_and_the_output_keeps_its_types() {
+        let eval = Evaluator::new(builtin("revenue_by_category_1m")).await.unwrap();
+        let plan = eval.ctx.sql(&eval.spec.sql).await.unwrap().into_optimized_plan().unwrap();
+        let plan = plan.display_indent().to_string();
+        assert!(plan.contains("count_distinct_strings(input.order_id)"), "{plan}");
+        // DataFusion's own plan (a group-by per order, then a sum of sums)
+        // types the revenue Decimal128(38, 4); the output stays so.
+        let revenue = eval.output_schema.field_with_name("revenue").unwrap();
+        assert_eq!(revenue.data_type(), &DataType::Decimal128(38, 4));
     }
 
     #[tokio::test]
