@@ -220,6 +220,10 @@ impl DistinctStrings {
         groups: &[usize],
         keep: Option<&BooleanArray>,
     ) -> Result<()> {
+        // Room for every row to be new: one allocation, not a rehash per
+        // doubling (the sets start empty in every query).
+        self.pairs.reserve(groups.len());
+        self.interned.reserve(groups.len(), |&(hash, _)| hash);
         let mut previous: Option<(&[u8], u32)> = None;
         for (row, (value, &group)) in rows.zip(groups).enumerate() {
             let Some(value) = value else { continue };

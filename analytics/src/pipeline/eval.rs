@@ -36,7 +36,7 @@ pub struct Evaluator {
     /// See [`Evaluator::source_columns`].
     source_columns: Vec<String>,
     /// See [`Evaluator::filter_rows`]: the predicate and the kept source
-    /// columns' schema it reads (strings as views).
+    /// columns' schema it reads.
     row_filter: Option<RowFilter>,
     input_schema: SchemaRef,
     /// The SQL's output (per step, for a cumulative pipeline).
@@ -249,7 +249,8 @@ impl Evaluator {
         for round in rounds {
             let input = self.gather(op, &round)?;
             let (schema, stage) = self.run_sql(&self.spec.sql, "input", input).await?;
-            // String views back to plain strings, as the output table holds.
+            // To the stage's types: string views (a SQL function may make
+            // them) back to plain strings, as the output table holds.
             let stage = concat_batches(&schema, &stage)?;
             let stage =
                 RecordBatch::try_new(Arc::clone(&self.stage_schema), cast_to(stage.columns(), &self.stage_schema)?)?;
@@ -446,20 +447,12 @@ impl Evaluator {
 }
 
 /// The source fields named in `columns`, then `window_start` and
-/// `window_end`. Strings are given to the SQL as string views: DataFusion
-/// groups, hashes and compares views several times faster (a distinct
-/// count per category costs a third of the CPU), and the cast only adds a
-/// view per value over the same bytes.
+/// `window_end`. Strings stay plain strings: with distinct counts over
+/// strings in one pass (`distinct_count`), casting them to string views
+/// cost more than it saved (docs/benchmarks.md, twelfth round).
 fn input_schema_of(source: &Schema, columns: &[String]) -> SchemaRef {
-    let mut fields: Vec<Field> = source
-        .fields()
-        .iter()
-        .filter(|f| columns.contains(f.name()))
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
+    let mut fields: Vec<Field> =
+        source.fields().iter().filter(|f| columns.contains(f.name())).map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("window_start", timestamp(), false));
     fields.push(Field::new("window_end", timestamp(), false));
     Arc::new(Schema::new(fields))
@@ -547,7 +540,7 @@ mod tests {
         let expected =
             ["order_id", "line_no", "placed_at", "category", "quantity", "line_total", "currency", "stream_seq"];
         assert_eq!(eval.source_columns(), expected);
-        assert_eq!(eval.input_schema.field_with_name("category").unwrap().data_type(), &DataType::Utf8View);
+        assert_eq!(eval.input_schema.field_with_name("category").unwrap().data_type(), &DataType::Utf8);
         assert_eq!(eval.output_schema.field_with_name("category").unwrap().data_type(), &DataType::Utf8);
 
         let sessions = Evaluator::new(builtin("customer_sessions")).await.unwrap();

@@ -452,6 +452,9 @@ impl Operator {
         let spec = Arc::clone(&self.spec);
         let kind = spec.evaluation_window();
         let mut kept = Vec::with_capacity(self.buffer.len());
+        // Rows of a time-ordered stream come window after window: the last
+        // window's answer holds for the rows that follow in it.
+        let mut last: Option<(Window, bool)> = None;
         for batch in std::mem::take(&mut self.buffer) {
             let times =
                 batch.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
@@ -464,9 +467,14 @@ impl Operator {
                         (Some(keys), _) => {
                             self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
                         }
-                        (None, Some(kind)) => {
-                            kind.windows_of(ts).any(|w| self.windows.contains_key(&WindowKey::fixed(w)))
-                        }
+                        (None, Some(kind)) => kind.windows_of(ts).any(|w| match last {
+                            Some((seen, live)) if seen == w => live,
+                            _ => {
+                                let live = self.windows.contains_key(&WindowKey::fixed(w));
+                                last = Some((w, live));
+                                live
+                            }
+                        }),
                         (None, None) => false,
                     })
                 })
