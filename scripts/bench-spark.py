@@ -6,9 +6,11 @@ analytics job reads (the `order_items` Parquet written by `orderstream
 replay`) as a file stream, and computes the same pipeline as
 pipelines/revenue_by_category_1m: revenue, distinct orders and units per
 category and currency per tumbling 1-minute window on placed_at, watermark 5
-s, appended to Parquet when windows close. Prints rows and rows per second.
+s, appended to Parquet when windows close. Prints rows and rows per second
+for each of RUNS runs (1 by default; each into OUTPUT_DIR/run-N when more),
+then their median.
 
-    bench-spark.py ORDER_ITEMS_DIR OUTPUT_DIR
+    bench-spark.py ORDER_ITEMS_DIR OUTPUT_DIR [RUNS]
 """
 import statistics
 import sys

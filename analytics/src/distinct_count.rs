@@ -240,27 +240,30 @@ impl DistinctStrings {
         Ok(())
     }
 
-    /// Takes the emitted groups' counts and pairs out; later groups move
-    /// down to start at 0. The pairs' strings stay interned until
-    /// [`DistinctStrings::forget_if_empty`].
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<i64>, Vec<(u32, u32)>) {
+    /// Takes the emitted groups' counts out, and their pairs into `taken`
+    /// when asked (a state needs them, a final count does not); later
+    /// groups move down to start at 0. The pairs' strings stay interned
+    /// until [`DistinctStrings::forget_if_empty`].
+    fn take(&mut self, emit_to: EmitTo, mut taken: Option<&mut Vec<(u32, u32)>>) -> Vec<i64> {
         let counts = emit_to.take_needed(&mut self.counts);
         let emitted = counts.len() as u64;
-        let mut taken = Vec::new();
         if self.counts.is_empty() {
-            taken.extend(self.pairs.drain().map(split));
+            match taken {
+                Some(taken) => taken.extend(self.pairs.drain().map(split)),
+                None => self.pairs.clear(),
+            }
         } else {
             let mut kept = HashSet::with_capacity_and_hasher(self.pairs.len(), self.hasher.clone());
             for pair in self.pairs.drain() {
-                if pair >> 32 < emitted {
-                    taken.push(split(pair));
-                } else {
+                if pair >> 32 >= emitted {
                     kept.insert(pair - (emitted << 32));
+                } else if let Some(taken) = taken.as_deref_mut() {
+                    taken.push(split(pair));
                 }
             }
             self.pairs = kept;
         }
-        (counts, taken)
+        counts
     }
 
     /// With no group left, no string is needed: start over small.
@@ -289,8 +292,17 @@ fn split(pair: u64) -> (u32, u32) {
     ((pair >> 32) as u32, pair as u32)
 }
 
-fn strings_of<O: OffsetSizeTrait>(array: &ArrayRef) -> impl Iterator<Item = Option<&[u8]>> {
-    array.as_string::<O>().iter().map(|s| s.map(str::as_bytes))
+/// The rows of a string column as bytes (`None` for a null).
+fn string_rows(array: &ArrayRef) -> Result<Box<dyn Iterator<Item = Option<&[u8]>> + '_>> {
+    fn plain<O: OffsetSizeTrait>(array: &ArrayRef) -> Box<dyn Iterator<Item = Option<&[u8]>> + '_> {
+        Box::new(array.as_string::<O>().iter().map(|s| s.map(str::as_bytes)))
+    }
+    Ok(match array.data_type() {
+        DataType::Utf8View => Box::new(array.as_string_view().iter().map(|s| s.map(str::as_bytes))),
+        DataType::Utf8 => plain::<i32>(array),
+        DataType::LargeUtf8 => plain::<i64>(array),
+        other => return internal_err!("count_distinct_strings over {other}"),
+    })
 }
 
 impl GroupsAccumulator for DistinctStrings {
@@ -303,25 +315,18 @@ impl GroupsAccumulator for DistinctStrings {
     ) -> Result<()> {
         self.counts.resize(total_num_groups, 0);
         let Some(array) = values.first() else { return internal_err!("count_distinct_strings takes one argument") };
-        match array.data_type() {
-            DataType::Utf8View => {
-                let rows = array.as_string_view().iter().map(|s| s.map(str::as_bytes));
-                self.add_strings(rows, group_indices, opt_filter)
-            }
-            DataType::Utf8 => self.add_strings(strings_of::<i32>(array), group_indices, opt_filter),
-            DataType::LargeUtf8 => self.add_strings(strings_of::<i64>(array), group_indices, opt_filter),
-            other => internal_err!("count_distinct_strings over {other}"),
-        }
+        self.add_strings(string_rows(array)?, group_indices, opt_filter)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (counts, _) = self.take(emit_to);
+        let counts = self.take(emit_to, None);
         self.forget_if_empty();
         Ok(Arc::new(Int64Array::from(counts)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (counts, pairs) = self.take(emit_to);
+        let mut pairs = Vec::new();
+        let counts = self.take(emit_to, Some(&mut pairs));
         let lists = self.lists(counts.len(), pairs);
         self.forget_if_empty();
         Ok(vec![lists])
@@ -352,12 +357,7 @@ impl GroupsAccumulator for DistinctStrings {
     /// null or filtered out).
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let Some(array) = values.first() else { return internal_err!("count_distinct_strings takes one argument") };
-        let rows: Box<dyn Iterator<Item = Option<&[u8]>>> = match array.data_type() {
-            DataType::Utf8View => Box::new(array.as_string_view().iter().map(|s| s.map(str::as_bytes))),
-            DataType::Utf8 => Box::new(strings_of::<i32>(array)),
-            DataType::LargeUtf8 => Box::new(strings_of::<i64>(array)),
-            other => return internal_err!("count_distinct_strings over {other}"),
-        };
+        let rows = string_rows(array)?;
         let mut lists = ListBuilder::new(BinaryBuilder::new());
         for (row, value) in rows.enumerate() {
             let kept = opt_filter.is_none_or(|k| k.is_valid(row) && k.value(row));
