@@ -29,7 +29,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
-use hashbrown::{HashSet, HashTable};
+use hashbrown::HashTable;
+
+mod pairs;
+use pairs::PairSet;
 
 /// Plans every `COUNT(DISTINCT s)` over a string column in `ctx`'s queries
 /// with [`DistinctStringCount`].
@@ -167,7 +170,7 @@ impl AggregateUDFImpl for DistinctStringCount {
 
 /// Every group's distinct strings: each string interned once (its bytes in
 /// `bytes`, its id its place in `ends`), each group's strings a set of
-/// `group << 32 | id` pairs.
+/// (group, id) pairs.
 #[derive(Debug, Default)]
 pub struct DistinctStrings {
     counts: Vec<i64>,
@@ -175,7 +178,7 @@ pub struct DistinctStrings {
     ends: Vec<usize>,
     /// (hash, id) of every interned string.
     interned: HashTable<(u64, u32)>,
-    pairs: HashSet<u64>,
+    pairs: PairSet,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
@@ -203,10 +206,10 @@ impl DistinctStrings {
 
     /// Counts `id` in `group` unless the group has it already.
     fn add(&mut self, group: usize, id: u32) -> Result<()> {
-        let Ok(g) = u32::try_from(group) else {
-            return internal_err!("count_distinct_strings: more than 2^32 groups");
+        let Some(g) = u32::try_from(group).ok().filter(|&g| g != u32::MAX) else {
+            return internal_err!("count_distinct_strings: more than 2^32 - 1 groups");
         };
-        if self.pairs.insert(u64::from(g) << 32 | u64::from(id)) {
+        if self.pairs.insert(g, id) {
             self.counts[group] += 1;
         }
         Ok(())
@@ -221,8 +224,7 @@ impl DistinctStrings {
         keep: Option<&BooleanArray>,
     ) -> Result<()> {
         // Room for every row to be new: one allocation, not a rehash per
-        // doubling (the sets start empty in every query).
-        self.pairs.reserve(groups.len());
+        // doubling (the table starts empty in every query).
         self.interned.reserve(groups.len(), |&(hash, _)| hash);
         let mut previous: Option<(&[u8], u32)> = None;
         for (row, (value, &group)) in rows.zip(groups).enumerate() {
@@ -244,24 +246,13 @@ impl DistinctStrings {
     /// when asked (a state needs them, a final count does not); later
     /// groups move down to start at 0. The pairs' strings stay interned
     /// until [`DistinctStrings::forget_if_empty`].
-    fn take(&mut self, emit_to: EmitTo, mut taken: Option<&mut Vec<(u32, u32)>>) -> Vec<i64> {
+    fn take(&mut self, emit_to: EmitTo, taken: Option<&mut Vec<(u32, u32)>>) -> Vec<i64> {
         let counts = emit_to.take_needed(&mut self.counts);
-        let emitted = counts.len() as u64;
         if self.counts.is_empty() {
-            match taken {
-                Some(taken) => taken.extend(self.pairs.drain().map(split)),
-                None => self.pairs.clear(),
-            }
+            self.pairs.take_all(taken);
         } else {
-            let mut kept = HashSet::with_capacity_and_hasher(self.pairs.len(), self.hasher.clone());
-            for pair in self.pairs.drain() {
-                if pair >> 32 >= emitted {
-                    kept.insert(pair - (emitted << 32));
-                } else if let Some(taken) = taken.as_deref_mut() {
-                    taken.push(split(pair));
-                }
-            }
-            self.pairs = kept;
+            // Fewer than 2^32 groups were emitted: `add` numbers them in u32.
+            self.pairs.take_first(counts.len() as u32, taken);
         }
         counts
     }
@@ -286,10 +277,6 @@ impl DistinctStrings {
         }
         Arc::new(lists.finish())
     }
-}
-
-fn split(pair: u64) -> (u32, u32) {
-    ((pair >> 32) as u32, pair as u32)
 }
 
 /// The rows of a string column as bytes (`None` for a null).
@@ -374,7 +361,7 @@ impl GroupsAccumulator for DistinctStrings {
             + self.bytes.capacity()
             + self.ends.capacity() * 8
             + self.interned.capacity() * 16
-            + self.pairs.capacity() * 9
+            + self.pairs.size()
     }
 }
 
@@ -398,7 +385,7 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let pairs = self.0.pairs.iter().copied().map(split).collect();
+        let pairs = self.0.pairs.iter().collect();
         Ok(vec![ScalarValue::try_from_array(&self.0.lists(1, pairs), 0)?])
     }
 
@@ -457,7 +444,8 @@ mod tests {
     }
 
     fn rows() -> impl Strategy<Value = Rows> {
-        let group = prop::sample::select(vec!["a", "b", "c", "x"]).prop_map(String::from);
+        // More groups than a string keeps inline, so some spill.
+        let group = prop::sample::select(vec!["a", "b", "c", "d", "e", "f", "x"]).prop_map(String::from);
         let value = prop::option::weighted(0.9, "[a-d]{0,2}|order-[0-9]{2}-with-a-long-id");
         prop::collection::vec((group, value), 0..60)
     }
