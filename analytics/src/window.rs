@@ -62,6 +62,20 @@ impl WindowKind {
         self.windows_of(ts_ms).collect()
     }
 
+    /// The event times that fall in exactly the same fixed windows as
+    /// `ts_ms`: its slide, `[start, start + slide)` (its window, when
+    /// tumbling), as a hopping size is a multiple of its slide. A run of
+    /// rows in time order asks [`WindowKind::windows_of`] once per span.
+    pub fn span_of(&self, ts_ms: i64) -> Option<Window> {
+        let slide_ms = match *self {
+            WindowKind::Tumbling { size_ms } => size_ms,
+            WindowKind::Hopping { slide_ms, .. } => slide_ms,
+            WindowKind::Session { .. } => return None,
+        };
+        let start_ms = ts_ms.div_euclid(slide_ms) * slide_ms;
+        Some(Window { start_ms, end_ms: start_ms + slide_ms })
+    }
+
     /// [`WindowKind::assign`] without allocating: this runs per row.
     pub fn windows_of(&self, ts_ms: i64) -> impl Iterator<Item = Window> + use<> {
         let (size_ms, slide_ms, count) = match *self {
@@ -263,6 +277,20 @@ mod tests {
             }
             // No containing window is missed: the next one after the last starts after ts.
             prop_assert!(windows.last().is_some_and(|w| w.start_ms + slide > ts));
+        }
+
+        #[test]
+        fn every_instant_of_a_span_has_the_same_windows(ts in -10_i64.pow(10)..10_i64.pow(10), slide in 1_i64..10_000, k in 1_i64..20, at in 0.0..1.0_f64) {
+            for kind in [WindowKind::Tumbling { size_ms: slide }, WindowKind::Hopping { size_ms: slide * k, slide_ms: slide }] {
+                let span = kind.span_of(ts);
+                prop_assert!(span.is_some_and(|s| s.contains(ts)));
+                let Some(span) = span else { continue };
+                let other = span.start_ms + ((span.end_ms - span.start_ms - 1) as f64 * at) as i64;
+                prop_assert_eq!(kind.assign(other), kind.assign(ts));
+                // Just outside, the windows differ.
+                prop_assert_ne!(kind.assign(span.end_ms), kind.assign(ts));
+                prop_assert_ne!(kind.assign(span.start_ms - 1), kind.assign(ts));
+            }
         }
 
         #[test]

@@ -302,6 +302,10 @@ impl Evaluator {
         let span_end = round.iter().map(|e| e.window.end_ms).max().unwrap_or(i64::MIN);
         let kind = self.spec.evaluation_window();
         let session_key = self.spec.session_key();
+        // The round's windows of the last span of event times seen (see
+        // `WindowKind::span_of`), with how far each is evaluated: rows in
+        // time order look their windows up once per span, not per row.
+        let mut span_windows: Option<(crate::window::Window, Vec<DueWindow>)> = None;
         let mut parts = Vec::new();
         for batch in &op.buffer {
             let Some(times) = batch.column_by_name(self.spec.time_column()) else { continue };
@@ -309,7 +313,10 @@ impl Evaluator {
             let Some(seqs) = batch.column_by_name("stream_seq") else { continue };
             let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
             let keys = session_key.and_then(|k| batch.column_by_name(k)).map(|c| c.as_string::<i32>());
-            let (mut rows, mut starts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+            let mut rows = Picks::Run { start: 0, len: 0 };
+            // Most rows of a batch are in the round; room for all of them
+            // spares the regrowth (and its fresh pages) row after row.
+            let (mut starts, mut ends) = (Vec::with_capacity(batch.num_rows()), Vec::with_capacity(batch.num_rows()));
             for i in 0..batch.num_rows() {
                 let ts = times.value(i).div_euclid(1000);
                 let seq = seqs.value(i) as u64;
@@ -328,26 +335,32 @@ impl Evaluator {
                     }
                     (None, Some(_)) if ts < span_start || ts >= span_end => {}
                     (None, Some(kind)) => {
-                        for w in kind.windows_of(ts) {
-                            if by_window.get(&(w.start_ms, w.end_ms)).is_some_and(|e| seq <= e.upto_seq) {
-                                label(w.start_ms, w.end_ms);
+                        if !span_windows.as_ref().is_some_and(|(span, _)| span.contains(ts)) {
+                            let due = kind
+                                .windows_of(ts)
+                                .filter_map(|w| by_window.get(&(w.start_ms, w.end_ms)))
+                                .map(|e| (e.window.start_ms, e.window.end_ms, e.upto_seq))
+                                .collect();
+                            let span =
+                                kind.span_of(ts).unwrap_or(crate::window::Window { start_ms: ts, end_ms: ts + 1 });
+                            span_windows = Some((span, due));
+                        }
+                        for &(start_ms, end_ms, upto_seq) in span_windows.iter().flat_map(|(_, due)| due) {
+                            if seq <= upto_seq {
+                                label(start_ms, end_ms);
                             }
                         }
                     }
                     (None, None) => {}
                 }
             }
-            if rows.is_empty() {
-                continue;
-            }
             let kept = project(batch, &self.source_columns)?;
-            // Rows of a time-ordered stream whose windows close together are
-            // one run of the batch: a zero-copy slice, not a take.
-            let first = rows[0] as usize;
-            let taken = if rows.iter().enumerate().all(|(k, &r)| r as usize == first + k) {
-                kept.slice(first, rows.len())
-            } else {
-                take_record_batch(&kept, &UInt32Array::from(rows))?
+            let taken = match rows {
+                Picks::Run { len: 0, .. } => continue,
+                // Rows of a time-ordered stream whose windows close together
+                // are one run of the batch: a zero-copy slice, not a take.
+                Picks::Run { start, len } => kept.slice(start as usize, len as usize),
+                Picks::Rows(rows) => take_record_batch(&kept, &UInt32Array::from(rows))?,
             };
             let mut columns = cast_to(taken.columns(), &self.input_schema)?;
             columns.push(Arc::new(TimestampMicrosecondArray::from(starts).with_timezone("UTC")));
@@ -469,6 +482,30 @@ fn without_views(schema: &Schema) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// A window of the round: its bounds and the last sequence it is evaluated to.
+type DueWindow = (i64, i64, u64);
+
+/// The rows a batch gives a round: one run of rows while they are one.
+enum Picks {
+    Run { start: u32, len: u32 },
+    Rows(Vec<u32>),
+}
+
+impl Picks {
+    fn push(&mut self, row: u32) {
+        match self {
+            Picks::Run { start, len } if *len == 0 => (*start, *len) = (row, 1),
+            Picks::Run { start, len } if *start + *len == row => *len += 1,
+            Picks::Run { start, len } => {
+                let mut rows: Vec<u32> = (*start..*start + *len).collect();
+                rows.push(row);
+                *self = Picks::Rows(rows);
+            }
+            Picks::Rows(rows) => rows.push(row),
+        }
+    }
 }
 
 /// `columns` cast to the types of `schema`'s leading fields (strings to and

@@ -447,42 +447,59 @@ impl Operator {
         if let Windowing::Cumulative { size_ms, .. } = self.spec.windowing {
             self.partials.retain(|step_start, _| !expired(step_start.div_euclid(size_ms) * size_ms + size_ms));
         }
-        // Batch by batch, copying only a batch some of whose rows go: most
-        // are wholly kept (recent) or wholly dropped (old).
+        // Batch by batch: most are wholly kept (recent) or wholly dropped
+        // (old); of the others, one run of kept rows is a zero-copy slice.
         let spec = Arc::clone(&self.spec);
         let kind = spec.evaluation_window();
         let mut kept = Vec::with_capacity(self.buffer.len());
-        // Rows of a time-ordered stream come window after window: the last
-        // window's answer holds for the rows that follow in it.
+        // Rows in time order come span after span (`WindowKind::span_of`):
+        // the last span's answer holds for the rows that follow in it.
         let mut last: Option<(Window, bool)> = None;
         for batch in std::mem::take(&mut self.buffer) {
             let times =
                 batch.column_by_name(spec.time_column()).map(|c| c.as_primitive::<TimestampMicrosecondType>().clone());
             let Some(times) = times else { continue };
             let keys = spec.session_key().and_then(|k| batch.column_by_name(k)).map(|c| c.as_string::<i32>().clone());
-            let retained: arrow::array::BooleanArray = (0..batch.num_rows())
-                .map(|i| {
-                    let ts = times.value(i).div_euclid(1000);
-                    Some(match (&keys, kind) {
-                        (Some(keys), _) => {
-                            self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
+            // The kept rows, as runs [start, end).
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            for i in 0..batch.num_rows() {
+                let ts = times.value(i).div_euclid(1000);
+                let retained = match (&keys, kind) {
+                    (Some(keys), _) => {
+                        self.sessions.get(keys.value(i)).is_some_and(|s| s.windows.iter().any(|w| w.contains(ts)))
+                    }
+                    (None, Some(kind)) => match last {
+                        Some((span, live)) if span.contains(ts) => live,
+                        _ => {
+                            let live = kind.windows_of(ts).any(|w| self.windows.contains_key(&WindowKey::fixed(w)));
+                            last = kind.span_of(ts).map(|span| (span, live));
+                            live
                         }
-                        (None, Some(kind)) => kind.windows_of(ts).any(|w| match last {
-                            Some((seen, live)) if seen == w => live,
-                            _ => {
-                                let live = self.windows.contains_key(&WindowKey::fixed(w));
-                                last = Some((w, live));
-                                live
-                            }
-                        }),
-                        (None, None) => false,
-                    })
-                })
-                .collect();
-            match retained.true_count() {
-                0 => {}
-                n if n == batch.num_rows() => kept.push(batch),
-                _ => kept.push(filter_record_batch(&batch, &retained)?),
+                    },
+                    (None, None) => false,
+                };
+                if retained {
+                    match runs.last_mut() {
+                        Some((_, end)) if *end == i => *end = i + 1,
+                        _ => runs.push((i, i + 1)),
+                    }
+                }
+            }
+            match runs.as_slice() {
+                [] => {}
+                [(start, end)] => kept.push(batch.slice(*start, end - start)),
+                _ => {
+                    let mut mask = arrow::array::BooleanBufferBuilder::new(batch.num_rows());
+                    let mut at = 0;
+                    for &(start, end) in &runs {
+                        mask.append_n(start - at, false);
+                        mask.append_n(end - start, true);
+                        at = end;
+                    }
+                    mask.append_n(batch.num_rows() - at, false);
+                    let mask = arrow::array::BooleanArray::new(mask.finish(), None);
+                    kept.push(filter_record_batch(&batch, &mask)?);
+                }
             }
         }
         self.buffer = kept;
