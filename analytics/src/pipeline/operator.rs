@@ -124,6 +124,10 @@ pub struct Operator {
     /// row and window. Settled at the end of every [`Operator::push`].
     run: Vec<WindowKey>,
     run_rows: u64,
+    /// The event times in exactly the run's windows (`WindowKind::span_of`)
+    /// and the earliest end among those windows: a row in the span
+    /// continues the run while that end is on time.
+    run_span: Option<(Window, i64)>,
 }
 
 impl Operator {
@@ -144,6 +148,7 @@ impl Operator {
             columns: None,
             run: Vec::new(),
             run_rows: 0,
+            run_span: None,
         }
     }
 
@@ -232,6 +237,11 @@ impl Operator {
     /// Whether a row at `ts` falls in exactly the run's windows, each still
     /// on time (so open: the watermark never goes back).
     fn continues_run(&self, kind: &crate::window::WindowKind, ts: i64) -> bool {
+        if let Some((span, first_end)) = self.run_span {
+            // In the span, the same windows; outside it, others.
+            let earliest = Window { start_ms: first_end - 1, end_ms: first_end };
+            return span.contains(ts) && self.watermark.classify(&earliest) == Arrival::OnTime;
+        }
         let mut n = 0;
         for window in kind.windows_of(ts) {
             match self.run.get(n) {
@@ -249,6 +259,7 @@ impl Operator {
     /// Adds the run's rows to its windows' counts and ends it.
     fn settle_run(&mut self) {
         let rows = std::mem::take(&mut self.run_rows);
+        self.run_span = None;
         for key in self.run.drain(..) {
             if let Some(state) = self.windows.get_mut(&key) {
                 state.rows += rows;
@@ -316,6 +327,8 @@ impl Operator {
             }
         }
         if all_on_time {
+            let first_end = run.iter().map(|k| k.end_ms).min();
+            self.run_span = kind.span_of(ts).zip(first_end);
             self.run = run;
         }
         kept
