@@ -204,15 +204,23 @@ impl DistinctStrings {
         Ok(id)
     }
 
-    /// Counts `id` in `group` unless the group has it already.
-    fn add(&mut self, group: usize, id: u32) -> Result<()> {
-        let Some(g) = u32::try_from(group).ok().filter(|&g| g != u32::MAX) else {
+    /// Room for `total_num_groups` counts. Groups are numbered in u32 in
+    /// the pair set (`u32::MAX` marks an empty slot), so there must be
+    /// fewer: checked here once per batch, not per row in [`Self::add`].
+    fn resize_counts(&mut self, total_num_groups: usize) -> Result<()> {
+        if u32::try_from(total_num_groups).is_err() {
             return internal_err!("count_distinct_strings: more than 2^32 - 1 groups");
-        };
-        if self.pairs.insert(g, id) {
+        }
+        self.counts.resize(total_num_groups, 0);
+        Ok(())
+    }
+
+    /// Counts `id` in `group` (below the groups [`Self::resize_counts`]
+    /// made room for) unless the group has it already.
+    fn add(&mut self, group: usize, id: u32) {
+        if self.pairs.insert(group as u32, id) {
             self.counts[group] += 1;
         }
-        Ok(())
     }
 
     /// Adds each kept row's string to its group. A row equal to the row
@@ -237,7 +245,7 @@ impl DistinctStrings {
                 _ => self.intern(value)?,
             };
             previous = Some((value, id));
-            self.add(group, id)?;
+            self.add(group, id);
         }
         Ok(())
     }
@@ -251,7 +259,7 @@ impl DistinctStrings {
         if self.counts.is_empty() {
             self.pairs.take_all(taken);
         } else {
-            // Fewer than 2^32 groups were emitted: `add` numbers them in u32.
+            // Fewer than u32::MAX groups were emitted (`resize_counts`).
             self.pairs.take_first(counts.len() as u32, taken);
         }
         counts
@@ -314,7 +322,7 @@ impl GroupsAccumulator for DistinctStrings {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.counts.resize(total_num_groups, 0);
+        self.resize_counts(total_num_groups)?;
         let Some(array) = values.first() else { return internal_err!("count_distinct_strings takes one argument") };
         self.add_strings(string_rows(array)?, group_indices, opt_filter)
     }
@@ -334,7 +342,7 @@ impl GroupsAccumulator for DistinctStrings {
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.counts.resize(total_num_groups, 0);
+        self.resize_counts(total_num_groups)?;
         let Some(lists) = values.first().and_then(|v| v.as_list_opt::<i32>()) else {
             return internal_err!("count_distinct_strings: a state that is not a list");
         };
@@ -348,7 +356,7 @@ impl GroupsAccumulator for DistinctStrings {
             };
             for value in strings.iter().flatten() {
                 let id = self.intern(value)?;
-                self.add(group, id)?;
+                self.add(group, id);
             }
         }
         Ok(())

@@ -314,13 +314,18 @@ impl Evaluator {
             let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
             let keys = session_key.and_then(|k| batch.column_by_name(k)).map(|c| c.as_string::<i32>());
             let mut rows = Picks::Run { start: 0, len: 0 };
-            // Most rows of a batch are in the round; room for all of them
-            // spares the regrowth (and its fresh pages) row after row.
-            let (mut starts, mut ends) = (Vec::with_capacity(batch.num_rows()), Vec::with_capacity(batch.num_rows()));
-            for i in 0..batch.num_rows() {
+            let (mut starts, mut ends): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
+            let n = batch.num_rows();
+            for i in 0..n {
                 let ts = times.value(i).div_euclid(1000);
                 let seq = seqs.value(i) as u64;
                 let mut label = |start_ms: i64, end_ms: i64| {
+                    // From the first row in the round, room for every row
+                    // left: no regrowth (and its fresh pages) row after row.
+                    if starts.capacity() == 0 {
+                        starts.reserve(n - i);
+                        ends.reserve(n - i);
+                    }
                     rows.push(i as u32);
                     starts.push(start_ms * 1000);
                     ends.push(end_ms * 1000);

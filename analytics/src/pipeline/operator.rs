@@ -235,25 +235,12 @@ impl Operator {
     }
 
     /// Whether a row at `ts` falls in exactly the run's windows, each still
-    /// on time (so open: the watermark never goes back).
-    fn continues_run(&self, kind: &crate::window::WindowKind, ts: i64) -> bool {
-        if let Some((span, first_end)) = self.run_span {
-            // In the span, the same windows; outside it, others.
-            let earliest = Window { start_ms: first_end - 1, end_ms: first_end };
-            return span.contains(ts) && self.watermark.classify(&earliest) == Arrival::OnTime;
-        }
-        let mut n = 0;
-        for window in kind.windows_of(ts) {
-            match self.run.get(n) {
-                Some(k) if k.start_ms == window.start_ms && k.end_ms == window.end_ms => {}
-                _ => return false,
-            }
-            if self.watermark.classify(&window) != Arrival::OnTime {
-                return false;
-            }
-            n += 1;
-        }
-        n > 0 && n == self.run.len()
+    /// on time (so open: the watermark never goes back). In the run's span
+    /// a row has the run's windows; outside it, others. No run, no span.
+    fn continues_run(&self, ts: i64) -> bool {
+        let Some((span, first_end)) = self.run_span else { return false };
+        let earliest = Window { start_ms: first_end - 1, end_ms: first_end };
+        span.contains(ts) && self.watermark.classify(&earliest) == Arrival::OnTime
     }
 
     /// Adds the run's rows to its windows' counts and ends it.
@@ -269,7 +256,7 @@ impl Operator {
 
     fn assign_fixed(&mut self, ts: i64, record_id: impl Fn() -> String, seq: u64, late: &mut Vec<LateRow>) -> bool {
         let Some(kind) = self.spec.evaluation_window() else { return false };
-        if self.continues_run(&kind, ts) {
+        if self.continues_run(ts) {
             // Already in `dirty` (early results) and `open_by_end`.
             self.run_rows += 1;
             return true;
