@@ -228,12 +228,17 @@ impl DistinctStrings {
     fn add_strings<'a>(
         &mut self,
         rows: impl Iterator<Item = Option<&'a [u8]>>,
+        row_bytes: usize,
         groups: &[usize],
         keep: Option<&BooleanArray>,
     ) -> Result<()> {
-        // Room for every row to be new: one allocation, not a rehash per
-        // doubling (the table starts empty in every query).
+        // Room for every row to be new: one allocation each, not a copy per
+        // doubling (the state starts empty in every query). Room never
+        // written is never touched, so costs no memory.
         self.interned.reserve(groups.len(), |&(hash, _)| hash);
+        self.bytes.reserve(row_bytes);
+        self.ends.reserve(groups.len());
+        self.pairs.reserve(groups.len());
         let mut previous: Option<(&[u8], u32)> = None;
         for (row, (value, &group)) in rows.zip(groups).enumerate() {
             let Some(value) = value else { continue };
@@ -301,6 +306,23 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         && a_words.remainder().iter().zip(b_words.remainder()).all(|(x, y)| x == y)
 }
 
+/// The bytes of a plain string column's rows (of its slice, not of the
+/// whole buffer); 0 for views, whose short strings have no bytes apart.
+fn string_bytes(array: &ArrayRef) -> usize {
+    fn plain<O: OffsetSizeTrait>(array: &ArrayRef) -> usize {
+        let offsets = array.as_string::<O>().value_offsets();
+        match (offsets.first(), offsets.last()) {
+            (Some(first), Some(last)) => (*last - *first).as_usize(),
+            _ => 0,
+        }
+    }
+    match array.data_type() {
+        DataType::Utf8 => plain::<i32>(array),
+        DataType::LargeUtf8 => plain::<i64>(array),
+        _ => 0,
+    }
+}
+
 /// The rows of a string column as bytes (`None` for a null).
 fn string_rows(array: &ArrayRef) -> Result<Box<dyn Iterator<Item = Option<&[u8]>> + '_>> {
     fn plain<O: OffsetSizeTrait>(array: &ArrayRef) -> Box<dyn Iterator<Item = Option<&[u8]>> + '_> {
@@ -324,7 +346,7 @@ impl GroupsAccumulator for DistinctStrings {
     ) -> Result<()> {
         self.resize_counts(total_num_groups)?;
         let Some(array) = values.first() else { return internal_err!("count_distinct_strings takes one argument") };
-        self.add_strings(string_rows(array)?, group_indices, opt_filter)
+        self.add_strings(string_rows(array)?, string_bytes(array), group_indices, opt_filter)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {

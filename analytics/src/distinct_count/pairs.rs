@@ -43,6 +43,11 @@ impl PairSet {
         self.spilled.insert(u64::from(group) << 32 | u64::from(id))
     }
 
+    /// Room for `ids` more ids' slots.
+    pub(super) fn reserve(&mut self, ids: usize) {
+        self.inline.reserve(ids);
+    }
+
     /// Every pair, as (group, id), in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         let inline = self
