@@ -45,8 +45,12 @@ pub struct ReplayReport {
 
 /// Replays both streams into `store`, side by side: they share nothing
 /// (each has its own tables, pipelines and checkpoint), so each gets a core.
+/// `connections` holds one NATS connection per stream, in [`Source::ALL`]'s
+/// order: a connection's reads are one task (its protocol parsing was two
+/// fifths of a replay's CPU), so with one each the streams parse side by
+/// side too.
 pub async fn replay(
-    js: &jetstream::Context,
+    connections: [&jetstream::Context; 2],
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
     settings: &ReplaySettings,
@@ -54,7 +58,8 @@ pub async fn replay(
     let bars = settings.progress.then(indicatif::MultiProgress::new);
     let mut runs: Vec<_> = Source::ALL
         .into_iter()
-        .map(|source| {
+        .zip(connections)
+        .map(|(source, js)| {
             let (js, store, pipelines, settings) = (js.clone(), store.clone(), pipelines.to_vec(), settings.clone());
             let bars = bars.clone();
             tokio::spawn(async move { replay_stream(&js, &store, &pipelines, source, &settings, bars.as_ref()).await })
