@@ -125,9 +125,9 @@ pub struct Operator {
     run: Vec<WindowKey>,
     run_rows: u64,
     /// The event times in exactly the run's windows (`WindowKind::span_of`)
-    /// and the earliest end among those windows: a row in the span
-    /// continues the run while that end is on time.
-    run_span: Option<(Window, i64)>,
+    /// and the run's window that ends first: a row in the span continues
+    /// the run while that window is on time.
+    run_span: Option<(Window, Window)>,
 }
 
 impl Operator {
@@ -238,9 +238,8 @@ impl Operator {
     /// on time (so open: the watermark never goes back). In the run's span
     /// a row has the run's windows; outside it, others. No run, no span.
     fn continues_run(&self, ts: i64) -> bool {
-        let Some((span, first_end)) = self.run_span else { return false };
-        let earliest = Window { start_ms: first_end - 1, end_ms: first_end };
-        span.contains(ts) && self.watermark.classify(&earliest) == Arrival::OnTime
+        let Some((span, first_to_end)) = self.run_span else { return false };
+        span.contains(ts) && self.watermark.classify(&first_to_end) == Arrival::OnTime
     }
 
     /// Adds the run's rows to its windows' counts and ends it.
@@ -314,8 +313,8 @@ impl Operator {
             }
         }
         if all_on_time {
-            let first_end = run.iter().map(|k| k.end_ms).min();
-            self.run_span = kind.span_of(ts).zip(first_end);
+            let first_to_end = run.iter().min_by_key(|k| k.end_ms).map(WindowKey::window);
+            self.run_span = kind.span_of(ts).zip(first_to_end);
             self.run = run;
         }
         kept
