@@ -516,18 +516,18 @@ pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, co
 pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
     // Borrowed, not cloned: the day's rows are built straight from it, in
     // generation order, then put in time order as columns. Reading the
-    // orders and events (and their strings) in time order instead jumped all
-    // over the day's memory, a cache miss or three per row. Sorted once
-    // here, the rows are in order for their files and for the rollups.
+    // events (and their strings) in time order instead jumped all over the
+    // day's memory, a cache miss or more per event. Sorted once here, the
+    // rows are in order for their files and for the rollups.
     let orders: Vec<(u64, &Order)> = day.orders.iter().map(|o| (0, &o.order)).collect();
     let events: Vec<(u64, &OrderEvent)> = day.orders.iter().flat_map(|o| o.events.iter().map(|e| (0, e))).collect();
-    let in_time_order = |table: Table, rows: RecordBatch| {
+    let time_sorted = |table: Table, rows: RecordBatch| {
         crate::parquet_out::sort_rows(&rows.schema(), &[rows], &crate::job::table_layout(table))
     };
     Ok(vec![
-        (Table::Orders, in_time_order(Table::Orders, crate::rows::orders_batch(&orders)?)?),
-        (Table::OrderItems, in_time_order(Table::OrderItems, crate::rows::order_items_batch(&orders, categories)?)?),
-        (Table::OrderEvents, in_time_order(Table::OrderEvents, crate::rows::order_events_batch(&events)?)?),
+        (Table::Orders, time_sorted(Table::Orders, crate::rows::orders_batch(&orders)?)?),
+        (Table::OrderItems, time_sorted(Table::OrderItems, crate::rows::order_items_batch(&orders, categories)?)?),
+        (Table::OrderEvents, time_sorted(Table::OrderEvents, crate::rows::order_events_batch(&events)?)?),
         (Table::FraudLabels, fraud_labels_batch(day)?),
         (Table::Customers, customers_batch(&day.new_customers)?),
     ])

@@ -92,7 +92,7 @@ impl Table {
     }
 
     /// Columns whose values are (nearly) all distinct within a file: ids of
-    /// the row or its order, event times (micro-seconds apart), and the
+    /// the row or its order, event times (rarely two alike), and the
     /// customer and client address of a day's orders (few customers order
     /// twice a day). Writers skip dictionary encoding for them: a dictionary
     /// of distinct values is only hashing, and a page of them, before the
