@@ -16,7 +16,6 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortOptions, sort_to_indices, take_record_batch};
 use bytes::Bytes;
 use schemas::tables::Table;
 
@@ -53,27 +52,20 @@ impl DayRollup {
             .iter()
             .map(|rows| self.eval.filter_rows(&crate::pipeline::eval::project(rows, self.eval.source_columns())?))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows = match kept.as_slice() {
-            [] => return Ok(Vec::new()),
-            [one] => one.clone(),
-            [first, ..] => arrow::compute::concat_batches(&first.schema(), &kept)?,
-        };
-        if rows.num_rows() == 0 {
+        let Some(first) = kept.first() else { return Ok(Vec::new()) };
+        let time_column = self.spec.time_column();
+        if first.schema().index_of(time_column).is_err() {
+            return Err(AnalyticsError::pipeline(&self.spec.name, format!("no column {time_column}")));
+        }
+        // In event-time order, as a replay of the day would see them: with
+        // no row behind the watermark, none is late. The writers' sort: rows
+        // already in order (the seed's items, one sorted batch a day) are
+        // neither sorted again nor copied.
+        let by_time = crate::parquet_out::FileLayout::new(&[time_column], &[]);
+        let sorted = crate::parquet_out::sort_rows(&first.schema(), &kept, &by_time)?;
+        if sorted.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let time = rows.column_by_name(self.spec.time_column()).ok_or_else(|| {
-            AnalyticsError::pipeline(&self.spec.name, format!("no column {}", self.spec.time_column()))
-        })?;
-        // In event-time order, as a replay of the day would see them: with
-        // no row behind the watermark, none is late. The seed's order items
-        // come sorted (one generated day is one batch), so they are not
-        // sorted again for every rollup.
-        let sorted = if in_time_order(time) {
-            rows
-        } else {
-            let order = sort_to_indices(time, Some(SortOptions { descending: false, nulls_first: false }), None)?;
-            take_record_batch(&rows, &order)?
-        };
         let mut op = Operator::new(Arc::clone(&self.spec)).keep_columns(self.eval.source_columns())?;
         let mut late = Vec::new();
         op.push(&sorted, &mut late)?;
@@ -102,30 +94,8 @@ impl DayRollup {
     }
 }
 
-/// Whether a null-free timestamp column never decreases.
-fn in_time_order(time: &arrow::array::ArrayRef) -> bool {
-    use arrow::array::AsArray;
-    use arrow::datatypes::TimestampMicrosecondType;
-    time.null_count() == 0
-        && time
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .is_some_and(|t| t.values().windows(2).all(|w| w[0] <= w[1]))
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn rows_in_time_order_are_told_apart_from_the_rest() {
-        use arrow::array::{ArrayRef, TimestampMicrosecondArray};
-        use std::sync::Arc;
-        let time = |v: Vec<Option<i64>>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v)) };
-        assert!(super::in_time_order(&time(vec![Some(1), Some(1), Some(5)])), "ties are in order");
-        assert!(!super::in_time_order(&time(vec![Some(2), Some(1)])));
-        assert!(!super::in_time_order(&time(vec![Some(1), None])), "a null is not placed");
-        let text: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a"]));
-        assert!(!super::in_time_order(&text), "not a timestamp");
-    }
-
     #[test]
     fn only_tumbling_windows_of_an_hour_to_a_day_tile_a_day() {
         let specs = crate::builtin::builtin_pipelines().unwrap();
