@@ -92,7 +92,8 @@ pub const EVENT_ROW_GROUP_ROWS: usize = 64 * 1024;
 
 pub fn table_layout(table: Table) -> FileLayout {
     let layout = FileLayout::new(&[table.time_column(), "stream_seq"], table.bloom_filter_columns())
-        .with_plain_columns(table.distinct_columns());
+        .with_plain_columns(table.distinct_columns())
+        .with_delta_columns(table.delta_columns());
     match table {
         Table::OrderEvents => layout.with_row_group_rows(EVENT_ROW_GROUP_ROWS),
         _ => layout,
