@@ -1,6 +1,8 @@
 //! The stream-to-Parquet job for one input stream: decodes a micro-batch,
 //! writes the base tables, feeds the pipelines whose source it is, writes
 //! their windows and late rows, then commits (see [`crate::checkpoint`]).
+//! A batch's files are stored while the next batch is windowed, and it
+//! commits after them ([`StreamJob::settle`]).
 //! [`crate::live`] drives it from a durable consumer, [`crate::replay`]
 //! from a fixed range.
 
@@ -143,7 +145,21 @@ pub struct StreamJob {
     catalog: Option<async_nats::jetstream::Context>,
     settings: JobSettings,
     last_state_at: Instant,
+    /// The last batch, while its files are stored: committed by
+    /// [`StreamJob::settle`].
+    unsettled: Option<Unsettled>,
     pub stats: JobStats,
+}
+
+/// A batch applied in memory whose files are still being encoded and
+/// stored. It commits once they are all stored, and not before: the
+/// checkpoint never names a sequence whose files might be missing.
+struct Unsettled {
+    writes: Vec<tokio::task::JoinHandle<Result<(u64, u64), AnalyticsError>>>,
+    /// The checkpoint's `next_seq` once it commits.
+    next_seq: u64,
+    /// The pipelines' state right after the batch, when a snapshot was due.
+    snapshots: Option<Vec<(String, PipelineSnapshot)>>,
 }
 
 impl StreamJob {
@@ -203,6 +219,7 @@ impl StreamJob {
             catalog: None,
             settings,
             last_state_at: Instant::now(),
+            unsettled: None,
             stats: JobStats::default(),
         })
     }
@@ -297,7 +314,8 @@ impl StreamJob {
         tracing::warn!(stream = self.source.stream(), seq, %error, "skipping a message that does not decode");
     }
 
-    /// Applies one micro-batch (ascending sequences) and commits it.
+    /// Applies one micro-batch (ascending sequences). It commits once its
+    /// files are stored: at the next batch, or at [`StreamJob::settle`].
     pub async fn process(&mut self, messages: &[(u64, Bytes)]) -> Result<(), AnalyticsError> {
         let (Some(first), Some(last)) = (messages.first().map(|m| m.0), messages.last().map(|m| m.0)) else {
             return Ok(());
@@ -320,41 +338,54 @@ impl StreamJob {
                 )?);
             }
         }
-        // The base tables encode and store while the pipelines compute:
-        // both finish before the commit below.
+        // The base tables encode and store while the pipelines compute.
         let base_writes = tokio::spawn(write_files(self.store.clone(), base_files));
-        let pipeline_written = self.run_pipelines(first, last, &tables).await;
-        let base_written = base_writes.await.map_err(|e| AnalyticsError::task("writing Parquet", e))?;
-        self.count_written(base_written?);
-        self.count_written(pipeline_written?);
-        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
-        self.commit(false).await
+        self.apply_to_pipelines(first, last, &tables, vec![base_writes]).await
     }
 
-    /// Feeds decoded rows (sequences `first..=last`) to the pipelines alone
-    /// and commits: the windowed-aggregation engine without the base tables
-    /// (what `orderstream bench window` measures).
+    /// Feeds decoded rows (sequences `first..=last`) to the pipelines alone:
+    /// the windowed-aggregation engine without the base tables (what
+    /// `orderstream bench window` measures). Commits as [`StreamJob::process`] does.
     pub async fn process_rows(
         &mut self,
         first: u64,
         last: u64,
         tables: &[(Table, RecordBatch)],
     ) -> Result<(), AnalyticsError> {
-        let written = self.run_pipelines(first, last, tables).await?;
-        self.count_written(written);
-        self.checkpoint.next_seq = self.checkpoint.next_seq.max(last + 1);
-        self.commit(false).await
+        self.apply_to_pipelines(first, last, tables, Vec::new()).await
     }
 
-    /// Runs every pipeline over the batch and writes what they emit.
-    async fn run_pipelines(
+    /// Steps the pipelines over the batch, then commits the batch before
+    /// it, whose files were stored meanwhile, and leaves this one's files
+    /// storing in turn: encoding a batch's outputs overlaps the next
+    /// batch's windowing instead of holding it up. Call
+    /// [`StreamJob::settle`] to commit the last batch now.
+    async fn apply_to_pipelines(
         &mut self,
         first: u64,
         last: u64,
         tables: &[(Table, RecordBatch)],
-    ) -> Result<(u64, u64), AnalyticsError> {
+        mut writes: Vec<tokio::task::JoinHandle<Result<(u64, u64), AnalyticsError>>>,
+    ) -> Result<(), AnalyticsError> {
         let (files, _) = self.step_pipelines(Step::Rows { first, last, tables: tables.to_vec() }).await?;
-        write_files(self.store.clone(), files).await
+        writes.push(tokio::spawn(write_files(self.store.clone(), files)));
+        // Taken now: by the time this batch commits, the next one has
+        // moved the pipelines on.
+        let snapshots = self.snapshot_due().then(|| self.snapshots());
+        self.settle().await?;
+        self.unsettled = Some(Unsettled { writes, next_seq: last + 1, snapshots });
+        Ok(())
+    }
+
+    /// Commits the batch whose files are being stored, once they are.
+    pub async fn settle(&mut self) -> Result<(), AnalyticsError> {
+        let Some(batch) = self.unsettled.take() else { return Ok(()) };
+        for write in batch.writes {
+            let written = write.await.map_err(|e| AnalyticsError::task("writing Parquet", e))??;
+            self.count_written(written);
+        }
+        self.checkpoint.next_seq = self.checkpoint.next_seq.max(batch.next_seq);
+        self.save_checkpoint(batch.snapshots).await
     }
 
     /// Steps every pipeline side by side; counts what they emitted. Returns
@@ -378,6 +409,7 @@ impl StreamJob {
 
     /// No input for a while: lets each pipeline's event time move on.
     pub async fn idle(&mut self, idle_for: Duration) -> Result<(), AnalyticsError> {
+        self.settle().await?;
         let last = self.committed_seq();
         let idle_ms = idle_for.as_millis() as i64;
         let (files, ticked) = self.step_pipelines(Step::Idle { idle_ms, last }).await?;
@@ -391,6 +423,7 @@ impl StreamJob {
 
     /// End of a replay's range: every window closes.
     pub async fn finish(&mut self) -> Result<(), AnalyticsError> {
+        self.settle().await?;
         let last = self.committed_seq();
         let (files, _) = self.step_pipelines(Step::Finish { last }).await?;
         let written = write_files(self.store.clone(), files).await?;
@@ -398,38 +431,55 @@ impl StreamJob {
         self.commit(true).await
     }
 
-    /// Rewrites the checkpoint; snapshots pipeline state when due (or `force`).
+    /// Commits the last batch, then rewrites the checkpoint, snapshotting
+    /// pipeline state when due (or `force`).
     async fn commit(&mut self, force: bool) -> Result<(), AnalyticsError> {
-        self.checkpoint.commits += 1;
-        if force || self.last_state_at.elapsed() >= self.settings.state_every {
-            self.snapshot_pipelines().await?;
-        }
-        checkpoint::save(&self.store, &self.checkpoint).await?;
-        Ok(())
+        self.settle().await?;
+        let snapshots = (force || self.snapshot_due()).then(|| self.snapshots());
+        self.save_checkpoint(snapshots).await
     }
 
-    async fn snapshot_pipelines(&mut self) -> Result<(), AnalyticsError> {
-        let stream = self.source.name();
-        for run in &self.pipelines {
-            let snapshot = PipelineSnapshot {
-                next_seq: run.next_seq,
-                idle_ticks: run.idle_ticks,
-                state: run.op.state(),
-                buffer: run.op.buffer.clone(),
-                partials: run.op.partials.values().cloned().collect(),
-            };
+    fn snapshot_due(&self) -> bool {
+        self.last_state_at.elapsed() >= self.settings.state_every
+    }
+
+    /// Every pipeline's state as it is now (cheap: the buffered rows are
+    /// shared, not copied).
+    fn snapshots(&mut self) -> Vec<(String, PipelineSnapshot)> {
+        self.last_state_at = Instant::now();
+        self.pipelines
+            .iter()
+            .map(|run| {
+                let snapshot = PipelineSnapshot {
+                    next_seq: run.next_seq,
+                    idle_ticks: run.idle_ticks,
+                    state: run.op.state(),
+                    buffer: run.op.buffer.clone(),
+                    partials: run.op.partials.values().cloned().collect(),
+                };
+                (run.op.spec.name.clone(), snapshot)
+            })
+            .collect()
+    }
+
+    /// Stores `snapshots` (state files first), then the checkpoint naming them.
+    async fn save_checkpoint(
+        &mut self,
+        snapshots: Option<Vec<(String, PipelineSnapshot)>>,
+    ) -> Result<(), AnalyticsError> {
+        self.checkpoint.commits += 1;
+        for (name, snapshot) in snapshots.into_iter().flatten() {
             let saved = checkpoint::save_pipeline_state(
                 &self.store,
-                stream,
-                &run.op.spec.name,
+                self.source.name(),
+                &name,
                 self.checkpoint.commits,
                 snapshot,
             )
             .await?;
-            self.checkpoint.pipelines.insert(run.op.spec.name.clone(), saved);
+            self.checkpoint.pipelines.insert(name, saved);
         }
-        self.last_state_at = Instant::now();
-        Ok(())
+        checkpoint::save(&self.store, &self.checkpoint).await
     }
 
     /// Snapshots everything now (shutdown), then drops stale state files.
@@ -440,6 +490,7 @@ impl StreamJob {
 
     /// Merges small committed files, partition by partition.
     pub async fn compact(&mut self) -> Result<usize, AnalyticsError> {
+        self.settle().await?;
         let mut merged = 0;
         let base = Committed { next_seq: self.checkpoint.next_seq };
         for table in self.source.tables() {
@@ -591,4 +642,56 @@ pub(crate) fn rows_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, A
     }
     let keep: BooleanArray = seqs.iter().map(|s| Some(s.unwrap_or(0) as u64 >= from)).collect();
     Ok(filter_record_batch(batch, &keep)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn committed_next_seq(store: &DataStore) -> Option<u64> {
+        checkpoint::load(store, Source::Orders.name()).await.unwrap().map(|c| c.next_seq)
+    }
+
+    async fn output_files(store: &DataStore, table: &str) -> Vec<String> {
+        let mut names: Vec<String> = store
+            .list(&store.path(table))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| m.location.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_batch_commits_after_its_files_at_the_next_batch_or_when_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+        let spec = crate::builtin::builtin_pipelines()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "revenue_by_category_1m")
+            .map(Arc::new)
+            .unwrap();
+        let output = spec.output.clone();
+        let mut job = StreamJob::open(store.clone(), Source::Orders, &[spec], JobSettings::default()).await.unwrap();
+        let items = |seq: u64, second: i64| {
+            let mut order = crate::rows::tests::order("c", &[("p", 1, 100)], "USD");
+            order.placed_at = chrono::DateTime::from_timestamp(second, 0).unwrap();
+            vec![(Table::OrderItems, order_items_batch(&[(seq, order)], &Categories::new()).unwrap())]
+        };
+
+        job.process_rows(1, 1, &items(1, 10)).await.unwrap();
+        assert_eq!(committed_next_seq(&store).await, None, "nothing is committed while its files may be storing");
+        // Two minutes on: minute 0's window closes in this batch.
+        job.process_rows(2, 2, &items(2, 130)).await.unwrap();
+        assert_eq!(committed_next_seq(&store).await, Some(2), "the first batch commits once the second is applied");
+        job.settle().await.unwrap();
+        assert_eq!(committed_next_seq(&store).await, Some(3));
+        assert_eq!(output_files(&store, &output).await, vec![crate::store::part_file_name(2, 2)]);
+        assert_eq!(job.stats.rows_written, 1, "the window's one row, counted once it is stored");
+        job.settle().await.unwrap();
+        assert_eq!(committed_next_seq(&store).await, Some(3), "settling twice commits nothing new");
+    }
 }

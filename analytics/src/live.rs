@@ -160,7 +160,10 @@ async fn run_stream(
             if batch.is_empty() {
                 job.idle(last_message_at.elapsed()).await?;
             } else {
+                // Committed before it is acknowledged: a live batch does
+                // not wait for the next one to commit.
                 job.process(&batch).await?;
+                job.settle().await?;
                 last_message_at = Instant::now();
                 if let Some(message) = last_message
                     && let Err(e) = message.ack().await
