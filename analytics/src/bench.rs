@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use schemas::tables::Table;
 
 use crate::AnalyticsError;
@@ -62,6 +62,7 @@ pub async fn window_from_parquet(
     // Only the columns the pipelines keep are decoded (Spark prunes its
     // Parquet reads to the query's columns too).
     let columns = job.pipeline_columns(table);
+    let views = job.pipeline_view_columns(table);
     let mut report = WindowBenchReport::default();
     let started = Instant::now();
     // Reading and decoding run one batch ahead on their own task, as the
@@ -76,8 +77,8 @@ pub async fn window_from_parquet(
             for path in &files {
                 blobs.extend(reader_store.get(path).await?);
             }
-            let columns = columns.clone();
-            let decoded = tokio::task::spawn_blocking(move || decode_batch(&blobs, &columns))
+            let (columns, views) = (columns.clone(), views.clone());
+            let decoded = tokio::task::spawn_blocking(move || decode_batch(&blobs, &columns, &views))
                 .await
                 .map_err(|e| AnalyticsError::task("bench reader", e))??;
             if to_job.send(decoded).await.is_err() {
@@ -107,11 +108,28 @@ pub async fn window_from_parquet(
 }
 
 /// One micro-batch's files (one per date partition), decoded to the
-/// pipelines' columns and put back in stream order.
-fn decode_batch(files: &[bytes::Bytes], columns: &[String]) -> Result<(u64, RecordBatch), AnalyticsError> {
+/// pipelines' columns (`views` among them as string views) and put back in
+/// stream order.
+fn decode_batch(
+    files: &[bytes::Bytes],
+    columns: &[String],
+    views: &[String],
+) -> Result<(u64, RecordBatch), AnalyticsError> {
     let mut parts = Vec::new();
     for bytes in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+        let stored = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?.schema().clone();
+        let fields: Vec<arrow::datatypes::Field> = stored
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow::datatypes::DataType::Utf8 if views.contains(f.name()) => {
+                    f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Utf8View)
+                }
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let options = ArrowReaderOptions::new().with_schema(Arc::new(arrow::datatypes::Schema::new(fields)));
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)?;
         let roots: Vec<usize> = reader
             .schema()
             .fields()

@@ -236,6 +236,21 @@ impl StreamJob {
         table.schema().fields().iter().map(|f| f.name()).filter(|n| kept.contains(n)).cloned().collect()
     }
 
+    /// The string columns of `table` that every pipeline reading it takes
+    /// as string views ([`Evaluator::view_columns`]): a reader feeding only
+    /// the pipelines may decode them so.
+    pub fn pipeline_view_columns(&self, table: Table) -> Vec<String> {
+        let runs: Vec<&PipelineRun> = self.pipelines.iter().filter(|run| run.op.spec.source == table).collect();
+        let views: Vec<Vec<String>> = runs.iter().map(|run| run.eval.view_columns()).collect();
+        let mut columns: Vec<String> = views.iter().flatten().cloned().collect();
+        columns.sort();
+        columns.dedup();
+        columns.retain(|c| {
+            runs.iter().zip(&views).all(|(run, views)| !run.eval.source_columns().contains(c) || views.contains(c))
+        });
+        columns
+    }
+
     /// Reads item categories from this JetStream's `CATALOG` bucket.
     pub fn with_catalog(mut self, js: async_nats::jetstream::Context) -> Self {
         self.catalog = Some(js);
@@ -676,6 +691,8 @@ mod tests {
             .unwrap();
         let output = spec.output.clone();
         let mut job = StreamJob::open(store.clone(), Source::Orders, &[spec], JobSettings::default()).await.unwrap();
+        assert_eq!(job.pipeline_view_columns(Table::OrderItems), ["category", "currency"]);
+        assert!(job.pipeline_view_columns(Table::Orders).is_empty());
         let items = |seq: u64, second: i64| {
             let mut order = crate::rows::tests::order("c", &[("p", 1, 100)], "USD");
             order.placed_at = chrono::DateTime::from_timestamp(second, 0).unwrap();

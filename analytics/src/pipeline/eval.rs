@@ -49,8 +49,11 @@ pub struct Evaluator {
     /// What the output table holds, meta columns included.
     pub output_schema: SchemaRef,
     cumulative_sql: Option<String>,
-    /// The SQL planned once, when its plan can run again and again.
-    compiled: Option<CompiledSql>,
+    /// Whether the SQL's plan can run again and again ([`REUSABLE_OPERATORS`]).
+    reusable: bool,
+    /// The SQL planned once per input schema that arrived (string columns
+    /// come as plain strings or as views, see [`Evaluator::view_columns`]).
+    compiled: std::sync::Mutex<Vec<Arc<CompiledSql>>>,
 }
 
 type RowFilter = (Arc<dyn PhysicalExpr>, SchemaRef);
@@ -84,7 +87,8 @@ impl Evaluator {
             stage_schema: Arc::clone(&input_schema),
             output_schema: Arc::clone(&input_schema),
             cumulative_sql: None,
-            compiled: None,
+            reusable: false,
+            compiled: Default::default(),
         };
         let reads = evaluator.plan_reads(&spec.sql).await.map_err(|e| fail(format!("sql: {e}")))?;
         let read = &reads.columns;
@@ -124,7 +128,8 @@ impl Evaluator {
         // sum beside a distinct count is Decimal128(38, _) there): results
         // are cast to `stage_schema`, so no output table changes type.
         crate::distinct_count::install(&evaluator.ctx);
-        evaluator.compiled = evaluator.compile().await.map_err(|e| fail(format!("sql: {e}")))?;
+        let plain = Arc::clone(&evaluator.input_schema);
+        evaluator.reusable = evaluator.compiled_for(&plain).await.map_err(|e| fail(format!("sql: {e}")))?.is_some();
         let result_schema = if let Windowing::Cumulative { accumulate, .. } = &spec.windowing {
             for column in accumulate {
                 if stage_schema.field_with_name(column).is_err() {
@@ -204,14 +209,19 @@ impl Evaluator {
         &self.source_columns
     }
 
-    /// Plans the SQL over an `input` that yields whatever rows are handed
-    /// to it next, when the plan holds only operators that keep no state
-    /// between runs. Planning (parsing, optimizing, choosing operators)
-    /// otherwise takes about a millisecond per evaluation.
-    async fn compile(&self) -> Result<Option<CompiledSql>, AnalyticsError> {
-        let input = Arc::new(InputSlot { schema: Arc::clone(&self.input_schema), rows: Default::default() });
+    /// The SQL planned over an `input` of `schema` that yields whatever
+    /// rows are handed to it next, when the plan holds only operators that
+    /// keep no state between runs; planned once per schema. Planning
+    /// (parsing, optimizing, choosing operators) otherwise takes about a
+    /// millisecond per evaluation.
+    async fn compiled_for(&self, schema: &SchemaRef) -> Result<Option<Arc<CompiledSql>>, AnalyticsError> {
+        let known = |compiled: &Vec<Arc<CompiledSql>>| compiled.iter().find(|c| &c.input.schema == schema).cloned();
+        if let Some(found) = known(&self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+            return Ok(Some(found));
+        }
+        let input = Arc::new(InputSlot { schema: Arc::clone(schema), rows: Default::default() });
         let table = datafusion::catalog::streaming::StreamingTable::try_new(
-            Arc::clone(&self.input_schema),
+            Arc::clone(schema),
             vec![Arc::clone(&input) as Arc<dyn PartitionStream>],
         )?;
         self.ctx.deregister_table("input")?;
@@ -222,12 +232,24 @@ impl Evaluator {
             reusable &= REUSABLE_OPERATORS.contains(&node.name());
             Ok(TreeNodeRecursion::Continue)
         })?;
-        Ok(reusable.then_some(CompiledSql { plan, input }))
+        if !reusable {
+            return Ok(None);
+        }
+        let compiled = Arc::new(CompiledSql { plan, input, running: Default::default() });
+        self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&compiled));
+        Ok(Some(compiled))
     }
 
-    /// The SQL over `rows`: through the compiled plan when there is one.
+    /// The SQL over `rows` (of one schema): through a compiled plan when
+    /// the SQL allows one.
     async fn run_stage(&self, rows: Vec<RecordBatch>) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
-        let Some(compiled) = &self.compiled else { return self.run_sql(&self.spec.sql, "input", rows).await };
+        let schema = rows.first().map_or_else(|| Arc::clone(&self.input_schema), RecordBatch::schema);
+        let compiled = if self.reusable { self.compiled_for(&schema).await? } else { None };
+        let Some(compiled) = compiled else {
+            return self.run_sql_with(&self.spec.sql, vec![("input", schema, rows)]).await;
+        };
+        // One run at a time: the rows handed over are the run's own.
+        let _running = compiled.running.lock().await;
         *compiled.input.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = rows;
         // A fresh copy of the operators: their metrics start from zero, so
         // a long-running job's plan does not grow run after run.
@@ -235,6 +257,25 @@ impl Evaluator {
         let schema = plan.schema();
         let batches = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
         Ok((schema, batches))
+    }
+
+    /// The string columns the SQL reads that the engine itself never reads
+    /// row by row (not the time, the session key or a `late_events` id): a
+    /// reader may hand them over as string views, which the SQL then reads
+    /// as they are. Views of a Parquet dictionary page's short strings copy
+    /// no string at all, and DataFusion groups short views by comparing
+    /// 16 bytes.
+    pub fn view_columns(&self) -> Vec<String> {
+        let mut engine: Vec<&str> = vec![self.spec.time_column(), "stream_seq"];
+        engine.extend(self.spec.session_key());
+        engine.extend(super::operator::record_id_columns(self.spec.source));
+        self.input_schema
+            .fields()
+            .iter()
+            .take(self.source_columns.len())
+            .filter(|f| f.data_type() == &DataType::Utf8 && !engine.contains(&f.name().as_str()))
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// (Re)binds table `name` to `rows`.
@@ -288,7 +329,19 @@ impl Evaluator {
         }
         let mut out = Vec::new();
         for round in rounds {
-            let input = self.gather(op, &round)?;
+            let mut input = self.gather(op, &round)?;
+            if input.windows(2).any(|pair| pair[0].schema() != pair[1].schema()) {
+                // Views and plain strings in one round: all plain.
+                input = input
+                    .iter()
+                    .map(|part| {
+                        Ok(RecordBatch::try_new(
+                            Arc::clone(&self.input_schema),
+                            cast_to(part.columns(), &self.input_schema)?,
+                        )?)
+                    })
+                    .collect::<Result<_, AnalyticsError>>()?;
+            }
             let (schema, stage) = self.run_stage(input).await?;
             // To the stage's types: string views (a SQL function may make
             // them) back to plain strings, as the output table holds.
@@ -408,10 +461,12 @@ impl Evaluator {
                 Picks::Run { start, len } => kept.slice(start as usize, len as usize),
                 Picks::Rows(rows) => take_record_batch(&kept, &UInt32Array::from(rows))?,
             };
-            let mut columns = cast_to(taken.columns(), &self.input_schema)?;
+            let (mut fields, mut columns) = as_input(taken.columns(), &self.input_schema)?;
+            let n = fields.len();
+            fields.extend(self.input_schema.fields()[n..].iter().map(|f| f.as_ref().clone()));
             columns.push(Arc::new(TimestampMicrosecondArray::from(starts).with_timezone("UTC")));
             columns.push(Arc::new(TimestampMicrosecondArray::from(ends).with_timezone("UTC")));
-            parts.push(RecordBatch::try_new(Arc::clone(&self.input_schema), columns)?);
+            parts.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?);
         }
         Ok(parts)
     }
@@ -514,6 +569,7 @@ const REUSABLE_OPERATORS: &[&str] =
 struct CompiledSql {
     plan: Arc<dyn ExecutionPlan>,
     input: Arc<InputSlot>,
+    running: tokio::sync::Mutex<()>,
 }
 
 /// The plan's `input`: each run takes the rows last handed to it.
@@ -584,6 +640,23 @@ impl Picks {
             Picks::Rows(rows) => rows.push(row),
         }
     }
+}
+
+/// `columns` as the input's leading fields: string views stay views (the
+/// SQL is planned for them, [`Evaluator::view_columns`]), anything else is
+/// cast to the field's type.
+fn as_input(columns: &[ArrayRef], schema: &Schema) -> Result<(Vec<Field>, Vec<ArrayRef>), AnalyticsError> {
+    columns
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| match (column.data_type(), field.data_type()) {
+            (DataType::Utf8View, DataType::Utf8) => {
+                Ok((field.as_ref().clone().with_data_type(DataType::Utf8View), Arc::clone(column)))
+            }
+            (_, to) => Ok((field.as_ref().clone(), arrow::compute::cast(column, to)?)),
+        })
+        .collect::<Result<Vec<_>, AnalyticsError>>()
+        .map(|pairs| pairs.into_iter().unzip())
 }
 
 /// `columns` cast to the types of `schema`'s leading fields (strings to and
@@ -669,7 +742,7 @@ mod tests {
     async fn the_sql_is_planned_once_and_each_round_reads_only_its_own_rows() {
         for spec in crate::builtin::builtin_pipelines().unwrap() {
             let eval = Evaluator::new(Arc::new(spec)).await.unwrap();
-            assert!(eval.compiled.is_some(), "{} is planned once", eval.spec.name);
+            assert!(eval.reusable, "{} is planned once", eval.spec.name);
         }
         // A join keeps its build side between runs: planned every round.
         let spec = crate::pipeline::parse_pipeline(
@@ -678,7 +751,7 @@ mod tests {
             "SELECT a.window_start, a.window_end, count(*) AS n FROM input a JOIN input b USING (event_id) GROUP BY 1, 2",
         )
         .unwrap();
-        assert!(Evaluator::new(Arc::new(spec)).await.unwrap().compiled.is_none());
+        assert!(!Evaluator::new(Arc::new(spec)).await.unwrap().reusable);
 
         // Minute 0 gets 2 units of 10.00, minute 1 gets 1 of 3.00; each closes
         // in its own round, through the one plan.
@@ -701,10 +774,65 @@ mod tests {
             let out = concat_batches(&eval.output_schema, &out).unwrap();
             let revenue = out.column_by_name("revenue").unwrap().as_primitive::<arrow::datatypes::Decimal128Type>();
             let units = out.column_by_name("units").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
-            revenue_per_round.push((out.num_rows(), revenue.value(0), units.value(0)));
+            let orders = out.column_by_name("orders").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+            revenue_per_round.push((out.num_rows(), revenue.value(0), units.value(0), orders.value(0)));
         }
-        // Decimal(38, 4): 20.00 and 3.00.
-        assert_eq!(revenue_per_round, vec![(1, 200_000, 2), (1, 30_000, 1)]);
+        // Decimal(38, 4): 20.00 and 3.00, one order each.
+        assert_eq!(revenue_per_round, vec![(1, 200_000, 2, 1), (1, 30_000, 1, 1)]);
+    }
+
+    #[tokio::test]
+    async fn string_views_from_a_reader_give_the_same_windows_as_plain_strings() {
+        let spec = builtin("revenue_by_category_1m");
+        let eval = Evaluator::new(Arc::clone(&spec)).await.unwrap();
+        // Not order_id or line_no: late_events ids read them row by row.
+        assert_eq!(eval.view_columns(), ["category", "currency"]);
+        let sessions = Evaluator::new(builtin("customer_sessions")).await.unwrap();
+        assert!(!sessions.view_columns().contains(&"customer_id".to_string()), "a session key is read per row");
+
+        let categories = crate::rows::Categories::from([("p".to_string(), "toys".to_string())]);
+        let items: Vec<RecordBatch> = [(1, 10, "p"), (2, 20, "q"), (3, 30, "p"), (4, 130, "p")]
+            .into_iter()
+            .map(|(seq, second, product)| {
+                let mut order = crate::rows::tests::order("c", &[(product, 2, 250)], "EUR");
+                order.placed_at = chrono::DateTime::from_timestamp(second, 0).unwrap();
+                crate::rows::order_items_batch(&[(seq, order)], &categories).unwrap()
+            })
+            .collect();
+        let as_views = |batch: &RecordBatch| {
+            let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| match f.name().as_str() {
+                    "category" | "currency" => (
+                        f.as_ref().clone().with_data_type(DataType::Utf8View),
+                        arrow::compute::cast(c, &DataType::Utf8View).unwrap(),
+                    ),
+                    _ => (f.as_ref().clone(), Arc::clone(c)),
+                })
+                .unzip();
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+        };
+        let windows = |views: bool| {
+            let (spec, items) = (Arc::clone(&spec), items.clone());
+            async move {
+                let eval = Evaluator::new(Arc::clone(&spec)).await.unwrap();
+                let mut op = Operator::new(spec).keep_columns(eval.source_columns()).unwrap();
+                let mut out = Vec::new();
+                for (seq, batch) in (1..).zip(&items) {
+                    let batch = if views { as_views(batch) } else { batch.clone() };
+                    op.push(&batch, &mut Vec::new()).unwrap();
+                    let emissions = op.take_emissions(seq);
+                    out.extend(eval.evaluate(&mut op, emissions).await.unwrap());
+                }
+                concat_batches(&eval.output_schema, &out).unwrap()
+            }
+        };
+        let plain = windows(false).await;
+        assert_eq!(plain.num_rows(), 2, "minute 0: toys and uncategorized");
+        assert_eq!(windows(true).await, plain);
     }
 
     #[tokio::test]
