@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use schemas::tables::Table;
 
 use crate::AnalyticsError;
@@ -117,8 +117,10 @@ fn decode_batch(
 ) -> Result<(u64, RecordBatch), AnalyticsError> {
     let mut parts = Vec::new();
     for bytes in files {
-        let stored = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?.schema().clone();
+        // The footer is parsed once; the schema hint only retypes columns.
+        let stored = ArrowReaderMetadata::load(bytes, ArrowReaderOptions::new())?;
         let fields: Vec<arrow::datatypes::Field> = stored
+            .schema()
             .fields()
             .iter()
             .map(|f| match f.data_type() {
@@ -129,7 +131,8 @@ fn decode_batch(
             })
             .collect();
         let options = ArrowReaderOptions::new().with_schema(Arc::new(arrow::datatypes::Schema::new(fields)));
-        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)?;
+        let hinted = ArrowReaderMetadata::try_new(Arc::clone(stored.metadata()), options)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), hinted);
         let roots: Vec<usize> = reader
             .schema()
             .fields()

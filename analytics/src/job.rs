@@ -151,6 +151,9 @@ pub struct StreamJob {
     pub stats: JobStats,
 }
 
+/// Each pipeline's state, by pipeline name, for one commit.
+type Snapshots = Vec<(String, PipelineSnapshot)>;
+
 /// A batch applied in memory whose files are still being encoded and
 /// stored. It commits once they are all stored, and not before: the
 /// checkpoint never names a sequence whose files might be missing.
@@ -159,7 +162,7 @@ struct Unsettled {
     /// The checkpoint's `next_seq` once it commits.
     next_seq: u64,
     /// The pipelines' state right after the batch, when a snapshot was due.
-    snapshots: Option<Vec<(String, PipelineSnapshot)>>,
+    snapshots: Option<Snapshots>,
 }
 
 impl StreamJob {
@@ -394,13 +397,23 @@ impl StreamJob {
 
     /// Commits the batch whose files are being stored, once they are.
     pub async fn settle(&mut self) -> Result<(), AnalyticsError> {
-        let Some(batch) = self.unsettled.take() else { return Ok(()) };
+        match self.await_unsettled().await? {
+            Some(snapshots) => self.save_checkpoint(snapshots).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the unsettled batch's files and moves the commit point past
+    /// it (in memory); returns the snapshots taken for it, `None` without
+    /// such a batch.
+    async fn await_unsettled(&mut self) -> Result<Option<Option<Snapshots>>, AnalyticsError> {
+        let Some(batch) = self.unsettled.take() else { return Ok(None) };
         for write in batch.writes {
             let written = write.await.map_err(|e| AnalyticsError::task("writing Parquet", e))??;
             self.count_written(written);
         }
         self.checkpoint.next_seq = self.checkpoint.next_seq.max(batch.next_seq);
-        self.save_checkpoint(batch.snapshots).await
+        Ok(Some(batch.snapshots))
     }
 
     /// Steps every pipeline side by side; counts what they emitted. Returns
@@ -449,8 +462,10 @@ impl StreamJob {
     /// Commits the last batch, then rewrites the checkpoint, snapshotting
     /// pipeline state when due (or `force`).
     async fn commit(&mut self, force: bool) -> Result<(), AnalyticsError> {
-        self.settle().await?;
-        let snapshots = (force || self.snapshot_due()).then(|| self.snapshots());
+        // One checkpoint write for both: a snapshot taken now covers the
+        // last batch too (nothing has stepped the pipelines since).
+        let unsettled = self.await_unsettled().await?.flatten();
+        let snapshots = if force || self.snapshot_due() { Some(self.snapshots()) } else { unsettled };
         self.save_checkpoint(snapshots).await
     }
 
@@ -460,7 +475,7 @@ impl StreamJob {
 
     /// Every pipeline's state as it is now (cheap: the buffered rows are
     /// shared, not copied).
-    fn snapshots(&mut self) -> Vec<(String, PipelineSnapshot)> {
+    fn snapshots(&mut self) -> Snapshots {
         self.last_state_at = Instant::now();
         self.pipelines
             .iter()
@@ -478,10 +493,7 @@ impl StreamJob {
     }
 
     /// Stores `snapshots` (state files first), then the checkpoint naming them.
-    async fn save_checkpoint(
-        &mut self,
-        snapshots: Option<Vec<(String, PipelineSnapshot)>>,
-    ) -> Result<(), AnalyticsError> {
+    async fn save_checkpoint(&mut self, snapshots: Option<Snapshots>) -> Result<(), AnalyticsError> {
         self.checkpoint.commits += 1;
         for (name, snapshot) in snapshots.into_iter().flatten() {
             let saved = checkpoint::save_pipeline_state(
