@@ -19,6 +19,7 @@ use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
+use object_store::PutPayload;
 use serde::{Deserialize, Serialize};
 
 use crate::AnalyticsError;
@@ -66,16 +67,55 @@ pub async fn save(store: &DataStore, checkpoint: &Checkpoint) -> Result<(), Anal
     store.put(&path, Bytes::from(bytes)).await
 }
 
-pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Option<Bytes>, AnalyticsError> {
+/// `batches` as an Arrow IPC stream, in chunks: a snapshot of a day's
+/// buffered rows runs to hundreds of MiB, which one growing buffer would
+/// copy again at every doubling.
+pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Option<PutPayload>, AnalyticsError> {
     let Some(first) = batches.first() else { return Ok(None) };
-    let mut buffer = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut buffer, &first.schema())?;
+    let mut chunks = Chunks::default();
+    let mut writer = StreamWriter::try_new(&mut chunks, &first.schema())?;
     for batch in batches {
         writer.write(batch)?;
     }
     writer.finish()?;
     drop(writer);
-    Ok(Some(Bytes::from(buffer)))
+    Ok(Some(chunks.into_payload()))
+}
+
+/// A `Write` into fixed-size buffers.
+#[derive(Default)]
+struct Chunks {
+    full: Vec<Bytes>,
+    current: Vec<u8>,
+}
+
+impl Chunks {
+    const SIZE: usize = 8 << 20;
+
+    fn into_payload(mut self) -> PutPayload {
+        if !self.current.is_empty() {
+            self.full.push(Bytes::from(self.current));
+        }
+        self.full.into_iter().collect()
+    }
+}
+
+impl std::io::Write for Chunks {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.current.capacity() == 0 {
+            self.current = Vec::with_capacity(Self::SIZE);
+        }
+        let taken = bytes.len().min(Self::SIZE - self.current.len());
+        self.current.extend_from_slice(&bytes[..taken]);
+        if self.current.len() == Self::SIZE {
+            self.full.push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub async fn read_ipc(store: &DataStore, relative: &Option<String>) -> Result<Vec<RecordBatch>, AnalyticsError> {
@@ -169,17 +209,20 @@ pub async fn save_pipeline_state(
     let put = |kind: &'static str, batches: Vec<RecordBatch>| {
         let relative = format!("_checkpoints/{stream}/{pipeline}-{commit:010}.{kind}.arrow");
         async move {
-            match encode_ipc(&batches)? {
-                Some(bytes) => {
-                    store.put(&store.path(&relative), bytes).await?;
+            // Encoding is CPU work: off the async workers.
+            let encoded = tokio::task::spawn_blocking(move || encode_ipc(&batches))
+                .await
+                .map_err(|e| AnalyticsError::task("encoding pipeline state", e))??;
+            match encoded {
+                Some(payload) => {
+                    store.put_payload(&store.path(&relative), payload).await?;
                     Ok::<_, AnalyticsError>(Some(relative))
                 }
                 None => Ok(None),
             }
         }
     };
-    let buffer = put("buffer", snapshot.buffer).await?;
-    let partials = put("partials", snapshot.partials).await?;
+    let (buffer, partials) = futures::try_join!(put("buffer", snapshot.buffer), put("partials", snapshot.partials))?;
     Ok(PipelineCheckpoint {
         next_seq: snapshot.next_seq,
         idle_ticks: snapshot.idle_ticks,

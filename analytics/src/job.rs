@@ -14,12 +14,14 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use bytes::Bytes;
+use futures::StreamExt;
+use schemas::Order;
 use schemas::tables::Table;
-use schemas::{Order, OrderEvent};
 
 use crate::AnalyticsError;
 use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, remove_uncommitted};
 use crate::compact::{self, Committed};
+use crate::decode::{DecodedBatch, DecodedRows, decode_batch};
 use crate::parquet_out::{FileLayout, encode, split_by_date};
 use crate::pipeline::{Evaluator, Operator, PipelineSpec};
 use crate::pipeline_run::{PipelineRun, Step, step_all};
@@ -201,9 +203,9 @@ impl StreamJob {
                         .filter_map(|b| first_window_start(&b).map(|s| (s, b)))
                         .collect();
                     let op = Operator::restore(Arc::clone(spec), saved.state.clone(), buffer, partials);
-                    (op.keep_columns(eval.source_columns())?, saved.next_seq, saved.idle_ticks)
+                    (op.keep_columns(eval.input_columns())?, saved.next_seq, saved.idle_ticks)
                 }
-                None => (Operator::new(Arc::clone(spec)).keep_columns(eval.source_columns())?, 1, 0),
+                None => (Operator::new(Arc::clone(spec)).keep_columns(eval.input_columns())?, 1, 0),
             };
             for table in [spec.output.clone(), format!("{}/pipeline={}", Table::LateEvents.name(), spec.name)] {
                 let removed = remove_uncommitted(&store, &table, next_seq, idle_ticks).await?;
@@ -274,33 +276,17 @@ impl StreamJob {
         self.pipelines.iter().map(|p| p.op.spec.name.clone()).collect()
     }
 
-    /// The base-table rows of a batch of `(stream_seq, payload)` messages.
-    async fn decode(&mut self, messages: &[(u64, Bytes)]) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
-        match self.source {
-            Source::Orders => {
-                let mut orders = Vec::with_capacity(messages.len());
-                for (seq, decoded) in decode_json::<Order>(messages).await? {
-                    match decoded {
-                        Ok(order) => orders.push((seq, order)),
-                        Err(e) => self.undecodable(seq, e),
-                    }
-                }
+    /// The base-table rows of a decoded batch.
+    async fn base_rows(&mut self, rows: DecodedRows) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
+        match rows {
+            DecodedRows::Orders(orders) => {
                 self.learn_categories(&orders).await;
                 Ok(vec![
                     (Table::Orders, orders_batch(&orders)?),
                     (Table::OrderItems, order_items_batch(&orders, &self.categories)?),
                 ])
             }
-            Source::Events => {
-                let mut events = Vec::with_capacity(messages.len());
-                for (seq, decoded) in decode_json::<OrderEvent>(messages).await? {
-                    match decoded {
-                        Ok(event) => events.push((seq, event)),
-                        Err(e) => self.undecodable(seq, e),
-                    }
-                }
-                Ok(vec![(Table::OrderEvents, order_events_batch(&events)?)])
-            }
+            DecodedRows::Events(events) => Ok(vec![(Table::OrderEvents, order_events_batch(&events)?)]),
         }
     }
 
@@ -318,10 +304,16 @@ impl StreamJob {
         unknown.sort_unstable();
         unknown.dedup();
         let Ok(catalog) = js.get_key_value(broker::CATALOG_BUCKET).await else { return };
-        for product in unknown {
-            if let Ok(Some(value)) = catalog.get(broker::kv_key(product)).await
-                && let Ok(p) = serde_json::from_slice::<schemas::Product>(&value)
-            {
+        // Many lookups in flight: a replay's first batch names thousands of
+        // products, and one round trip at a time took seconds.
+        let keys: Vec<String> = unknown.into_iter().map(broker::kv_key).collect();
+        let lookups = futures::stream::iter(keys).map(|key| {
+            let catalog = catalog.clone();
+            async move { catalog.get(key).await }
+        });
+        let found: Vec<_> = lookups.buffer_unordered(64).collect().await;
+        for value in found.into_iter().flatten().flatten() {
+            if let Ok(p) = serde_json::from_slice::<schemas::Product>(&value) {
                 self.categories.insert(p.product_id, p.category);
             }
         }
@@ -335,11 +327,20 @@ impl StreamJob {
     /// Applies one micro-batch (ascending sequences). It commits once its
     /// files are stored: at the next batch, or at [`StreamJob::settle`].
     pub async fn process(&mut self, messages: &[(u64, Bytes)]) -> Result<(), AnalyticsError> {
-        let (Some(first), Some(last)) = (messages.first().map(|m| m.0), messages.last().map(|m| m.0)) else {
-            return Ok(());
-        };
-        self.stats.messages += messages.len() as u64;
-        let tables = self.decode(messages).await?;
+        match decode_batch(self.source, messages).await? {
+            Some(batch) => self.process_decoded(batch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`StreamJob::process`] for a batch already decoded.
+    pub async fn process_decoded(&mut self, batch: DecodedBatch) -> Result<(), AnalyticsError> {
+        let DecodedBatch { first, last, messages, rows, undecodable } = batch;
+        self.stats.messages += messages;
+        for (seq, error) in undecodable {
+            self.undecodable(seq, error);
+        }
+        let tables = self.base_rows(rows).await?;
         let base_from = self.checkpoint.next_seq;
         let mut base_files = Vec::new();
         if last >= base_from {
@@ -495,17 +496,13 @@ impl StreamJob {
     /// Stores `snapshots` (state files first), then the checkpoint naming them.
     async fn save_checkpoint(&mut self, snapshots: Option<Snapshots>) -> Result<(), AnalyticsError> {
         self.checkpoint.commits += 1;
-        for (name, snapshot) in snapshots.into_iter().flatten() {
-            let saved = checkpoint::save_pipeline_state(
-                &self.store,
-                self.source.name(),
-                &name,
-                self.checkpoint.commits,
-                snapshot,
-            )
-            .await?;
-            self.checkpoint.pipelines.insert(name, saved);
-        }
+        let (store, stream, commit) = (&self.store, self.source.name(), self.checkpoint.commits);
+        let saved = futures::future::try_join_all(snapshots.into_iter().flatten().map(|(name, snapshot)| async move {
+            let saved = checkpoint::save_pipeline_state(store, stream, &name, commit, snapshot).await?;
+            Ok::<_, AnalyticsError>((name, saved))
+        }))
+        .await?;
+        self.checkpoint.pipelines.extend(saved);
         checkpoint::save(&self.store, &self.checkpoint).await
     }
 
@@ -609,34 +606,6 @@ async fn write_files(store: DataStore, files: Vec<PendingFile>) -> Result<(u64, 
         count += 1;
     }
     Ok((rows, count))
-}
-
-/// Decodes JSON payloads on the blocking pool, a chunk per core, keeping
-/// their order: decoding is most of a micro-batch's CPU time.
-async fn decode_json<T>(messages: &[(u64, Bytes)]) -> Result<Vec<(u64, Result<T, serde_json::Error>)>, AnalyticsError>
-where
-    T: serde::de::DeserializeOwned + Send + 'static,
-{
-    let decode = |chunk: &[(u64, Bytes)]| -> Vec<(u64, Result<T, serde_json::Error>)> {
-        chunk.iter().map(|(seq, payload)| (*seq, serde_json::from_slice::<T>(payload))).collect()
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 || messages.len() < 1024 {
-        return Ok(decode(messages));
-    }
-    let chunk_len = messages.len().div_ceil(cores);
-    let tasks: Vec<_> = messages
-        .chunks(chunk_len)
-        .map(|chunk| {
-            let chunk = chunk.to_vec();
-            tokio::task::spawn_blocking(move || decode(&chunk))
-        })
-        .collect();
-    let mut decoded = Vec::with_capacity(messages.len());
-    for task in futures::future::join_all(tasks).await {
-        decoded.extend(task.map_err(|e| AnalyticsError::task("decoding", e))?);
-    }
-    Ok(decoded)
 }
 
 /// Pipeline outputs sort by window, then by every other column, so two

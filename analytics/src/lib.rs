@@ -5,6 +5,7 @@
 //! - [`parquet_out`]: sorted Parquet files with bloom filters and page indexes.
 //! - [`window`] and [`pipeline`]: event-time windows, watermarks, lateness,
 //!   and the declarative pipelines of `pipelines/`.
+//! - [`decode`]: a micro-batch's JSON messages as orders or events.
 //! - [`job`]: the exactly-once stream-to-Parquet job (`orderstream analytics`),
 //!   also run over a fixed range by [`replay`].
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream;
@@ -19,6 +20,7 @@ pub mod builtin;
 pub mod checkpoint;
 pub mod compact;
 pub mod dated_table;
+pub mod decode;
 pub mod distinct_count;
 pub mod file_cache;
 pub mod job;

@@ -56,7 +56,8 @@ impl PipelineRun {
                 };
                 let rows = rows_from(batch, from)?;
                 let mut late = Vec::new();
-                self.op.push(&rows, &mut late)?;
+                let read = self.eval.rows_read(&rows)?;
+                self.op.push_reading(&rows, read.as_ref(), &mut late)?;
                 let (emitted, _) = self.emit(store, *last, late, &part_file_name((*first).max(from), *last)).await?;
                 self.next_seq = last + 1;
                 self.idle_ticks = 0;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::AnalyticsError;
+use crate::decode::{DecodedBatch, decode_batch};
 use crate::job::{JobSettings, Source, StreamJob};
 use crate::pipeline::PipelineSpec;
 use crate::store::DataStore;
@@ -105,7 +106,8 @@ async fn replay_stream(
         ReplayStart::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: *at },
     };
     let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
+        .create_consumer(consumer::push::OrderedConfig {
+            deliver_subject: js.client().new_inbox(),
             filter_subject: source.filter_subject().to_string(),
             deliver_policy,
             ..Default::default()
@@ -118,19 +120,26 @@ async fn replay_stream(
         None => bar,
     });
     if pending > 0 {
-        // Reading runs on its own task, a batch ahead of processing, so
-        // JetStream I/O overlaps decoding and Parquet encoding.
+        // Three stages, each a batch ahead of the next: reading (its own
+        // task), decoding (a task per batch), and the job. JetStream I/O and
+        // JSON decoding overlap windowing and Parquet encoding.
         let (batches, mut ready) = tokio::sync::mpsc::channel::<ReadBatch>(2);
         let reader = tokio::spawn(read_batches(consumer, to_seq, settings.batch_size, batches));
+        let mut decoding = None;
         while let Some(read) = ready.recv().await {
             if report.first_seq == 0 {
                 report.first_seq = read.messages.first().map_or(0, |m| m.0);
             }
             report.last_seq = read.messages.last().map_or(report.last_seq, |m| m.0);
-            job.process(&read.messages).await?;
-            if let Some(bar) = &bar {
-                bar.set_position(pending.saturating_sub(read.remaining));
+            let next = tokio::spawn(async move {
+                Ok::<_, AnalyticsError>((decode_batch(source, &read.messages).await?, read.remaining))
+            });
+            if let Some(previous) = decoding.replace(next) {
+                apply_decoded(&mut job, previous, bar.as_ref(), pending).await?;
             }
+        }
+        if let Some(last) = decoding {
+            apply_decoded(&mut job, last, bar.as_ref(), pending).await?;
         }
         reader.await.map_err(|e| AnalyticsError::task("read the stream", e))??;
     }
@@ -147,6 +156,25 @@ async fn replay_stream(
     Ok(report)
 }
 
+type Decoding = tokio::task::JoinHandle<Result<(Option<DecodedBatch>, u64), AnalyticsError>>;
+
+/// Applies a batch once it is decoded; shows how many messages are left.
+async fn apply_decoded(
+    job: &mut StreamJob,
+    decoding: Decoding,
+    bar: Option<&indicatif::ProgressBar>,
+    pending: u64,
+) -> Result<(), AnalyticsError> {
+    let (batch, remaining) = decoding.await.map_err(|e| AnalyticsError::task("decode a batch", e))??;
+    if let Some(batch) = batch {
+        job.process_decoded(batch).await?;
+    }
+    if let Some(bar) = bar {
+        bar.set_position(pending.saturating_sub(remaining));
+    }
+    Ok(())
+}
+
 struct ReadBatch {
     messages: Vec<(u64, Bytes)>,
     /// Messages left in the stream after this batch.
@@ -155,7 +183,7 @@ struct ReadBatch {
 
 /// Reads `batch_size`-message batches up to `to_seq` into `out`.
 async fn read_batches(
-    consumer: consumer::Consumer<consumer::pull::OrderedConfig>,
+    consumer: consumer::Consumer<consumer::push::OrderedConfig>,
     to_seq: u64,
     batch_size: usize,
     out: tokio::sync::mpsc::Sender<ReadBatch>,
@@ -165,9 +193,8 @@ async fn read_batches(
     let mut remaining = 0;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| AnalyticsError::nats("read the stream", e))?;
-        let Ok(info) = message.info() else { continue };
-        let seq = info.stream_sequence;
-        remaining = info.pending;
+        let Some((seq, pending)) = message.reply.as_deref().and_then(delivery_position) else { continue };
+        remaining = pending;
         if seq > to_seq {
             break;
         }
@@ -189,6 +216,29 @@ async fn read_batches(
     Ok(())
 }
 
+/// The stream sequence and the messages pending after it, from a
+/// JetStream delivery's reply subject: `$JS.ACK.<stream>.<consumer>.
+/// <delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or since
+/// NATS 2.9 with `<domain>.<account hash>` after `ACK` and possibly more
+/// tokens at the end (ADR-15). `Message::info` reads the same fields but
+/// also parses the rest, for every message of a replay.
+fn delivery_position(reply: &str) -> Option<(u64, u64)> {
+    let mut tokens = [""; 11];
+    let mut count = 0;
+    for token in reply.split('.') {
+        if let Some(slot) = tokens.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
+    }
+    let first = match (tokens[0], tokens[1], count) {
+        ("$JS", "ACK", 9) => 5,
+        ("$JS", "ACK", 11..) => 7,
+        _ => return None,
+    };
+    Some((tokens[first].parse().ok()?, tokens[first + 3].parse().ok()?))
+}
+
 pub fn progress_bar(enabled: bool, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
     if !enabled {
         return None;
@@ -199,4 +249,20 @@ pub fn progress_bar(enabled: bool, total: u64, label: &str) -> Option<indicatif:
     bar.set_style(style.progress_chars("=> "));
     bar.set_message(label.to_string());
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_position;
+
+    #[test]
+    fn delivery_positions_read_both_reply_subject_forms() {
+        assert_eq!(delivery_position("$JS.ACK.ORDERS.c1.1.2002.2.1763600000000000000.997998"), Some((2002, 997998)));
+        assert_eq!(delivery_position("$JS.ACK.hub.ACCHASH.ORDERS.c1.3.17.5.1763600000000000000.0.tok"), Some((17, 0)));
+        assert_eq!(delivery_position("$JS.ACK.hub.ACCHASH.ORDERS.c1.3.17.5.1763600000000000000.4"), Some((17, 4)));
+        assert_eq!(delivery_position("$JS.ACK.hub.H.S.c.3.17.5.1763600000000000000.4.tok.more.x"), Some((17, 4)));
+        for bad in ["", "$JS.ACK.ORDERS.c1.1.x.2.3.4", "$JS.ACK.a.b.c", "_INBOX.x.y", "$JS.ACK.a.b.c.d.e.f.g.h.i"] {
+            assert_eq!(delivery_position(bad), None, "{bad}");
+        }
+    }
 }

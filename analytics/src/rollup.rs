@@ -66,7 +66,7 @@ impl DayRollup {
         if sorted.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let mut op = Operator::new(Arc::clone(&self.spec)).keep_columns(self.eval.source_columns())?;
+        let mut op = Operator::new(Arc::clone(&self.spec)).keep_columns(self.eval.input_columns())?;
         let mut late = Vec::new();
         op.push(&sorted, &mut late)?;
         if !late.is_empty() {

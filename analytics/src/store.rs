@@ -87,7 +87,12 @@ impl DataStore {
     }
 
     pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<(), AnalyticsError> {
-        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| AnalyticsError::store("write", path, e))?;
+        self.put_payload(path, PutPayload::from(bytes)).await
+    }
+
+    /// Stores one object made of several buffers (written in order).
+    pub async fn put_payload(&self, path: &Path, payload: PutPayload) -> Result<(), AnalyticsError> {
+        self.store.put(path, payload).await.map_err(|e| AnalyticsError::store("write", path, e))?;
         Ok(())
     }
 

@@ -177,9 +177,12 @@ impl Currency {
         if code.len() != 3 || !code.is_ascii() {
             return None;
         }
-        let upper = code.to_ascii_uppercase();
+        // On the stack: every decoded order and event looks one up.
+        let mut upper = [0u8; 3];
+        upper.copy_from_slice(code.as_bytes());
+        upper.make_ascii_uppercase();
         CURRENCIES
-            .binary_search_by(|(c, _)| c.cmp(&upper.as_str()))
+            .binary_search_by(|(c, _)| c.as_bytes().cmp(&upper[..]))
             .ok()
             .map(|i| Currency { code: CURRENCIES[i].0, exponent: CURRENCIES[i].1 })
     }
@@ -214,9 +217,18 @@ impl Serialize for Currency {
 
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Currency::from_code(&code)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown ISO 4217 currency {code:?}")))
+        struct CodeVisitor;
+        impl serde::de::Visitor<'_> for CodeVisitor {
+            type Value = Currency;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an ISO 4217 currency code")
+            }
+            // Borrowed from the input when it can be: no String per value.
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Currency, E> {
+                Currency::from_code(code).ok_or_else(|| E::custom(format!("unknown ISO 4217 currency {code:?}")))
+            }
+        }
+        d.deserialize_str(CodeVisitor)
     }
 }
 

@@ -7,6 +7,8 @@ use uuid::Uuid;
 
 use crate::{CancelReason, Currency, MinorUnits, Order, OrderStatus, TransitionError, check_transition};
 
+mod payload_decoding;
+
 pub const EVENT_SCHEMA_VERSION: u16 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -33,7 +35,9 @@ impl EventKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Written with its `type` first (serde's internally tagged form); decoded
+/// by `payload_decoding`, which reads that form without buffering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventPayload {
     StatusChanged {
@@ -71,6 +75,7 @@ pub struct OrderEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<Currency>,
     pub kind: EventKind,
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub occurred_at: DateTime<Utc>,
     #[serde(default = "default_version")]
     pub schema_version: u16,

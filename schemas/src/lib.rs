@@ -11,6 +11,7 @@ pub mod http;
 pub mod money;
 pub mod order;
 pub mod product;
+pub mod rfc3339;
 pub mod status;
 #[cfg(feature = "arrow")]
 pub mod tables;

@@ -105,8 +105,10 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<IpAddr>,
     /// Event time: when the customer placed it (defaults to `received_at`).
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub placed_at: DateTime<Utc>,
     /// Processing time: when ingest accepted it.
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub received_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,

@@ -40,6 +40,8 @@ pub struct Evaluator {
     ctx: SessionContext,
     /// See [`Evaluator::source_columns`].
     source_columns: Vec<String>,
+    /// See [`Evaluator::input_columns`].
+    input_columns: Vec<String>,
     /// See [`Evaluator::filter_rows`]: the predicate and the kept source
     /// columns' schema it reads.
     row_filter: Option<RowFilter>,
@@ -81,7 +83,8 @@ impl Evaluator {
         let mut evaluator = Evaluator {
             spec: Arc::clone(&spec),
             ctx,
-            source_columns: all,
+            source_columns: all.clone(),
+            input_columns: all,
             row_filter: None,
             input_schema: Arc::clone(&input_schema),
             stage_schema: Arc::clone(&input_schema),
@@ -92,16 +95,15 @@ impl Evaluator {
         };
         let reads = evaluator.plan_reads(&spec.sql).await.map_err(|e| fail(format!("sql: {e}")))?;
         let read = &reads.columns;
-        let mut needed: Vec<&str> = vec![spec.time_column(), "stream_seq"];
-        needed.extend(spec.session_key());
-        needed.extend(super::operator::record_id_columns(spec.source));
-        evaluator.source_columns = evaluator
-            .source_columns
-            .iter()
-            .filter(|c| read.contains(*c) || needed.contains(&c.as_str()))
-            .cloned()
-            .collect();
-        evaluator.input_schema = input_schema_of(&source, &evaluator.source_columns);
+        let mut windowing: Vec<&str> = vec![spec.time_column(), "stream_seq"];
+        windowing.extend(spec.session_key());
+        let record_id = super::operator::record_id_columns(spec.source);
+        let kept = |c: &&String, also: &[&str]| {
+            read.contains(*c) || windowing.contains(&c.as_str()) || also.contains(&c.as_str())
+        };
+        evaluator.source_columns = evaluator.source_columns.iter().filter(|c| kept(c, record_id)).cloned().collect();
+        evaluator.input_columns = evaluator.source_columns.iter().filter(|c| kept(c, &[])).cloned().collect();
+        evaluator.input_schema = input_schema_of(&source, &evaluator.input_columns);
         evaluator.row_filter = match reads.row_filter {
             Some(predicate) => evaluator.source_predicate(&predicate).map_err(|e| fail(format!("sql: {e}")))?,
             None => None,
@@ -177,36 +179,61 @@ impl Evaluator {
     }
 
     /// `predicate` over the kept source columns alone, or None when it also
-    /// reads `window_start`/`window_end` (which rows only get in a window).
+    /// reads `window_start`/`window_end` (which rows only get in a window)
+    /// or is volatile (`random()`: evaluated twice, it would disagree).
     fn source_predicate(&self, predicate: &Expr) -> Result<Option<RowFilter>, AnalyticsError> {
-        if predicate.column_refs().iter().any(|c| !self.source_columns.contains(&c.name)) {
+        if predicate.column_refs().iter().any(|c| !self.input_columns.contains(&c.name)) || predicate.is_volatile() {
             return Ok(None);
         }
-        let schema = Arc::new(Schema::new(self.input_schema.fields()[..self.source_columns.len()].to_vec()));
+        let schema = Arc::new(Schema::new(self.input_schema.fields()[..self.input_columns.len()].to_vec()));
         let qualified = DFSchema::try_from_qualified_schema("input", &schema)?;
         Ok(Some((self.ctx.create_physical_expr(predicate.clone(), &qualified)?, schema)))
     }
 
-    /// `rows` (the kept source columns, as [`Evaluator::source_columns`]
-    /// orders them) less those the SQL filters out before reading anything
-    /// else: dropping them first changes no output. For whole closed windows
-    /// only (the seed's days): in a live stream every row still moves the
-    /// watermark and may be late.
+    /// `rows` less those the SQL filters out before reading anything else:
+    /// dropping them first changes no output. For whole closed windows only
+    /// (the seed's days): in a stream every row still moves the watermark
+    /// and may be late, so there the operator only leaves them unbuffered
+    /// ([`Evaluator::rows_read`]).
     pub fn filter_rows(&self, rows: &RecordBatch) -> Result<RecordBatch, AnalyticsError> {
-        let Some((predicate, schema)) = &self.row_filter else { return Ok(rows.clone()) };
-        let typed = RecordBatch::try_new(Arc::clone(schema), cast_to(rows.columns(), schema)?)?;
-        let keep = predicate.evaluate(&typed)?.into_array(typed.num_rows())?;
-        let keep = keep
-            .as_boolean_opt()
-            .ok_or_else(|| AnalyticsError::pipeline(&self.spec.name, "a filter that is not boolean"))?;
-        Ok(arrow::compute::filter_record_batch(rows, keep)?)
+        match self.rows_read(rows)? {
+            Some(read) => Ok(arrow::compute::filter_record_batch(rows, &read)?),
+            None => Ok(rows.clone()),
+        }
     }
 
-    /// The source columns the engine keeps: what the SQL reads, plus what
-    /// windowing and `late_events` need. The operator drops the rest on
-    /// arrival, so buffering, gathering and state snapshots never copy it.
+    /// Which of `rows` (holding at least the kept source columns) pass the
+    /// filter the SQL applies straight over `input`, before anything else
+    /// reads them; `None` when it has none (every row is read).
+    pub fn rows_read(&self, rows: &RecordBatch) -> Result<Option<BooleanArray>, AnalyticsError> {
+        let Some((predicate, schema)) = &self.row_filter else { return Ok(None) };
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let projected = project(rows, &names)?;
+        let typed = RecordBatch::try_new(Arc::clone(schema), cast_to(projected.columns(), schema)?)?;
+        let read = predicate.evaluate(&typed)?.into_array(typed.num_rows())?;
+        let read = read
+            .as_boolean_opt()
+            .ok_or_else(|| AnalyticsError::pipeline(&self.spec.name, "a filter that is not boolean"))?;
+        // A null is not true: SQL drops the row.
+        Ok(Some(match read.nulls() {
+            Some(_) => arrow::compute::prep_null_mask_filter(read),
+            None => read.clone(),
+        }))
+    }
+
+    /// The source columns the engine reads: what the SQL reads, plus what
+    /// windowing and `late_events` need.
     pub fn source_columns(&self) -> &[String] {
         &self.source_columns
+    }
+
+    /// The source columns the operator buffers and the SQL gets: those of
+    /// [`Evaluator::source_columns`] but a `late_events` id the SQL does
+    /// not read (a late row's id comes from the row as it arrives). The
+    /// rest is dropped on arrival, so buffering, gathering and state
+    /// snapshots never copy it.
+    pub fn input_columns(&self) -> &[String] {
+        &self.input_columns
     }
 
     /// The SQL planned over an `input` of `schema` that yields whatever
@@ -272,7 +299,7 @@ impl Evaluator {
         self.input_schema
             .fields()
             .iter()
-            .take(self.source_columns.len())
+            .take(self.input_columns.len())
             .filter(|f| f.data_type() == &DataType::Utf8 && !engine.contains(&f.name().as_str()))
             .map(|f| f.name().clone())
             .collect()
@@ -453,7 +480,7 @@ impl Evaluator {
                     (None, None) => {}
                 }
             }
-            let kept = project(batch, &self.source_columns)?;
+            let kept = project(batch, &self.input_columns)?;
             let taken = match rows {
                 Picks::Run { len: 0, .. } => continue,
                 // Rows of a time-ordered stream whose windows close together
@@ -728,6 +755,10 @@ mod tests {
         let expected =
             ["order_id", "line_no", "placed_at", "category", "quantity", "line_total", "currency", "stream_seq"];
         assert_eq!(eval.source_columns(), expected);
+        // The operator buffers all but the late-row id's line_no: the SQL
+        // reads order_id (a distinct count), not line_no.
+        let buffered = ["order_id", "placed_at", "category", "quantity", "line_total", "currency", "stream_seq"];
+        assert_eq!(eval.input_columns(), buffered);
         assert_eq!(eval.input_schema.field_with_name("category").unwrap().data_type(), &DataType::Utf8);
         assert_eq!(eval.output_schema.field_with_name("category").unwrap().data_type(), &DataType::Utf8);
 
@@ -757,7 +788,7 @@ mod tests {
         // in its own round, through the one plan.
         let spec = builtin("revenue_by_category_1m");
         let eval = Evaluator::new(Arc::clone(&spec)).await.unwrap();
-        let mut op = Operator::new(spec).keep_columns(eval.source_columns()).unwrap();
+        let mut op = Operator::new(spec).keep_columns(eval.input_columns()).unwrap();
         let items = |seq: u64, second: i64, quantity: u32, price: i64| {
             let mut order = crate::rows::tests::order("c", &[("p", quantity, price)], "USD");
             order.placed_at = chrono::DateTime::from_timestamp(second, 0).unwrap();
@@ -819,7 +850,7 @@ mod tests {
             let (spec, items) = (Arc::clone(&spec), items.clone());
             async move {
                 let eval = Evaluator::new(Arc::clone(&spec)).await.unwrap();
-                let mut op = Operator::new(spec).keep_columns(eval.source_columns()).unwrap();
+                let mut op = Operator::new(spec).keep_columns(eval.input_columns()).unwrap();
                 let mut out = Vec::new();
                 for (seq, batch) in (1..).zip(&items) {
                     let batch = if views { as_views(batch) } else { batch.clone() };
@@ -845,6 +876,78 @@ mod tests {
         // types the revenue Decimal128(38, 4); the output stays so.
         let revenue = eval.output_schema.field_with_name("revenue").unwrap();
         assert_eq!(revenue.data_type(), &DataType::Decimal128(38, 4));
+    }
+
+    #[tokio::test]
+    async fn rows_the_sql_filters_out_first_are_not_buffered_yet_count_and_may_be_late() {
+        use crate::seed::{SeedConfig, categories_of, day_batches, generate_day, products};
+        let config = SeedConfig::new(7, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+        let catalog = products(&config);
+        let day = generate_day(&config, &catalog, 0, 3_000);
+        let (_, events) = day_batches(&day, &categories_of(&catalog))
+            .unwrap()
+            .into_iter()
+            .find(|(t, _)| *t == schemas::tables::Table::OrderEvents)
+            .unwrap();
+        // The day in time order, then again its first rows (too late) and
+        // rows from the last hours (late, within the lateness): sequences
+        // renumbered in arrival order.
+        let order = arrow::compute::sort_to_indices(events.column_by_name("occurred_at").unwrap(), None, None).unwrap();
+        let sorted = take_record_batch(&events, &order).unwrap();
+        let n = sorted.num_rows();
+        let arrivals = [
+            sorted.slice(0, n / 2),
+            sorted.slice(n / 2, n - n / 2),
+            sorted.slice(0, 500),
+            sorted.slice(n - 2000, 2000),
+        ];
+        let mut seq = 0;
+        let batches: Vec<RecordBatch> = arrivals
+            .iter()
+            .map(|b| {
+                let seqs = Int64Array::from_iter_values((seq + 1..=seq + b.num_rows() as i64).collect::<Vec<_>>());
+                seq += b.num_rows() as i64;
+                let at = b.schema().index_of("stream_seq").unwrap();
+                let mut columns = b.columns().to_vec();
+                columns[at] = Arc::new(seqs);
+                RecordBatch::try_new(b.schema(), columns).unwrap()
+            })
+            .collect();
+        let manifest = "source = \"order_events\"\n[window]\nkind = \"tumbling\"\nsize = \"1h\"\n\
+                        [watermark]\nallowed_lateness = \"2h\"\n";
+        let spec = Arc::new(
+            crate::pipeline::parse_pipeline("reviews_1h", manifest, &builtin("fraud_reviews_1d").sql).unwrap(),
+        );
+        let eval = Evaluator::new(Arc::clone(&spec)).await.unwrap();
+        assert!(!eval.input_columns().contains(&"event_id".to_string()), "the late-row id is not buffered");
+        let run = |filtered: bool| {
+            let (spec, eval, batches) = (Arc::clone(&spec), &eval, &batches);
+            async move {
+                let mut op = Operator::new(spec).keep_columns(eval.input_columns()).unwrap();
+                let (mut out, mut late, mut most_buffered) = (Vec::new(), Vec::new(), 0);
+                for batch in batches {
+                    let read = if filtered { eval.rows_read(batch).unwrap() } else { None };
+                    op.push_reading(batch, read.as_ref(), &mut late).unwrap();
+                    most_buffered = most_buffered.max(op.buffer.iter().map(RecordBatch::num_rows).sum::<usize>());
+                    let last =
+                        batch.column_by_name("stream_seq").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+                    let emissions = op.take_emissions(last.value(last.len() - 1) as u64);
+                    out.extend(eval.evaluate(&mut op, emissions).await.unwrap());
+                }
+                op.close_all(seq as u64);
+                let emissions = op.take_emissions(seq as u64);
+                out.extend(eval.evaluate(&mut op, emissions).await.unwrap());
+                (concat_batches(&eval.output_schema, &out).unwrap(), late, most_buffered)
+            }
+        };
+        let (all_out, all_late, all_buffered) = run(false).await;
+        let (out, late, buffered) = run(true).await;
+        assert!(out.num_rows() > 0 && !late.is_empty(), "{} rows, {} late", out.num_rows(), late.len());
+        let versions = out.column_by_name("window_version").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
+        assert!(versions.iter().any(|v| v > Some(1)), "a late row restated a window");
+        assert_eq!(out, all_out, "the same windows, versions and late counts");
+        assert_eq!(late, all_late, "every too-late row reported, reviews or not");
+        assert!(buffered * 10 < all_buffered, "buffered {buffered} rows against {all_buffered}");
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::{Deserialize, Serialize};
@@ -197,6 +197,19 @@ impl Operator {
 
     /// Feeds a batch of source rows (in stream order); too-late rows go to `late`.
     pub fn push(&mut self, batch: &RecordBatch, late: &mut Vec<LateRow>) -> Result<(), AnalyticsError> {
+        self.push_reading(batch, None, late)
+    }
+
+    /// [`Operator::push`], buffering only the rows `read` marks (all when
+    /// `None`): the others count in their windows, move the watermark and
+    /// may be late like any row, but the SQL would drop them before reading
+    /// anything ([`super::Evaluator::rows_read`]), so no emission needs them.
+    pub fn push_reading(
+        &mut self,
+        batch: &RecordBatch,
+        read: Option<&BooleanArray>,
+        late: &mut Vec<LateRow>,
+    ) -> Result<(), AnalyticsError> {
         let spec = Arc::clone(&self.spec);
         let column = |name: &str| {
             batch.column_by_name(name).ok_or_else(|| AnalyticsError::pipeline(&spec.name, format!("no column {name}")))
@@ -215,7 +228,7 @@ impl Operator {
                 Some(keys) => self.assign_session(keys.value(i), ts, || record_id(&spec, batch, i), seq, late),
                 None => self.assign_fixed(ts, || record_id(&spec, batch, i), seq, late),
             };
-            if kept {
+            if kept && read.is_none_or(|read| read.value(i)) {
                 keep.push(i as u32);
             }
             self.watermark.observe(ts);
