@@ -192,7 +192,16 @@ async fn read_batches(
     let mut batch = Vec::with_capacity(batch_size);
     let mut remaining = 0;
     while let Some(message) = messages.next().await {
-        let message = message.map_err(|e| AnalyticsError::nats("read the stream", e))?;
+        let message = match message {
+            Ok(message) => message,
+            // The consumer is recreated from the last sequence delivered:
+            // nothing is lost, so the replay goes on.
+            Err(e) if e.kind() == consumer::push::OrderedErrorKind::MissingHeartbeat => {
+                tracing::warn!(error = %e, "the replay's consumer missed its heartbeats; it resumes where it was");
+                continue;
+            }
+            Err(e) => return Err(AnalyticsError::nats("read the stream", e)),
+        };
         let Some((seq, pending)) = message.reply.as_deref().and_then(delivery_position) else { continue };
         remaining = pending;
         if seq > to_seq {
