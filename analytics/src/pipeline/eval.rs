@@ -878,17 +878,19 @@ mod tests {
         assert_eq!(revenue.data_type(), &DataType::Decimal128(38, 4));
     }
 
-    #[tokio::test]
-    async fn rows_the_sql_filters_out_first_are_not_buffered_yet_count_and_may_be_late() {
+    /// The status events of one seeded day of 3,000 orders.
+    fn seeded_day_events(seed: u64) -> RecordBatch {
         use crate::seed::{SeedConfig, categories_of, day_batches, generate_day, products};
-        let config = SeedConfig::new(7, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+        let config = SeedConfig::new(seed, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
         let catalog = products(&config);
         let day = generate_day(&config, &catalog, 0, 3_000);
-        let (_, events) = day_batches(&day, &categories_of(&catalog))
-            .unwrap()
-            .into_iter()
-            .find(|(t, _)| *t == schemas::tables::Table::OrderEvents)
-            .unwrap();
+        let tables = day_batches(&day, &categories_of(&catalog)).unwrap();
+        tables.into_iter().find(|(t, _)| *t == schemas::tables::Table::OrderEvents).unwrap().1
+    }
+
+    #[tokio::test]
+    async fn rows_the_sql_filters_out_first_are_not_buffered_yet_count_and_may_be_late() {
+        let events = seeded_day_events(7);
         // The day in time order, then again its first rows (too late) and
         // rows from the last hours (late, within the lateness): sequences
         // renumbered in arrival order.
@@ -952,15 +954,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_the_sql_filters_out_first_can_be_dropped_before_windowing() {
-        use crate::seed::{SeedConfig, categories_of, day_batches, generate_day, products};
-        let config = SeedConfig::new(5, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
-        let catalog = products(&config);
-        let day = generate_day(&config, &catalog, 0, 3_000);
-        let (_, events) = day_batches(&day, &categories_of(&catalog))
-            .unwrap()
-            .into_iter()
-            .find(|(t, _)| *t == schemas::tables::Table::OrderEvents)
-            .unwrap();
+        let events = seeded_day_events(5);
         let reviews = Evaluator::new(builtin("fraud_reviews_1d")).await.unwrap();
         let kept = reviews.filter_rows(&project(&events, reviews.source_columns()).unwrap()).unwrap();
         let text = |b: &RecordBatch, c: &str| -> Vec<Option<String>> {
