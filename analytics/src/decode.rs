@@ -26,56 +26,79 @@ pub enum DecodedRows {
 
 /// Decodes a batch of `(stream_seq, payload)` messages of `source`;
 /// `None` for an empty batch.
-pub async fn decode_batch(source: Source, messages: &[(u64, Bytes)]) -> Result<Option<DecodedBatch>, AnalyticsError> {
+pub async fn decode_batch(source: Source, messages: Vec<(u64, Bytes)>) -> Result<Option<DecodedBatch>, AnalyticsError> {
     let (Some(first), Some(last)) = (messages.first().map(|m| m.0), messages.last().map(|m| m.0)) else {
         return Ok(None);
     };
-    let mut undecodable = Vec::new();
-    let rows = match source {
-        Source::Orders => DecodedRows::Orders(split_undecodable(decode_json(messages).await?, &mut undecodable)),
-        Source::Events => DecodedRows::Events(split_undecodable(decode_json(messages).await?, &mut undecodable)),
-    };
-    Ok(Some(DecodedBatch { first, last, messages: messages.len() as u64, rows, undecodable }))
-}
-
-type Decoded<T> = Vec<(u64, Result<T, serde_json::Error>)>;
-
-/// The messages that decoded; the others go to `undecodable`.
-fn split_undecodable<T>(decoded: Decoded<T>, undecodable: &mut Vec<(u64, serde_json::Error)>) -> Vec<(u64, T)> {
-    let mut rows = Vec::with_capacity(decoded.len());
-    for (seq, value) in decoded {
-        match value {
-            Ok(value) => rows.push((seq, value)),
-            Err(e) => undecodable.push((seq, e)),
+    let count = messages.len() as u64;
+    let (rows, undecodable) = match source {
+        Source::Orders => {
+            let (orders, undecodable) = decode_json(messages).await?;
+            (DecodedRows::Orders(orders), undecodable)
         }
-    }
-    rows
+        Source::Events => {
+            let (events, undecodable) = decode_json(messages).await?;
+            (DecodedRows::Events(events), undecodable)
+        }
+    };
+    Ok(Some(DecodedBatch { first, last, messages: count, rows, undecodable }))
 }
+
+type Undecodable = Vec<(u64, serde_json::Error)>;
 
 /// Decodes JSON payloads on the blocking pool, a chunk per core, keeping
-/// their order: decoding is most of a micro-batch's CPU time.
-async fn decode_json<T>(messages: &[(u64, Bytes)]) -> Result<Decoded<T>, AnalyticsError>
+/// their order: decoding is most of a micro-batch's CPU time. Returns what
+/// decoded and, apart, what did not.
+async fn decode_json<T>(mut messages: Vec<(u64, Bytes)>) -> Result<(Vec<(u64, T)>, Undecodable), AnalyticsError>
 where
     T: serde::de::DeserializeOwned + Send + 'static,
 {
-    let decode = |chunk: &[(u64, Bytes)]| -> Decoded<T> {
-        chunk.iter().map(|(seq, payload)| (*seq, serde_json::from_slice::<T>(payload))).collect()
+    let decode = |chunk: Vec<(u64, Bytes)>| {
+        let (mut rows, mut undecodable) = (Vec::with_capacity(chunk.len()), Vec::new());
+        for (seq, payload) in chunk {
+            match serde_json::from_slice::<T>(&payload) {
+                Ok(value) => rows.push((seq, value)),
+                Err(e) => undecodable.push((seq, e)),
+            }
+        }
+        (rows, undecodable)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || messages.len() < 1024 {
         return Ok(decode(messages));
     }
-    let chunk_len = messages.len().div_ceil(cores);
-    let tasks: Vec<_> = messages
-        .chunks(chunk_len)
-        .map(|chunk| {
-            let chunk = chunk.to_vec();
-            tokio::task::spawn_blocking(move || decode(&chunk))
-        })
-        .collect();
-    let mut decoded = Vec::with_capacity(messages.len());
-    for task in futures::future::join_all(tasks).await {
-        decoded.extend(task.map_err(|e| AnalyticsError::task("decoding", e))?);
+    let (total, chunk_len) = (messages.len(), messages.len().div_ceil(cores));
+    // Whole chunks handed over (from the back, so nothing is moved twice).
+    let mut tasks = Vec::with_capacity(cores);
+    while !messages.is_empty() {
+        let chunk = messages.split_off((messages.len() - 1) / chunk_len * chunk_len);
+        tasks.push(tokio::task::spawn_blocking(move || decode(chunk)));
     }
-    Ok(decoded)
+    tasks.reverse();
+    let (mut rows, mut undecodable) = (Vec::with_capacity(total), Vec::new());
+    for task in futures::future::join_all(tasks).await {
+        let (chunk_rows, chunk_undecodable) = task.map_err(|e| AnalyticsError::task("decoding", e))?;
+        rows.extend(chunk_rows);
+        undecodable.extend(chunk_undecodable);
+    }
+    Ok((rows, undecodable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn chunks_decode_in_stream_order_and_undecodable_messages_are_set_apart() {
+        let messages: Vec<(u64, Bytes)> = (1..=5000u64)
+            .map(|seq| {
+                let payload = if seq % 1000 == 7 { "not json".to_string() } else { format!("[{seq}]") };
+                (seq, Bytes::from(payload))
+            })
+            .collect();
+        let (rows, undecodable) = decode_json::<[u64; 1]>(messages).await.unwrap();
+        let expected: Vec<(u64, [u64; 1])> = (1..=5000).filter(|s| s % 1000 != 7).map(|s| (s, [s])).collect();
+        assert_eq!(rows, expected);
+        assert_eq!(undecodable.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![7, 1007, 2007, 3007, 4007]);
+    }
 }

@@ -326,7 +326,7 @@ impl StreamJob {
 
     /// Applies one micro-batch (ascending sequences). It commits once its
     /// files are stored: at the next batch, or at [`StreamJob::settle`].
-    pub async fn process(&mut self, messages: &[(u64, Bytes)]) -> Result<(), AnalyticsError> {
+    pub async fn process(&mut self, messages: Vec<(u64, Bytes)>) -> Result<(), AnalyticsError> {
         match decode_batch(self.source, messages).await? {
             Some(batch) => self.process_decoded(batch).await,
             None => Ok(()),

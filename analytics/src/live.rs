@@ -152,7 +152,7 @@ async fn run_stream(
             }
             if *stop.borrow() {
                 if !batch.is_empty() {
-                    job.process(&batch).await?;
+                    job.process(std::mem::take(&mut batch)).await?;
                 }
                 job.checkpoint_now().await?;
                 return Ok(());
@@ -162,7 +162,7 @@ async fn run_stream(
             } else {
                 // Committed before it is acknowledged: a live batch does
                 // not wait for the next one to commit.
-                job.process(&batch).await?;
+                job.process(std::mem::take(&mut batch)).await?;
                 job.settle().await?;
                 last_message_at = Instant::now();
                 if let Some(message) = last_message

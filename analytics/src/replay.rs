@@ -132,7 +132,7 @@ async fn replay_stream(
             }
             report.last_seq = read.messages.last().map_or(report.last_seq, |m| m.0);
             let next = tokio::spawn(async move {
-                Ok::<_, AnalyticsError>((decode_batch(source, &read.messages).await?, read.remaining))
+                Ok::<_, AnalyticsError>((decode_batch(source, read.messages).await?, read.remaining))
             });
             if let Some(previous) = decoding.replace(next) {
                 apply_decoded(&mut job, previous, bar.as_ref(), pending).await?;

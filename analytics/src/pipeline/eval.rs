@@ -207,8 +207,8 @@ impl Evaluator {
     /// reads them; `None` when it has none (every row is read).
     pub fn rows_read(&self, rows: &RecordBatch) -> Result<Option<BooleanArray>, AnalyticsError> {
         let Some((predicate, schema)) = &self.row_filter else { return Ok(None) };
-        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let projected = project(rows, &names)?;
+        // The predicate's schema is the input columns', in their order.
+        let projected = project(rows, &self.input_columns)?;
         let typed = RecordBatch::try_new(Arc::clone(schema), cast_to(projected.columns(), schema)?)?;
         let read = predicate.evaluate(&typed)?.into_array(typed.num_rows())?;
         let read = read
