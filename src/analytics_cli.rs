@@ -152,7 +152,7 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
     let settings =
         ReplaySettings { start, to_seq: args.to_seq, batch_size: args.batch_size.max(1), progress: !args.no_progress };
     let started = Instant::now();
-    let reports = analytics::replay::replay([&orders, &events], &store, &specs, &settings).await?;
+    let reports = analytics::replay::replay([&orders, &events], &args.nats.nats_url, &store, &specs, &settings).await?;
     let secs = started.elapsed().as_secs_f64();
     for r in &reports {
         let rate = r.messages as f64 / r.elapsed.as_secs_f64().max(1e-9);

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
+use broker::{ReaderOptions, StreamReader};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 
 use crate::AnalyticsError;
 use crate::decode::{DecodedBatch, decode_batch};
@@ -47,11 +47,12 @@ pub struct ReplayReport {
 /// Replays both streams into `store`, side by side: they share nothing
 /// (each has its own tables, pipelines and checkpoint), so each gets a core.
 /// `connections` holds one NATS connection per stream, in [`Source::ALL`]'s
-/// order: a connection's reads are one task (its protocol parsing was two
-/// fifths of a replay's CPU), so with one each the streams parse side by
-/// side too.
+/// order, for the catalog and for creating the consumers; the messages
+/// themselves arrive through a [`StreamReader`] per stream, connected to
+/// `nats_urls`.
 pub async fn replay(
     connections: [&jetstream::Context; 2],
+    nats_urls: &str,
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
     settings: &ReplaySettings,
@@ -62,8 +63,10 @@ pub async fn replay(
         .zip(connections)
         .map(|(source, js)| {
             let (js, store, pipelines, settings) = (js.clone(), store.clone(), pipelines.to_vec(), settings.clone());
-            let bars = bars.clone();
-            tokio::spawn(async move { replay_stream(&js, &store, &pipelines, source, &settings, bars.as_ref()).await })
+            let (bars, urls) = (bars.clone(), nats_urls.to_string());
+            tokio::spawn(async move {
+                replay_stream(&js, &urls, &store, &pipelines, source, &settings, bars.as_ref()).await
+            })
         })
         .collect();
     let mut reports = Vec::new();
@@ -82,6 +85,7 @@ pub async fn replay(
 
 async fn replay_stream(
     js: &jetstream::Context,
+    nats_urls: &str,
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
     source: Source,
@@ -105,16 +109,11 @@ async fn replay_stream(
         }
         ReplayStart::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: *at },
     };
-    let consumer = stream
-        .create_consumer(consumer::push::OrderedConfig {
-            deliver_subject: js.client().new_inbox(),
-            filter_subject: source.filter_subject().to_string(),
-            deliver_policy,
-            ..Default::default()
-        })
+    let options = ReaderOptions::new(source.stream(), source.filter_subject(), deliver_policy);
+    let reader = StreamReader::open(js.clone(), nats_urls, options)
         .await
-        .map_err(|e| AnalyticsError::nats("create the replay consumer", e))?;
-    let pending = consumer.cached_info().num_pending;
+        .map_err(|e| AnalyticsError::nats("open the replay's stream reader", e))?;
+    let pending = reader.pending();
     let bar = progress_bar(settings.progress, pending, source.stream()).map(|bar| match bars {
         Some(bars) => bars.add(bar),
         None => bar,
@@ -124,7 +123,7 @@ async fn replay_stream(
         // task), decoding (a task per batch), and the job. JetStream I/O and
         // JSON decoding overlap windowing and Parquet encoding.
         let (batches, mut ready) = tokio::sync::mpsc::channel::<ReadBatch>(2);
-        let reader = tokio::spawn(read_batches(consumer, to_seq, settings.batch_size, batches));
+        let reader = tokio::spawn(read_batches(reader, to_seq, settings.batch_size, batches));
         let mut decoding = None;
         while let Some(read) = ready.recv().await {
             if report.first_seq == 0 {
@@ -141,7 +140,9 @@ async fn replay_stream(
         if let Some(last) = decoding {
             apply_decoded(&mut job, last, bar.as_ref(), pending).await?;
         }
-        reader.await.map_err(|e| AnalyticsError::task("read the stream", e))??;
+        reader.await.map_err(|e| AnalyticsError::task("read the stream", e))??.close().await;
+    } else {
+        reader.close().await;
     }
     job.finish().await?;
     job.checkpoint_now().await?;
@@ -181,38 +182,29 @@ struct ReadBatch {
     remaining: u64,
 }
 
-/// Reads `batch_size`-message batches up to `to_seq` into `out`.
+/// Reads `batch_size`-message batches up to `to_seq` into `out`; hands the
+/// reader back to be closed.
 async fn read_batches(
-    consumer: consumer::Consumer<consumer::push::OrderedConfig>,
+    mut reader: StreamReader,
     to_seq: u64,
     batch_size: usize,
     out: tokio::sync::mpsc::Sender<ReadBatch>,
-) -> Result<(), AnalyticsError> {
-    let mut messages = consumer.messages().await.map_err(|e| AnalyticsError::nats("read the stream", e))?;
+) -> Result<StreamReader, AnalyticsError> {
     let mut batch = Vec::with_capacity(batch_size);
-    let mut remaining = 0;
-    while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            // The consumer is recreated from the last sequence delivered:
-            // nothing is lost, so the replay goes on.
-            Err(e) if e.kind() == consumer::push::OrderedErrorKind::MissingHeartbeat => {
-                tracing::warn!(error = %e, "the replay's consumer missed its heartbeats; it resumes where it was");
-                continue;
-            }
-            Err(e) => return Err(AnalyticsError::nats("read the stream", e)),
-        };
-        let Some((seq, pending)) = message.reply.as_deref().and_then(delivery_position) else { continue };
-        remaining = pending;
+    let mut remaining;
+    loop {
+        let delivery = reader.next().await.map_err(|e| AnalyticsError::nats("read the stream", e))?;
+        remaining = delivery.pending;
+        let seq = delivery.stream_seq;
         if seq > to_seq {
             break;
         }
-        batch.push((seq, message.payload.clone()));
+        batch.push((seq, delivery.payload));
         let end = remaining == 0 || seq == to_seq;
         if batch.len() >= batch_size || end {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
             if out.send(ReadBatch { messages: full, remaining }).await.is_err() {
-                return Ok(()); // processing stopped; its error is reported there
+                return Ok(reader); // processing stopped; its error is reported there
             }
         }
         if end {
@@ -222,30 +214,7 @@ async fn read_batches(
     if !batch.is_empty() {
         let _ = out.send(ReadBatch { messages: batch, remaining }).await;
     }
-    Ok(())
-}
-
-/// The stream sequence and the messages pending after it, from a
-/// JetStream delivery's reply subject: `$JS.ACK.<stream>.<consumer>.
-/// <delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or since
-/// NATS 2.9 with `<domain>.<account hash>` after `ACK` and possibly more
-/// tokens at the end (ADR-15). `Message::info` reads the same fields but
-/// also parses the rest, for every message of a replay.
-fn delivery_position(reply: &str) -> Option<(u64, u64)> {
-    let mut tokens = [""; 11];
-    let mut count = 0;
-    for token in reply.split('.') {
-        if let Some(slot) = tokens.get_mut(count) {
-            *slot = token;
-        }
-        count += 1;
-    }
-    let first = match (tokens[0], tokens[1], count) {
-        ("$JS", "ACK", 9) => 5,
-        ("$JS", "ACK", 11..) => 7,
-        _ => return None,
-    };
-    Some((tokens[first].parse().ok()?, tokens[first + 3].parse().ok()?))
+    Ok(reader)
 }
 
 pub fn progress_bar(enabled: bool, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
@@ -258,20 +227,4 @@ pub fn progress_bar(enabled: bool, total: u64, label: &str) -> Option<indicatif:
     bar.set_style(style.progress_chars("=> "));
     bar.set_message(label.to_string());
     Some(bar)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::delivery_position;
-
-    #[test]
-    fn delivery_positions_read_both_reply_subject_forms() {
-        assert_eq!(delivery_position("$JS.ACK.ORDERS.c1.1.2002.2.1763600000000000000.997998"), Some((2002, 997998)));
-        assert_eq!(delivery_position("$JS.ACK.hub.ACCHASH.ORDERS.c1.3.17.5.1763600000000000000.0.tok"), Some((17, 0)));
-        assert_eq!(delivery_position("$JS.ACK.hub.ACCHASH.ORDERS.c1.3.17.5.1763600000000000000.4"), Some((17, 4)));
-        assert_eq!(delivery_position("$JS.ACK.hub.H.S.c.3.17.5.1763600000000000000.4.tok.more.x"), Some((17, 4)));
-        for bad in ["", "$JS.ACK.ORDERS.c1.1.x.2.3.4", "$JS.ACK.a.b.c", "_INBOX.x.y", "$JS.ACK.a.b.c.d.e.f.g.h.i"] {
-            assert_eq!(delivery_position(bad), None, "{bad}");
-        }
-    }
 }

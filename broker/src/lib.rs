@@ -3,6 +3,7 @@
 //! `nats-server` — for `orderstream up` and for every integration test.
 
 pub mod server;
+pub mod stream_reader;
 pub mod topology;
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use server::{NatsCluster, NatsServer, ServerError, ServerOptions, find_nats_server};
+pub use stream_reader::{Delivery, ReaderError, ReaderOptions, StreamReader};
 pub use topology::*;
 
 #[derive(Debug, Error)]
