@@ -100,7 +100,6 @@ pub async fn window_from_parquet(
     }
     reader.await.map_err(|e| AnalyticsError::task("bench reader", e))??;
     job.finish().await?;
-    job.checkpoint_now().await?;
     report.elapsed = started.elapsed();
     report.windows_emitted = job.stats.windows_emitted;
     report.rows_written = job.stats.rows_written;

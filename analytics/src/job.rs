@@ -450,14 +450,16 @@ impl StreamJob {
         Ok(())
     }
 
-    /// End of a replay's range: every window closes.
+    /// End of a replay's range: every window closes, and the checkpoint
+    /// after it holds every pipeline's state (once: it is the run's largest
+    /// write, 200 MB after the bench's replay).
     pub async fn finish(&mut self) -> Result<(), AnalyticsError> {
         self.settle().await?;
         let last = self.committed_seq();
         let (files, _) = self.step_pipelines(Step::Finish { last }).await?;
         let written = write_files(self.store.clone(), files).await?;
         self.count_written(written);
-        self.commit(true).await
+        self.checkpoint_now().await
     }
 
     /// Commits the last batch, then rewrites the checkpoint, snapshotting

@@ -145,7 +145,6 @@ async fn replay_stream(
         reader.close().await;
     }
     job.finish().await?;
-    job.checkpoint_now().await?;
     if let Some(bar) = bar {
         bar.finish();
     }
