@@ -210,13 +210,11 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Connects, reads the server's INFO, and sends CONNECT; returns once
-    /// the server answered a PING, so it accepted us.
+    /// Connects (`addr` is a `nats://` URL: `parse_urls` refuses others),
+    /// reads the server's INFO, and sends CONNECT; returns once the server
+    /// answered a PING, so it accepted us.
     pub async fn open(addr: &ServerAddr, client_name: &str, idle_limit: Duration) -> Result<Connection, ReaderError> {
         let url = addr.as_url_str().to_string();
-        if addr.tls_required() || addr.is_websocket() {
-            return Err(ReaderError::Unsupported { url, reason: "only nats:// (plain TCP) URLs are read".into() });
-        }
         let socket = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((addr.host(), addr.port())))
             .await
             .map_err(|_| ReaderError::Io(std::io::ErrorKind::TimedOut.into()))??;
