@@ -145,14 +145,13 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
     if !store.table_names().await?.is_empty() {
         bail!("{} already holds tables: replay into an empty location", args.output);
     }
-    // One connection per stream (see `analytics::replay::replay`).
-    let orders = jetstream::new(broker::connect(&args.nats.nats_url, "orderstream-replay-orders").await?);
-    let events = jetstream::new(broker::connect(&args.nats.nats_url, "orderstream-replay-events").await?);
+    // Control and catalog only: the messages come through each stream's reader.
+    let js = jetstream::new(broker::connect(&args.nats.nats_url, "orderstream-replay").await?);
     let specs = pipelines(&args.pipelines)?;
     let settings =
         ReplaySettings { start, to_seq: args.to_seq, batch_size: args.batch_size.max(1), progress: !args.no_progress };
     let started = Instant::now();
-    let reports = analytics::replay::replay([&orders, &events], &args.nats.nats_url, &store, &specs, &settings).await?;
+    let reports = analytics::replay::replay(&js, &args.nats.nats_url, &store, &specs, &settings).await?;
     let secs = started.elapsed().as_secs_f64();
     for r in &reports {
         let rate = r.messages as f64 / r.elapsed.as_secs_f64().max(1e-9);

@@ -46,12 +46,10 @@ pub struct ReplayReport {
 
 /// Replays both streams into `store`, side by side: they share nothing
 /// (each has its own tables, pipelines and checkpoint), so each gets a core.
-/// `connections` holds one NATS connection per stream, in [`Source::ALL`]'s
-/// order, for the catalog and for creating the consumers; the messages
-/// themselves arrive through a [`StreamReader`] per stream, connected to
-/// `nats_urls`.
+/// `js` serves the catalog and creates the consumers; the messages arrive
+/// through a [`StreamReader`] per stream, connected to `nats_urls`.
 pub async fn replay(
-    connections: [&jetstream::Context; 2],
+    js: &jetstream::Context,
     nats_urls: &str,
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
@@ -60,8 +58,7 @@ pub async fn replay(
     let bars = settings.progress.then(indicatif::MultiProgress::new);
     let mut runs: Vec<_> = Source::ALL
         .into_iter()
-        .zip(connections)
-        .map(|(source, js)| {
+        .map(|source| {
             let (js, store, pipelines, settings) = (js.clone(), store.clone(), pipelines.to_vec(), settings.clone());
             let (bars, urls) = (bars.clone(), nats_urls.to_string());
             tokio::spawn(async move {

@@ -38,18 +38,19 @@ pub enum BrokerError {
     },
 }
 
+/// The servers of `urls`: one URL, or several comma-separated for a cluster.
+pub fn server_addrs(urls: &str) -> std::io::Result<Vec<async_nats::ServerAddr>> {
+    urls.split(',').map(|url| url.trim().parse()).collect()
+}
+
 /// Connects to `urls` (one URL, or several comma-separated for a cluster)
 /// with reconnects that never give up and never wait more than a quarter
 /// second, so a restarted server is picked up within moments.
 pub async fn connect(urls: &str, client_name: &str) -> Result<async_nats::Client, BrokerError> {
     let connect_error = |source| BrokerError::Connect { url: urls.to_string(), source };
-    let servers = urls
-        .split(',')
-        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            connect_error(async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))
-        })?;
+    let servers = server_addrs(urls).map_err(|e| {
+        connect_error(async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))
+    })?;
     async_nats::ConnectOptions::new()
         .name(client_name)
         .max_reconnects(None)

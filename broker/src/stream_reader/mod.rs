@@ -84,7 +84,8 @@ pub struct Delivery {
 pub struct ReaderStats {
     pub flow_control_replies: u64,
     pub heartbeats: u64,
-    /// Times the consumer was recreated (and the connection re-opened).
+    /// Times the consumer was recreated (after reconnecting, if the
+    /// connection was lost).
     pub resumes: u64,
 }
 
@@ -279,7 +280,9 @@ impl StreamReader {
             return Err(ReaderError::Io(std::io::ErrorKind::NotConnected.into()));
         };
         let inbox = self.js.client().new_inbox();
-        conn.unsubscribe(self.sid);
+        if self.sid > 0 {
+            conn.unsubscribe(self.sid);
+        }
         self.sid += 1;
         conn.subscribe(&inbox, self.sid);
         // The server must know the subscription before the consumer exists,
@@ -312,14 +315,8 @@ impl StreamReader {
 }
 
 fn parse_urls(urls: &str) -> Result<Vec<ServerAddr>, ReaderError> {
-    let servers = urls
-        .split(',')
-        .map(|url| {
-            url.trim()
-                .parse::<ServerAddr>()
-                .map_err(|e| ReaderError::Url { url: url.to_string(), reason: e.to_string() })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let servers =
+        crate::server_addrs(urls).map_err(|e| ReaderError::Url { url: urls.to_string(), reason: e.to_string() })?;
     for addr in &servers {
         if addr.tls_required() || addr.is_websocket() {
             let url = addr.as_url_str().to_string();
