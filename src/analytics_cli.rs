@@ -61,6 +61,7 @@ impl AnalyticsOptions {
             batch_wait: Duration::from_millis(self.batch_wait_ms),
             idle_after: Duration::from_millis(self.idle_after_ms.max(10)),
             compact_every: Duration::from_secs(self.compact_every_secs),
+            ..LiveSettings::default()
         }
     }
 }
@@ -87,11 +88,12 @@ pub async fn start_live(
     options: &AnalyticsOptions,
     default_data: &str,
     stop: watch::Receiver<bool>,
+    health: schemas::health::Health,
 ) -> Result<tokio::task::JoinHandle<Result<(), analytics::AnalyticsError>>> {
     let store = DataStore::open(&options.data_location(default_data))?;
     let specs = pipelines(&options.pipelines)?;
     tracing::info!(data = %store.url(), pipelines = specs.len(), "analytics job starting");
-    let settings = options.live_settings();
+    let settings = LiveSettings { health, ..options.live_settings() };
     Ok(tokio::spawn(analytics::live::run(js, store, specs, settings, stop)))
 }
 
@@ -99,7 +101,7 @@ pub async fn analytics_role(args: AnalyticsArgs, stop: watch::Receiver<bool>) ->
     let client = crate::roles::connect_with_retry(&args.nats.nats_url, "orderstream-analytics").await?;
     let js = jetstream::new(client);
     broker::ensure_topology(&js, &args.nats.topology()).await?;
-    let job = start_live(js, &args.options, "./data/lake", stop).await?;
+    let job = start_live(js, &args.options, "./data/lake", stop, schemas::health::Health::new()).await?;
     job.await.context("the analytics job panicked")??;
     Ok(())
 }

@@ -88,7 +88,13 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;
     let metrics = processor::Metrics::new();
     let api = processor::ApiState::open(client.clone(), args.processor.api(), metrics.clone()).await?;
-    let router = crate::http::processor_router(api, client, metrics, Some(dashboard::routes(state)));
+    let router = crate::http::processor_router(
+        api,
+        client,
+        metrics,
+        schemas::health::Health::new(),
+        Some(dashboard::routes(state)),
+    );
     println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
     crate::roles::serve(args.listen, router, stop).await
 }

@@ -50,12 +50,15 @@ pub fn up_router(
 ) -> Router {
     let ingest_metrics = ingest_state.metrics.clone();
     let for_metrics = ingest_metrics.clone();
+    let health = ingest_state.health.clone();
     let router = Router::new()
         .merge(ingest::producer_routes(ingest_state.clone()))
         .merge(ingest::health_routes(ingest_state))
         .merge(processor::routes(api))
         .merge(dashboard)
-        .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), processor_metrics.encode()])))
+        .merge(metrics_route(move || {
+            join_metrics(&[health.encode_metrics(), for_metrics.encode(), processor_metrics.encode()])
+        }))
         .route("/api/openapi.json", get(ingest::openapi_json));
     finish(router, ingest_metrics)
 }
@@ -65,18 +68,22 @@ pub fn processor_router(
     api: processor::ApiState,
     client: async_nats::Client,
     metrics: Arc<processor::Metrics>,
+    health: schemas::health::Health,
     extra: Option<Router>,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
     let for_metrics = http_metrics.clone();
+    let for_ready = health.clone();
     let ready = move || {
         let connected = client.connection_state() == async_nats::connection::State::Connected;
+        let health = for_ready.clone();
         async move {
-            if connected {
-                axum::Json(serde_json::json!({"status": "ready", "nats": "connected"})).into_response()
-            } else {
-                schemas::http::HttpError::unavailable("NATS not connected", 1).into_response()
+            let mut problems: Vec<String> = Vec::new();
+            if !connected {
+                problems.push("NATS not connected".into());
             }
+            problems.extend(health.failing_parts().into_iter().map(|(name, why)| format!("{name}: {why}")));
+            ingest::readiness(problems, connected, &health, 1)
         }
     };
     let router = Router::new()
@@ -84,7 +91,7 @@ pub fn processor_router(
         .merge(extra.unwrap_or_default())
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
-        .merge(metrics_route(move || join_metrics(&[for_metrics.encode(), metrics.encode()])));
+        .merge(metrics_route(move || join_metrics(&[health.encode_metrics(), for_metrics.encode(), metrics.encode()])));
     finish(router, http_metrics)
 }
 

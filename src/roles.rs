@@ -103,7 +103,8 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
         processor::Processor::start(client.clone(), args.options.config(), &args.nats.topology(), stop.clone()).await?;
     let api = processor::ApiState::open(client.clone(), args.options.api(), running.metrics.clone()).await?;
     tracing::info!(listen = %args.listen, "processor API serving");
-    let router = crate::http::processor_router(api, client.clone(), running.metrics.clone(), None);
+    let router =
+        crate::http::processor_router(api, client.clone(), running.metrics.clone(), running.health.clone(), None);
     let served = serve(args.listen, router, stop).await;
     stop_processor(running).await?;
     flush(&client).await;
@@ -162,18 +163,16 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let client = connect_with_retry(&url, "orderstream-up").await?;
     let stop = shutdown_flag();
     let state = ingest::build_state(client.clone(), args.ingest.config(), &args.ingest.nats.topology()).await?;
-    let running = processor::Processor::start(
-        client.clone(),
-        args.processor.config(),
-        &args.ingest.nats.topology(),
-        stop.clone(),
-    )
-    .await?;
+    // One health registry for the whole process: /readyz shows every part.
+    let config = processor::ProcessorConfig { health: state.health.clone(), ..args.processor.config() };
+    let running =
+        processor::Processor::start(client.clone(), config, &args.ingest.nats.topology(), stop.clone()).await?;
     let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
     let listen = args.ingest.listen;
     let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
-    let analytics = crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone()).await?;
+    let analytics =
+        crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone(), state.health.clone()).await?;
     let lake_location = args.analytics.data_location(&lake);
     let dashboard_settings = args.dashboard.settings(&args.processor, args.data_dir.join("exports"));
     let dashboard = crate::dashboard_cli::start(

@@ -4,13 +4,22 @@
 //! size and by time; a batch is acknowledged only after it is committed.
 //! The checkpoint in the data store is the source of truth: at start the
 //! consumer is re-created at the checkpoint's sequence.
+//!
+//! One job runs per system: it holds the analytics lease
+//! ([`broker::ANALYTICS_LEASE_KEY`]) and owns those consumers; another
+//! instance stands by and never touches them. A stream job that fails (the
+//! lake unwritable, NATS gone) is reported failing in [`Health`] and
+//! restarted from its checkpoint with backoff until the cause clears.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
+use broker::{ANALYTICS_LEASE_KEY, LEASE_RENEW_EVERY, Lease, Taken};
 use bytes::Bytes;
 use futures::StreamExt;
+use schemas::health::Health;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::AnalyticsError;
@@ -28,6 +37,11 @@ pub struct LiveSettings {
     /// No input this long: pipelines' event time moves on with the clock.
     pub idle_after: Duration,
     pub compact_every: Duration,
+    /// First wait before a failed stream job starts again (doubling to `retry_max`).
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// Where each stream job reports its state.
+    pub health: Health,
 }
 
 impl Default for LiveSettings {
@@ -38,32 +52,152 @@ impl Default for LiveSettings {
             batch_wait: Duration::from_millis(500),
             idle_after: Duration::from_secs(2),
             compact_every: Duration::from_secs(60),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(30),
+            health: Health::new(),
         }
     }
 }
 
-/// Runs both stream jobs until `stop` is set.
+/// The name a stream job reports its health under.
+pub fn health_name(source: Source) -> String {
+    format!("analytics.{}", source.name())
+}
+
+/// Who holds the analytics lease: shown to the instances standing by.
+#[derive(Serialize, Deserialize)]
+struct Holder {
+    pid: u32,
+    lake: String,
+}
+
+/// Runs both stream jobs whenever this instance holds the analytics lease,
+/// until `stop` is set.
 pub async fn run(
     js: jetstream::Context,
     store: DataStore,
     pipelines: Vec<Arc<PipelineSpec>>,
     settings: LiveSettings,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), AnalyticsError> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for source in Source::ALL {
-        let job =
-            StreamJob::open(store.clone(), source, &pipelines, settings.job.clone()).await?.with_catalog(js.clone());
-        tasks.spawn(run_stream(js.clone(), job, settings.clone(), stop.clone()));
-    }
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(AnalyticsError::nats("run a stream job", e)),
+    let holder = Holder { pid: std::process::id(), lake: store.url().to_string() };
+    let value = Bytes::from(serde_json::to_vec(&holder).unwrap_or_default());
+    let report = |state: fn(&Health, &str, String), detail: String| {
+        for source in Source::ALL {
+            state(&settings.health, &health_name(source), detail.clone());
+        }
+    };
+    report(Health::standby_owned, "waiting for the analytics lease".into());
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        match Lease::take(&js, ANALYTICS_LEASE_KEY, value.clone()).await {
+            Ok(Taken::Held(lease)) => {
+                tracing::info!(lake = %holder.lake, "leading the analytics job");
+                lead(&js, &store, &pipelines, &settings, lease, &stop).await;
+            }
+            Ok(Taken::ByOther(other)) => {
+                let other = serde_json::from_slice::<Holder>(&other)
+                    .map(|h| format!("process {} writing {}", h.pid, h.lake))
+                    .unwrap_or_else(|_| "another instance".into());
+                report(Health::standby_owned, format!("{other} runs the analytics job; standing by"));
+            }
+            Err(e) => report(Health::failing_owned, format!("{e}; retrying")),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_RENEW_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
         }
     }
-    Ok(())
+}
+
+/// Both stream jobs while the lease holds: renewed every second; lost, the
+/// jobs stop (checkpointing) and this instance stands by again.
+async fn lead(
+    js: &jetstream::Context,
+    store: &DataStore,
+    pipelines: &[Arc<PipelineSpec>],
+    settings: &LiveSettings,
+    mut lease: Lease,
+    stop: &watch::Receiver<bool>,
+) {
+    let (lead_tx, lead_stop) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for source in Source::ALL {
+        let (js, store, pipelines, settings) = (js.clone(), store.clone(), pipelines.to_vec(), settings.clone());
+        tasks.spawn(supervise(js, store, source, pipelines, settings, lead_stop.clone()));
+    }
+    let mut outer = stop.clone();
+    let mut renew = tokio::time::interval(LEASE_RENEW_EVERY);
+    let mut lost = false;
+    loop {
+        tokio::select! {
+            _ = renew.tick() => {
+                if let Err(e) = lease.renew().await {
+                    tracing::warn!(error = %e, "analytics lease lost; stopping the jobs");
+                    lost = true;
+                    let _ = lead_tx.send(true);
+                    break;
+                }
+            }
+            () = async { let _ = outer.wait_for(|s| *s).await; } => {
+                let _ = lead_tx.send(true);
+                break;
+            }
+            None = tasks.join_next() => break,
+        }
+    }
+    // The jobs checkpoint as they stop; renew meanwhile so nobody else
+    // starts on the same consumers.
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => if done.is_none() { break },
+            _ = renew.tick(), if !lost => lost = lease.renew().await.is_err(),
+        }
+    }
+    if !lost {
+        lease.release().await;
+    }
+}
+
+/// One stream job, restarted from its checkpoint with backoff after every
+/// failure until `stop` is set.
+async fn supervise(
+    js: jetstream::Context,
+    store: DataStore,
+    source: Source,
+    pipelines: Vec<Arc<PipelineSpec>>,
+    settings: LiveSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = health_name(source);
+    let mut backoff = settings.retry_min;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let started = Instant::now();
+        let opened = StreamJob::open(store.clone(), source, &pipelines, settings.job.clone()).await;
+        let result = match opened {
+            Ok(job) => run_stream(js.clone(), job.with_catalog(js.clone()), &settings, stop.clone()).await,
+            Err(e) => Err(e),
+        };
+        let error = match result {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if started.elapsed() > settings.retry_max {
+            backoff = settings.retry_min; // it had been working: a new episode
+        }
+        tracing::error!(stream = source.stream(), error = %error, retry_in = ?backoff, "analytics job failed; restarting from its checkpoint");
+        settings.health.failing(&name, format!("{error}; restarting from the checkpoint in {} s", backoff.as_secs()));
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(settings.retry_max);
+    }
 }
 
 async fn consumer_at(
@@ -73,7 +207,8 @@ async fn consumer_at(
     settings: &LiveSettings,
 ) -> Result<consumer::PullConsumer, AnalyticsError> {
     let stream = js.get_stream(source.stream()).await.map_err(|e| AnalyticsError::nats("open the stream", e))?;
-    // The checkpoint decides where reading resumes, not the consumer's state.
+    // Only the lease holder gets here: the consumer is its own, and the
+    // checkpoint decides where reading resumes, not the consumer's state.
     let _ = stream.delete_consumer(source.consumer()).await;
     let config = consumer::pull::Config {
         durable_name: Some(source.consumer().to_string()),
@@ -90,18 +225,20 @@ async fn consumer_at(
 async fn run_stream(
     js: jetstream::Context,
     mut job: StreamJob,
-    settings: LiveSettings,
+    settings: &LiveSettings,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), AnalyticsError> {
     let source = job.source;
+    let name = health_name(source);
     let mut last_seen = job.start_seq().saturating_sub(1);
     let mut last_message_at = Instant::now();
     let mut last_compaction = Instant::now();
     'connect: loop {
-        let consumer = match consumer_at(&js, source, last_seen + 1, &settings).await {
+        let consumer = match consumer_at(&js, source, last_seen + 1, settings).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(stream = source.stream(), error = %e, "analytics consumer unavailable; retrying");
+                settings.health.failing(&name, format!("{e}; retrying"));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'connect,
                     _ = stop.wait_for(|s| *s) => break 'connect,
@@ -159,11 +296,13 @@ async fn run_stream(
             }
             if batch.is_empty() {
                 job.idle(last_message_at.elapsed()).await?;
+                settings.health.ok(&name, "up to date");
             } else {
                 // Committed before it is acknowledged: a live batch does
                 // not wait for the next one to commit.
                 job.process(std::mem::take(&mut batch)).await?;
                 job.settle().await?;
+                settings.health.ok(&name, format!("committed through sequence {}", job.committed_seq()));
                 last_message_at = Instant::now();
                 if let Some(message) = last_message
                     && let Err(e) = message.ack().await

@@ -2,6 +2,7 @@
 //! every role agrees on, connecting with fast reconnects, and running a local
 //! `nats-server` — for `orderstream up` and for every integration test.
 
+pub mod lease;
 pub mod server;
 pub mod stream_reader;
 pub mod topology;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use lease::{ANALYTICS_LEASE_KEY, LEASE_RENEW_EVERY, Lease, LeaseError, Taken};
 pub use server::{NatsCluster, NatsServer, ServerError, ServerOptions, find_nats_server};
 pub use stream_reader::{Delivery, ReaderError, ReaderOptions, StreamReader};
 pub use topology::*;

@@ -23,7 +23,7 @@ pub use error::HttpError;
 pub use intake::{Accepted, Claim, Intake, IntakeError};
 pub use metrics::{Metrics, track};
 pub use openapi::{ApiDoc, openapi_json};
-pub use routes::AppState;
+pub use routes::{AppState, readiness};
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -53,7 +53,12 @@ pub async fn build_state(
         .map_err(|e| IngestError::Open { what: "the IDEMPOTENCY bucket", message: e.to_string() })?;
     let intake =
         Intake { client, js, orders, idempotency, publish_timeout: config.publish_timeout, tax_rate: config.tax_rate };
-    Ok(AppState { intake: Arc::new(intake), metrics: Metrics::new(), config: Arc::new(config) })
+    Ok(AppState {
+        intake: Arc::new(intake),
+        metrics: Metrics::new(),
+        config: Arc::new(config),
+        health: schemas::health::Health::new(),
+    })
 }
 
 /// The routes producers use: submitting orders. A deployment composes these

@@ -29,6 +29,9 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<IngestConfig>,
+    /// The process's long-running parts (in `up`: the engine and the
+    /// analytics job too); `/readyz` is not ready while one is failing.
+    pub health: schemas::health::Health,
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -192,17 +195,52 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             }
         }
     }
-    if connected && missing.is_empty() {
-        return Json(json!({"status": "ready", "nats": "connected", "streams": [ORDERS_STREAM, ORDER_EVENTS_STREAM]}))
-            .into_response();
+    let mut problems = Vec::new();
+    if !connected {
+        problems.push("NATS not connected".to_string());
+    } else if !missing.is_empty() {
+        problems.push(format!("streams missing: {}", missing.join(", ")));
     }
-    let why = if connected { format!("streams missing: {}", missing.join(", ")) } else { "NATS not connected".into() };
-    HttpError::unavailable(why, state.config.retry_after_secs).into_response()
+    problems.extend(state.health.failing_parts().into_iter().map(|(name, why)| format!("{name}: {why}")));
+    readiness(problems, connected, &state.health, state.config.retry_after_secs)
+}
+
+/// The `/readyz` answer: 200 when nothing is wrong, else 503 naming every
+/// problem; both list the state of each long-running part.
+pub fn readiness(
+    problems: Vec<String>,
+    connected: bool,
+    health: &schemas::health::Health,
+    retry_after: u32,
+) -> Response {
+    let nats = if connected { "connected" } else { "disconnected" };
+    let components = health.parts();
+    if problems.is_empty() {
+        return Json(json!({
+            "status": "ready",
+            "nats": nats,
+            "streams": [ORDERS_STREAM, ORDER_EVENTS_STREAM],
+            "components": components,
+        }))
+        .into_response();
+    }
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({
+            "error": "not_ready",
+            "message": problems.join("; "),
+            "nats": nats,
+            "components": components,
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
-        .into_response()
+    let text = format!("{}{}", state.health.encode_metrics(), state.metrics.encode());
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

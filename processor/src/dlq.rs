@@ -12,6 +12,11 @@ pub const REASON: &str = "Orderstream-Dlq-Reason";
 pub const SUBJECT: &str = "Orderstream-Dlq-Subject";
 pub const SOURCE_SEQ: &str = "Orderstream-Dlq-Source-Seq";
 
+/// The dedup id of the dead letter of the message at `seq` of `subject`.
+pub fn message_id(source: &str, subject: &str, seq: u64) -> String {
+    format!("dlq:{source}:{subject}:{seq}")
+}
+
 /// Dead-letters `message` (at `seq` of its stream) from consumer `source`.
 pub async fn send(
     js: &jetstream::Context,
@@ -24,10 +29,11 @@ pub async fn send(
     headers.insert(REASON, reason.chars().filter(|c| !c.is_control()).take(500).collect::<String>().as_str());
     headers.insert(SUBJECT, message.subject.as_str());
     headers.insert(SOURCE_SEQ, seq.to_string().as_str());
-    let publish = PublishMessage::build()
-        .payload(message.payload.clone())
-        .headers(headers)
-        .message_id(format!("dlq:{source}:{}:{seq}", message.subject));
+    let publish = PublishMessage::build().payload(message.payload.clone()).headers(headers).message_id(message_id(
+        source,
+        message.subject.as_str(),
+        seq,
+    ));
     js.send_publish(format!("orders_dlq.{source}"), publish)
         .await
         .map_err(|e| ProcessorError::Nats { what: "dead-letter a message", message: e.to_string() })

@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod engine;
 pub mod kvscan;
 pub mod metrics;
+pub mod resume;
 pub mod runner;
 pub mod workers;
 
@@ -46,6 +47,8 @@ pub enum ProcessorError {
 pub struct ProcessorConfig {
     pub runner: RunnerSettings,
     pub workers: WorkerSettings,
+    /// Where the engine reports whether it leads, stands by or fails.
+    pub health: schemas::health::Health,
 }
 
 impl ProcessorConfig {
@@ -58,6 +61,7 @@ impl ProcessorConfig {
                 instance: instance.into(),
             },
             workers: WorkerSettings::default(),
+            health: schemas::health::Health::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ impl ProcessorConfig {
 /// payment and fulfilment workers, until `shutdown` turns true.
 pub struct Processor {
     pub metrics: Arc<Metrics>,
+    pub health: schemas::health::Health,
     tasks: JoinSet<Result<(), ProcessorError>>,
 }
 
@@ -80,7 +85,12 @@ impl Processor {
         ensure_topology(&js, topology).await?;
         let metrics = Metrics::new();
         let mut tasks = JoinSet::new();
-        let runner = runner::Runner { js: js.clone(), settings: config.runner.clone(), metrics: metrics.clone() };
+        let runner = runner::Runner {
+            js: js.clone(),
+            settings: config.runner.clone(),
+            metrics: metrics.clone(),
+            health: config.health.clone(),
+        };
         tasks.spawn(runner.run(shutdown.clone()));
         for role in Role::ALL {
             let worker =
@@ -88,7 +98,7 @@ impl Processor {
             tasks.spawn(worker.run(shutdown.clone()));
         }
         tasks.spawn(sample_queues(js, metrics.clone(), shutdown));
-        Ok(Processor { metrics, tasks })
+        Ok(Processor { metrics, health: config.health, tasks })
     }
 
     /// Waits for every task to finish (after shutdown), returning the first error.

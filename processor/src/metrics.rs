@@ -40,6 +40,8 @@ pub struct Metrics {
     pub consumer_ack_pending: Family<ConsumerLabels, Gauge>,
     pub dlq_messages: Gauge,
     pub engine_lag: Gauge,
+    pub resume_skipped: Gauge,
+    pub engine_failures: Counter,
 }
 
 impl Metrics {
@@ -58,6 +60,8 @@ impl Metrics {
             consumer_ack_pending: Family::default(),
             dlq_messages: Gauge::default(),
             engine_lag: Gauge::default(),
+            resume_skipped: Gauge::default(),
+            engine_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("outcomes", "Order events by outcome (status reached, refund, rejected)", m.outcomes.clone());
@@ -91,6 +95,16 @@ impl Metrics {
             "engine_lag",
             "ORDERS messages not yet applied by the engine (queue depth)",
             m.engine_lag.clone(),
+        );
+        registry.register(
+            "engine_resume_skipped",
+            "Effects a resumed engine did not publish again because an earlier leader had (since this leader started)",
+            m.resume_skipped.clone(),
+        );
+        registry.register(
+            "engine_failures",
+            "Times the engine stopped leading on an error (it retries from its snapshot)",
+            m.engine_failures.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

@@ -4,15 +4,18 @@
 //!
 //! The order of the steps is the exactly-once argument:
 //! 1. apply a batch of inputs in memory;
-//! 2. publish its events (deduplicated by id) and write its read models;
-//! 3. only then, now and then, snapshot the engine with its last sequence.
+//! 2. publish its events (with deterministic ids) and write its read models;
+//! 3. only then, now and then, snapshot the engine with its last sequence
+//!    and how far each output stream had come.
 //!
 //! A crash anywhere re-applies the inputs after the last snapshot. They give
-//! the same events with the same ids (JetStream drops the repeats, as the
-//! snapshot is never older than a few seconds, well inside the 2-minute
-//! dedup window) and the same read-model values. A deposed leader that keeps
-//! running for a moment produces the same bytes, so it cannot corrupt anything
-//! either; it finds out at its next lease renewal and stops.
+//! the same events with the same ids and the same read-model values. Before
+//! re-applying, the new leader reads the ids published after the snapshot's
+//! output positions ([`crate::resume`]) and does not publish those again, so
+//! no event is stored twice whatever the length of the outage (JetStream's
+//! own dedup window, two minutes, covers only the race with a deposed
+//! leader that keeps running for a moment: it produces the same bytes, and
+//! finds out at its next lease renewal and stops).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use crate::ProcessorError;
 use crate::dlq;
 use crate::engine::{Effects, Engine, EngineConfig, Input};
 use crate::metrics::Metrics;
+use crate::resume::{Outputs, Since};
 
 pub const LEASE_KEY: &str = "engine";
 const SNAPSHOT_OBJECT: &str = "engine";
@@ -69,7 +73,11 @@ pub struct Runner {
     pub(crate) js: jetstream::Context,
     pub(crate) settings: RunnerSettings,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) health: schemas::health::Health,
 }
+
+/// The name the engine reports its health under.
+pub const HEALTH_NAME: &str = "engine";
 
 struct Stores {
     lease: kv::Store,
@@ -98,11 +106,13 @@ impl Runner {
     /// Stands by until it holds the lease, leads until it loses it or is
     /// told to stop, and stands by again.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessorError> {
+        self.health.standby(HEALTH_NAME, "opening the engine's buckets");
         let stores = loop {
             match self.stores().await {
                 Ok(stores) => break stores,
                 Err(err) => {
                     tracing::warn!(%err, "engine cannot open its stores yet");
+                    self.health.failing(HEALTH_NAME, format!("cannot open its stores: {err}"));
                     if wait_or_shutdown(&mut shutdown, Duration::from_millis(500)).await {
                         return Ok(());
                     }
@@ -121,11 +131,30 @@ impl Runner {
                     self.metrics.engine_leader.set(0);
                     match result {
                         Ok(()) => return Ok(()),
-                        Err(err) => tracing::warn!(%err, "engine stopped leading; standing by"),
+                        Err(ProcessorError::LeaseLost(why)) => {
+                            tracing::warn!(%why, "engine lost its lease; standing by");
+                            self.health.standby(HEALTH_NAME, format!("lost the lease ({why}); standing by"));
+                        }
+                        Err(err) => {
+                            // Stood down: it retries once the lease expires,
+                            // from the last snapshot, and nothing is lost or
+                            // published twice meanwhile.
+                            tracing::error!(%err, "engine stopped leading; retrying");
+                            self.metrics.engine_failures.inc();
+                            self.health.failing(HEALTH_NAME, format!("stopped leading: {err}; retrying"));
+                        }
                     }
                 }
-                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {}
-                Err(err) => tracing::debug!(%err, "cannot take the engine lease"),
+                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    if !self.failing() {
+                        let leader = self.current_leader(&stores).await;
+                        self.health.standby(HEALTH_NAME, format!("{leader} leads the engine; standing by"));
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(%err, "cannot take the engine lease");
+                    self.health.failing(HEALTH_NAME, format!("cannot take the engine lease: {err}"));
+                }
             }
             if wait_or_shutdown(&mut shutdown, Duration::from_millis(250)).await {
                 return Ok(());
@@ -133,7 +162,21 @@ impl Runner {
         }
     }
 
-    async fn load_snapshot(&self, stores: &Stores) -> Result<Engine, ProcessorError> {
+    fn failing(&self) -> bool {
+        self.health.parts().get(HEALTH_NAME).is_some_and(|c| c.state == schemas::health::ComponentState::Failing)
+    }
+
+    async fn current_leader(&self, stores: &Stores) -> String {
+        match stores.lease.get(LEASE_KEY).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<LeaseValue>(&bytes)
+                .map(|l| format!("instance {}", l.instance))
+                .unwrap_or_else(|_| "another instance".into()),
+            _ => "another instance".into(),
+        }
+    }
+
+    /// The engine as last snapshotted (or new), and where its outputs stood.
+    async fn load_snapshot(&self, stores: &Stores) -> Result<(Engine, Since), ProcessorError> {
         let config = self.settings.engine.clone();
         match stores.snapshots.get(SNAPSHOT_OBJECT).await {
             Ok(mut object) => {
@@ -143,11 +186,38 @@ impl Runner {
                     .map_err(|e| ProcessorError::Snapshot(format!("undecodable snapshot: {e}")))?;
                 engine.reconfigure(config);
                 tracing::info!(last_seq = engine.last_seq, live = engine.live_orders(), "engine resumed from snapshot");
-                Ok(engine)
+                let since = match engine.outputs {
+                    Some(positions) => Since::Positions(positions),
+                    // Written before positions were kept: what was published
+                    // from a while before the snapshot was stored.
+                    None => {
+                        let stored = object.info.modified.map_or(0, |t| t.timestamp());
+                        let at = chrono::DateTime::from_timestamp(stored - 120, 0).unwrap_or_default();
+                        Since::Time(at)
+                    }
+                };
+                Ok((engine, since))
             }
-            Err(err) if err.kind() == object_store::GetErrorKind::NotFound => Ok(Engine::new(config)),
+            Err(err) if err.kind() == object_store::GetErrorKind::NotFound => {
+                Ok((Engine::new(config), Since::Beginning))
+            }
             Err(err) => Err(nats("read the engine snapshot")(err)),
         }
+    }
+
+    /// Reads what the last leader published after the snapshot.
+    async fn resume_outputs(&self, since: Since) -> Result<Outputs, ProcessorError> {
+        let mut orders = self.js.get_stream(ORDERS_STREAM).await.map_err(nats("open ORDERS"))?;
+        let orders_last = orders.info().await.map_err(nats("read ORDERS' state"))?.state.last_sequence;
+        let outputs = Outputs::resume(&self.js, since, orders_last).await?;
+        if outputs.pending() > 0 {
+            tracing::info!(
+                already_published = outputs.pending(),
+                until_seq = orders_last,
+                "events published after the snapshot will not be published again"
+            );
+        }
+        Ok(outputs)
     }
 
     async fn lead(
@@ -156,7 +226,8 @@ impl Runner {
         mut revision: u64,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ProcessorError> {
-        let mut engine = self.load_snapshot(stores).await?;
+        let (mut engine, since) = self.load_snapshot(stores).await?;
+        let mut outputs = self.resume_outputs(since).await?;
         let deliver_policy = match engine.last_seq {
             0 => consumer::DeliverPolicy::All,
             seq => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq + 1 },
@@ -170,6 +241,7 @@ impl Runner {
         let mut renewed = Instant::now();
         let mut snapshotted = Instant::now();
         let mut snapshot_seq = engine.last_seq;
+        let mut healthy = false;
         loop {
             if renewed.elapsed() >= RENEW_EVERY {
                 revision = self.renew(stores, revision, engine.last_seq).await?;
@@ -181,7 +253,7 @@ impl Runner {
                     // A last snapshot and the lease back, if NATS answers in
                     // time; if not, the next leader simply replays a little more.
                     let farewell = async {
-                        self.snapshot(stores, &engine).await?;
+                        self.snapshot(stores, &mut engine, &mut outputs).await?;
                         let _ = stores.lease.delete(LEASE_KEY).await;
                         Ok::<(), ProcessorError>(())
                     };
@@ -220,7 +292,7 @@ impl Runner {
                 }
             }
             if !fx.is_empty() {
-                self.commit(stores, &engine, &fx, &poisoned).await?;
+                self.commit(stores, &engine, &fx, &poisoned, &mut outputs).await?;
                 self.metrics.record_batch(&fx, applied, started.elapsed());
             }
             if snapshotted.elapsed() >= self.settings.snapshot_every && engine.last_seq > snapshot_seq {
@@ -228,11 +300,15 @@ impl Runner {
                 // from a deposed leader.
                 revision = self.renew(stores, revision, engine.last_seq).await?;
                 renewed = Instant::now();
-                self.snapshot(stores, &engine).await?;
+                self.snapshot(stores, &mut engine, &mut outputs).await?;
                 snapshotted = Instant::now();
                 snapshot_seq = engine.last_seq;
             }
             self.metrics.engine_position.set(engine.last_seq as i64);
+            if !healthy {
+                self.health.ok(HEALTH_NAME, format!("leading ({})", self.settings.instance));
+                healthy = true;
+            }
         }
     }
 
@@ -249,7 +325,13 @@ impl Runner {
             .map_err(|e| ProcessorError::LeaseLost(e.to_string()))
     }
 
-    async fn snapshot(&self, stores: &Stores, engine: &Engine) -> Result<(), ProcessorError> {
+    async fn snapshot(
+        &self,
+        stores: &Stores,
+        engine: &mut Engine,
+        outputs: &mut Outputs,
+    ) -> Result<(), ProcessorError> {
+        engine.outputs = Some(outputs.positions(engine.last_seq));
         let bytes = serde_json::to_vec(engine).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
         stores
             .snapshots
@@ -283,31 +365,46 @@ impl Runner {
     }
 
     /// Makes a batch's effects durable: events first (the record of what
-    /// happened), then the read models that summarise them.
+    /// happened), then the read models that summarise them. Effects a
+    /// previous leader already published are not published again.
     async fn commit(
         &self,
         stores: &Stores,
         engine: &Engine,
         fx: &Effects,
         poisoned: &HashMap<u64, jetstream::Message>,
+        outputs: &mut Outputs,
     ) -> Result<(), ProcessorError> {
         let mut acks = Vec::with_capacity(fx.events.len() + fx.stock_events.len());
         for event in &fx.events {
+            if outputs.already_published(&event.event_id) {
+                continue;
+            }
             let subject = order_event_subject(event.order_id, event.subject_suffix());
             acks.push(self.publish_json(subject, &event.event_id, event).await?);
         }
         for event in &fx.stock_events {
+            if outputs.already_published(&event.event_id) {
+                continue;
+            }
             acks.push(self.publish_json("stock_events.changed".to_string(), &event.event_id, event).await?);
         }
         for poison in &fx.poison {
             if let Some(message) = poisoned.get(&poison.seq) {
+                if outputs.already_published(&dlq::message_id("engine", message.subject.as_str(), poison.seq)) {
+                    continue;
+                }
                 acks.push(dlq::send(&self.js, "engine", message, poison.seq, &poison.reason).await?);
                 self.metrics.dead_lettered.inc();
             }
         }
-        futures::future::try_join_all(acks.into_iter().map(|ack| ack.into_future()))
+        let acked = futures::future::try_join_all(acks.into_iter().map(|ack| ack.into_future()))
             .await
             .map_err(nats("confirm published events"))?;
+        for ack in &acked {
+            outputs.acked(&ack.stream, ack.sequence);
+        }
+        self.metrics.resume_skipped.set(outputs.skipped as i64);
 
         let mut writes = Vec::new();
         for (id, state) in &fx.views {

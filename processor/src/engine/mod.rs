@@ -102,6 +102,10 @@ pub struct Engine {
     finished_order: VecDeque<Uuid>,
     fraud: FraudScreen,
     config: EngineConfig,
+    /// How far each output stream had come when this state was snapshotted
+    /// (kept by the runner; absent in snapshots from before it was kept).
+    #[serde(default)]
+    pub outputs: Option<crate::resume::OutputPositions>,
 }
 
 impl Engine {
@@ -114,6 +118,7 @@ impl Engine {
             finished_order: VecDeque::new(),
             fraud: FraudScreen::default(),
             config,
+            outputs: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct Pipeline {
     pub nats: NatsServer,
+    pub topology: TopologySettings,
     pub js: jetstream::Context,
     pub base: String,
     pub http: reqwest::Client,
@@ -29,17 +30,29 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub async fn start() -> Result<Pipeline, Error> {
+        Pipeline::start_with(TopologySettings::default()).await
+    }
+
+    /// A pipeline whose streams are created with `topology` (a short dedup
+    /// window, say).
+    pub async fn start_with(topology: TopologySettings) -> Result<Pipeline, Error> {
         let nats = NatsServer::start_temporary().await?;
         let client = broker::connect(&nats.url(), "pipeline-test").await?;
-        let state =
-            ingest::build_state(client.clone(), ingest::IngestConfig::default(), &TopologySettings::default()).await?;
+        let state = ingest::build_state(client.clone(), ingest::IngestConfig::default(), &topology).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(ingest::serve(listener, ingest::router(state), async move {
             let _ = rx.await;
         }));
-        Ok(Pipeline { nats, js: jetstream::new(client), base, http: reqwest::Client::new(), _ingest_shutdown: tx })
+        Ok(Pipeline {
+            nats,
+            topology,
+            js: jetstream::new(client),
+            base,
+            http: reqwest::Client::new(),
+            _ingest_shutdown: tx,
+        })
     }
 
     /// A processor instance; dropping the sender stops it.
@@ -55,7 +68,7 @@ impl Pipeline {
         config.workers.payment_failure_rate = 0.0;
         tune(&mut config);
         let (tx, rx) = watch::channel(false);
-        let processor = Processor::start(client, config, &TopologySettings::default(), rx).await?;
+        let processor = Processor::start(client, config, &self.topology, rx).await?;
         Ok((processor, tx))
     }
 
