@@ -56,6 +56,7 @@ impl AnalyticsOptions {
             job: analytics::job::JobSettings {
                 state_every: Duration::from_secs(self.state_every_secs),
                 compact_min_files: self.compact_min_files.max(2),
+                ..analytics::job::JobSettings::default()
             },
             batch_max: self.batch_max.max(1),
             batch_wait: Duration::from_millis(self.batch_wait_ms),

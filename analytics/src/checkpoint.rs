@@ -46,6 +46,33 @@ pub struct Checkpoint {
     /// Commits so far (names snapshot files uniquely).
     pub commits: u64,
     pub pipelines: BTreeMap<String, PipelineCheckpoint>,
+    /// The ids already seen ([`crate::dedup`]); absent in checkpoints
+    /// written before the job deduplicated.
+    #[serde(default)]
+    pub dedup: Option<DedupCheckpoint>,
+}
+
+/// Where the dedup state was snapshotted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DedupCheckpoint {
+    /// The first stream sequence the saved state has not seen.
+    pub next_seq: u64,
+    /// The state file (none while no id was seen).
+    pub state: Option<String>,
+}
+
+/// Writes the dedup state and returns its checkpoint entry.
+pub async fn save_dedup_state(
+    store: &DataStore,
+    stream: &str,
+    commit: u64,
+    next_seq: u64,
+    state: Option<Bytes>,
+) -> Result<DedupCheckpoint, AnalyticsError> {
+    let Some(state) = state else { return Ok(DedupCheckpoint { next_seq, state: None }) };
+    let relative = format!("_checkpoints/{stream}/dedup-{commit:010}.bin");
+    store.put(&store.path(&relative), state).await?;
+    Ok(DedupCheckpoint { next_seq, state: Some(relative) })
 }
 
 pub fn checkpoint_path(stream: &str) -> String {
@@ -246,6 +273,7 @@ pub async fn remove_stale_state(store: &DataStore, checkpoint: &Checkpoint) -> R
         .pipelines
         .values()
         .flat_map(|p| [p.buffer.clone(), p.partials.clone()])
+        .chain(checkpoint.dedup.iter().map(|d| d.state.clone()))
         .flatten()
         .map(|r| store.path(&r).to_string())
         .collect();

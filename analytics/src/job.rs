@@ -22,6 +22,7 @@ use crate::AnalyticsError;
 use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, remove_uncommitted};
 use crate::compact::{self, Committed};
 use crate::decode::{DecodedBatch, DecodedRows, decode_batch};
+use crate::dedup::{Dedup, DedupLimits, fingerprint};
 use crate::parquet_out::{FileLayout, encode, split_by_date};
 use crate::pipeline::{Evaluator, Operator, PipelineSpec};
 use crate::pipeline_run::{PipelineRun, Step, step_all};
@@ -110,11 +111,14 @@ pub struct JobSettings {
     pub state_every: Duration,
     /// A partition with this many committed files is compacted.
     pub compact_min_files: usize,
+    /// How many message ids, over how much event time, are remembered to
+    /// drop repeats.
+    pub dedup: DedupLimits,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
-        JobSettings { state_every: Duration::from_secs(30), compact_min_files: 24 }
+        JobSettings { state_every: Duration::from_secs(30), compact_min_files: 24, dedup: DedupLimits::default() }
     }
 }
 
@@ -122,7 +126,7 @@ impl JobSettings {
     /// A fixed range (replay, bench): state is snapshotted at the end, and
     /// files are already batch-sized, so nothing is compacted.
     pub fn fixed_range() -> Self {
-        JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX }
+        JobSettings { state_every: Duration::from_secs(3600), compact_min_files: usize::MAX, ..JobSettings::default() }
     }
 }
 
@@ -135,6 +139,8 @@ pub struct JobStats {
     pub files_written: u64,
     pub windows_emitted: u64,
     pub late_rows: u64,
+    /// Messages dropped because their id was already seen.
+    pub repeats: u64,
 }
 
 pub struct StreamJob {
@@ -150,11 +156,18 @@ pub struct StreamJob {
     /// The last batch, while its files are stored: committed by
     /// [`StreamJob::settle`].
     unsettled: Option<Unsettled>,
+    /// Ids already seen, and the first sequence it has not seen.
+    dedup: Dedup,
+    dedup_next_seq: u64,
     pub stats: JobStats,
 }
 
-/// Each pipeline's state, by pipeline name, for one commit.
-type Snapshots = Vec<(String, PipelineSnapshot)>;
+/// Each pipeline's state, by pipeline name, and the dedup state (with the
+/// first sequence it has not seen), for one commit.
+struct Snapshots {
+    pipelines: Vec<(String, PipelineSnapshot)>,
+    dedup: (u64, Option<Bytes>),
+}
 
 /// A batch applied in memory whose files are still being encoded and
 /// stored. It commits once they are all stored, and not before: the
@@ -215,11 +228,31 @@ impl StreamJob {
             }
             pipelines.push(PipelineRun { op, eval, next_seq, idle_ticks, layout });
         }
+        let (dedup, dedup_next_seq) = match &checkpoint.dedup {
+            Some(saved) => {
+                let dedup = match &saved.state {
+                    Some(file) => {
+                        let path = store.path(file);
+                        let bytes = store.get(&path).await?.ok_or_else(|| AnalyticsError::Checkpoint {
+                            path: path.to_string(),
+                            message: "the checkpoint names a dedup state that is missing".into(),
+                        })?;
+                        Dedup::decode(settings.dedup, bytes)?
+                    }
+                    None => Dedup::new(settings.dedup),
+                };
+                (dedup, saved.next_seq)
+            }
+            // Written before the job deduplicated: ids from here on.
+            None => (Dedup::new(settings.dedup), checkpoint.next_seq),
+        };
         Ok(StreamJob {
             source,
             store,
             checkpoint,
             pipelines,
+            dedup,
+            dedup_next_seq,
             categories: Categories::new(),
             catalog: None,
             settings,
@@ -264,7 +297,32 @@ impl StreamJob {
 
     /// The first sequence anything still needs: where reading resumes.
     pub fn start_seq(&self) -> u64 {
-        self.pipelines.iter().map(|p| p.next_seq).chain([self.checkpoint.next_seq]).min().unwrap_or(1)
+        self.pipelines
+            .iter()
+            .map(|p| p.next_seq)
+            .chain([self.checkpoint.next_seq, self.dedup_next_seq])
+            .min()
+            .unwrap_or(1)
+    }
+
+    /// Drops the messages whose id was already seen at an earlier sequence
+    /// (orders by order id, events by event id).
+    fn drop_repeats(&mut self, rows: &mut DecodedRows, last: u64) {
+        let dedup = &mut self.dedup;
+        let before = dedup.dropped;
+        match rows {
+            DecodedRows::Orders(orders) => orders
+                .retain(|(seq, order)| dedup.keep(order.order_id.as_u128(), *seq, order.placed_at.timestamp_millis())),
+            DecodedRows::Events(events) => events.retain(|(seq, event)| {
+                dedup.keep(fingerprint(&event.event_id), *seq, event.occurred_at.timestamp_millis())
+            }),
+        }
+        let dropped = dedup.dropped - before;
+        if dropped > 0 {
+            self.stats.repeats += dropped;
+            tracing::warn!(stream = self.source.stream(), dropped, "dropped messages whose id was already seen");
+        }
+        self.dedup_next_seq = self.dedup_next_seq.max(last + 1);
     }
 
     /// The last sequence the base tables committed.
@@ -335,8 +393,9 @@ impl StreamJob {
 
     /// [`StreamJob::process`] for a batch already decoded.
     pub async fn process_decoded(&mut self, batch: DecodedBatch) -> Result<(), AnalyticsError> {
-        let DecodedBatch { first, last, messages, rows, undecodable } = batch;
+        let DecodedBatch { first, last, messages, mut rows, undecodable } = batch;
         self.stats.messages += messages;
+        self.drop_repeats(&mut rows, last);
         for (seq, error) in undecodable {
             self.undecodable(seq, error);
         }
@@ -477,10 +536,11 @@ impl StreamJob {
     }
 
     /// Every pipeline's state as it is now (cheap: the buffered rows are
-    /// shared, not copied).
+    /// shared, not copied), and the dedup state.
     fn snapshots(&mut self) -> Snapshots {
         self.last_state_at = Instant::now();
-        self.pipelines
+        let pipelines = self
+            .pipelines
             .iter()
             .map(|run| {
                 let snapshot = PipelineSnapshot {
@@ -492,19 +552,26 @@ impl StreamJob {
                 };
                 (run.op.spec.name.clone(), snapshot)
             })
-            .collect()
+            .collect();
+        let dedup = (!self.dedup.is_empty()).then(|| self.dedup.encode());
+        Snapshots { pipelines, dedup: (self.dedup_next_seq, dedup) }
     }
 
     /// Stores `snapshots` (state files first), then the checkpoint naming them.
     async fn save_checkpoint(&mut self, snapshots: Option<Snapshots>) -> Result<(), AnalyticsError> {
         self.checkpoint.commits += 1;
         let (store, stream, commit) = (&self.store, self.source.name(), self.checkpoint.commits);
-        let saved = futures::future::try_join_all(snapshots.into_iter().flatten().map(|(name, snapshot)| async move {
+        let Some(Snapshots { pipelines, dedup: (dedup_next_seq, dedup_state) }) = snapshots else {
+            return checkpoint::save(&self.store, &self.checkpoint).await;
+        };
+        let saved = futures::future::try_join_all(pipelines.into_iter().map(|(name, snapshot)| async move {
             let saved = checkpoint::save_pipeline_state(store, stream, &name, commit, snapshot).await?;
             Ok::<_, AnalyticsError>((name, saved))
-        }))
-        .await?;
+        }));
+        let dedup = checkpoint::save_dedup_state(store, stream, commit, dedup_next_seq, dedup_state);
+        let (saved, dedup) = futures::try_join!(saved, dedup)?;
         self.checkpoint.pipelines.extend(saved);
+        self.checkpoint.dedup = Some(dedup);
         checkpoint::save(&self.store, &self.checkpoint).await
     }
 

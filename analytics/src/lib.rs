@@ -5,7 +5,8 @@
 //! - [`parquet_out`]: sorted Parquet files with bloom filters and page indexes.
 //! - [`window`] and [`pipeline`]: event-time windows, watermarks, lateness,
 //!   and the declarative pipelines of `pipelines/`.
-//! - [`decode`]: a micro-batch's JSON messages as orders or events.
+//! - [`decode`]: a micro-batch's JSON messages as orders or events;
+//!   [`dedup`]: a message whose id was already seen is dropped.
 //! - [`job`]: the exactly-once stream-to-Parquet job (`orderstream analytics`),
 //!   also run over a fixed range by [`replay`].
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream;
@@ -21,6 +22,7 @@ pub mod checkpoint;
 pub mod compact;
 pub mod dated_table;
 pub mod decode;
+pub mod dedup;
 pub mod distinct_count;
 pub mod file_cache;
 pub mod job;

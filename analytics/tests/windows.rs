@@ -196,3 +196,88 @@ async fn window_revenue_matches_an_independent_sum_and_late_rows_are_kept() {
     assert_eq!(items[0].column(1).as_primitive::<Int64Type>().value(0) as usize, n);
     server.stop().await.unwrap();
 }
+
+async fn publish_event(js: &jetstream::Context, event: &schemas::OrderEvent, message_id: &str) {
+    let message =
+        PublishMessage::build().payload(serde_json::to_vec(event).unwrap().into()).message_id(message_id.to_string());
+    let subject = broker::order_event_subject(event.order_id, event.subject_suffix());
+    js.send_publish(subject, message).await.unwrap().await.unwrap();
+}
+
+async fn count(store: &DataStore, sql: &str) -> (i64, i64) {
+    let rows = query(store, sql).await;
+    (rows[0].column(0).as_primitive::<Int64Type>().value(0), rows[0].column(1).as_primitive::<Int64Type>().value(0))
+}
+
+/// Repeats that JetStream's dedup window no longer catches (here: copies
+/// published under other message ids) are dropped by id, before and after
+/// the job restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_and_events_repeated_in_the_stream_are_stored_once() {
+    use schemas::{OrderEvent, OrderStatus};
+    let mut server = NatsServer::start_temporary().await.unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = jetstream::new(client);
+    ensure_topology(&js, &TopologySettings::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+    let settings = LiveSettings { batch_max: 3, batch_wait: Duration::from_millis(50), ..LiveSettings::default() };
+
+    let orders: Vec<Order> = (0..4).map(|i| order(T0 + i * 1_000, &[("kettle", 1, 500)])).collect();
+    let events: Vec<OrderEvent> = orders
+        .iter()
+        .map(|o| {
+            OrderEvent::status_changed(
+                o.order_id,
+                Some(OrderStatus::Pending),
+                OrderStatus::Reserved,
+                None,
+                o.received_at,
+            )
+            .unwrap()
+            .for_order(o)
+        })
+        .collect();
+    let run_job = |stop| tokio::spawn(run(js.clone(), store.clone(), Vec::new(), settings.clone(), stop));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut job = run_job(stop);
+    for o in &orders {
+        publish(&js, o).await;
+    }
+    for (i, e) in events.iter().enumerate() {
+        publish_event(&js, e, &e.event_id).await;
+        if i == 1 {
+            // A copy of the first order and of the first event, as a
+            // republish after the dedup window stores them.
+            let copy = PublishMessage::build()
+                .payload(serde_json::to_vec(&orders[0]).unwrap().into())
+                .message_id("copy-of-order-0");
+            js.send_publish(broker::order_submitted_subject(orders[0].order_id), copy).await.unwrap().await.unwrap();
+            publish_event(&js, &events[0], "copy-of-event-0").await;
+        }
+    }
+    wait_for_checkpoint(&store, 5, &mut job).await;
+    stop_tx.send(true).unwrap();
+    job.await.unwrap().unwrap();
+
+    // Restarted, the job still knows the ids: a later copy is dropped too.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut job = run_job(stop);
+    publish_event(&js, &events[2], "a-late-copy-of-event-2").await;
+    let extra = order(T0 + 9_000, &[("mug", 1, 100)]);
+    publish(&js, &extra).await;
+    wait_for_checkpoint(&store, 6, &mut job).await;
+    for _ in 0..100 {
+        let cp = analytics::checkpoint::load(&store, "order_events").await.unwrap();
+        if cp.is_some_and(|c| c.next_seq > 6) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    job.await.unwrap().unwrap();
+
+    assert_eq!(count(&store, "SELECT count(*), count(DISTINCT order_id) FROM orders").await, (5, 5));
+    assert_eq!(count(&store, "SELECT count(*), count(DISTINCT event_id) FROM order_events").await, (4, 4));
+    server.stop().await.unwrap();
+}
