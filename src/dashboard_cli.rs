@@ -21,6 +21,10 @@ pub struct DashboardOptions {
     /// A dashboard query is stopped after this many milliseconds.
     #[arg(long, env = "ORDERSTREAM_QUERY_TIMEOUT_MS", default_value_t = 10_000)]
     pub query_timeout_ms: u64,
+    /// A streamed or background export is stopped after this many
+    /// milliseconds (sooner when its client goes away).
+    #[arg(long, env = "ORDERSTREAM_EXPORT_TIMEOUT_MS", default_value_t = 600_000)]
+    pub export_timeout_ms: u64,
     /// The memory pool all dashboard queries share, in MiB.
     #[arg(long, env = "ORDERSTREAM_QUERY_MEMORY_MIB", default_value_t = 512)]
     pub query_memory_mib: usize,
@@ -35,6 +39,7 @@ impl DashboardOptions {
         dashboard::DashboardSettings {
             row_limit: self.query_row_limit.max(1),
             query_timeout: Duration::from_millis(self.query_timeout_ms.max(1)),
+            export_timeout: Duration::from_millis(self.export_timeout_ms.max(1)),
             admin_token: processor.admin_token.clone(),
             low_stock_threshold: processor.low_stock_threshold,
             export_dir: self.export_dir.clone().unwrap_or(default_export_dir),

@@ -11,12 +11,14 @@
 //!   also run over a fixed range by [`replay`].
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream;
 //!   [`rollup`]: the pipeline outputs of seeded days.
-//! - [`query`]: DataFusion over every table (`orderstream sql`);
+//! - [`query`]: DataFusion over every table (`orderstream sql`), with
+//!   [`bounded_functions`] accounting scalar results in the memory pool;
 //!   [`dated_table`]: day-partitioned tables list only the days a query reads.
 //! - [`distinct_count`]: exact `COUNT(DISTINCT s)` over strings in one pass.
 //! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
 
 pub mod bench;
+pub mod bounded_functions;
 pub mod builtin;
 pub mod checkpoint;
 pub mod compact;

@@ -67,6 +67,7 @@ pub async fn session(
         .with_cache_manager(caches)
         .build_arc()?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    crate::bounded_functions::register(&ctx)?;
     ctx.register_object_store(&store.base_url(), store.object_store());
     let tables = register_tables(&ctx, store).await?;
     Ok((ctx, tables))

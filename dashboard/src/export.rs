@@ -44,11 +44,17 @@ pub struct ExportJob {
 pub struct Exports {
     dir: PathBuf,
     jobs: Mutex<HashMap<String, ExportJob>>,
+    /// The running jobs' tasks, to cancel them.
+    tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl Exports {
     pub fn new(dir: PathBuf) -> Exports {
-        Exports { dir, jobs: Mutex::new(HashMap::new()) }
+        Exports { dir, jobs: Mutex::new(HashMap::new()), tasks: Mutex::new(HashMap::new()) }
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::AbortHandle>> {
+        self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExportJob>> {
@@ -156,7 +162,9 @@ pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Bod
     state.exports.lock().insert(id.clone(), job.clone());
     let runner = state.clone();
     let job_id = id.clone();
-    state.lake.spawn(async move {
+    let running = state.lake.running();
+    let task = state.lake.spawn(async move {
+        let _running = running;
         let deadline = runner.settings.export_timeout;
         let result = tokio::time::timeout(deadline, run(&runner, &job_id, plan)).await;
         let outcome = match result {
@@ -185,7 +193,9 @@ pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Bod
                 }
             }
         });
+        runner.exports.tasks().remove(&job_id);
     });
+    state.exports.tasks().insert(id.clone(), task.abort_handle());
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({
@@ -243,6 +253,24 @@ fn checked_id(id: &str) -> Result<String, HttpError> {
 pub async fn status(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<ExportJob>, HttpError> {
     let id = checked_id(&id)?;
     state.exports.get(&id).map(Json).ok_or_else(|| HttpError::not_found("export"))
+}
+
+/// `DELETE /api/admin/exports/{id}`: stops a running export (its query
+/// with it) or removes a finished one's file.
+pub async fn cancel(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<ExportJob>, HttpError> {
+    let id = checked_id(&id)?;
+    let mut job = state.exports.get(&id).ok_or_else(|| HttpError::not_found("export"))?;
+    if let Some(task) = state.exports.tasks().remove(&id) {
+        task.abort();
+    }
+    let part = state.exports.file(&id).with_extension("csv.part");
+    let _ = tokio::fs::remove_file(&part).await;
+    let _ = tokio::fs::remove_file(state.exports.file(&id)).await;
+    job.status = if job.status == "running" { "cancelled" } else { "deleted" };
+    job.finished_at.get_or_insert_with(Utc::now);
+    job.download_url = None;
+    state.exports.lock().insert(id, job.clone());
+    Ok(Json(job))
 }
 
 pub async fn list(State(state): State<Dashboard>) -> Json<Value> {

@@ -31,7 +31,25 @@ pub struct Lake {
     ctx: SessionContext,
     tables: RwLock<Arc<BTreeSet<String>>>,
     queries: tokio::runtime::Handle,
+    /// Queries and exports running now.
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Counts a query as running until dropped (with the task that runs it).
+pub struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The stack of each query thread. Parsing, planning and evaluating a
+/// query recurse per level of expression nesting; the sandbox bounds the
+/// nesting ([`crate::sandbox::MAX_EXPRESSION_DEPTH`]) and this holds what
+/// it allows with a wide margin (the memory is reserved, and only touched
+/// by a query that needs it).
+pub const QUERY_THREAD_STACK: usize = 64 << 20;
 
 /// A multi-thread runtime on its own thread, kept for the process's life.
 fn query_runtime(workers: usize) -> Result<tokio::runtime::Handle, DashboardError> {
@@ -41,6 +59,7 @@ fn query_runtime(workers: usize) -> Result<tokio::runtime::Handle, DashboardErro
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers.max(1))
+                .thread_stack_size(QUERY_THREAD_STACK)
                 .thread_name("query")
                 .enable_all()
                 .build();
@@ -81,7 +100,18 @@ impl Lake {
         let (ctx, infos) = analytics::query::session(&store, limits).await?;
         let tables = infos.into_iter().map(|t| t.name).collect();
         let queries = query_runtime(limits.target_partitions)?;
-        Ok(Arc::new(Lake { store, ctx, tables: RwLock::new(Arc::new(tables)), queries }))
+        Ok(Arc::new(Lake { store, ctx, tables: RwLock::new(Arc::new(tables)), queries, running: Arc::default() }))
+    }
+
+    /// Marks a query running for as long as the guard lives.
+    pub fn running(&self) -> Running {
+        self.running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Running(self.running.clone())
+    }
+
+    /// How many queries and exports run now.
+    pub fn queries_running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `work` on the query runtime.
@@ -91,6 +121,18 @@ impl Lake {
         F::Output: Send + 'static,
     {
         self.queries.spawn(work)
+    }
+
+    /// The sandbox's check of `sql`, on a query thread: dropping a parsed
+    /// statement recurses as deep as it nests, which only the query
+    /// threads' stack is sized for.
+    pub async fn check(&self, sql: &str) -> Result<(), crate::sandbox::Refusal> {
+        let tables = self.tables().await;
+        let sql = sql.to_string();
+        match self.queries.spawn(async move { crate::sandbox::check(&sql, &tables).map(drop) }).await {
+            Ok(checked) => checked,
+            Err(join) => Err(crate::sandbox::Refusal::Syntax(format!("the check failed: {join}"))),
+        }
     }
 
     pub fn store(&self) -> &DataStore {
@@ -156,7 +198,9 @@ impl Lake {
         let started = Instant::now();
         let lake = self.clone();
         let sql = sql.to_string();
+        let running = self.running();
         let mut task = self.queries.spawn(async move {
+            let _running = running;
             let frame = match partitions {
                 None => lake.plan(&sql).await?,
                 Some(n) => {

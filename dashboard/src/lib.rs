@@ -123,7 +123,8 @@ pub struct DashboardSettings {
     /// Rows a JSON answer (or a non-export query) returns at most.
     pub row_limit: usize,
     pub query_timeout: Duration,
-    /// How long a streamed or background export may run.
+    /// How long a streamed or background export may run (it stops sooner
+    /// when its client goes away or it is cancelled).
     pub export_timeout: Duration,
     /// Bearer token for `/api/admin/*` when set.
     pub admin_token: Option<String>,
@@ -141,7 +142,7 @@ impl Default for DashboardSettings {
         DashboardSettings {
             row_limit: 10_000,
             query_timeout: Duration::from_secs(10),
-            export_timeout: Duration::from_secs(30 * 60),
+            export_timeout: Duration::from_secs(10 * 60),
             admin_token: None,
             max_body_bytes: 64 * 1024,
             export_dir: std::env::temp_dir().join("orderstream-exports"),
@@ -194,7 +195,7 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/admin/orders/export", get(export::export_csv))
         .route("/api/admin/orders/{id}/detail", get(views::order_detail))
         .route("/api/admin/exports", post(export::start).get(export::list))
-        .route("/api/admin/exports/{id}", get(export::status))
+        .route("/api/admin/exports/{id}", get(export::status).delete(export::cancel))
         .route("/api/admin/exports/{id}/download", get(export::download))
         .route_layer(axum::middleware::from_fn_with_state(
             state.settings.admin_token.as_deref().map(Arc::<str>::from),

@@ -3,14 +3,17 @@
 //! relation is a registered table (or a CTE it defines, or
 //! `information_schema`). Everything else — DDL, DML, `COPY`, `CREATE
 //! EXTERNAL TABLE`, `SET`, `EXPLAIN`, table functions, a quoted path or
-//! URL as a table — is refused with the reason. Planning then runs with
-//! DDL, DML and statements disabled as a second fence.
+//! URL as a table — is refused with the reason, and so is an expression
+//! nested deeper than [`MAX_EXPRESSION_DEPTH`] (planning and evaluating
+//! recurse once per level: `1+1+…+1` with thousands of terms would run
+//! the query thread out of stack). Planning then runs with DDL, DML and
+//! statements disabled as a second fence.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use thiserror::Error;
 
 /// Why a statement is refused; each maps to a 4xx with this message.
@@ -28,7 +31,16 @@ pub enum Refusal {
     UnknownTable(String),
     #[error("SELECT ... INTO is refused: queries cannot create tables")]
     SelectInto,
+    #[error(
+        "the query nests expressions or subqueries more than {0} deep; simplify it (an IN list instead of a chain of ORs, say)"
+    )]
+    TooDeep(usize),
 }
+
+/// How deep expressions (and subqueries) may nest. Every phase of a query
+/// recurses per level; the query threads' stack holds this with room to
+/// spare (a test plans and runs a query at the limit).
+pub const MAX_EXPRESSION_DEPTH: usize = 200;
 
 impl Refusal {
     /// The error code of the JSON answer.
@@ -40,6 +52,7 @@ impl Refusal {
             Refusal::TableFunction(_) => "table_function",
             Refusal::UnknownTable(_) => "unknown_table",
             Refusal::SelectInto => "read_only",
+            Refusal::TooDeep(_) => "too_deep",
         }
     }
 }
@@ -61,7 +74,7 @@ pub fn check(sql: &str, tables: &BTreeSet<String>) -> Result<Box<Query>, Refusal
         DFStatement::Explain(_) => return Err(Refusal::NotAQuery("EXPLAIN".into())),
         DFStatement::Reset(_) => return Err(Refusal::NotAQuery("RESET".into())),
     };
-    let mut relations = Relations { tables, ctes: BTreeSet::new(), refusal: None };
+    let mut relations = Relations { tables, ctes: BTreeSet::new(), refusal: None, depth: 0 };
     let _ = query.visit(&mut relations);
     match relations.refusal {
         Some(refusal) => Err(refusal),
@@ -86,6 +99,8 @@ struct Relations<'a> {
     tables: &'a BTreeSet<String>,
     ctes: BTreeSet<String>,
     refusal: Option<Refusal>,
+    /// Expressions and queries open around the node being visited.
+    depth: usize,
 }
 
 impl Relations<'_> {
@@ -117,11 +132,33 @@ impl Visitor for Relations<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return self.refuse(Refusal::TooDeep(MAX_EXPRESSION_DEPTH));
+        }
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
                 self.ctes.insert(cte.alias.name.value.to_ascii_lowercase());
             }
         }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return self.refuse(Refusal::TooDeep(MAX_EXPRESSION_DEPTH));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
+        self.depth -= 1;
         ControlFlow::Continue(())
     }
 
@@ -202,5 +239,19 @@ mod tests {
             Refusal::UnknownTable(_)
         ));
         assert_eq!(refused("SELECT * INTO copy FROM orders"), Refusal::SelectInto);
+    }
+
+    #[test]
+    fn expressions_nested_past_the_limit_are_refused_before_planning() {
+        let chain = |terms: usize| format!("SELECT {}", vec!["1"; terms].join("+"));
+        check(&chain(MAX_EXPRESSION_DEPTH - 5), &tables()).unwrap();
+        assert_eq!(refused(&chain(MAX_EXPRESSION_DEPTH + 5)), Refusal::TooDeep(MAX_EXPRESSION_DEPTH));
+        let ors = format!("SELECT * FROM orders WHERE {}", vec!["total = 1"; 2_000].join(" OR "));
+        assert_eq!(refused(&ors), Refusal::TooDeep(MAX_EXPRESSION_DEPTH));
+        let mut nested = "SELECT 1".to_string();
+        for _ in 0..MAX_EXPRESSION_DEPTH {
+            nested = format!("SELECT * FROM ({nested}) t");
+        }
+        assert!(matches!(refused(&nested), Refusal::TooDeep(_) | Refusal::Syntax(_)));
     }
 }

@@ -158,8 +158,7 @@ fn refusal(refusal: sandbox::Refusal) -> HttpError {
 pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
     let format = Format::from_accept(&headers)?;
     let request: SqlRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
-    let tables = state.lake.tables().await;
-    sandbox::check(&request.sql, &tables).map_err(refusal)?;
+    state.lake.check(&request.sql).await.map_err(refusal)?;
     if request.export {
         if format == Format::Json {
             return Err(HttpError::new(
@@ -208,11 +207,14 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
     Ok(response)
 }
 
-/// Streams every row of `sql` as it is read. A failure or the export time
-/// limit mid-stream aborts the response, so a client never mistakes a cut
-/// file for a whole one.
+/// Streams every row of `sql` as it is read. The export time limit
+/// covers it all; a failure or the limit mid-stream aborts the response,
+/// so a client never mistakes a cut file for a whole one; a client that
+/// goes away stops the query at once (its plan is dropped, which cancels
+/// every task it spawned).
 pub async fn export_stream(state: &Dashboard, sql: &str, format: Format) -> Result<Response, HttpError> {
     let deadline = Instant::now() + state.settings.export_timeout;
+    let running = state.lake.running();
     // Planned and started on the query runtime, so the tasks the plan
     // spawns run there too.
     let lake = state.lake.clone();
@@ -227,8 +229,12 @@ pub async fn export_stream(state: &Dashboard, sql: &str, format: Format) -> Resu
     let mut encoder = Some(Encoder::new(format, &schema)?);
     let timeout = state.settings.export_timeout;
     let body = async_stream(&state.lake, move |tx| async move {
+        let _running = running;
         loop {
-            let next = tokio::time::timeout_at(deadline.into(), stream.next()).await;
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(deadline.into(), stream.next()) => next,
+                () = tx.closed() => return, // the client went away: stop the query
+            };
             let chunk = match next {
                 Err(_) => Err(DashboardError::Timeout(timeout)),
                 Ok(None) => match encoder.take() {

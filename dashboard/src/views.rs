@@ -331,12 +331,25 @@ pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<Value>, Ht
 
 /// Throughput, latency percentiles, consumer lag per consumer and the DLQ.
 pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
+    let queries_running = state.lake.queries_running();
+    if state.client.connection_state() != async_nats::connection::State::Connected {
+        // The tables still answer; what only NATS knows is marked unavailable.
+        return Ok(Json(json!({
+            "nats": "unavailable",
+            "live": Value::Null,
+            "consumers": Value::Null,
+            "dlq_size": Value::Null,
+            "queries_running": queries_running,
+        })));
+    }
     let consumers = crate::live::consumer_lag(&state.js).await.map_err(HttpError::from)?;
     let dlq = crate::live::stream_messages(&state.js, broker::DLQ_STREAM).await.map_err(HttpError::from)?;
     Ok(Json(json!({
+        "nats": "connected",
         "live": state.live.snapshot(),
         "consumers": consumers,
         "dlq_size": dlq,
+        "queries_running": queries_running,
     })))
 }
 

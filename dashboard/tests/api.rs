@@ -781,3 +781,76 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     assert!(res.text().await?.contains("/assets/vendor/uPlot.iife.min.js"));
     Ok(())
 }
+
+/// No request can take the process down: deep expressions are refused
+/// before planning (and the deepest allowed one runs), a result larger than
+/// the pool is refused, an export whose client left stops its query, a
+/// background export can be cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_query_exhausts_the_stack_or_memory_or_outlives_its_client() -> TestResult {
+    let s = serve(3_000, 5, |_| {}, 64).await?;
+    let chain = |terms: usize| format!("SELECT {} AS n", vec!["1"; terms].join("+"));
+    for terms in [2_000, 30_000] {
+        let res = s.sql(&chain(terms), "application/json").await?;
+        assert_eq!(res.status(), 400, "{terms} terms");
+        let body: Value = res.json().await?;
+        assert_eq!(body["error"], "too_deep", "{body}");
+    }
+    let deepest = dashboard::sandbox::MAX_EXPRESSION_DEPTH - 2;
+    let res = s.sql(&chain(deepest), "application/json").await?;
+    assert_eq!(res.status(), 200, "the deepest expression allowed plans and runs");
+    let body: Value = res.json().await?;
+    assert_eq!(body["rows"][0]["n"], deepest);
+    let ors = vec!["total = 1"; dashboard::sandbox::MAX_EXPRESSION_DEPTH - 3].join(" OR ");
+    let res = s.sql(&format!("SELECT count(*) AS n FROM orders WHERE {ors}"), "application/json").await?;
+    assert_eq!(res.status(), 200);
+
+    for sql in [
+        "SELECT length(repeat('a', 1000000000)) AS n",
+        "SELECT max(length(lpad(order_id, 100000))) FROM orders",
+        "SELECT cardinality(range(TIMESTAMP '2000-01-01', TIMESTAMP '2100-01-01', INTERVAL '1 second'))",
+    ] {
+        let res = s.sql(sql, "application/json").await?;
+        assert_eq!(res.status(), 503, "{sql}");
+        let body: Value = res.json().await?;
+        assert_eq!(body["error"], "memory_limit", "{sql}: {body}");
+    }
+
+    // An export that computes for long before its first row, abandoned by
+    // its client: its query stops.
+    let heavy = "SELECT count(*) AS n FROM order_items a, order_items b, order_items c";
+    let request = s
+        .http
+        .post(format!("{}/api/sql", s.base))
+        .header("accept", "text/csv")
+        .json(&json!({"sql": heavy, "export": true}))
+        .send();
+    let _ = tokio::time::timeout(Duration::from_millis(800), request).await;
+    let running = |s: &Served| {
+        let (http, base) = (s.http.clone(), s.base.clone());
+        async move {
+            let health: Value = http.get(format!("{base}/api/dashboard/health")).send().await?.json().await?;
+            Ok::<_, Box<dyn std::error::Error>>(health["queries_running"].as_u64().unwrap_or(u64::MAX))
+        }
+    };
+    let left = std::time::Instant::now();
+    while running(&s).await? > 0 {
+        assert!(left.elapsed() < Duration::from_secs(5), "the abandoned export's query still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A background export of the same, cancelled.
+    let res = s.http.post(format!("{}/api/admin/exports", s.base)).json(&json!({})).send().await?;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await?["id"].as_str().unwrap().to_string();
+    let res = s.http.delete(format!("{}/api/admin/exports/{id}", s.base)).send().await?;
+    assert_eq!(res.status(), 200);
+    let job: Value = res.json().await?;
+    assert!(matches!(job["status"].as_str(), Some("cancelled" | "deleted")), "{job}");
+    let (status, job) = s.get(&format!("/api/admin/exports/{id}")).await?;
+    assert_eq!(status, 200);
+    assert!(job["download_url"].is_null());
+    let res = s.http.delete(format!("{}/api/admin/exports/not-a-uuid", s.base)).send().await?;
+    assert_eq!(res.status(), 400);
+    Ok(())
+}
