@@ -12,11 +12,12 @@ use std::sync::Mutex;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use schemas::http::Path;
 use schemas::http::{HttpError, json_body};
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::Response;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
+use schemas::http::WebSocketUpgrade;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -184,7 +185,7 @@ impl Sampler {
 }
 
 /// `GET /api/dashboard/ws`: a snapshot now, then each new one (every second).
-pub async fn websocket(State(state): State<Dashboard>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn websocket(State(state): State<Dashboard>, WebSocketUpgrade(upgrade): WebSocketUpgrade) -> Response {
     let latest = state.live.latest.subscribe();
     upgrade.on_upgrade(move |socket| push(socket, latest))
 }

@@ -5,31 +5,17 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use schemas::http::HttpError;
-use serde::de::DeserializeOwned;
 
 pub fn bad(field: &str, message: impl Into<String>) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
 }
 
-/// A query string decoded into `T`, or a JSON 400 (axum's own rejection is
-/// plain text).
-pub struct Q<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
-    type Rejection = HttpError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(Q(value)),
-            Err(e) => Err(HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.body_text())),
-        }
-    }
-}
+/// A query string decoded into `T`, or a JSON 400 (the one extractor every
+/// route uses, declared in `schemas::http`).
+pub use schemas::http::Query as Q;
 
 /// `YYYY-MM-DD`.
 pub fn date(field: &str, value: Option<&str>) -> Result<Option<NaiveDate>, HttpError> {

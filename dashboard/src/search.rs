@@ -95,7 +95,9 @@ fn encode_cursor(key: &str, id: &str) -> String {
 
 fn decode_cursor(cursor: &str, sort: SortKey) -> Result<(String, String), HttpError> {
     let invalid = || bad("cursor", "the cursor is the next_cursor of a previous page with the same sort");
-    if !cursor.len().is_multiple_of(2) || cursor.len() > 256 {
+    // Hex digits only (any other byte, a multi-byte character included,
+    // could not be sliced in pairs).
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 256 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
     let bytes: Result<Vec<u8>, _> =
@@ -572,5 +574,43 @@ mod tests {
         );
         assert_eq!(parse(SearchQuery { sort: Some("-total".into()), ..Default::default() }), Some("sort".into()));
         assert_eq!(parse(SearchQuery { min_total: Some("19.99".into()), ..Default::default() }), None);
+        assert_eq!(parse(SearchQuery { cursor: Some("a\u{e9}b".into()), ..Default::default() }), Some("cursor".into()));
+    }
+
+    fn text() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(None),
+            any::<String>().prop_map(Some),
+            "[0-9a-f\\-+.:TZ~ ]{0,40}".prop_map(Some),
+            "-?[0-9]{0,30}(\\.[0-9]{0,30})?".prop_map(Some),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the query string holds, parsing answers Ok or a 4xx
+        /// naming a field; it never panics.
+        #[test]
+        fn any_parameters_parse_or_are_refused_without_panicking(
+            status in text(), from in text(), to in text(), min_total in text(), max_total in text(),
+            customer_id in text(), product_id in text(), q in text(), sort in text(),
+            page_size in proptest::option::of(proptest::num::usize::ANY), cursor in text(),
+        ) {
+            let query = || SearchQuery {
+                status: status.clone(), from: from.clone(), to: to.clone(), min_total: min_total.clone(),
+                max_total: max_total.clone(), customer_id: customer_id.clone(), product_id: product_id.clone(),
+                q: q.clone(), sort: sort.clone(), page_size, cursor: cursor.clone(),
+            };
+            if let Err(e) = Search::parse(query()) {
+                proptest::prop_assert!(e.status.is_client_error());
+                proptest::prop_assert!(e.body.field.is_some(), "{:?}", e.body);
+            }
+            if let Err(e) = ExportPlan::parse(query()) {
+                proptest::prop_assert!(e.status.is_client_error());
+            }
+            for sort in [SortKey::PlacedAt, SortKey::Total] {
+                let _ = decode_cursor(cursor.as_deref().unwrap_or(""), sort);
+            }
+        }
     }
 }

@@ -6,9 +6,10 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{Duration, Utc};
 use schemas::http::HttpError;
+use schemas::http::Path;
 use schemas::tables::Table;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -3,6 +3,7 @@
 //! checks every JSON-taking route applies to its body.
 
 use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -130,6 +131,54 @@ pub async fn require_bearer(
         }
     }
     next.run(request).await
+}
+
+/// A query string decoded into `T`, or a JSON 400 naming what is wrong
+/// (axum's own rejection is plain text).
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, HttpError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(e) => Err(HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.body_text())),
+        }
+    }
+}
+
+/// Path parameters decoded into `T`, or a JSON 400 (a segment that is not
+/// UTF-8 once percent-decoded, say).
+pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, HttpError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => Err(HttpError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text())),
+        }
+    }
+}
+
+/// A WebSocket handshake, or a JSON 426 for a plain HTTP request.
+pub struct WebSocketUpgrade(pub axum::extract::ws::WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, HttpError> {
+        match axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state).await {
+            Ok(upgrade) => Ok(WebSocketUpgrade(upgrade)),
+            Err(e) => Err(HttpError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket_required",
+                format!("this route is a WebSocket: connect with a WebSocket client ({})", e.body_text()),
+            )),
+        }
+    }
 }
 
 pub async fn not_found_route() -> HttpError {

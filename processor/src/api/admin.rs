@@ -2,9 +2,10 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemas::http::{Path, Query};
 
 use futures::StreamExt;
 use serde::Deserialize;

@@ -3,11 +3,13 @@
 
 use std::convert::Infallible;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
+use schemas::http::WebSocketUpgrade;
+use schemas::http::{Path, Query};
 use serde::Deserialize;
 
 use broker::order_event_subject;
@@ -27,7 +29,7 @@ pub struct LiveQuery {
 pub async fn websocket(
     State(state): State<ApiState>,
     Query(q): Query<LiveQuery>,
-    upgrade: WebSocketUpgrade,
+    WebSocketUpgrade(upgrade): WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
     let subject = match &q.order_id {
         Some(id) => order_event_subject(parse_id(id).map_err(|e| e.with_field("order_id"))?, "*"),
@@ -72,7 +74,11 @@ pub async fn sse(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let id = parse_id(&id)?;
+    // Subscribed before the check, so an event between the two is not lost.
     let subscription = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
+    if super::orders::load_view(&state, id).await?.is_none() {
+        return Err(HttpError::not_found("order"));
+    }
     let stream = subscription.map(|message| {
         let kind = message.subject.as_str().rsplit('.').next().unwrap_or("event").to_string();
         Ok(Event::default().event(kind).data(String::from_utf8_lossy(&message.payload)))

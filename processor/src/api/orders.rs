@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use schemas::http::{Path, Query};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
