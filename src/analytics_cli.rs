@@ -217,10 +217,43 @@ pub struct SeedArgs {
     /// are written for the seeded days too.
     #[arg(long)]
     pub pipelines: Option<PathBuf>,
+    /// Add to an --output that already holds tables (another seed's days).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub append: bool,
+    /// Delete every table under --output first.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// A non-empty `--output` is refused unless the caller said what to do
+/// with what is there: seeding twice into one location silently doubled
+/// its products.
+async fn prepare_seed_output(store: &DataStore, args: &SeedArgs) -> Result<()> {
+    let tables = store.table_names().await?;
+    if tables.is_empty() || args.append {
+        return Ok(());
+    }
+    if !args.overwrite {
+        bail!(
+            "{} already holds tables ({}): --append adds this history to them, --overwrite deletes them first",
+            store.url(),
+            tables.join(", ")
+        );
+    }
+    for table in &tables {
+        for meta in store.list(&store.path(table)).await? {
+            store.delete(&meta.location).await?;
+        }
+    }
+    for meta in store.list(&store.path("_checkpoints")).await? {
+        store.delete(&meta.location).await?;
+    }
+    println!("deleted {} tables under {}", tables.len(), store.url());
+    Ok(())
 }
 
 pub async fn seed(args: SeedArgs) -> Result<()> {
@@ -228,10 +261,11 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
     let config = SeedConfig::new(args.seed, args.orders, args.days, end);
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let started = Instant::now();
+    let store = DataStore::open(&args.output)?;
+    prepare_seed_output(&store, &args).await?;
     if args.publish {
         return crate::seed_publish::publish(&args, &config).await;
     }
-    let store = DataStore::open(&args.output)?;
     let specs = pipelines(&args.pipelines)?;
     let report = analytics::seed::seed_to_parquet(&store, &config, &specs, threads, !args.no_progress).await?;
     let secs = started.elapsed().as_secs_f64();

@@ -36,6 +36,12 @@ pub enum Command {
     /// The order processor: the engine (one active instance), payment and
     /// fulfilment workers, and the order/admin/live HTTP API.
     Processor(ProcessorArgs),
+    /// The streams and buckets: what differs from these flags, and changing
+    /// it on purpose (no other command changes an existing stream).
+    Streams {
+        #[command(subcommand)]
+        command: StreamsCommand,
+    },
     /// Catalog administration.
     Catalog {
         #[command(subcommand)]
@@ -74,6 +80,20 @@ pub enum BenchCommand {
     /// The windowed pipelines alone over rows already in Parquet (e.g. the
     /// `order_items` a replay wrote): read, window, aggregate, write Parquet.
     Window(crate::analytics_cli::BenchWindowArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StreamsCommand {
+    /// Prints how the streams and buckets differ from the flags (replicas,
+    /// retention, size cap, dedup window, idempotency TTL); with `--yes`,
+    /// changes them to match. Without `--yes` nothing changes.
+    Apply {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Make the changes.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

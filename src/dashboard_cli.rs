@@ -84,22 +84,59 @@ pub async fn start(
     Ok(dashboard::Dashboard::new(lake, client, live, settings))
 }
 
+/// `orderstream dashboard`: the tables answer at once, whether or not NATS
+/// does; the order API beside them (and the live figures) join when NATS
+/// answers, and until then say so with a 503.
 pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
-    let client = crate::roles::connect_with_retry(&args.nats.nats_url, "orderstream-dashboard").await?;
-    let js = async_nats::jetstream::new(client.clone());
-    broker::ensure_topology(&js, &args.nats.topology()).await?;
+    let listener = crate::roles::bind(args.listen).await?;
+    let client = broker::connect_lazily(&args.nats.nats_url, "orderstream-dashboard").await?;
     let stop = crate::roles::shutdown_flag();
     let settings = args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"));
     let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;
+    let health = schemas::health::Health::new();
     let metrics = processor::Metrics::new();
-    let api = processor::ApiState::open(client.clone(), args.processor.api(), metrics.clone()).await?;
-    let router = crate::http::processor_router(
-        api,
-        client,
-        metrics,
-        schemas::health::Health::new(),
-        Some(dashboard::routes(state)),
-    );
+    let order_api = std::sync::Arc::new(std::sync::OnceLock::new());
+    tokio::spawn(attach_order_api(client.clone(), args.clone(), metrics.clone(), health.clone(), order_api.clone()));
+    let router = crate::http::lake_router(dashboard::routes(state), client, metrics, health, order_api);
     println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
-    crate::roles::serve(args.listen, router, stop).await
+    crate::roles::serve(listener, router, stop).await
+}
+
+/// Opens the processor's read and review API once NATS answers.
+async fn attach_order_api(
+    client: async_nats::Client,
+    args: DashboardArgs,
+    metrics: std::sync::Arc<processor::Metrics>,
+    health: schemas::health::Health,
+    cell: std::sync::Arc<std::sync::OnceLock<axum::Router>>,
+) {
+    const NAME: &str = "order_api";
+    health.standby(NAME, "waiting for NATS");
+    let js = async_nats::jetstream::new(client.clone());
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let opened = async {
+            broker::ensure_topology(&js, &args.nats.topology()).await?;
+            Ok::<_, anyhow::Error>(
+                processor::ApiState::open(client.clone(), args.processor.api(), metrics.clone()).await?,
+            )
+        };
+        match opened.await {
+            Ok(api) => {
+                let routes = processor::routes(api)
+                    .fallback(schemas::http::not_found_route)
+                    .method_not_allowed_fallback(schemas::http::method_not_allowed);
+                let _ = cell.set(routes);
+                health.ok(NAME, "serving orders, products and reviews");
+                tracing::info!("NATS answers: the order API is up beside the tables");
+                return;
+            }
+            Err(e) => {
+                health.standby(NAME, format!("waiting for NATS: {e}"));
+                tracing::debug!(error = %e, "the order API waits for NATS");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }

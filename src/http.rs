@@ -95,6 +95,50 @@ pub fn processor_router(
     finish(router, http_metrics)
 }
 
+/// The dashboard on its own: the tables' routes at once, the processor's
+/// routes (in `order_api`) once they are attached; until then those answer
+/// 503. Ready when the tables are (NATS is reported, not required).
+pub fn lake_router(
+    dashboard: Router,
+    client: async_nats::Client,
+    metrics: Arc<processor::Metrics>,
+    health: schemas::health::Health,
+    order_api: Arc<std::sync::OnceLock<Router>>,
+) -> Router {
+    let http_metrics = ingest::Metrics::new();
+    let for_metrics = http_metrics.clone();
+    let for_ready = health.clone();
+    let ready = move || {
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        let health = for_ready.clone();
+        async move { ingest::readiness(Vec::new(), connected, &health, 1) }
+    };
+    let attached = move |request: axum::extract::Request| {
+        let order_api = order_api.clone();
+        async move {
+            use tower::ServiceExt;
+            match order_api.get() {
+                Some(router) => router.clone().oneshot(request).await.into_response(),
+                None if request.uri().path().starts_with("/api/") => schemas::http::HttpError::unavailable(
+                    "the order API needs NATS, which does not answer yet; the tables (/api/sql, /api/dashboard/*) do",
+                    2,
+                )
+                .into_response(),
+                None => schemas::http::not_found_route().await.into_response(),
+            }
+        }
+    };
+    let router = Router::new()
+        .merge(dashboard)
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .merge(metrics_route(move || join_metrics(&[health.encode_metrics(), for_metrics.encode(), metrics.encode()])));
+    router
+        .fallback(attached)
+        .method_not_allowed_fallback(schemas::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(http_metrics, ingest::track))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -37,6 +37,7 @@ async fn main() -> Result<()> {
         Command::Ingest(args) => roles::ingest(args).await,
         Command::Processor(args) => roles::processor(args).await,
         Command::Catalog { command } => roles::catalog(command).await,
+        Command::Streams { command: cli::StreamsCommand::Apply { nats, yes } } => roles::streams_apply(nats, yes).await,
         Command::Audit { nats, allow_unfinished } => roles::audit(nats, allow_unfinished).await,
         Command::Loadgen(args) => loadgen::run(args).await,
         Command::Analytics(args) => analytics_cli::analytics_role(args, roles::shutdown_flag()).await,

@@ -76,27 +76,32 @@ async fn flag_set(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }
 
-pub(crate) async fn serve(
-    listen: std::net::SocketAddr,
-    router: axum::Router,
-    stop: watch::Receiver<bool>,
-) -> Result<()> {
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+/// Takes the HTTP port before anything else starts: a busy port is an
+/// error at once, not a server that says it is up and is not.
+pub(crate) async fn bind(listen: std::net::SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen} (is another orderstream running there? choose another with --listen)")
+    })
+}
+
+pub(crate) async fn serve(listener: TcpListener, router: axum::Router, stop: watch::Receiver<bool>) -> Result<()> {
     ingest::serve(listener, router, flag_set(stop)).await?;
     Ok(())
 }
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
+    let listener = bind(args.listen).await?;
     let client = connect_with_retry(&args.nats.nats_url, "orderstream-ingest").await?;
     let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
     tracing::info!(listen = %args.listen, "ingest API serving");
-    serve(args.listen, ingest::router(state), shutdown_flag()).await?;
+    serve(listener, ingest::router(state), shutdown_flag()).await?;
     // Whatever publishes are still buffered go out before we exit.
     flush(&client).await;
     Ok(())
 }
 
 pub async fn processor(args: ProcessorArgs) -> Result<()> {
+    let listener = bind(args.listen).await?;
     let client = connect_with_retry(&args.nats.nats_url, "orderstream-processor").await?;
     let stop = shutdown_flag();
     let running =
@@ -105,7 +110,7 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
     tracing::info!(listen = %args.listen, "processor API serving");
     let router =
         crate::http::processor_router(api, client.clone(), running.metrics.clone(), running.health.clone(), None);
-    let served = serve(args.listen, router, stop).await;
+    let served = serve(listener, router, stop).await;
     stop_processor(running).await?;
     flush(&client).await;
     served
@@ -128,6 +133,35 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
     }
 }
 
+/// Where `up` records its embedded nats-server's process id.
+const EMBEDDED_PID_FILE: &str = "nats-server.pid";
+
+/// An embedded nats-server left by an `up` that died without stopping it
+/// (where the kernel could not be asked to kill it with its parent) would
+/// otherwise be silently attached to: it is stopped, with a warning, and
+/// this `up` starts its own.
+async fn stop_stale_embedded_server(pid_file: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else { return };
+    let _ = std::fs::remove_file(pid_file);
+    let Ok(pid) = text.trim().parse::<u32>() else { return };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let store = pid_file.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let command = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    if !command.contains("nats-server") || !command.contains(&store) {
+        return; // gone, or the id now belongs to another process
+    }
+    tracing::warn!(pid, store = %store, "stopping the embedded nats-server a previous `orderstream up` left running");
+    let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = tokio::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
 /// `host:port` of the first URL in a NATS URL list.
 fn first_host_port(urls: &str) -> Result<(String, u16)> {
     let first = urls.split(',').next().unwrap_or("").trim();
@@ -141,9 +175,13 @@ fn first_host_port(urls: &str) -> Result<(String, u16)> {
 }
 
 pub async fn up(args: UpArgs) -> Result<()> {
+    let listener = bind(args.ingest.listen).await?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let url = args.ingest.nats.nats_url.clone();
     let (host, port) = first_host_port(&url)?;
+    let store_dir = args.data_dir.join("nats");
+    let pid_file = store_dir.join(EMBEDDED_PID_FILE);
+    stop_stale_embedded_server(&pid_file).await;
     let reachable =
         tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect((host.as_str(), port)))
             .await
@@ -153,11 +191,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
         if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
             bail!("NATS at {url} is not reachable, and an embedded server can only be started on this machine");
         }
-        let store_dir = args.data_dir.join("nats");
         let options =
             ServerOptions { port, store_dir: store_dir.clone(), server_name: "orderstream".to_string(), cluster: None };
         let server = NatsServer::start(options).await.context("starting the embedded nats-server")?;
         tracing::info!(url = %server.url(), store = %store_dir.display(), "started embedded nats-server");
+        if let Some(pid) = server.pid() {
+            let _ = std::fs::write(&pid_file, format!("{pid}\n"));
+        }
         embedded = Some(server);
     }
     let client = connect_with_retry(&url, "orderstream-up").await?;
@@ -168,7 +208,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let running =
         processor::Processor::start(client.clone(), config, &args.ingest.nats.topology(), stop.clone()).await?;
     let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
-    let listen = args.ingest.listen;
+    let listen = listener.local_addr().unwrap_or(args.ingest.listen);
     let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
     let analytics =
@@ -197,7 +237,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
         "  analytics: {}   (query: orderstream sql --data {0} \"SELECT ...\")",
         args.analytics.data_location(&lake)
     );
-    let served = serve(listen, router, stop).await;
+    let served = serve(listener, router, stop).await;
     let processed = stop_processor(running).await;
     match tokio::time::timeout(Duration::from_secs(20), analytics).await {
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "the analytics job failed"),
@@ -208,9 +248,36 @@ pub async fn up(args: UpArgs) -> Result<()> {
     flush(&client).await;
     if let Some(mut server) = embedded {
         server.stop().await.context("stopping the embedded nats-server")?;
+        let _ = std::fs::remove_file(&pid_file);
     }
     served?;
     processed
+}
+
+/// `orderstream streams apply [--yes]`: the one command that changes
+/// existing streams and buckets.
+pub async fn streams_apply(nats: crate::cli::NatsArgs, yes: bool) -> Result<()> {
+    let client = broker::connect(&nats.nats_url, "orderstream-streams").await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let settings = nats.topology();
+    let differences = broker::plan(&js, &settings).await?;
+    if differences.is_empty() {
+        broker::ensure_topology(&js, &settings).await?;
+        println!("the streams and buckets already match these settings");
+        return Ok(());
+    }
+    println!("differences from these settings:");
+    for difference in &differences {
+        println!("  {difference}");
+    }
+    if !yes {
+        println!("nothing changed; run again with --yes to apply");
+        return Ok(());
+    }
+    broker::apply(&js, &settings).await?;
+    flush(&client).await;
+    println!("applied {} changes", differences.len());
+    Ok(())
 }
 
 pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {

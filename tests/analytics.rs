@@ -335,14 +335,19 @@ async fn a_published_seed_with_its_events_replays_to_the_seeds_own_rows() {
             .env("ORDERSTREAM_LOG", "warn");
         if publish {
             command.args(["--publish", "--with-events", "--rate", "1000000", "--nats-url", &server.url()]);
+            command.arg("--overwrite");
         }
-        command.status()
+        command.output()
     };
     let (parquet, side, replayed) = (work.path().join("parquet"), work.path().join("side"), work.path().join("replay"));
-    assert!(seed(false, &parquet).await.unwrap().success());
+    assert!(seed(false, &parquet).await.unwrap().status.success());
+    // A second seed into the same tables is refused unless asked for.
+    let again = seed(false, &parquet).await.unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--append"), "{}", String::from_utf8_lossy(&again.stderr));
     // Twice: every message carries its dedup id, so the second adds nothing.
     for _ in 0..2 {
-        assert!(seed(true, &side).await.unwrap().success());
+        assert!(seed(true, &side).await.unwrap().status.success());
     }
     let status = Command::new(BIN)
         .args(["replay", "--nats-url", &server.url(), "--from-seq", "1", "--no-progress"])
@@ -382,5 +387,18 @@ async fn a_published_seed_with_its_events_replays_to_the_seeds_own_rows() {
         .collect();
     assert!(times.len() > 600);
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "status events out of event-time order in ORDER_EVENTS");
+
+    // The shipped notebook runs on seeded history as it does on the live job's.
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = std::process::Command::new(python())
+        .arg(repo().join("scripts/run_notebook.py"))
+        .arg(repo().join("notebooks/revenue_by_window.ipynb"))
+        .arg(artifacts.join("revenue_by_window.seeded.ipynb"))
+        .env("ORDERSTREAM_DATA", &parquet)
+        .current_dir(repo().join("notebooks"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "notebook failed on seeded data: {}", String::from_utf8_lossy(&output.stderr));
     server.stop().await.unwrap();
 }

@@ -30,6 +30,8 @@ pub enum BrokerError {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+    #[error("cannot read the state of {name}: {message}")]
+    Inspect { name: String, message: String },
     #[error("cannot create object store {name}: {message}")]
     ObjectStore { name: String, message: String },
     #[error("cannot create or update key-value bucket {name}: {source}")]
@@ -49,11 +51,22 @@ pub fn server_addrs(urls: &str) -> std::io::Result<Vec<async_nats::ServerAddr>> 
 /// with reconnects that never give up and never wait more than a quarter
 /// second, so a restarted server is picked up within moments.
 pub async fn connect(urls: &str, client_name: &str) -> Result<async_nats::Client, BrokerError> {
+    connect_with(urls, client_name, false).await
+}
+
+/// [`connect`], but answering at once with a client that connects in the
+/// background: for a role that has work to do before NATS answers (the
+/// dashboard serves its tables).
+pub async fn connect_lazily(urls: &str, client_name: &str) -> Result<async_nats::Client, BrokerError> {
+    connect_with(urls, client_name, true).await
+}
+
+async fn connect_with(urls: &str, client_name: &str, lazily: bool) -> Result<async_nats::Client, BrokerError> {
     let connect_error = |source| BrokerError::Connect { url: urls.to_string(), source };
     let servers = server_addrs(urls).map_err(|e| {
         connect_error(async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))
     })?;
-    async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new()
         .name(client_name)
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 25).min(250)))
@@ -64,8 +77,9 @@ pub async fn connect(urls: &str, client_name: &str) -> Result<async_nats::Client
                 async_nats::Event::Connected => tracing::info!("NATS connected"),
                 other => tracing::debug!(event = %other, "NATS event"),
             }
-        })
-        .connect(servers)
-        .await
-        .map_err(connect_error)
+        });
+    if lazily {
+        options = options.retry_on_initial_connect();
+    }
+    options.connect(servers).await.map_err(connect_error)
 }

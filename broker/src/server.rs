@@ -59,6 +59,29 @@ fn version_ok(binary: &Path) -> bool {
     version >= MIN_VERSION
 }
 
+/// `setpriv --pdeathsig KILL --`, when this machine's util-linux has it:
+/// a child started through it is killed by the kernel when its parent
+/// dies, even by SIGKILL, so an embedded nats-server never outlives `up`.
+/// (The signal follows the thread that started the child; every caller
+/// starts servers from a runtime or test thread, which live as long as the
+/// process.)
+fn parent_death_wrapper() -> Option<&'static Path> {
+    static WRAPPER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    WRAPPER
+        .get_or_init(|| {
+            let candidate =
+                ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().map(PathBuf::from).find(|p| p.is_file())?;
+            let works = std::process::Command::new(&candidate)
+                .args(["--pdeathsig", "KILL", "--", "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            works.then_some(candidate)
+        })
+        .as_deref()
+}
+
 /// A port nobody listens on right now (the OS picks it).
 pub fn free_port() -> Result<u16, ServerError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -121,7 +144,14 @@ impl NatsServer {
 
     async fn spawn(&mut self) -> Result<(), ServerError> {
         let o = &self.options;
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match parent_death_wrapper() {
+            Some(wrapper) => {
+                let mut cmd = Command::new(wrapper);
+                cmd.args(["--pdeathsig", "KILL", "--"]).arg(&self.binary);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("-js")
             .args(["-a", "127.0.0.1", "-p", &o.port.to_string()])
             .args(["-sd", &o.store_dir.to_string_lossy()])
@@ -157,6 +187,11 @@ impl NatsServer {
 
     pub fn port(&self) -> u16 {
         self.options.port
+    }
+
+    /// The server process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     pub fn url(&self) -> String {

@@ -1,5 +1,9 @@
-//! Streams and buckets, created or updated idempotently at start-up so every
-//! role can start first and a changed limit is applied on the next start.
+//! Streams and buckets. Every role creates what is missing at start-up, so
+//! any role can start first; none changes what exists, so a role started
+//! with other flags (a CLI run without `--stream-replicas` against a
+//! three-node cluster, say) cannot lower replicas, shorten retention or the
+//! dedup window. A change is made on purpose: [`plan`] lists the
+//! differences and [`apply`] makes them (`orderstream streams apply`).
 
 use std::time::Duration;
 
@@ -161,25 +165,136 @@ pub fn idempotency_bucket_config(s: &TopologySettings) -> kv::Config {
     }
 }
 
-/// Creates or updates every stream and bucket; safe to call from every role
-/// at every start.
-pub async fn ensure_topology(js: &jetstream::Context, s: &TopologySettings) -> Result<(), BrokerError> {
-    for config in
-        [orders_stream_config(s), order_events_stream_config(s), stock_events_stream_config(s), dlq_stream_config(s)]
-    {
-        let name = config.name.clone();
-        js.create_or_update_stream(config).await.map_err(|source| BrokerError::Stream { name, source })?;
+/// One setting of one stream or bucket that differs from what is wanted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// `stream ORDERS`, `bucket IDEMPOTENCY`.
+    pub resource: String,
+    pub setting: &'static str,
+    pub current: String,
+    pub wanted: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {} -> {}", self.resource, self.setting, self.current, self.wanted)
     }
-    let buckets = [
+}
+
+fn stream_configs(s: &TopologySettings) -> [stream::Config; 4] {
+    [orders_stream_config(s), order_events_stream_config(s), stock_events_stream_config(s), dlq_stream_config(s)]
+}
+
+fn bucket_configs(s: &TopologySettings) -> [kv::Config; 5] {
+    [
         idempotency_bucket_config(s),
         bucket(ORDER_VIEW_BUCKET, "Customer and order id to live order state", 1, Duration::ZERO, s),
         bucket(STOCK_BUCKET, "Product id to stock level", 1, Duration::ZERO, s),
         bucket(CATALOG_BUCKET, "Product id to name, category and price", 1, Duration::ZERO, s),
         bucket(LEASE_BUCKET, "The order engine's leader lease", 1, LEASE_TTL, s),
-    ];
-    for config in buckets {
+    ]
+}
+
+/// Whether looking a stream up failed because it does not exist.
+fn missing(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(inner)
+            if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+fn seconds(d: Duration) -> String {
+    if d.is_zero() { "forever".into() } else { format!("{}s", d.as_secs()) }
+}
+
+/// The settings a role's flags control, as they differ between `current`
+/// and `wanted`.
+fn stream_differences(current: &stream::Config, wanted: &stream::Config) -> Vec<Difference> {
+    let resource = format!("stream {}", wanted.name);
+    let mut out = Vec::new();
+    let mut differ = |setting, current: String, wanted: String| {
+        if current != wanted {
+            out.push(Difference { resource: resource.clone(), setting, current, wanted });
+        }
+    };
+    differ("replicas", current.num_replicas.to_string(), wanted.num_replicas.to_string());
+    differ("max_age", seconds(current.max_age), seconds(wanted.max_age));
+    differ("max_bytes", current.max_bytes.to_string(), wanted.max_bytes.to_string());
+    differ("duplicate_window", seconds(current.duplicate_window), seconds(wanted.duplicate_window));
+    out
+}
+
+/// What differs between the streams and buckets on the server and `s`
+/// (what is missing is not a difference: any role creates it).
+pub async fn plan(js: &jetstream::Context, s: &TopologySettings) -> Result<Vec<Difference>, BrokerError> {
+    let mut out = Vec::new();
+    for wanted in stream_configs(s) {
+        let name = wanted.name.clone();
+        match js.get_stream(&name).await {
+            Ok(mut stream) => {
+                let info = stream
+                    .info()
+                    .await
+                    .map_err(|e| BrokerError::Inspect { name: name.clone(), message: e.to_string() })?;
+                out.extend(stream_differences(&info.config, &wanted));
+            }
+            Err(e) if missing(&e) => {}
+            Err(e) => return Err(BrokerError::Inspect { name, message: e.to_string() }),
+        }
+    }
+    for wanted in bucket_configs(s) {
+        let name = wanted.bucket.clone();
+        let Ok(mut stream) = js.get_stream(format!("KV_{name}")).await else { continue };
+        let info =
+            stream.info().await.map_err(|e| BrokerError::Inspect { name: name.clone(), message: e.to_string() })?;
+        let resource = format!("bucket {name}");
+        let current = &info.config;
+        for (setting, now, want) in [
+            ("replicas", current.num_replicas.to_string(), wanted.num_replicas.to_string()),
+            ("max_age", seconds(current.max_age), seconds(wanted.max_age)),
+        ] {
+            if now != want {
+                out.push(Difference { resource: resource.clone(), setting, current: now, wanted: want });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the streams and buckets match `s`: the explicit change behind
+/// `orderstream streams apply --yes`.
+pub async fn apply(js: &jetstream::Context, s: &TopologySettings) -> Result<(), BrokerError> {
+    for config in stream_configs(s) {
+        let name = config.name.clone();
+        js.create_or_update_stream(config).await.map_err(|source| BrokerError::Stream { name, source })?;
+    }
+    for config in bucket_configs(s) {
         let name = config.bucket.clone();
         js.create_or_update_key_value(config).await.map_err(|source| BrokerError::KeyValue { name, source })?;
+    }
+    ensure_topology(js, s).await
+}
+
+/// Creates every stream and bucket that is missing and leaves the rest as
+/// it is, warning when its settings differ from this role's flags; safe to
+/// call from every role at every start.
+pub async fn ensure_topology(js: &jetstream::Context, s: &TopologySettings) -> Result<(), BrokerError> {
+    for config in stream_configs(s) {
+        let name = config.name.clone();
+        match js.get_stream(&name).await {
+            Ok(_) => {}
+            Err(e) if missing(&e) => {
+                js.get_or_create_stream(config).await.map_err(|source| BrokerError::Stream { name, source })?;
+            }
+            Err(e) => return Err(BrokerError::Inspect { name, message: e.to_string() }),
+        }
+    }
+    for config in bucket_configs(s) {
+        let name = config.bucket.clone();
+        if js.get_key_value(&name).await.is_err() {
+            js.create_key_value(config).await.map_err(|source| BrokerError::KeyValue { name, source })?;
+        }
     }
     let snapshots = jetstream::object_store::Config {
         bucket: SNAPSHOT_BUCKET.to_string(),
@@ -192,6 +307,15 @@ pub async fn ensure_topology(js: &jetstream::Context, s: &TopologySettings) -> R
         js.create_object_store(snapshots)
             .await
             .map_err(|e| BrokerError::ObjectStore { name: SNAPSHOT_BUCKET.to_string(), message: e.to_string() })?;
+    }
+    if let Ok(differences) = plan(js, s).await
+        && !differences.is_empty()
+    {
+        let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            differences = %list.join("; "),
+            "the streams differ from this role's flags and are left as they are; `orderstream streams apply` changes them"
+        );
     }
     Ok(())
 }

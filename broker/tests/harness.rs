@@ -1,9 +1,11 @@
-//! The harness itself against real servers: topology is idempotent, a restart
-//! keeps messages, and a three-node cluster serves a replicated stream.
+//! The harness itself against real servers: topology is idempotent and
+//! changes only by intent, a restart keeps messages, and a three-node
+//! cluster serves a replicated stream that a role with other flags leaves
+//! replicated.
 
 use std::time::Duration;
 
-use broker::{NatsCluster, NatsServer, ORDERS_STREAM, TopologySettings, ensure_topology};
+use broker::{IDEMPOTENCY_BUCKET, NatsCluster, NatsServer, ORDERS_STREAM, TopologySettings, ensure_topology};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -15,11 +17,28 @@ async fn topology_is_idempotent_and_survives_a_restart() -> TestResult {
     let settings = TopologySettings::default();
     ensure_topology(&js, &settings).await?;
     ensure_topology(&js, &settings).await?;
-    // A changed limit is applied on the next start, not refused.
-    let wider = TopologySettings { duplicate_window: Duration::from_secs(300), ..settings.clone() };
-    ensure_topology(&js, &wider).await?;
+    // A role started with other flags changes nothing that exists...
+    let other = TopologySettings {
+        duplicate_window: Duration::from_secs(30),
+        max_age: Duration::from_secs(3600),
+        idempotency_ttl: Duration::from_secs(60),
+        ..settings.clone()
+    };
+    ensure_topology(&js, &other).await?;
     let info = js.get_stream(ORDERS_STREAM).await?.info().await?.clone();
-    assert_eq!(info.config.duplicate_window, Duration::from_secs(300));
+    assert_eq!(info.config.duplicate_window, Duration::from_secs(120), "the dedup window is never shortened");
+    assert_eq!(info.config.max_age, Duration::ZERO, "retention is never shortened");
+    // ...the plan says what `streams apply` would change, and apply does it.
+    let plan = broker::plan(&js, &other).await?;
+    let described: Vec<String> = plan.iter().map(ToString::to_string).collect();
+    assert!(described.contains(&"stream ORDERS duplicate_window: 120s -> 30s".to_string()), "{described:?}");
+    assert!(described.contains(&"stream ORDERS max_age: forever -> 3600s".to_string()), "{described:?}");
+    assert!(described.contains(&format!("bucket {IDEMPOTENCY_BUCKET} max_age: 86400s -> 60s")), "{described:?}");
+    broker::apply(&js, &other).await?;
+    let info = js.get_stream(ORDERS_STREAM).await?.info().await?.clone();
+    assert_eq!(info.config.duplicate_window, Duration::from_secs(30));
+    assert!(broker::plan(&js, &other).await?.is_empty(), "applied");
+    broker::apply(&js, &settings).await?;
 
     js.publish(broker::order_submitted_subject("a"), "one".into()).await?.await?;
     server.restart().await?;
@@ -65,5 +84,12 @@ async fn three_node_cluster_serves_a_replicated_stream() -> TestResult {
     let info = js.get_stream(ORDERS_STREAM).await?.info().await?.clone();
     assert_eq!(info.config.num_replicas, 3);
     assert_eq!(info.cluster.map(|c| c.replicas.len()), Some(2));
+    // A role started without --stream-replicas (1) leaves every stream and
+    // bucket replicated.
+    ensure_topology(&js, &TopologySettings::default()).await?;
+    for name in [ORDERS_STREAM, "KV_IDEMPOTENCY"] {
+        let info = js.get_stream(name).await?.info().await?.clone();
+        assert_eq!(info.config.num_replicas, 3, "{name}");
+    }
     Ok(())
 }

@@ -86,7 +86,11 @@ impl Live {
                     Some(message) = events.next() => sampler.on_event(message.subject.as_str(), &message.payload),
                     _ = tick.tick() => {
                         sampler.tick(Utc::now());
-                        me.latest.send_replace(sampler.snapshot());
+                        let mut snapshot = sampler.snapshot();
+                        let connected = client.connection_state() == async_nats::connection::State::Connected;
+                        // Without NATS the figures are not zero but unknown.
+                        snapshot["nats"] = json!(if connected { "connected" } else { "unavailable" });
+                        me.latest.send_replace(snapshot);
                     }
                 }
             }

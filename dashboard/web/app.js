@@ -331,6 +331,12 @@ function drawSystem(snapshot) {
 async function loadHealth() {
   try {
     const h = await api("/api/dashboard/health");
+    if (h.nats !== "connected") {
+      // The tables answer without NATS; what only NATS knows is unknown.
+      $("sys-dlq").textContent = "–";
+      $("consumers").innerHTML = '<tr><td colspan="5" class="muted">NATS is unavailable: live figures, lag and the DLQ are unknown</td></tr>';
+      return;
+    }
     $("sys-dlq").textContent = int(h.dlq_size);
     $("consumers").innerHTML = h.consumers.map((c) =>
       `<tr><td>${esc(c.stream)}</td><td>${esc(c.consumer)}</td><td class="num">${int(c.pending)}</td><td class="num">${int(c.ack_pending)}</td><td class="num">${int(c.redelivered)}</td></tr>`).join("");
