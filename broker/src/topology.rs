@@ -49,6 +49,13 @@ pub fn order_event_subject(order_id: impl std::fmt::Display, suffix: &str) -> St
     format!("order_events.{order_id}.{suffix}")
 }
 
+/// `stock_events.changed.{request}`: a stock change's outcome, one subject
+/// per request id (the caller's `Idempotency-Key`), so a retried request
+/// finds the outcome of the first with a direct get.
+pub fn stock_event_subject(request_id: &str) -> String {
+    format!("stock_events.changed.{}", kv_key(request_id))
+}
+
 /// The ORDER_VIEW key of an order.
 pub fn order_view_key(customer_id: &str, order_id: impl std::fmt::Display) -> String {
     format!("{}.{order_id}", kv_key(customer_id))

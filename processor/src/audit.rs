@@ -38,6 +38,9 @@ pub struct AuditReport {
     pub never_processed: Vec<Uuid>,
     /// Products whose stock does not add up: (product, expected, found).
     pub stock_mismatches: Vec<(String, StockLevel, StockLevel)>,
+    /// Products holding more units than any product may
+    /// ([`schemas::MAX_STOCK_UNITS`]): a sign of arithmetic gone wrong.
+    pub stock_out_of_bounds: Vec<(String, StockLevel)>,
     /// Accepted (ingest's receive time) → the customer's answer (reserved,
     /// flagged or cancelled) stored in ORDER_EVENTS, in ms.
     pub answer_latency_ms: Option<Percentiles>,
@@ -79,6 +82,7 @@ impl AuditReport {
             && self.invalid_paths.is_empty()
             && self.never_processed.is_empty()
             && self.stock_mismatches.is_empty()
+            && self.stock_out_of_bounds.is_empty()
     }
 }
 
@@ -226,6 +230,9 @@ pub async fn audit(js: &jetstream::Context) -> Result<AuditReport, ProcessorErro
             Some(bytes) => serde_json::from_slice::<StockEntry>(&bytes).map(|e| e.level).map_err(nats)?,
             None => StockLevel::default(),
         };
+        if !found.in_bounds() {
+            report.stock_out_of_bounds.push((product.clone(), found));
+        }
         let want = expected.get(product).copied().unwrap_or_default();
         let want = StockLevel { available: received.saturating_sub(want.sold + want.reserved), ..want };
         if found != want || found.on_hand() != *received {

@@ -65,6 +65,9 @@ pub fn parse_csv(text: &str) -> Result<Vec<CatalogEntry>, ImportError> {
             None | Some("") => Currency::USD,
             Some(code) => Currency::from_code(code).ok_or_else(|| bad(format!("unknown currency {code}")))?,
         };
+        if row.stock > schemas::MAX_STOCK_UNITS {
+            return Err(bad(format!("stock is at most {} units", schemas::MAX_STOCK_UNITS)));
+        }
         let unit_price = parse_decimal(&row.unit_price, currency.exponent(), MAX_UNIT_PRICE_MAJOR)
             .map_err(|e| bad(format!("unit_price {}", e)))?;
         entries.push(CatalogEntry {

@@ -59,7 +59,7 @@ pub async fn send_stock_command(
         issued_at: Utc::now(),
     };
     let payload = serde_json::to_vec(&command).map_err(publish_error)?;
-    let publish = PublishMessage::build().payload(payload.into()).message_id(format!("stock:{request_id}"));
+    let publish = PublishMessage::build().payload(payload.into()).message_id(schemas::stock_event_id(request_id));
     let ack =
         js.send_publish(STOCK_COMMAND_SUBJECT, publish).await.map_err(publish_error)?.await.map_err(publish_error)?;
     Ok(ack.sequence)

@@ -387,7 +387,8 @@ impl Runner {
             if outputs.already_published(&event.event_id) {
                 continue;
             }
-            acks.push(self.publish_json("stock_events.changed".to_string(), &event.event_id, event).await?);
+            let subject = broker::stock_event_subject(event.request_id());
+            acks.push(self.publish_json(subject, &event.event_id, event).await?);
         }
         for poison in &fx.poison {
             if let Some(message) = poisoned.get(&poison.seq) {

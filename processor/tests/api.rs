@@ -138,6 +138,24 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     let event: Value = res.json().await?;
     assert_eq!(event["before"]["available"], 500);
     assert_eq!(event["after"]["available"], 520);
+    // The same request again: at once, the first one's outcome, applied once.
+    let started = std::time::Instant::now();
+    let again = admin(http.put(&stock))
+        .header("idempotency-key", "restock-1")
+        .json(&json!({"delta": 20, "reason": "delivery"}))
+        .send()
+        .await?;
+    assert_eq!(again.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered from the first outcome, not after a wait");
+    assert_eq!(again.json::<Value>().await?, event);
+    let reused =
+        admin(http.put(&stock)).header("idempotency-key", "restock-1").json(&json!({"delta": 5})).send().await?;
+    assert_eq!(reused.status(), 409, "the key names another change");
+    for absurd in [json!({"quantity": u64::MAX}), json!({"delta": i64::MIN}), json!({"quantity": 1_000_000_000_001u64})]
+    {
+        let res = admin(http.put(&stock)).json(&absurd).send().await?;
+        assert_eq!(res.status(), 422, "{absurd}");
+    }
     let refused = admin(http.put(&stock)).json(&json!({"delta": -1000})).send().await?;
     assert_eq!(refused.status(), 409);
     assert_eq!(admin(http.put(&stock)).json(&json!({})).send().await?.status(), 422);

@@ -80,6 +80,11 @@ pub struct StockCommand {
     pub issued_at: DateTime<Utc>,
 }
 
+/// The most units of one product the system holds (available, reserved and
+/// sold together): far beyond any store, far below where `u64` arithmetic
+/// could wrap. A stock change past it is refused.
+pub const MAX_STOCK_UNITS: u64 = 1_000_000_000_000;
+
 /// One product's units: `received = available + reserved + sold` always.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockLevel {
@@ -89,9 +94,21 @@ pub struct StockLevel {
 }
 
 impl StockLevel {
+    /// Every unit received: available, reserved and sold (saturating; the
+    /// engine keeps it at most [`MAX_STOCK_UNITS`]).
     pub fn on_hand(&self) -> u64 {
-        self.available + self.reserved + self.sold
+        self.available.saturating_add(self.reserved).saturating_add(self.sold)
     }
+
+    /// Whether the level is within [`MAX_STOCK_UNITS`].
+    pub fn in_bounds(&self) -> bool {
+        u128::from(self.available) + u128::from(self.reserved) + u128::from(self.sold) <= u128::from(MAX_STOCK_UNITS)
+    }
+}
+
+/// The id of the stock event a stock command with `request_id` makes.
+pub fn stock_event_id(request_id: &str) -> String {
+    format!("stock:{request_id}")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -107,6 +124,13 @@ pub struct StockEvent {
     pub rejected: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl StockEvent {
+    /// The request id it answers (its event id without the `stock:` prefix).
+    pub fn request_id(&self) -> &str {
+        self.event_id.strip_prefix("stock:").unwrap_or(&self.event_id)
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ pub use api::{
     OrderItemView, OrderView, StatusTime,
 };
 pub use command::{
-    OrderCommand, OrderCommandEnvelope, ReviewDecision, StockChange, StockCommand, StockEvent, StockLevel,
+    MAX_STOCK_UNITS, OrderCommand, OrderCommandEnvelope, ReviewDecision, StockChange, StockCommand, StockEvent,
+    StockLevel, stock_event_id,
 };
 pub use currency::Currency;
 pub use event::{EventKind, EventPayload, OrderEvent, status_event_id};

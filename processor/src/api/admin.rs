@@ -73,7 +73,17 @@ pub async fn set_stock(
     body: Body,
 ) -> Result<Response, HttpError> {
     let request: StockRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
+    let too_many = |field: &str| {
+        HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("at most {} units", schemas::MAX_STOCK_UNITS),
+        )
+        .with_field(field)
+    };
     let change = match (request.quantity, request.delta) {
+        (Some(quantity), None) if quantity > schemas::MAX_STOCK_UNITS => return Err(too_many("quantity")),
+        (None, Some(delta)) if delta.unsigned_abs() > schemas::MAX_STOCK_UNITS => return Err(too_many("delta")),
         (Some(quantity), None) => StockChange::Set { quantity },
         (None, Some(delta)) => StockChange::Adjust { delta },
         _ => {
@@ -100,22 +110,48 @@ pub async fn set_stock(
         }
         None => uuid::Uuid::now_v7().to_string(),
     };
-    let event_id = format!("stock:{request_id}");
-    let mut events = state.client.subscribe("stock_events.changed").await.map_err(unavailable)?;
-    crate::commands::send_stock_command(&state.js, &product_id, change, &request_id, request.reason)
-        .await
-        .map_err(unavailable)?;
-    let wait = async {
-        while let Some(message) = events.next().await {
-            if let Ok(event) = serde_json::from_slice::<StockEvent>(&message.payload)
-                && event.event_id == event_id
-            {
-                return Some(event);
+    let subject = broker::stock_event_subject(&request_id);
+    // A retried request answers with the first one's outcome, however late.
+    let earlier = state.stock_events.direct_get_last_for_subject(&subject).await;
+    let outcome = match earlier {
+        Ok(message) => Some(serde_json::from_slice::<StockEvent>(&message.payload).map_err(unavailable)?),
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => None,
+        Err(e) => return Err(unavailable(e)),
+    };
+    let outcome = match outcome {
+        Some(event) => Some(event),
+        None => {
+            let mut events = state.client.subscribe(subject.clone()).await.map_err(unavailable)?;
+            crate::commands::send_stock_command(&state.js, &product_id, change.clone(), &request_id, request.reason)
+                .await
+                .map_err(unavailable)?;
+            let wait = async {
+                while let Some(message) = events.next().await {
+                    if let Ok(event) = serde_json::from_slice::<StockEvent>(&message.payload) {
+                        return Some(event);
+                    }
+                }
+                None
+            };
+            match tokio::time::timeout(state.settings.command_timeout, wait).await.ok().flatten() {
+                Some(event) => Some(event),
+                // Published before we subscribed (a concurrent retry), or
+                // slow: look once more before saying it is queued.
+                None => state
+                    .stock_events
+                    .direct_get_last_for_subject(&subject)
+                    .await
+                    .ok()
+                    .and_then(|m| serde_json::from_slice::<StockEvent>(&m.payload).ok()),
             }
         }
-        None
     };
-    match tokio::time::timeout(state.settings.command_timeout, wait).await.ok().flatten() {
+    match outcome {
+        Some(event) if event.product_id != product_id || event.change != change => Err(HttpError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another stock change; use a new key",
+        )
+        .with_field("Idempotency-Key")),
         Some(event) if event.rejected.is_some() => {
             Err(HttpError::conflict("stock_change_refused", event.rejected.unwrap_or_default()).with_field("delta"))
         }

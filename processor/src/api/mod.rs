@@ -51,6 +51,7 @@ pub struct ApiState {
     pub(crate) orders: jetstream::stream::Stream<()>,
     pub(crate) dlq: jetstream::stream::Stream<()>,
     pub(crate) events: jetstream::stream::Stream<()>,
+    pub(crate) stock_events: jetstream::stream::Stream<()>,
     pub(crate) settings: Arc<ApiSettings>,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -77,6 +78,10 @@ impl ApiState {
                 .get_stream_no_info(broker::ORDER_EVENTS_STREAM)
                 .await
                 .map_err(|e| nats("open ORDER_EVENTS")(e.to_string()))?,
+            stock_events: js
+                .get_stream_no_info(broker::STOCK_EVENTS_STREAM)
+                .await
+                .map_err(|e| nats("open STOCK_EVENTS")(e.to_string()))?,
             client,
             js,
             settings: Arc::new(settings),

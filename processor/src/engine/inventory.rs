@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use schemas::{OrderItem, StockChange, StockLevel};
+use schemas::{MAX_STOCK_UNITS, OrderItem, StockChange, StockLevel};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StockError {
@@ -44,20 +44,25 @@ impl Inventory {
     }
 
     fn check(&self, items: &[OrderItem], how: Move) -> Result<(), StockError> {
+        // Per product, all of its lines together (ingest refuses an order
+        // naming a product twice; the engine does not rely on it).
+        let mut wanted: BTreeMap<&str, u64> = BTreeMap::new();
         for item in items {
-            let level = self.level(&item.product_id);
-            let wanted = u64::from(item.quantity);
+            let n = wanted.entry(item.product_id.as_str()).or_default();
+            *n = n.saturating_add(u64::from(item.quantity));
+        }
+        for (product_id, wanted) in wanted {
+            let level = self.level(product_id);
             let (have, what) = match how {
                 Move::Reserve => (level.available, ""),
                 Move::Release | Move::Sell => (level.reserved, "fewer units reserved than the order holds"),
                 Move::Restock => (level.sold, "fewer units sold than the order bought"),
             };
             if have < wanted {
+                let product_id = product_id.to_string();
                 return Err(match how {
-                    Move::Reserve => {
-                        StockError::Shortage { product_id: item.product_id.clone(), wanted, available: have }
-                    }
-                    _ => StockError::Invariant { product_id: item.product_id.clone(), what },
+                    Move::Reserve => StockError::Shortage { product_id, wanted, available: have },
+                    _ => StockError::Invariant { product_id, what },
                 });
             }
         }
@@ -66,27 +71,36 @@ impl Inventory {
 
     fn apply(&mut self, items: &[OrderItem], how: Move) -> Result<(), StockError> {
         self.check(items, how)?;
+        // Checked as a whole first, so a failure changes nothing. Units only
+        // move between buckets, so no sum outgrows the product's on-hand
+        // total (at most MAX_STOCK_UNITS); checked all the same.
+        let mut next = Vec::with_capacity(items.len());
         for item in items {
-            let level = self.levels.entry(item.product_id.clone()).or_default();
+            let level = next
+                .iter()
+                .rev()
+                .find(|(id, _): &&(&String, StockLevel)| *id == &item.product_id)
+                .map_or_else(|| self.level(&item.product_id), |(_, l)| *l);
             let n = u64::from(item.quantity);
-            match how {
-                Move::Reserve => {
-                    level.available -= n;
-                    level.reserved += n;
-                }
-                Move::Release => {
-                    level.reserved -= n;
-                    level.available += n;
-                }
-                Move::Sell => {
-                    level.reserved -= n;
-                    level.sold += n;
-                }
-                Move::Restock => {
-                    level.sold -= n;
-                    level.available += n;
-                }
-            }
+            let (from, to) = match how {
+                Move::Reserve => (level.available.checked_sub(n), level.reserved.checked_add(n)),
+                Move::Release => (level.reserved.checked_sub(n), level.available.checked_add(n)),
+                Move::Sell => (level.reserved.checked_sub(n), level.sold.checked_add(n)),
+                Move::Restock => (level.sold.checked_sub(n), level.available.checked_add(n)),
+            };
+            let (Some(from), Some(to)) = (from, to) else {
+                return Err(StockError::Invariant { product_id: item.product_id.clone(), what: "a count would wrap" });
+            };
+            let moved = match how {
+                Move::Reserve => StockLevel { available: from, reserved: to, ..level },
+                Move::Release => StockLevel { reserved: from, available: to, ..level },
+                Move::Sell => StockLevel { reserved: from, sold: to, ..level },
+                Move::Restock => StockLevel { sold: from, available: to, ..level },
+            };
+            next.push((&item.product_id, moved));
+        }
+        for (product_id, level) in next {
+            self.levels.insert(product_id.clone(), level);
         }
         Ok(())
     }
@@ -111,20 +125,27 @@ impl Inventory {
         self.apply(items, Move::Restock)
     }
 
-    /// An admin's change to available units; never below zero.
+    /// An admin's change to available units; never below zero, never
+    /// past [`MAX_STOCK_UNITS`] on hand.
     pub fn change(&mut self, product_id: &str, change: &StockChange) -> Result<(StockLevel, StockLevel), StockError> {
         let before = self.level(product_id);
+        let refused = |message: String| StockError::Refused { product_id: product_id.to_string(), message };
         let available = match *change {
             StockChange::Set { quantity } => quantity,
             StockChange::Adjust { delta } => {
                 let next = i128::from(before.available) + i128::from(delta);
-                u64::try_from(next).map_err(|_| StockError::Refused {
-                    product_id: product_id.to_string(),
-                    message: format!("adjusting {} available by {delta} would go below zero", before.available),
+                u64::try_from(next).map_err(|_| {
+                    refused(format!("adjusting {} available by {delta} would go below zero", before.available))
                 })?
             }
         };
         let after = StockLevel { available, ..before };
+        if !after.in_bounds() {
+            return Err(refused(format!(
+                "{available} available with {} reserved and {} sold is more than the {MAX_STOCK_UNITS} units a product may hold",
+                before.reserved, before.sold
+            )));
+        }
         self.levels.insert(product_id.to_string(), after);
         Ok((before, after))
     }
@@ -161,6 +182,27 @@ mod tests {
         assert!(matches!(inv.restock(&[item("a", 1)]), Err(StockError::Invariant { .. })));
         assert!(inv.change("a", &StockChange::Adjust { delta: -2 }).is_err());
         assert_eq!(inv.level("a").available, 1);
+    }
+
+    #[test]
+    fn absurd_quantities_are_refused_and_nothing_wraps() {
+        let mut inv = Inventory::default();
+        assert!(inv.change("a", &StockChange::Set { quantity: u64::MAX }).is_err());
+        assert!(inv.change("a", &StockChange::Set { quantity: MAX_STOCK_UNITS + 1 }).is_err());
+        inv.change("a", &StockChange::Set { quantity: MAX_STOCK_UNITS }).unwrap();
+        inv.reserve(&[item("a", 3)]).unwrap();
+        inv.sell(&[item("a", 3)]).unwrap();
+        assert!(inv.change("a", &StockChange::Adjust { delta: 1 }).is_err(), "3 sold + the maximum available");
+        inv.restock(&[item("a", 3)]).unwrap();
+        assert_eq!(inv.level("a"), StockLevel { available: MAX_STOCK_UNITS, reserved: 0, sold: 0 });
+        assert!(inv.level("a").in_bounds());
+        // The same product twice in one order moves its units twice, and
+        // needs them all.
+        inv.reserve(&[item("a", 1), item("a", 2)]).unwrap();
+        assert_eq!(inv.level("a").reserved, 3);
+        inv.change("b", &StockChange::Set { quantity: 2 }).unwrap();
+        assert!(matches!(inv.reserve(&[item("b", 2), item("b", 1)]), Err(StockError::Shortage { wanted: 3, .. })));
+        assert_eq!(inv.level("b").available, 2, "nothing reserved on failure");
     }
 
     #[derive(Debug, Clone)]

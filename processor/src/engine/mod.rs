@@ -384,7 +384,7 @@ impl Engine {
             Err(err) => (before, Some(err.to_string())),
         };
         fx.stock_events.push(StockEvent {
-            event_id: format!("stock:{}", cmd.request_id),
+            event_id: schemas::stock_event_id(&cmd.request_id),
             product_id: cmd.product_id,
             occurred_at: at,
             change: cmd.change,
