@@ -15,8 +15,22 @@ pub fn from_intake(err: IntakeError, retry_after_secs: u32) -> HttpError {
         )
         .with_field("Idempotency-Key"),
         IntakeError::Unavailable(why) => HttpError::unavailable(
-            format!("the order was not accepted ({why}); retry with the same Idempotency-Key"),
+            format!("the order was not stored ({why}); retry (with the same Idempotency-Key, if it had one)"),
             retry_after_secs,
         ),
+        IntakeError::Unknown { order_id, why } => {
+            let mut error = HttpError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "ack_unknown",
+                format!(
+                    "JetStream did not confirm the order in time ({why}): it may have been stored. \
+                     GET /api/orders/{order_id} says whether it was; a retry with the same Idempotency-Key \
+                     returns this order either way"
+                ),
+            );
+            error.body.order_id = Some(order_id);
+            error.retry_after_secs = Some(retry_after_secs);
+            error
+        }
     }
 }

@@ -33,14 +33,22 @@ pub enum IntakeError {
     Invalid(FieldError),
     #[error("idempotency key reused with a different body")]
     KeyReused,
+    /// Not stored: the order never reached JetStream, or JetStream refused it.
     #[error("{0}")]
     Unavailable(String),
+    /// Sent, but no acknowledgement came: it may be stored.
+    #[error("{why}")]
+    Unknown { order_id: Uuid, why: String },
 }
 
 /// What the IDEMPOTENCY bucket stores per key.
 #[derive(Deserialize)]
 struct IdempotencyRecord {
     request_sha256: String,
+    /// `content-v1`: the hash is of the validated content ([`content_sha256`]);
+    /// absent in records written before, which hashed the request as sent.
+    #[serde(default)]
+    hash: Option<String>,
     order: Order,
 }
 
@@ -48,7 +56,21 @@ struct IdempotencyRecord {
 #[derive(Serialize)]
 struct RecordRef<'a> {
     request_sha256: &'a str,
+    hash: &'static str,
     order: &'a Order,
+}
+
+const CONTENT_HASH: &str = "content-v1";
+
+/// "The same body" for an `Idempotency-Key`: the order's content as
+/// validated, so a price sent as `1.00` or `"1.00"`, the key repeated in the
+/// body, or the batch route instead of the single one are the same request.
+fn content_sha256(req: &CreateOrderRequest) -> Result<String, IntakeError> {
+    // `placed_at` was checked against the clock in `prepare`; here any
+    // valid time passes.
+    let far_future = chrono::TimeZone::with_ymd_and_hms(&Utc, 9000, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let new = validate_order(req, far_future).map_err(IntakeError::Invalid)?;
+    Ok(sha256_hex(&serde_json::to_vec(&new).map_err(|e| IntakeError::Unavailable(e.to_string()))?))
 }
 
 pub struct Accepted {
@@ -69,6 +91,21 @@ pub struct Intake {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a failed acknowledgement means JetStream stored nothing: it
+/// answered with an error (no stream, a limit reached), as opposed to not
+/// answering (a timeout, a dropped connection), which leaves it unknown.
+fn stored_nothing(err: &jetstream::context::PublishError) -> bool {
+    use jetstream::context::PublishErrorKind as Kind;
+    matches!(
+        err.kind(),
+        Kind::StreamNotFound
+            | Kind::WrongLastMessageId
+            | Kind::WrongLastSequence
+            | Kind::MaxPayloadExceeded
+            | Kind::Other
+    )
 }
 
 /// Whether this request claimed its Idempotency-Key or found it taken.
@@ -110,11 +147,10 @@ impl Intake {
     /// Step 1 of the module comment: record `key → order` unless the key is
     /// taken; a taken key with a different body is `KeyReused`.
     pub async fn claim_key(&self, key: &str, req: &CreateOrderRequest, order: &Order) -> Result<Claim, IntakeError> {
-        // The request as sent (not the defaulted order) decides "same body".
-        let request_sha256 = sha256_hex(&serde_json::to_vec(req).map_err(|e| IntakeError::Unavailable(e.to_string()))?);
+        let request_sha256 = content_sha256(req)?;
         // KV keys allow only [-/_=.a-zA-Z0-9]; any printable key hashes to one.
         let kv_key = sha256_hex(key.as_bytes());
-        let record = RecordRef { request_sha256: &request_sha256, order };
+        let record = RecordRef { request_sha256: &request_sha256, hash: CONTENT_HASH, order };
         let value = Bytes::from(serde_json::to_vec(&record).map_err(|e| IntakeError::Unavailable(e.to_string()))?);
         let created = tokio::time::timeout(self.publish_timeout, self.idempotency.create(&kv_key, value))
             .await
@@ -123,7 +159,15 @@ impl Intake {
             Ok(_) => Ok(Claim::Won),
             Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
                 let recorded = self.read_record(&kv_key).await?;
-                if recorded.request_sha256 != request_sha256 {
+                let same = match recorded.hash.as_deref() {
+                    Some(CONTENT_HASH) => recorded.request_sha256 == request_sha256,
+                    // A record from before: the request as it was sent then.
+                    _ => {
+                        let sent = serde_json::to_vec(req).map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+                        recorded.request_sha256 == sha256_hex(&sent)
+                    }
+                };
+                if !same {
                     return Err(IntakeError::KeyReused);
                 }
                 Ok(Claim::Taken(Box::new(recorded.order)))
@@ -154,19 +198,41 @@ impl Intake {
     }
 
     /// Step 2: publishes with `Nats-Msg-Id = order_id`, waits for the PubAck.
+    /// A failure before the order left, or JetStream's refusal, is
+    /// `Unavailable` (not stored). A missing acknowledgement is resolved by
+    /// looking the order up; still unseen, it is `Unknown`: never a 503
+    /// for an order that may be stored.
     pub async fn publish(&self, order: &Order, metrics: &Metrics) -> Result<u64, IntakeError> {
         let payload = serde_json::to_vec(order).map_err(|e| IntakeError::Unavailable(e.to_string()))?;
         let started = Instant::now();
+        let deadline = started + self.publish_timeout;
         let publish = PublishMessage::build().payload(payload.into()).message_id(order.order_id.to_string());
-        let acked = tokio::time::timeout(self.publish_timeout, async {
-            self.js.send_publish(order_submitted_subject(order.order_id), publish).await?.await
-        })
+        let sent = tokio::time::timeout_at(
+            deadline.into(),
+            self.js.send_publish(order_submitted_subject(order.order_id), publish),
+        )
         .await;
+        let ack = match sent {
+            Err(_) => return Err(IntakeError::Unavailable("timed out handing the order to NATS".into())),
+            Ok(Err(err)) => return Err(IntakeError::Unavailable(format!("cannot send to JetStream: {err}"))),
+            Ok(Ok(ack)) => ack,
+        };
+        let acked = tokio::time::timeout_at(deadline.into(), ack.into_future()).await;
         metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
-        match acked {
-            Ok(Ok(ack)) => Ok(ack.sequence),
-            Ok(Err(err)) => Err(IntakeError::Unavailable(format!("JetStream refused the order: {err}"))),
-            Err(_) => Err(IntakeError::Unavailable("timed out waiting for JetStream".into())),
+        let why = match acked {
+            Ok(Ok(ack)) => return Ok(ack.sequence),
+            Ok(Err(err)) if stored_nothing(&err) => {
+                return Err(IntakeError::Unavailable(format!("JetStream refused the order: {err}")));
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => "timed out waiting for JetStream's acknowledgement".to_string(),
+        };
+        match self.find(order.order_id).await {
+            Ok(Some((_, seq))) => Ok(seq),
+            _ => {
+                metrics.acks_unknown.inc();
+                Err(IntakeError::Unknown { order_id: order.order_id, why })
+            }
         }
     }
 

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub publish_seconds: Histogram,
     pub idempotent_replays: Counter,
     pub orders_accepted: Counter,
+    pub acks_unknown: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -51,6 +52,7 @@ impl Metrics {
         let publish_seconds = latency_histogram();
         let idempotent_replays = Counter::default();
         let orders_accepted = Counter::default();
+        let acks_unknown = Counter::default();
         registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", request_seconds.clone());
         registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
@@ -65,6 +67,11 @@ impl Metrics {
             idempotent_replays.clone(),
         );
         registry.register("orders_accepted", "Orders durably stored in JetStream", orders_accepted.clone());
+        registry.register(
+            "acks_unknown",
+            "Orders sent whose storage JetStream did not confirm in time (answered 504 with the order id)",
+            acks_unknown.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -73,6 +80,7 @@ impl Metrics {
             publish_seconds,
             idempotent_replays,
             orders_accepted,
+            acks_unknown,
         })
     }
 

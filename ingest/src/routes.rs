@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::future::join_all;
+use futures::StreamExt;
 use schemas::http::Path;
 use serde_json::json;
 use uuid::Uuid;
@@ -36,6 +36,8 @@ pub struct AppState {
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Orders of one batch published at once.
+const BATCH_IN_FLIGHT: usize = 64;
 const REPLAYED: &str = "idempotent-replayed";
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
@@ -75,7 +77,8 @@ fn accepted_response(accepted: Accepted) -> Response {
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
         (status = 422, description = "Validation failed; `field` names the culprit", body = ApiError),
-        (status = 503, description = "JetStream unavailable; retry after Retry-After seconds", body = ApiError),
+        (status = 503, description = "Not stored (JetStream unavailable or refusing); retry after Retry-After seconds", body = ApiError),
+        (status = 504, description = "Sent, but JetStream did not confirm it in time: it may be stored. `order_id` in the body; GET /api/orders/{order_id} resolves it, and a retry with the same Idempotency-Key returns this order", body = ApiError),
     )
 )]
 pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
@@ -106,7 +109,7 @@ pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body:
     post, path = "/api/orders/batch", tag = "orders",
     request_body = BatchRequest,
     responses(
-        (status = 200, description = "One result per order, in order: status 202/200 with the order, or an error", body = BatchResponse),
+        (status = 200, description = "One result per order, in order: status 202/200 with the order, or an error (503: not stored; 504: may be stored, with its order_id)", body = BatchResponse),
         (status = 400, description = "Malformed JSON", body = ApiError),
         (status = 422, description = "Not a batch, or too many orders", body = ApiError),
     )
@@ -124,35 +127,47 @@ pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body:
         .with_field("orders"));
     }
     let retry_after = state.config.retry_after_secs;
-    let results = join_all(batch.orders.iter().enumerate().map(|(index, raw)| {
-        let state = &state;
-        async move {
-            let outcome = match decode_json::<CreateOrderRequest>(raw.get().as_bytes()) {
-                Err(e) => Err(HttpError::from(e)),
-                Ok(req) => state
-                    .intake
-                    .accept(&req, req.idempotency_key.as_deref(), &state.metrics)
-                    .await
-                    .map_err(|e| from_intake(e, retry_after)),
-            };
-            match outcome {
-                Ok(accepted) => {
-                    let status = if accepted.replayed { 200 } else { 202 };
-                    BatchItemResult { index, status, order: Some(accepted.response), error: None }
-                }
-                Err(mut e) => {
-                    if let Some(field) = e.body.field.take() {
-                        e.body.field = Some(format!("orders[{index}].{field}"));
-                    }
-                    BatchItemResult { index, status: e.status.as_u16(), order: None, error: Some(e.body) }
-                }
-            }
-        }
-    }))
-    .await;
+    // A bounded number of orders in flight at once: each waits for its
+    // acknowledgement only from when it is sent, so a large batch cannot
+    // time its own tail out queueing behind its head.
+    let orders: Vec<(usize, Box<serde_json::value::RawValue>)> = batch.orders.into_iter().enumerate().collect();
+    let results: Vec<BatchItemResult> = futures::stream::iter(orders)
+        .map(|(index, raw)| accept_one(state.clone(), index, raw, retry_after))
+        .buffered(BATCH_IN_FLIGHT)
+        .collect()
+        .await;
     let accepted = results.iter().filter(|r| r.order.is_some()).count();
     let rejected = results.len() - accepted;
     Ok(Json(BatchResponse { accepted, rejected, results }).into_response())
+}
+
+/// One order of a batch, with its index in the batch.
+async fn accept_one(
+    state: AppState,
+    index: usize,
+    raw: Box<serde_json::value::RawValue>,
+    retry_after: u32,
+) -> BatchItemResult {
+    let outcome = match decode_json::<CreateOrderRequest>(raw.get().as_bytes()) {
+        Err(e) => Err(HttpError::from(e)),
+        Ok(req) => state
+            .intake
+            .accept(&req, req.idempotency_key.as_deref(), &state.metrics)
+            .await
+            .map_err(|e| from_intake(e, retry_after)),
+    };
+    match outcome {
+        Ok(accepted) => {
+            let status = if accepted.replayed { 200 } else { 202 };
+            BatchItemResult { index, status, order: Some(accepted.response), error: None }
+        }
+        Err(mut e) => {
+            if let Some(field) = e.body.field.take() {
+                e.body.field = Some(format!("orders[{index}].{field}"));
+            }
+            BatchItemResult { index, status: e.status.as_u16(), order: None, error: Some(e.body) }
+        }
+    }
 }
 
 /// The order as accepted.

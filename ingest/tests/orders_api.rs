@@ -45,6 +45,20 @@ async fn same_key_same_body_replays_and_different_body_conflicts() -> TestResult
     let again: Value = again.json().await?;
     assert_eq!(again, first, "a replay returns the original response");
 
+    // The same content in another form is the same request: the key also
+    // in the body, prices as strings instead of numbers, the batch route.
+    let mut same = order("c-1");
+    same["idempotency_key"] = json!("key-1");
+    same["items"][0]["unit_price"] = json!("19.99");
+    same["items"][1]["unit_price"] = json!(5.5);
+    let resend = t.post(&same, Some("key-1")).await?;
+    assert_eq!(resend.status(), 200);
+    assert_eq!(resend.json::<Value>().await?["order_id"], first["order_id"]);
+    let batch = t.http.post(t.url("/api/orders/batch")).json(&json!({"orders": [same]})).send().await?;
+    let batch: Value = batch.json().await?;
+    assert_eq!(batch["results"][0]["status"], 200, "{batch}");
+    assert_eq!(batch["results"][0]["order"]["order_id"], first["order_id"]);
+
     let conflict = t.post(&order("c-2"), Some("key-1")).await?;
     assert_eq!(conflict.status(), 409);
     let conflict: Value = conflict.json().await?;
@@ -131,6 +145,9 @@ async fn every_validation_class_is_a_4xx_and_stores_nothing() -> TestResult {
         (item("unit_price", json!("NaN")), "items[0].unit_price"),
         (item("unit_price", json!(5e9)), "items[0].unit_price"),
         (item("product_id", json!("")), "items[0].product_id"),
+        (item("product_id", json!("sku\u{200B}-1")), "items[0].product_id"),
+        (with("customer_id", json!("c-1\u{202E}")), "customer_id"),
+        (item("unit_price", json!(" 19.99")), "items[0].unit_price"),
     ];
     for (body, field) in cases {
         let res = t.post(&body, None).await?;
@@ -157,6 +174,19 @@ async fn every_validation_class_is_a_4xx_and_stores_nothing() -> TestResult {
     let res = t.post(&order("c-1"), Some(&"k".repeat(256))).await?;
     assert_eq!(res.status(), 422);
     assert_eq!(res.json::<Value>().await?["field"], "Idempotency-Key");
+    let res = t.post(&order("c-1"), Some("tab\there")).await?;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<Value>().await?["field"], "Idempotency-Key");
+    let res = t
+        .http
+        .post(t.url("/api/orders"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(order("c-1").to_string())
+        .send()
+        .await?;
+    assert_eq!(res.status(), 415, "a body said to be gzip is not read as plain JSON");
+    assert_eq!(res.json::<Value>().await?["field"], "Content-Encoding");
 
     let res = t.http.get(t.url("/api/orders/not-a-uuid")).send().await?;
     assert_eq!(res.status(), 400);
@@ -257,5 +287,77 @@ async fn operations_endpoints_report() -> TestResult {
     let openapi: Value = t.http.get(t.url("/api/openapi.json")).send().await?.json().await?;
     assert!(openapi["paths"]["/api/orders"]["post"].is_object());
     assert!(openapi["components"]["schemas"]["OrderAccepted"].is_object());
+    Ok(())
+}
+
+/// Every order of a stream's messages, by customer id.
+async fn stored_customers(
+    t: &TestIngest,
+) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error>> {
+    use futures::StreamExt;
+    let stream = t.js.get_stream(broker::ORDERS_STREAM).await?;
+    let consumer = stream.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await?;
+    let total = t.stored_orders().await?;
+    let mut messages = consumer.messages().await?;
+    let mut out = std::collections::HashMap::new();
+    while (out.len() as u64) < total {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next()).await?.ok_or("ended")??;
+        let order: Value = serde_json::from_slice(&message.payload)?;
+        out.insert(
+            order["customer_id"].as_str().unwrap_or("").to_string(),
+            order["order_id"].as_str().unwrap_or("").to_string(),
+        );
+    }
+    Ok(out)
+}
+
+/// A 503 means "not stored": large batches flow through a healthy
+/// JetStream without one, and when JetStream stalls mid-batch (its process
+/// stopped with SIGSTOP, then continued), an order answered 503 is never in
+/// the stream, and one whose acknowledgement never came is answered 504
+/// with its id, which `GET /api/orders/{id}` then resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_is_only_for_orders_not_stored_even_when_jetstream_stalls() -> TestResult {
+    let t = TestIngest::start().await?;
+    let batch =
+        |tag: &str| -> Value { json!({"orders": (0..1000).map(|i| order(&format!("{tag}-{i}"))).collect::<Vec<_>>()}) };
+    let res = t.http.post(t.url("/api/orders/batch")).json(&batch("calm")).send().await?;
+    let body: Value = res.json().await?;
+    assert_eq!(body["accepted"], 1000, "a healthy JetStream stores a whole batch: {}", body["results"][0]);
+
+    let pid = t.nats.pid().ok_or("no nats-server pid")?.to_string();
+    let post = t.http.post(t.url("/api/orders/batch")).json(&batch("stall")).send();
+    let stall = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::process::Command::new("kill").args(["-STOP", &pid]).status().await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::process::Command::new("kill").args(["-CONT", &pid]).status().await?;
+        Ok::<_, std::io::Error>(())
+    };
+    let (res, stalled) = tokio::join!(post, stall);
+    stalled?;
+    let body: Value = res?.json().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored = stored_customers(&t).await?;
+    let mut counts = std::collections::BTreeMap::<u64, usize>::new();
+    for (i, result) in body["results"].as_array().ok_or("results")?.iter().enumerate() {
+        let status = result["status"].as_u64().ok_or("status")?;
+        *counts.entry(status).or_default() += 1;
+        let customer = format!("stall-{i}");
+        match status {
+            202 => assert!(stored.contains_key(&customer), "{customer} answered 202 but is not stored"),
+            503 => assert!(!stored.contains_key(&customer), "{customer} answered 503 but is stored: {result}"),
+            504 => {
+                assert_eq!(result["error"]["error"], "ack_unknown", "{result}");
+                let id = result["error"]["order_id"].as_str().ok_or("a 504 names its order")?;
+                let found = t.http.get(t.url(&format!("/api/orders/{id}"))).send().await?.status().as_u16();
+                let expected = if stored.get(&customer).map(String::as_str) == Some(id) { 200 } else { 404 };
+                assert_eq!(found, expected, "GET /api/orders/{id} resolves {customer}");
+            }
+            other => return Err(format!("{customer}: unexpected status {other}: {result}").into()),
+        }
+    }
+    eprintln!("stalled batch: {counts:?}");
+    assert!(counts.get(&504).copied().unwrap_or(0) + counts.get(&503).copied().unwrap_or(0) > 0, "the stall was felt");
     Ok(())
 }

@@ -180,6 +180,10 @@ pub struct ApiError {
     /// JSON path of the offending field, e.g. `items[2].unit_price`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `ack_unknown` (504): the order that may have been stored;
+    /// `GET /api/orders/{order_id}` says whether it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<uuid::Uuid>,
 }
 
 /// One order's outcome in a batch: `202` with the order, or an error.

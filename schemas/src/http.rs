@@ -21,7 +21,7 @@ impl HttpError {
     pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
         HttpError {
             status,
-            body: ApiError { error: error.to_string(), message: message.into(), field: None },
+            body: ApiError { error: error.to_string(), message: message.into(), field: None, order_id: None },
             retry_after_secs: None,
         }
     }
@@ -86,6 +86,15 @@ pub async fn read_json_body(headers: &HeaderMap, body: Body, limit: usize) -> Re
             format!("send Content-Type: application/json (got {content_type:?})"),
         )
         .with_field("Content-Type"));
+    }
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
+    if !encoding.trim().eq_ignore_ascii_case("identity") {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {encoding:?} is not accepted: send the JSON uncompressed"),
+        )
+        .with_field("Content-Encoding"));
     }
     let too_large = || {
         HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {limit} bytes"))

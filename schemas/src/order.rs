@@ -76,7 +76,10 @@ impl PaymentMethod {
 }
 
 /// A validated order request, before the server assigns id, time and totals.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialized, it is the request's content in one canonical form (prices in
+/// minor units, defaults unapplied): what "the same body" means for an
+/// `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NewOrder {
     pub customer_id: String,
     pub items: Vec<OrderItem>,

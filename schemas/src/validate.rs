@@ -72,6 +72,30 @@ fn classify(err: serde_json::Error, path: String) -> DecodeError {
     }
 }
 
+/// Invisible characters that change how text reads without showing: bidi
+/// controls, zero-width spaces and joiners, the byte order mark, soft
+/// hyphens. In an id they make two ids that look alike differ.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// An id: text that has no invisible characters and no surrounding spaces.
+fn check_id(field: &str, value: &str) -> Result<(), FieldError> {
+    check_text(field, value, MAX_ID_LEN)?;
+    if value.chars().any(is_invisible_format) {
+        return Err(FieldError::new(
+            field,
+            "must not contain invisible formatting characters (bidi controls, zero-width spaces)",
+        ));
+    }
+    if value.trim() != value {
+        return Err(FieldError::new(field, "must not start or end with spaces"));
+    }
+    Ok(())
+}
+
 fn check_text(field: &str, value: &str, max_len: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
@@ -100,7 +124,11 @@ pub fn validate_idempotency_key(key: &str) -> Result<(), FieldError> {
 fn parse_price(field: &str, raw: &RawValue, currency: Currency) -> Result<MinorUnits, FieldError> {
     let text = raw.get();
     let decimal = if text.starts_with('"') {
-        serde_json::from_str::<String>(text).map_err(|e| FieldError::new(field, e.to_string()))?
+        let decimal = serde_json::from_str::<String>(text).map_err(|e| FieldError::new(field, e.to_string()))?;
+        if decimal.trim() != decimal {
+            return Err(FieldError::new(field, "must be a decimal such as \"19.99\", without spaces"));
+        }
+        decimal
     } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         text.to_string()
     } else {
@@ -155,7 +183,7 @@ fn parse_placed_at(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Fie
 
 /// Validates a decoded request against every rule; `now` bounds `placed_at`.
 pub fn validate_order(req: &CreateOrderRequest, now: DateTime<Utc>) -> Result<NewOrder, FieldError> {
-    check_text("customer_id", &req.customer_id, MAX_ID_LEN)?;
+    check_id("customer_id", &req.customer_id)?;
     let currency = match &req.currency {
         None => Currency::USD,
         Some(code) => Currency::from_code(code)
@@ -173,7 +201,7 @@ pub fn validate_order(req: &CreateOrderRequest, now: DateTime<Utc>) -> Result<Ne
     let max_total = MAX_ORDER_TOTAL_MAJOR * minor_per_major(currency.exponent());
     for (i, item) in req.items.iter().enumerate() {
         let field = |name: &str| format!("items[{i}].{name}");
-        check_text(&field("product_id"), &item.product_id, MAX_ID_LEN)?;
+        check_id(&field("product_id"), &item.product_id)?;
         if !seen.insert(item.product_id.as_str()) {
             return Err(FieldError::new(
                 field("product_id"),
@@ -308,6 +336,18 @@ mod tests {
             .map(|i| json!({"product_id": format!("p{i}"), "quantity": 10_000, "unit_price": 1_000_000}))
             .collect();
         assert_eq!(decode(with(&["items"], json!(huge))), Err("items".into()));
+    }
+
+    #[test]
+    fn refuses_invisible_characters_in_ids_and_spaces_around_prices() {
+        for id in ["c\u{200B}1", "\u{202E}1-c", "c-1\u{FEFF}", " c-1", "c-1 "] {
+            assert_eq!(decode(with(&["customer_id"], json!(id))), Err("customer_id".into()), "{id:?}");
+            assert_eq!(decode(with(&["items", "0", "product_id"], json!(id))), Err("items[0].product_id".into()));
+        }
+        for price in [" 1.00", "1.00 ", "\t1"] {
+            assert_eq!(decode(with(&["items", "0", "unit_price"], json!(price))), Err("items[0].unit_price".into()));
+        }
+        assert!(decode(with(&["customer_id"], json!("Zoë Müller-Ⅱ"))).is_ok(), "visible unicode is fine");
     }
 
     #[test]

@@ -244,9 +244,10 @@ pub async fn retry_dlq(
     State(state): State<ApiState>,
     Path(seq): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "seq is a number").with_field("seq"))?;
+    let seq: u64 = seq.parse().ok().filter(|seq| *seq > 0).ok_or_else(|| {
+        HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "seq is a dead letter's sequence: 1 or more")
+            .with_field("seq")
+    })?;
     let message = match state.dlq.direct_get(seq).await {
         Ok(message) => message,
         Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
