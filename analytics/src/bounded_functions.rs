@@ -164,7 +164,7 @@ fn replace_bytes(args: &[ColumnarValue], rows: usize) -> u128 {
     let (s, from, to) = (lengths(s, rows), lengths(from, rows), lengths(to, rows));
     // Every occurrence of `from` becomes `to` (DataFusion leaves a string
     // alone when `from` is empty).
-    sum(rows, |i| if from[i] == 0 { s[i] } else { s[i] + (s[i] / from[i]).saturating_mul(to[i]) })
+    sum(rows, |i| s[i] + s[i].checked_div(from[i]).map_or(0, |n| n.saturating_mul(to[i])))
 }
 
 fn regexp_replace_bytes(args: &[ColumnarValue], rows: usize) -> u128 {

@@ -119,7 +119,7 @@ async fn lead(
     store: &DataStore,
     pipelines: &[Arc<PipelineSpec>],
     settings: &LiveSettings,
-    mut lease: Lease,
+    mut lease: Box<Lease>,
     stop: &watch::Receiver<bool>,
 ) {
     let (lead_tx, lead_stop) = watch::channel(false);

@@ -198,8 +198,7 @@ async fn window_revenue_matches_an_independent_sum_and_late_rows_are_kept() {
 }
 
 async fn publish_event(js: &jetstream::Context, event: &schemas::OrderEvent, message_id: &str) {
-    let message =
-        PublishMessage::build().payload(serde_json::to_vec(event).unwrap().into()).message_id(message_id.to_string());
+    let message = PublishMessage::build().payload(serde_json::to_vec(event).unwrap().into()).message_id(message_id);
     let subject = broker::order_event_subject(event.order_id, event.subject_suffix());
     js.send_publish(subject, message).await.unwrap().await.unwrap();
 }

@@ -34,7 +34,7 @@ pub struct Lease {
 
 /// Whether a take succeeded.
 pub enum Taken {
-    Held(Lease),
+    Held(Box<Lease>),
     /// Someone else holds it; their value.
     ByOther(Bytes),
 }
@@ -45,7 +45,7 @@ impl Lease {
         let kv = js.get_key_value(LEASE_BUCKET).await.map_err(|e| LeaseError::Open(e.to_string()))?;
         let take_error = |message: String| LeaseError::Take { key: key.to_string(), message };
         match kv.create(key, value.clone()).await {
-            Ok(revision) => Ok(Taken::Held(Lease { kv, key: key.to_string(), value, revision })),
+            Ok(revision) => Ok(Taken::Held(Box::new(Lease { kv, key: key.to_string(), value, revision }))),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 let holder = kv.get(key).await.map_err(|e| take_error(e.to_string()))?;
                 Ok(Taken::ByOther(holder.unwrap_or_default()))

@@ -169,7 +169,7 @@ async fn read_ids(
         Since::Positions(positions) => {
             consumer::DeliverPolicy::ByStartSequence { start_sequence: positions.of(stream) + 1 }
         }
-        Since::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: at.into() },
+        Since::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: at },
         Since::Beginning => consumer::DeliverPolicy::All,
     };
     if info.state.messages == 0 {
