@@ -12,7 +12,8 @@
 //! - [`seed`]: realistic history, straight to Parquet or through JetStream;
 //!   [`rollup`]: the pipeline outputs of seeded days.
 //! - [`query`]: DataFusion over every table (`orderstream sql`), with
-//!   [`bounded_functions`] accounting scalar results in the memory pool;
+//!   [`bounded_functions`] accounting scalar results in the memory pool and
+//!   [`yielding`] making joins stoppable;
 //!   [`dated_table`]: day-partitioned tables list only the days a query reads.
 //! - [`distinct_count`]: exact `COUNT(DISTINCT s)` over strings in one pass.
 //! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
@@ -40,6 +41,7 @@ pub mod seed;
 pub mod small_files;
 pub mod store;
 pub mod window;
+pub mod yielding;
 
 use thiserror::Error;
 

@@ -66,7 +66,13 @@ pub async fn session(
         .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
         .with_cache_manager(caches)
         .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::yielding::YieldingJoins))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     crate::bounded_functions::register(&ctx)?;
     ctx.register_object_store(&store.base_url(), store.object_store());
     let tables = register_tables(&ctx, store).await?;

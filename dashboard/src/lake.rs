@@ -199,7 +199,9 @@ impl Lake {
         let lake = self.clone();
         let sql = sql.to_string();
         let running = self.running();
-        let mut task = self.queries.spawn(async move {
+        // Aborted when this request's future is dropped (its client went
+        // away) as well as at the time limit.
+        let mut task = AbortOnDrop(self.queries.spawn(async move {
             let _running = running;
             let frame = match partitions {
                 None => lake.plan(&sql).await?,
@@ -215,23 +217,29 @@ impl Lake {
             let mut stream = frame.execute_stream().await?;
             let (batches, rows, truncated) = take_rows(&mut stream, row_limit).await?;
             Ok::<_, DataFusionError>((schema, batches, rows, truncated))
-        });
-        match tokio::time::timeout(timeout, &mut task).await {
+        }));
+        match tokio::time::timeout(timeout, &mut task.0).await {
             Ok(Ok(Ok((schema, batches, rows, truncated)))) => {
                 Ok(Collected { schema, batches, rows, truncated, elapsed: started.elapsed() })
             }
             Ok(Ok(Err(e))) => Err(e.into()),
             Ok(Err(join)) => Err(DashboardError::Internal(format!("the query task failed: {join}"))),
-            Err(_) => {
-                task.abort();
-                Err(DashboardError::Timeout(timeout))
-            }
+            Err(_) => Err(DashboardError::Timeout(timeout)),
         }
     }
 
     /// Plans `sql` and returns its unbounded stream (for exports).
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream, DashboardError> {
         Ok(self.plan(sql).await?.execute_stream().await?)
+    }
+}
+
+/// A query task that stops when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
