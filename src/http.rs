@@ -63,6 +63,35 @@ pub fn up_router(
     finish(router, ingest_metrics)
 }
 
+/// `/healthz`, `/readyz` and `/metrics` for a process without ingest:
+/// ready when every long-running part is, and, if `needs_nats`, NATS is
+/// connected.
+fn operations_routes(
+    client: async_nats::Client,
+    health: schemas::health::Health,
+    needs_nats: bool,
+    http_metrics: Arc<ingest::Metrics>,
+    metrics: Arc<processor::Metrics>,
+) -> Router {
+    let for_ready = health.clone();
+    let ready = move || {
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        let health = for_ready.clone();
+        async move {
+            let mut problems: Vec<String> = Vec::new();
+            if needs_nats && !connected {
+                problems.push("NATS not connected".into());
+            }
+            problems.extend(health.failing_parts().into_iter().map(|(name, why)| format!("{name}: {why}")));
+            ingest::readiness(problems, connected, &health, 1)
+        }
+    };
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .merge(metrics_route(move || join_metrics(&[health.encode_metrics(), http_metrics.encode(), metrics.encode()])))
+}
+
 /// The processor on its own (or beside the dashboard, for `dashboard`).
 pub fn processor_router(
     api: processor::ApiState,
@@ -72,26 +101,13 @@ pub fn processor_router(
     extra: Option<Router>,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
-    let for_metrics = http_metrics.clone();
-    let for_ready = health.clone();
-    let ready = move || {
-        let connected = client.connection_state() == async_nats::connection::State::Connected;
-        let health = for_ready.clone();
-        async move {
-            let mut problems: Vec<String> = Vec::new();
-            if !connected {
-                problems.push("NATS not connected".into());
-            }
-            problems.extend(health.failing_parts().into_iter().map(|(name, why)| format!("{name}: {why}")));
-            ingest::readiness(problems, connected, &health, 1)
-        }
-    };
-    let router = Router::new()
-        .merge(processor::routes(api))
-        .merge(extra.unwrap_or_default())
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
-        .merge(metrics_route(move || join_metrics(&[health.encode_metrics(), for_metrics.encode(), metrics.encode()])));
+    let router = Router::new().merge(processor::routes(api)).merge(extra.unwrap_or_default()).merge(operations_routes(
+        client,
+        health,
+        true,
+        http_metrics.clone(),
+        metrics,
+    ));
     finish(router, http_metrics)
 }
 
@@ -106,13 +122,6 @@ pub fn lake_router(
     order_api: Arc<std::sync::OnceLock<Router>>,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
-    let for_metrics = http_metrics.clone();
-    let for_ready = health.clone();
-    let ready = move || {
-        let connected = client.connection_state() == async_nats::connection::State::Connected;
-        let health = for_ready.clone();
-        async move { ingest::readiness(Vec::new(), connected, &health, 1) }
-    };
     let attached = move |request: axum::extract::Request| {
         let order_api = order_api.clone();
         async move {
@@ -128,12 +137,9 @@ pub fn lake_router(
             }
         }
     };
-    let router = Router::new()
+    Router::new()
         .merge(dashboard)
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
-        .merge(metrics_route(move || join_metrics(&[health.encode_metrics(), for_metrics.encode(), metrics.encode()])));
-    router
+        .merge(operations_routes(client, health, false, http_metrics.clone(), metrics))
         .fallback(attached)
         .method_not_allowed_fallback(schemas::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(http_metrics, ingest::track))

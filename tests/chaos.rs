@@ -97,6 +97,32 @@ async fn place(http: &reqwest::Client, base: &str, i: u64, products: u64) -> Res
     Err(format!("order {i} never accepted"))
 }
 
+/// The audit once every one of `orders` orders has reached a terminal state.
+async fn settled(
+    js: &async_nats::jetstream::Context,
+    orders: u64,
+    limit: Duration,
+) -> Result<processor::audit::AuditReport, Box<dyn std::error::Error + Send + Sync>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let report = processor::audit::audit(js).await?;
+        if report.orders as u64 == orders && report.unfinished.is_empty() && report.never_processed.is_empty() {
+            return Ok(report);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not settled: {} orders, {} terminal, {} unfinished, {} never processed",
+                report.orders,
+                report.terminal,
+                report.unfinished.len(),
+                report.never_processed.len()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -> TestResult {
     let orders = env_or("CHAOS_ORDERS", 3_000);
@@ -176,24 +202,7 @@ async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -
     // Let the survivors finish every saga, then audit.
     let client = broker::connect(&url, "chaos-audit").await?;
     let js = async_nats::jetstream::new(client);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let report = loop {
-        let report = processor::audit::audit(&js).await?;
-        if report.orders as u64 == orders && report.unfinished.is_empty() && report.never_processed.is_empty() {
-            break report;
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "not settled: {} orders, {} terminal, {} unfinished, {} never processed",
-                report.orders,
-                report.terminal,
-                report.unfinished.len(),
-                report.never_processed.len()
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = settled(&js, orders, Duration::from_secs(180)).await?;
     println!(
         "chaos: {orders} orders, {kills} kills, 1 NATS restart; accepted in {accepted_in:?}, settled in {:?}; {:?}",
         started.elapsed(),
@@ -340,24 +349,7 @@ async fn outages_longer_than_the_dedup_window_and_a_full_stream_duplicate_nothin
     js.update_stream(config).await?;
 
     producer.await?.map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let report = loop {
-        let report = processor::audit::audit(&js).await?;
-        if report.orders as u64 == orders && report.unfinished.is_empty() && report.never_processed.is_empty() {
-            break report;
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "not settled: {} orders, {} terminal, {} unfinished, {} never processed",
-                report.orders,
-                report.terminal,
-                report.unfinished.len(),
-                report.never_processed.len()
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let report = settled(&js, orders, Duration::from_secs(240)).await?;
     assert!(report.is_clean(false), "{report:#?}");
     let skipped = http.get(format!("{processor_base}/metrics")).send().await?.text().await?;
     println!(
