@@ -44,6 +44,10 @@ pub struct AnalyticsOptions {
     /// A partition with this many committed files is compacted.
     #[arg(long, env = "ORDERSTREAM_ANALYTICS_COMPACT_MIN_FILES", default_value_t = 24)]
     pub compact_min_files: usize,
+    /// Run the demand forecast and inventory plan once a day, after the UTC
+    /// day closes (and at start when the latest closed day's run is missing).
+    #[arg(long, env = "ORDERSTREAM_DAILY_FORECAST", default_value_t = true, action = clap::ArgAction::Set)]
+    pub daily_forecast: bool,
 }
 
 impl AnalyticsOptions {
@@ -95,7 +99,48 @@ pub async fn start_live(
     let specs = pipelines(&options.pipelines)?;
     tracing::info!(data = %store.url(), pipelines = specs.len(), "analytics job starting");
     let settings = LiveSettings { health, ..options.live_settings() };
+    if options.daily_forecast {
+        let source = live_stock_source(js.clone());
+        tokio::spawn(forecast::schedule::run_daily(store.clone(), source, stop.clone()));
+    }
     Ok(tokio::spawn(analytics::live::run(js, store, specs, settings, stop)))
+}
+
+/// The catalog's products with their live stock, for the inventory plan;
+/// `None` (the plan is skipped) when NATS does not answer or the catalog
+/// is empty.
+pub async fn live_stock(js: &jetstream::Context) -> Option<Vec<forecast::inventory::StockPosition>> {
+    let threshold = schemas::forecast::LOW_STOCK_UNITS;
+    match tokio::time::timeout(Duration::from_secs(10), processor::catalog::product_views(js, threshold)).await {
+        Ok(Ok(views)) if !views.is_empty() => Some(
+            views
+                .into_iter()
+                .map(|p| forecast::inventory::StockPosition {
+                    product_id: p.product_id,
+                    name: Some(p.name),
+                    category: Some(p.category),
+                    available: p.stock.available,
+                    reserved: p.stock.reserved,
+                })
+                .collect(),
+        ),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the catalog's stock; the inventory plan is skipped");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the catalog's stock did not arrive within 10 s; the inventory plan is skipped");
+            None
+        }
+    }
+}
+
+fn live_stock_source(js: jetstream::Context) -> forecast::schedule::StockSource {
+    Box::new(move || {
+        let js = js.clone();
+        Box::pin(async move { live_stock(&js).await })
+    })
 }
 
 pub async fn analytics_role(args: AnalyticsArgs, stop: watch::Receiver<bool>) -> Result<()> {

@@ -57,6 +57,8 @@ pub enum Command {
     Seed(crate::analytics_cli::SeedArgs),
     /// One SQL query over the analytics tables.
     Sql(crate::analytics_cli::SqlArgs),
+    /// Demand forecasts per product, category and total (`demand_forecast`).
+    Forecast(crate::forecast_cli::ForecastArgs),
     /// The dashboard API and web page over the analytics tables.
     Dashboard(crate::dashboard_cli::DashboardArgs),
     /// Benchmarks (docs/benchmarks.md).

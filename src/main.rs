@@ -3,6 +3,7 @@
 mod analytics_cli;
 mod cli;
 mod dashboard_cli;
+mod forecast_cli;
 mod http;
 mod loadgen;
 mod roles;
@@ -44,6 +45,7 @@ async fn main() -> Result<()> {
         Command::Replay(args) => analytics_cli::replay(args).await,
         Command::Seed(args) => analytics_cli::seed(args).await,
         Command::Sql(args) => analytics_cli::sql(args).await,
+        Command::Forecast(args) => forecast_cli::forecast(args).await,
         Command::Bench { command: cli::BenchCommand::Window(args) } => analytics_cli::bench_window(args).await,
         Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,
     }

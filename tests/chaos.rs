@@ -5,7 +5,9 @@
 //! stock is conserved (`orderstream audit` logic).
 //!
 //! CI size by default; the soak is the same test, bigger:
-//! `CHAOS_ORDERS=50000 CHAOS_KILLS=30 cargo test --release --test chaos -- --nocapture`
+//! `CHAOS_ORDERS=50000 CHAOS_KILLS=30 cargo test --release --test chaos -- --nocapture`,
+//! or against an already built release binary with a debug harness (the
+//! harness only publishes and audits): `ORDERSTREAM_BIN=target/release/orderstream`.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,12 +21,18 @@ type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orderstream");
 
+/// The binary under test: this build's, or `ORDERSTREAM_BIN` for a soak of
+/// a release build.
+fn bin() -> String {
+    std::env::var("ORDERSTREAM_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn spawn(args: &[&str], nats_url: &str, listen: u16) -> std::io::Result<Child> {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .env("ORDERSTREAM_NATS_URL", nats_url)
         .env("ORDERSTREAM_LISTEN", format!("127.0.0.1:{listen}"))
@@ -137,7 +145,7 @@ async fn killing_processors_and_restarting_nats_loses_and_duplicates_nothing() -
         csv.push_str(&format!("sku-{p},Product {p},cat-{},12.50,{}\n", p % 5, 150 + p * 5));
     }
     std::fs::write(catalog.path(), csv)?;
-    let import = Command::new(BIN)
+    let import = Command::new(bin())
         .args(["catalog", "import"])
         .arg(catalog.path())
         .env("ORDERSTREAM_NATS_URL", &url)
@@ -235,7 +243,7 @@ async fn outages_longer_than_the_dedup_window_and_a_full_stream_duplicate_nothin
     let nats = NatsServer::start_temporary().await?;
     let url = nats.url();
     let run = |args: &[&str]| {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         command.args(args).env("ORDERSTREAM_NATS_URL", &url).env("ORDERSTREAM_LOG", "warn");
         command.output()
     };
@@ -253,7 +261,7 @@ async fn outages_longer_than_the_dedup_window_and_a_full_stream_duplicate_nothin
 
     let lake = tempfile::tempdir()?;
     let analytics = || {
-        Command::new(BIN)
+        Command::new(bin())
             .args(["analytics", "--data"])
             .arg(lake.path())
             .env("ORDERSTREAM_NATS_URL", &url)
@@ -363,7 +371,7 @@ async fn outages_longer_than_the_dedup_window_and_a_full_stream_duplicate_nothin
     let events_in_stream = report.events as u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["sql", "--format", "csv", "--data"])
             .arg(lake.path())
             .arg(

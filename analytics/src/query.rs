@@ -1,7 +1,8 @@
 //! DataFusion over every table in the data location: each first-level
 //! directory is a table, registered by name, with its hive partition
 //! columns (`date`, and `pipeline` for `late_events`) usable for pruning.
-//! Base tables use their declared schema; pipeline outputs are inferred.
+//! Base and forecasting tables use their declared schema; pipeline outputs
+//! are inferred.
 //! Parquet reads push filters down (row groups, page index, bloom filters).
 
 use std::sync::Arc;
@@ -112,8 +113,13 @@ pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<
             .with_table_partition_cols(partitions.iter().map(|p| (p.clone(), DataType::Utf8)).collect());
         let url = ListingTableUrl::parse(store.table_url(&name))?;
         let config = ListingTableConfig::new(url).with_listing_options(options);
-        let config = match Table::ALL.iter().find(|t| t.name() == name) {
-            Some(table) => config.with_schema(table.schema()),
+        let declared = Table::ALL
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.schema())
+            .or_else(|| schemas::forecast::declared_schema(&name));
+        let config = match declared {
+            Some(schema) => config.with_schema(schema),
             None => config.infer_schema(&ctx.state()).await?,
         };
         let table = ListingTable::try_new(config)?;

@@ -188,7 +188,10 @@ fn unreachable_distribution() -> LogNormal<f64> {
     LogNormal::new(0.0, 1.0).unwrap_or_else(|_| std::process::abort())
 }
 
-/// Relative order volume of a day: weekly shape, holidays, a slow trend.
+/// Relative order volume of a day: weekly shape, holidays, a yearly swell,
+/// a slow trend. Each product gets its share of a day through a skewed
+/// pick, so the few popular products have smooth daily demand and the long
+/// tail intermittent demand (most days zero), as in a real catalog.
 pub fn day_weight(day: NaiveDate, index: u32, days: u32) -> f64 {
     let weekly = match day.weekday() {
         Weekday::Mon | Weekday::Tue => 0.9,
@@ -213,7 +216,12 @@ pub fn day_weight(day: NaiveDate, index: u32, days: u32) -> f64 {
         1.0
     };
     let trend = 1.0 + 0.3 * f64::from(index) / f64::from(days.max(1));
-    weekly * holiday * trend
+    // A yearly swell: highest in mid-November, lowest in mid-May (±12%),
+    // under the holidays, so a forecaster with two years of history has a
+    // yearly season to find.
+    let season = 2.0 * std::f64::consts::PI * (f64::from(day.ordinal()) - 319.0) / 365.25;
+    let yearly = 1.0 + 0.12 * season.cos();
+    weekly * holiday * trend * yearly
 }
 
 /// The fourth Friday of November.

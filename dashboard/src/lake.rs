@@ -228,6 +228,27 @@ impl Lake {
         }
     }
 
+    /// Runs `work` with the lake's session on the query runtime, within
+    /// `timeout`, aborted when the caller goes away (as [`Lake::collect`]).
+    pub async fn run<F, Fut, T>(&self, timeout: Duration, work: F) -> Result<T, DashboardError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, DashboardError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ctx = self.ctx.clone();
+        let running = self.running();
+        let mut task = AbortOnDrop(self.queries.spawn(async move {
+            let _running = running;
+            work(ctx).await
+        }));
+        match tokio::time::timeout(timeout, &mut task.0).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(DashboardError::Internal(format!("the query task failed: {join}"))),
+            Err(_) => Err(DashboardError::Timeout(timeout)),
+        }
+    }
+
     /// Plans `sql` and returns its unbounded stream (for exports).
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream, DashboardError> {
         Ok(self.plan(sql).await?.execute_stream().await?)

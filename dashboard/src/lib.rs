@@ -19,6 +19,8 @@ pub mod bloom_index;
 pub mod bulk;
 pub mod coverage_cache;
 pub mod export;
+pub mod forecast_api;
+pub mod inventory_api;
 pub mod lake;
 pub mod live;
 pub mod params;
@@ -213,6 +215,8 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/dashboard/low-stock", get(views::low_stock))
         .route("/api/dashboard/health", get(views::health))
         .route("/api/dashboard/ws", get(live::websocket))
+        .route("/api/analytics/demand-forecast", get(forecast_api::demand_forecast))
+        .route("/api/analytics/inventory", get(inventory_api::inventory))
         .merge(admin)
         .with_state(state)
         .merge(assets::routes())

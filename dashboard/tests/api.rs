@@ -24,6 +24,7 @@ struct Served {
     _nats: broker::NatsServer,
     _dir: tempfile::TempDir,
     lake_dir: String,
+    _refresh: tokio::sync::watch::Sender<bool>,
 }
 
 const END: &str = "2026-11-21";
@@ -49,11 +50,13 @@ async fn serve(
     let mut s = DashboardSettings { export_dir: dir.path().join("exports"), ..DashboardSettings::default() };
     settings(&mut s);
     let live = dashboard::live::Live::new();
+    let (refresh, stop) = tokio::sync::watch::channel(false);
+    dashboard::spawn_refresh(lake.clone(), stop);
     let state = Dashboard::new(lake, client, live, s);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, dashboard::routes(state)).await });
-    Ok(Served { base, http: reqwest::Client::new(), _nats: nats, _dir: dir, lake_dir })
+    Ok(Served { base, http: reqwest::Client::new(), _nats: nats, _dir: dir, lake_dir, _refresh: refresh })
 }
 
 /// One row of 2026-11-20 that reached `pipeline` (over `source`) too late:
@@ -864,5 +867,110 @@ async fn no_query_exhausts_the_stack_or_memory_or_outlives_its_client() -> TestR
     assert!(job["download_url"].is_null());
     let res = s.http.delete(format!("{}/api/admin/exports/not-a-uuid", s.base)).send().await?;
     assert_eq!(res.status(), 400);
+    Ok(())
+}
+
+fn nested_points(points: &[Value]) {
+    for p in points {
+        let row: Vec<f64> = ["lo95", "lo80", "forecast", "hi80", "hi95"].iter().map(|k| p[*k].as_f64().unwrap()).collect();
+        assert!(row[0] >= 0.0 && row.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestResult {
+    let s = serve(8_000, 120, |_| {}, 512).await?;
+    let category = analytics::seed::CATEGORIES[0];
+
+    // Computed on request: the total, a category and a product.
+    let (status, total) = s.get("/api/analytics/demand-forecast").await?;
+    assert_eq!(status, 200, "{total}");
+    assert_eq!((total["scope"].as_str(), total["key"].as_str(), total["as_of"].as_str()), (Some("total"), Some("all"), Some(END)));
+    assert_eq!(total["source"], "computed");
+    assert_eq!(total["history"].as_array().unwrap().len(), 90);
+    assert_eq!(total["points"].as_array().unwrap().len(), 30);
+    assert_eq!(total["points"][0]["date"], "2026-11-22", "the day after as_of");
+    assert_eq!(total["backtest"]["folds"], 3);
+    nested_points(total["points"].as_array().unwrap());
+    for query in [format!("category={category}&metric=revenue&horizon=60"), "product_id=p-00000&as_of=2026-11-01".into()] {
+        let (status, one) = s.get(&format!("/api/analytics/demand-forecast?{query}")).await?;
+        assert_eq!(status, 200, "{query}: {one}");
+        nested_points(one["points"].as_array().unwrap());
+        assert!(one["model"].as_str().is_some_and(|m| !m.is_empty()), "{one}");
+    }
+    let (_, early) = s.get("/api/analytics/demand-forecast?product_id=p-00000&as_of=2026-11-01").await?;
+    assert_eq!(early["history"].as_array().unwrap().last().unwrap()["date"], "2026-11-01", "nothing after as_of");
+
+    // Errors: 404 for no history, 422 naming the parameter.
+    let (status, body) = s.get("/api/analytics/demand-forecast?product_id=no-such-product").await?;
+    assert_eq!((status, body["error"].as_str(), body["field"].as_str()), (404, Some("not_found"), Some("product_id")), "{body}");
+    for (query, field) in [
+        ("metric=profit", "metric"),
+        ("horizon=0", "horizon"),
+        ("horizon=366", "horizon"),
+        ("horizon=ten", "horizon"),
+        ("as_of=2026-13-01", "as_of"),
+        ("currency=DOLLARS", "currency"),
+        ("product_id=p-00000&category=x", "category"),
+    ] {
+        let (status, body) = s.get(&format!("/api/analytics/demand-forecast?{query}")).await?;
+        assert_eq!((status, body["field"].as_str()), (422, Some(field)), "{query}: {body}");
+    }
+
+    // After a run for that day the table answers, with the same forecast.
+    let store = DataStore::open(&s.lake_dir)?;
+    let end = NaiveDate::parse_from_str(END, "%Y-%m-%d")?;
+    let options = forecast::ForecastOptions { as_of: Some(end), ..forecast::ForecastOptions::default() };
+    forecast::forecast_lake(&store, &options, None).await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, stored) = s.get("/api/analytics/demand-forecast").await?;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["source"], "table", "{stored}");
+    assert_eq!(stored["model"], total["model"]);
+    for (a, b) in stored["points"].as_array().unwrap().iter().zip(total["points"].as_array().unwrap()) {
+        assert_eq!(a["date"], b["date"]);
+        assert!((a["forecast"].as_f64().unwrap() - b["forecast"].as_f64().unwrap()).abs() < 1e-5, "{a} vs {b}");
+    }
+
+    // The plan: live stock from the buckets, demand from the lake.
+    let client = broker::connect(&s._nats.url(), "inventory-test").await?;
+    let js = async_nats::jetstream::new(client);
+    let (catalog, stock) = (js.get_key_value(broker::CATALOG_BUCKET).await?, js.get_key_value(broker::STOCK_BUCKET).await?);
+    for (id, available) in [("p-00000", 3u64), ("p-00001", 400), ("p-01999", 50)] {
+        let product = schemas::Product {
+            product_id: id.into(),
+            name: format!("Product {id}"),
+            category: category.into(),
+            unit_price: schemas::MinorUnits(1_000),
+            currency: schemas::Currency::USD,
+        };
+        catalog.put(broker::kv_key(id), serde_json::to_vec(&product)?.into()).await?;
+        let level = json!({"product_id": id, "available": available, "reserved": 0, "sold": 0});
+        stock.put(broker::kv_key(id), serde_json::to_vec(&level)?.into()).await?;
+    }
+    let (status, plan) = s.get("/api/analytics/inventory?sort=avg_daily_demand_30d&order=desc&lead_time_days=14").await?;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["total"], 3);
+    let products = plan["products"].as_array().unwrap();
+    let top = &products[0];
+    assert_eq!(top["product_id"], "p-00000", "the seed's most popular product: {plan}");
+    assert!(top["avg_daily_demand_30d"].as_f64().unwrap() > 0.0);
+    assert_eq!((top["low_stock"].as_bool(), top["lead_time_days"].as_u64()), (Some(true), Some(14)));
+    assert!(top["stockout_date"].is_string(), "3 units run out within the horizon: {top}");
+    assert!(top["suggested_order_qty"].as_u64().unwrap() > 0);
+    assert!(top["reorder_point"].as_f64().unwrap() >= top["lead_time_demand"].as_f64().unwrap());
+    let (_, low) = s.get("/api/analytics/inventory?low_stock=true").await?;
+    assert_eq!(low["total"], 1);
+    for (query, field) in [
+        ("lead_time_days=0", "lead_time_days"),
+        ("service_level=1.5", "service_level"),
+        ("sort=price", "sort"),
+        ("order=up", "order"),
+        ("page=0", "page"),
+        ("low_stock=maybe", "low_stock"),
+    ] {
+        let (status, body) = s.get(&format!("/api/analytics/inventory?{query}")).await?;
+        assert_eq!((status, body["field"].as_str()), (422, Some(field)), "{query}: {body}");
+    }
     Ok(())
 }

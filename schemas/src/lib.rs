@@ -6,6 +6,7 @@ pub mod api;
 pub mod command;
 pub mod currency;
 pub mod event;
+pub mod forecast;
 pub mod health;
 #[cfg(feature = "axum")]
 pub mod http;

@@ -1,0 +1,233 @@
+//! `GET /api/analytics/demand-forecast`: one series' history and forecast
+//! with its bands, from the `demand_forecast` table when the run for that
+//! `as_of` has it, computed on request otherwise (same code, same answer).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate};
+use datafusion::prelude::SessionContext;
+use forecast::select::{self, Choice};
+use forecast::series::{self, DemandSeries, Selection, literal};
+use schemas::forecast::{DEMAND_FORECAST_TABLE, MAX_HORIZON_DAYS, Metric, Scope, TOTAL_KEY};
+use schemas::http::HttpError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::params::Q;
+use crate::{Dashboard, DashboardError};
+
+/// Days of history an answer shows before the forecast.
+pub const HISTORY_DAYS: usize = 90;
+const DEFAULT_HORIZON: usize = 30;
+
+#[derive(Deserialize)]
+pub struct ForecastQuery {
+    product_id: Option<String>,
+    category: Option<String>,
+    metric: Option<String>,
+    currency: Option<String>,
+    horizon: Option<String>,
+    as_of: Option<String>,
+}
+
+/// A parameter the caller got wrong: 422 naming it.
+pub fn invalid(field: &str, message: impl Into<String>) -> HttpError {
+    HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message).with_field(field)
+}
+
+fn key_text(field: &str, value: &str) -> Result<String, HttpError> {
+    if !value.is_empty() && value.chars().count() <= 128 && !value.chars().any(char::is_control) {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(field, "1 to 128 printable characters"))
+    }
+}
+
+/// What a request asks for, checked.
+pub struct SeriesRequest {
+    pub scope: Scope,
+    pub key: String,
+    pub metric: Metric,
+    pub currency: String,
+    pub horizon: usize,
+    pub as_of: Option<NaiveDate>,
+}
+
+impl SeriesRequest {
+    fn parse(q: &ForecastQuery) -> Result<SeriesRequest, HttpError> {
+        let (scope, key) = match (q.product_id.as_deref(), q.category.as_deref()) {
+            (Some(_), Some(_)) => return Err(invalid("category", "give product_id or category, not both")),
+            (Some(p), None) => (Scope::Product, key_text("product_id", p)?),
+            (None, Some(c)) => (Scope::Category, key_text("category", c)?),
+            (None, None) => (Scope::Total, TOTAL_KEY.to_string()),
+        };
+        let metric = match q.metric.as_deref() {
+            None => Metric::Units,
+            Some(m) => Metric::parse(m).ok_or_else(|| invalid("metric", "metric is units or revenue"))?,
+        };
+        let currency = match q.currency.as_deref() {
+            None => "USD".to_string(),
+            Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => c.to_ascii_uppercase(),
+            Some(_) => return Err(invalid("currency", "a currency is an ISO 4217 code such as USD")),
+        };
+        let horizon = match q.horizon.as_deref() {
+            None => DEFAULT_HORIZON,
+            Some(h) => h
+                .parse::<usize>()
+                .ok()
+                .filter(|h| (1..=MAX_HORIZON_DAYS as usize).contains(h))
+                .ok_or_else(|| invalid("horizon", format!("horizon is 1 to {MAX_HORIZON_DAYS} days")))?,
+        };
+        let as_of = q
+            .as_of
+            .as_deref()
+            .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| invalid("as_of", "as_of is YYYY-MM-DD")))
+            .transpose()?;
+        Ok(SeriesRequest { scope, key, metric, currency, horizon, as_of })
+    }
+
+    fn filter(&self) -> String {
+        format!(
+            "scope = {} AND key = {} AND currency = {} AND metric = {}",
+            literal(self.scope.as_str()),
+            literal(&self.key),
+            literal(&self.currency),
+            literal(self.metric.as_str())
+        )
+    }
+}
+
+pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQuery>) -> Result<Json<Value>, HttpError> {
+    let request = SeriesRequest::parse(&q)?;
+    let today = chrono::Utc::now().date_naive();
+    let as_of = match request.as_of {
+        Some(day) => day,
+        None => forecast::run::default_as_of(
+            forecast::run::latest_day(state.lake.store()).await.map_err(internal)?,
+            today,
+        ),
+    };
+    let stored_table = crate::views::has(&state, &[DEMAND_FORECAST_TABLE]).await;
+    let timeout = state.settings.query_timeout;
+    let answer = state
+        .lake
+        .run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table).await })
+        .await?;
+    answer.map(Json)
+}
+
+fn internal(e: forecast::ForecastError) -> DashboardError {
+    match e {
+        forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
+        forecast::ForecastError::Analytics(e) => DashboardError::Analytics(e),
+        other => DashboardError::Internal(other.to_string()),
+    }
+}
+
+async fn answer(
+    ctx: &SessionContext,
+    request: SeriesRequest,
+    as_of: NaiveDate,
+    stored_table: bool,
+) -> Result<Result<Value, HttpError>, DashboardError> {
+    let selection = Selection::One { scope: request.scope, key: request.key.clone() };
+    let found = series::load(ctx, as_of, &selection).await.map_err(internal)?;
+    let Some(one) = found.into_iter().find(|s| s.currency == request.currency) else {
+        let what = match request.scope {
+            Scope::Product => ("product_id", format!("product {}", request.key)),
+            Scope::Category => ("category", format!("category {}", request.key)),
+            Scope::Total => ("currency", "any order".to_string()),
+        };
+        return Ok(Err(HttpError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no demand history for {} in {} up to {as_of}", what.1, request.currency),
+        )
+        .with_field(what.0)));
+    };
+    let stored = if stored_table { stored_points(ctx, &request, as_of).await? } else { None };
+    let (source, model, points, backtest) = match stored {
+        Some((model, points, wape, mase)) => {
+            let folds = if wape.is_some() || mase.is_some() { select::FOLDS } else { 0 };
+            ("table", model, points, json!({"wape": wape, "mase": mase, "folds": folds}))
+        }
+        None => {
+            let values = one.values(request.metric).to_vec();
+            let horizon = request.horizon;
+            let choice = tokio::task::spawn_blocking(move || select::forecast(&values, horizon))
+                .await
+                .map_err(|e| DashboardError::Internal(format!("the forecast failed: {e}")))?;
+            let backtest = json!({
+                "wape": choice.backtest.wape, "mase": choice.backtest.mase, "folds": choice.backtest.folds,
+                "fold_days": choice.backtest.fold_days,
+            });
+            ("computed", choice.method.name().to_string(), points_of(&choice, as_of), backtest)
+        }
+    };
+    Ok(Ok(json!({
+        "scope": request.scope.as_str(), "key": request.key, "metric": request.metric.as_str(),
+        "currency": request.currency, "as_of": as_of, "horizon_days": request.horizon,
+        "model": model, "backtest": backtest, "source": source,
+        "history": history(&one, request.metric, as_of), "points": points,
+    })))
+}
+
+fn history(series: &DemandSeries, metric: Metric, as_of: NaiveDate) -> Vec<Value> {
+    let values = series.values(metric);
+    let start = values.len().saturating_sub(HISTORY_DAYS);
+    let first = as_of - Duration::days((values.len() - start) as i64 - 1);
+    values[start..]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"date": first + Duration::days(i as i64), "value": v}))
+        .collect()
+}
+
+fn points_of(choice: &Choice, as_of: NaiveDate) -> Vec<Value> {
+    (0..choice.point.len())
+        .map(|h| {
+            json!({
+                "date": as_of + Duration::days(h as i64 + 1),
+                "forecast": choice.point[h], "lo80": choice.b80.lower[h], "hi80": choice.b80.upper[h],
+                "lo95": choice.b95.lower[h], "hi95": choice.b95.upper[h],
+            })
+        })
+        .collect()
+}
+
+type Stored = (String, Vec<Value>, Option<f64>, Option<f64>);
+
+/// The run's rows for the series when they cover the horizon.
+async fn stored_points(
+    ctx: &SessionContext,
+    request: &SeriesRequest,
+    as_of: NaiveDate,
+) -> Result<Option<Stored>, DashboardError> {
+    let sql = format!(
+        "SELECT CAST(date AS VARCHAR) AS date, forecast, lo80, hi80, lo95, hi95, model, backtest_wape, backtest_mase \
+         FROM {DEMAND_FORECAST_TABLE} WHERE as_of = '{as_of}' AND {} ORDER BY date LIMIT {}",
+        request.filter(),
+        request.horizon
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let rows = crate::views::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
+    if rows.len() < request.horizon {
+        return Ok(None);
+    }
+    let first = &rows[0];
+    let model = first.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
+    let (wape, mase) = (first.get("backtest_wape").and_then(Value::as_f64), first.get("backtest_mase").and_then(Value::as_f64));
+    let points = rows
+        .into_iter()
+        .map(|mut row| {
+            if let Some(object) = row.as_object_mut() {
+                for column in ["model", "backtest_wape", "backtest_mase"] {
+                    object.remove(column);
+                }
+            }
+            row
+        })
+        .collect();
+    Ok(Some((model, points, wape, mase)))
+}

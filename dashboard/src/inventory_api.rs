@@ -1,0 +1,171 @@
+//! `GET /api/analytics/inventory`: the inventory plan per catalog product,
+//! from live stock (the catalog and stock buckets), the lake's demand and
+//! the `demand_forecast` run for `as_of`, at the request's lead time and
+//! service level; filtered, sorted and paginated.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::NaiveDate;
+use forecast::inventory::{DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, PlanRow, PlanSettings, StockPosition};
+use schemas::http::HttpError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::forecast_api::invalid;
+use crate::params::Q;
+use crate::{Dashboard, DashboardError};
+
+#[derive(Deserialize)]
+pub struct InventoryQuery {
+    lead_time_days: Option<String>,
+    service_level: Option<String>,
+    as_of: Option<String>,
+    category: Option<String>,
+    /// A product id or name fragment (case-insensitive).
+    q: Option<String>,
+    low_stock: Option<String>,
+    overstock: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+}
+
+/// The columns a plan can be sorted by.
+const SORTS: [&str; 9] = [
+    "product_id",
+    "available",
+    "avg_daily_demand_30d",
+    "days_of_cover",
+    "stockout_date",
+    "reorder_point",
+    "suggested_order_qty",
+    "turnover_30d",
+    "stockout_incidents_90d",
+];
+
+fn number<T: std::str::FromStr + PartialOrd>(
+    field: &str,
+    value: Option<&str>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    message: &str,
+) -> Result<T, HttpError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| invalid(field, message)),
+    }
+}
+
+fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, HttpError> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(invalid(field, "true or false")),
+    }
+}
+
+pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) -> Result<Json<Value>, HttpError> {
+    let settings = PlanSettings {
+        lead_time_days: number("lead_time_days", q.lead_time_days.as_deref(), DEFAULT_LEAD_TIME_DAYS, 1..=365, "1 to 365 days")?,
+        service_level: number(
+            "service_level",
+            q.service_level.as_deref(),
+            DEFAULT_SERVICE_LEVEL,
+            0.5..=0.999,
+            "a probability from 0.5 to 0.999",
+        )?,
+    };
+    let page = number("page", q.page.as_deref(), 1usize, 1..=1_000_000, "page starts at 1")?;
+    let page_size = number("page_size", q.page_size.as_deref(), 50usize, 1..=500, "page_size is 1 to 500")?;
+    let (low_stock, overstock) = (flag("low_stock", q.low_stock.as_deref())?, flag("overstock", q.overstock.as_deref())?);
+    let sort = q.sort.as_deref().unwrap_or("product_id");
+    if !SORTS.contains(&sort) {
+        return Err(invalid("sort", format!("sort is one of {}", SORTS.join(", "))));
+    }
+    let descending = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(invalid("order", "order is asc or desc")),
+    };
+    let as_of = match q.as_of.as_deref() {
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| invalid("as_of", "as_of is YYYY-MM-DD"))?,
+        None => forecast::run::default_as_of(
+            forecast::run::latest_day(state.lake.store())
+                .await
+                .map_err(|e| HttpError::from(DashboardError::Internal(e.to_string())))?,
+            chrono::Utc::now().date_naive(),
+        ),
+    };
+    let needle = q.q.as_deref().map(str::to_lowercase);
+    let stock: Vec<StockPosition> = processor::catalog::product_views(&state.js, state.settings.low_stock_threshold)
+        .await
+        .map_err(DashboardError::nats)?
+        .into_iter()
+        .filter(|p| q.category.as_ref().is_none_or(|c| &p.category == c))
+        .filter(|p| {
+            needle.as_ref().is_none_or(|n| {
+                p.product_id.to_lowercase().contains(n.as_str()) || p.name.to_lowercase().contains(n.as_str())
+            })
+        })
+        .map(|p| StockPosition {
+            product_id: p.product_id,
+            name: Some(p.name),
+            category: Some(p.category),
+            available: p.stock.available,
+            reserved: p.stock.reserved,
+        })
+        .collect();
+    let timeout = state.settings.query_timeout;
+    let mut rows = state
+        .lake
+        .run(timeout, move |ctx| async move {
+            forecast::inventory::plans(&ctx, as_of, &stock, settings).await.map_err(|e| match e {
+                forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
+                other => DashboardError::Internal(other.to_string()),
+            })
+        })
+        .await?;
+    rows.retain(|r| low_stock.is_none_or(|l| r.low_stock == l) && overstock.is_none_or(|o| r.overstock == o));
+    sort_rows(&mut rows, sort, descending);
+    let total = rows.len();
+    let items: Vec<&PlanRow> = rows.iter().skip((page - 1) * page_size).take(page_size).collect();
+    Ok(Json(json!({
+        "as_of": as_of, "lead_time_days": settings.lead_time_days, "service_level": settings.service_level,
+        "sort": sort, "order": if descending { "desc" } else { "asc" },
+        "page": page, "page_size": page_size, "total": total, "products": items,
+    })))
+}
+
+/// Sorted by `column`, missing values last either way, ties by product.
+fn sort_rows(rows: &mut [PlanRow], column: &str, descending: bool) {
+    let key = |r: &PlanRow| -> Option<f64> {
+        match column {
+            "available" => Some(r.available as f64),
+            "avg_daily_demand_30d" => Some(r.avg_daily_demand_30d),
+            "days_of_cover" => r.days_of_cover,
+            "stockout_date" => r.stockout_date.map(|d| forecast::series::day_number(d) as f64),
+            "reorder_point" => Some(r.reorder_point),
+            "suggested_order_qty" => Some(r.suggested_order_qty as f64),
+            "turnover_30d" => r.turnover_30d,
+            "stockout_incidents_90d" => Some(r.stockout_incidents_90d as f64),
+            _ => None,
+        }
+    };
+    rows.sort_by(|a, b| {
+        let by_value = match (key(a), key(b)) {
+            (Some(x), Some(y)) if descending => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        let by_id = if column == "product_id" && descending {
+            b.product_id.cmp(&a.product_id)
+        } else {
+            a.product_id.cmp(&b.product_id)
+        };
+        by_value.then(by_id)
+    });
+}
