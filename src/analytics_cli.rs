@@ -236,6 +236,10 @@ pub struct SeedArgs {
     pub end: Option<chrono::NaiveDate>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Products in the catalog (their popularity is skewed: a few sell
+    /// daily, the long tail now and then).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub products: u32,
     /// Where the tables go (a directory or a store URL).
     #[arg(long, env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
     pub output: String,
@@ -303,7 +307,8 @@ async fn prepare_seed_output(store: &DataStore, args: &SeedArgs) -> Result<()> {
 
 pub async fn seed(args: SeedArgs) -> Result<()> {
     let end = args.end.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let config = SeedConfig::new(args.seed, args.orders, args.days, end);
+    let mut config = SeedConfig::new(args.seed, args.orders, args.days, end);
+    config.products = args.products as usize;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let started = Instant::now();
     let store = DataStore::open(&args.output)?;

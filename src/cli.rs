@@ -82,6 +82,9 @@ pub enum BenchCommand {
     /// The windowed pipelines alone over rows already in Parquet (e.g. the
     /// `order_items` a replay wrote): read, window, aggregate, write Parquet.
     Window(crate::analytics_cli::BenchWindowArgs),
+    /// Demand forecasts scored on held-out days (docs/benchmarks.md,
+    /// bench/forecast/ compares them with statsforecast).
+    Forecast(crate::forecast_cli::BenchForecastArgs),
 }
 
 #[derive(Subcommand, Debug)]

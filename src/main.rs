@@ -47,6 +47,7 @@ async fn main() -> Result<()> {
         Command::Sql(args) => analytics_cli::sql(args).await,
         Command::Forecast(args) => forecast_cli::forecast(args).await,
         Command::Bench { command: cli::BenchCommand::Window(args) } => analytics_cli::bench_window(args).await,
+        Command::Bench { command: cli::BenchCommand::Forecast(args) } => forecast_cli::bench(args).await,
         Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,
     }
 }

@@ -103,17 +103,14 @@ pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQue
     let today = chrono::Utc::now().date_naive();
     let as_of = match request.as_of {
         Some(day) => day,
-        None => forecast::run::default_as_of(
-            forecast::run::latest_day(state.lake.store()).await.map_err(internal)?,
-            today,
-        ),
+        None => {
+            forecast::run::default_as_of(forecast::run::latest_day(state.lake.store()).await.map_err(internal)?, today)
+        }
     };
     let stored_table = crate::views::has(&state, &[DEMAND_FORECAST_TABLE]).await;
     let timeout = state.settings.query_timeout;
-    let answer = state
-        .lake
-        .run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table).await })
-        .await?;
+    let answer =
+        state.lake.run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table).await }).await?;
     answer.map(Json)
 }
 
@@ -217,7 +214,8 @@ async fn stored_points(
     }
     let first = &rows[0];
     let model = first.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
-    let (wape, mase) = (first.get("backtest_wape").and_then(Value::as_f64), first.get("backtest_mase").and_then(Value::as_f64));
+    let (wape, mase) =
+        (first.get("backtest_wape").and_then(Value::as_f64), first.get("backtest_mase").and_then(Value::as_f64));
     let points = rows
         .into_iter()
         .map(|mut row| {

@@ -68,7 +68,13 @@ fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, HttpError> {
 
 pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) -> Result<Json<Value>, HttpError> {
     let settings = PlanSettings {
-        lead_time_days: number("lead_time_days", q.lead_time_days.as_deref(), DEFAULT_LEAD_TIME_DAYS, 1..=365, "1 to 365 days")?,
+        lead_time_days: number(
+            "lead_time_days",
+            q.lead_time_days.as_deref(),
+            DEFAULT_LEAD_TIME_DAYS,
+            1..=365,
+            "1 to 365 days",
+        )?,
         service_level: number(
             "service_level",
             q.service_level.as_deref(),
@@ -79,7 +85,8 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
     };
     let page = number("page", q.page.as_deref(), 1usize, 1..=1_000_000, "page starts at 1")?;
     let page_size = number("page_size", q.page_size.as_deref(), 50usize, 1..=500, "page_size is 1 to 500")?;
-    let (low_stock, overstock) = (flag("low_stock", q.low_stock.as_deref())?, flag("overstock", q.overstock.as_deref())?);
+    let (low_stock, overstock) =
+        (flag("low_stock", q.low_stock.as_deref())?, flag("overstock", q.overstock.as_deref())?);
     let sort = q.sort.as_deref().unwrap_or("product_id");
     if !SORTS.contains(&sort) {
         return Err(invalid("sort", format!("sort is one of {}", SORTS.join(", "))));

@@ -872,7 +872,8 @@ async fn no_query_exhausts_the_stack_or_memory_or_outlives_its_client() -> TestR
 
 fn nested_points(points: &[Value]) {
     for p in points {
-        let row: Vec<f64> = ["lo95", "lo80", "forecast", "hi80", "hi95"].iter().map(|k| p[*k].as_f64().unwrap()).collect();
+        let row: Vec<f64> =
+            ["lo95", "lo80", "forecast", "hi80", "hi95"].iter().map(|k| p[*k].as_f64().unwrap()).collect();
         assert!(row[0] >= 0.0 && row.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{p}");
     }
 }
@@ -885,14 +886,19 @@ async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestR
     // Computed on request: the total, a category and a product.
     let (status, total) = s.get("/api/analytics/demand-forecast").await?;
     assert_eq!(status, 200, "{total}");
-    assert_eq!((total["scope"].as_str(), total["key"].as_str(), total["as_of"].as_str()), (Some("total"), Some("all"), Some(END)));
+    assert_eq!(
+        (total["scope"].as_str(), total["key"].as_str(), total["as_of"].as_str()),
+        (Some("total"), Some("all"), Some(END))
+    );
     assert_eq!(total["source"], "computed");
     assert_eq!(total["history"].as_array().unwrap().len(), 90);
     assert_eq!(total["points"].as_array().unwrap().len(), 30);
     assert_eq!(total["points"][0]["date"], "2026-11-22", "the day after as_of");
     assert_eq!(total["backtest"]["folds"], 3);
     nested_points(total["points"].as_array().unwrap());
-    for query in [format!("category={category}&metric=revenue&horizon=60"), "product_id=p-00000&as_of=2026-11-01".into()] {
+    for query in
+        [format!("category={category}&metric=revenue&horizon=60"), "product_id=p-00000&as_of=2026-11-01".into()]
+    {
         let (status, one) = s.get(&format!("/api/analytics/demand-forecast?{query}")).await?;
         assert_eq!(status, 200, "{query}: {one}");
         nested_points(one["points"].as_array().unwrap());
@@ -903,7 +909,11 @@ async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestR
 
     // Errors: 404 for no history, 422 naming the parameter.
     let (status, body) = s.get("/api/analytics/demand-forecast?product_id=no-such-product").await?;
-    assert_eq!((status, body["error"].as_str(), body["field"].as_str()), (404, Some("not_found"), Some("product_id")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str(), body["field"].as_str()),
+        (404, Some("not_found"), Some("product_id")),
+        "{body}"
+    );
     for (query, field) in [
         ("metric=profit", "metric"),
         ("horizon=0", "horizon"),
@@ -935,7 +945,8 @@ async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestR
     // The plan: live stock from the buckets, demand from the lake.
     let client = broker::connect(&s._nats.url(), "inventory-test").await?;
     let js = async_nats::jetstream::new(client);
-    let (catalog, stock) = (js.get_key_value(broker::CATALOG_BUCKET).await?, js.get_key_value(broker::STOCK_BUCKET).await?);
+    let (catalog, stock) =
+        (js.get_key_value(broker::CATALOG_BUCKET).await?, js.get_key_value(broker::STOCK_BUCKET).await?);
     for (id, available) in [("p-00000", 3u64), ("p-00001", 400), ("p-01999", 50)] {
         let product = schemas::Product {
             product_id: id.into(),
@@ -948,7 +959,8 @@ async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestR
         let level = json!({"product_id": id, "available": available, "reserved": 0, "sold": 0});
         stock.put(broker::kv_key(id), serde_json::to_vec(&level)?.into()).await?;
     }
-    let (status, plan) = s.get("/api/analytics/inventory?sort=avg_daily_demand_30d&order=desc&lead_time_days=14").await?;
+    let (status, plan) =
+        s.get("/api/analytics/inventory?sort=avg_daily_demand_30d&order=desc&lead_time_days=14").await?;
     assert_eq!(status, 200, "{plan}");
     assert_eq!(plan["total"], 3);
     let products = plan["products"].as_array().unwrap();

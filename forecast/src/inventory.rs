@@ -168,41 +168,6 @@ pub fn plan(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stock(available: u64) -> StockPosition {
-        StockPosition { product_id: "p".into(), name: None, category: None, available, reserved: 2 }
-    }
-
-    #[test]
-    fn steady_demand_runs_out_when_the_forecast_says() {
-        let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        let recent = RecentDemand { daily_units: vec![2.0; 90], stockout_days_90d: 1 };
-        let forecast = UnitsForecast { model: "m".into(), point: vec![2.0; 90], hi95: vec![2.0 + 1.96; 90] };
-        let row = plan(&stock(9), &recent, Some(&forecast), as_of, PlanSettings::default());
-        assert_eq!(row.avg_daily_demand_30d, 2.0);
-        assert_eq!(row.days_of_cover, Some(4.5));
-        // 2, 4, 6, 8, 10 > 9 on the fifth day.
-        assert_eq!(row.stockout_date, NaiveDate::from_ymd_opt(2026, 12, 5));
-        assert_eq!(row.lead_time_demand, 14.0);
-        // σ = 1 a day, √7 over the lead time, z(0.95) = 1.645.
-        assert!((row.safety_stock - 1.645 * 7f64.sqrt()).abs() < 0.01, "{}", row.safety_stock);
-        assert!(row.low_stock && !row.overstock);
-        assert_eq!(row.suggested_order_qty, (74.0 + row.safety_stock - 9.0_f64).ceil() as u64);
-        assert_eq!(row.turnover_30d, Some(60.0 / 11.0).map(|t| round(t, 4)));
-    }
-
-    #[test]
-    fn stock_without_sales_is_overstock_and_needs_no_order() {
-        let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        let row = plan(&stock(500), &RecentDemand::default(), None, as_of, PlanSettings::default());
-        assert!(row.overstock && !row.low_stock);
-        assert_eq!((row.days_of_cover, row.stockout_date, row.suggested_order_qty), (None, None, 0));
-    }
-}
-
 /// The plan of every product in `stock`, from the lake as of `as_of`: the
 /// last 90 days of demand, the stockout days, and the product forecasts
 /// of the `demand_forecast` run for `as_of` when there is one.
@@ -295,4 +260,39 @@ pub async fn plans(
             plan(s, demand, forecasts.get(&s.product_id), as_of, settings)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stock(available: u64) -> StockPosition {
+        StockPosition { product_id: "p".into(), name: None, category: None, available, reserved: 2 }
+    }
+
+    #[test]
+    fn steady_demand_runs_out_when_the_forecast_says() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let recent = RecentDemand { daily_units: vec![2.0; 90], stockout_days_90d: 1 };
+        let forecast = UnitsForecast { model: "m".into(), point: vec![2.0; 90], hi95: vec![2.0 + 1.96; 90] };
+        let row = plan(&stock(9), &recent, Some(&forecast), as_of, PlanSettings::default());
+        assert_eq!(row.avg_daily_demand_30d, 2.0);
+        assert_eq!(row.days_of_cover, Some(4.5));
+        // 2, 4, 6, 8, 10 > 9 on the fifth day.
+        assert_eq!(row.stockout_date, NaiveDate::from_ymd_opt(2026, 12, 5));
+        assert_eq!(row.lead_time_demand, 14.0);
+        // σ = 1 a day, √7 over the lead time, z(0.95) = 1.645.
+        assert!((row.safety_stock - 1.645 * 7f64.sqrt()).abs() < 0.01, "{}", row.safety_stock);
+        assert!(row.low_stock && !row.overstock);
+        assert_eq!(row.suggested_order_qty, (74.0 + row.safety_stock - 9.0_f64).ceil() as u64);
+        assert_eq!(row.turnover_30d, Some(60.0 / 11.0).map(|t| round(t, 4)));
+    }
+
+    #[test]
+    fn stock_without_sales_is_overstock_and_needs_no_order() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let row = plan(&stock(500), &RecentDemand::default(), None, as_of, PlanSettings::default());
+        assert!(row.overstock && !row.low_stock);
+        assert_eq!((row.days_of_cover, row.stockout_date, row.suggested_order_qty), (None, None, 0));
+    }
 }

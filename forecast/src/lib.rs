@@ -11,6 +11,7 @@
 //! - [`table`]: the table's files and rows.
 //! - [`inventory`]: days of cover, stockout dates and reorder points.
 
+pub mod evaluate;
 pub mod inventory;
 pub mod models;
 pub mod run;

@@ -29,9 +29,37 @@ pub enum Method {
     Mstl,
     CrostonSba,
     Tsb,
+    /// The mean of AutoETS and MSTL (points and bands).
+    EtsMstl,
+    /// The mean of seasonal naive, AutoETS and MSTL.
+    NaiveEtsMstl,
 }
 
 impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::Mean,
+        Method::SeasonalNaive,
+        Method::AutoEts,
+        Method::Mstl,
+        Method::CrostonSba,
+        Method::Tsb,
+        Method::EtsMstl,
+        Method::NaiveEtsMstl,
+    ];
+
+    /// The methods a combination averages; empty for a single method.
+    pub fn members(self) -> &'static [Method] {
+        match self {
+            Method::EtsMstl => &[Method::AutoEts, Method::Mstl],
+            Method::NaiveEtsMstl => &[Method::SeasonalNaive, Method::AutoEts, Method::Mstl],
+            _ => &[],
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Method::Mean => "mean",
@@ -40,6 +68,8 @@ impl Method {
             Method::Mstl => "mstl",
             Method::CrostonSba => "croston_sba",
             Method::Tsb => "tsb",
+            Method::EtsMstl => "ets_mstl_mean",
+            Method::NaiveEtsMstl => "naive_ets_mstl_mean",
         }
     }
 }
@@ -84,6 +114,11 @@ pub fn predict(method: Method, history: &[f64], horizon: usize, bands: bool) -> 
             let fitted = AutoETS::non_seasonal().fit(history).map_err(|e| failed(method, e))?;
             with_bands(method, &fitted, horizon, bands)
         }
+        Method::EtsMstl | Method::NaiveEtsMstl => {
+            let members =
+                method.members().iter().map(|m| predict(*m, history, horizon, bands)).collect::<Result<Vec<_>, _>>()?;
+            Ok(combine(&members))
+        }
         Method::Mstl => {
             let mut periods = vec![WEEK];
             if history.len() >= 2 * YEAR {
@@ -97,6 +132,29 @@ pub fn predict(method: Method, history: &[f64], horizon: usize, bands: bool) -> 
             with_bands(method, &fitted, horizon, bands)
         }
     }
+}
+
+/// The mean of predictions: points, and bands when every member has them.
+pub fn combine(members: &[Prediction]) -> Prediction {
+    let n = members.len().max(1) as f64;
+    let horizon = members.first().map_or(0, |m| m.point.len());
+    let mean_of = |pick: &dyn Fn(&Prediction) -> Option<&Vec<f64>>| -> Option<Vec<f64>> {
+        let columns: Option<Vec<&Vec<f64>>> = members.iter().map(pick).collect();
+        columns.map(|cols| (0..horizon).map(|h| cols.iter().map(|c| c[h]).sum::<f64>() / n).collect())
+    };
+    let point = mean_of(&|m| Some(&m.point)).unwrap_or_default();
+    let bands = (|| {
+        let b80 = Band {
+            lower: mean_of(&|m| m.bands.as_ref().map(|b| &b.0.lower))?,
+            upper: mean_of(&|m| m.bands.as_ref().map(|b| &b.0.upper))?,
+        };
+        let b95 = Band {
+            lower: mean_of(&|m| m.bands.as_ref().map(|b| &b.1.lower))?,
+            upper: mean_of(&|m| m.bands.as_ref().map(|b| &b.1.upper))?,
+        };
+        Some((b80, b95))
+    })();
+    Prediction { point, bands }
 }
 
 fn points(point: Vec<f64>) -> Prediction {

@@ -91,25 +91,48 @@ pub fn fit_all(
     threads: usize,
     progress: Option<&Progress>,
 ) -> Vec<(usize, Metric, Choice)> {
-    let jobs: Vec<(usize, Metric)> =
-        (0..series.len()).flat_map(|i| Metric::ALL.into_iter().map(move |m| (i, m))).collect();
+    fit_all_with(series, horizon, threads, progress, None)
+}
+
+/// [`fit_all`], every series with `method` alone when given.
+pub fn fit_all_with(
+    series: &[DemandSeries],
+    horizon: usize,
+    threads: usize,
+    progress: Option<&Progress>,
+    method: Option<crate::models::Method>,
+) -> Vec<(usize, Metric, Choice)> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut results: Vec<Vec<(usize, Choice)>> = Vec::new();
+    let total = series.len() * Metric::ALL.len();
+    let fit = |values: &[f64]| match method {
+        Some(m) => select::forecast_among(values, horizon, &[m]),
+        None => select::forecast(values, horizon),
+    };
+    let mut results: Vec<Vec<(usize, Choice, Choice)>> = Vec::new();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
-                        let j = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(i, metric)) = jobs.get(j) else { break };
-                        mine.push((j, select::forecast(series[i].values(metric), horizon)));
-                        let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(one) = series.get(i) else { break };
+                        let units = fit(&one.units);
+                        // A series sold at one price all along has revenue
+                        // = price × units every day: its revenue forecast is
+                        // the units forecast scaled (every method here is
+                        // scale-equivariant), at half the cost.
+                        let revenue = match constant_price(one) {
+                            Some(price) => scaled(&units, price),
+                            None => fit(&one.revenue),
+                        };
+                        mine.push((i, units, revenue));
+                        let finished = done.fetch_add(Metric::ALL.len(), Ordering::Relaxed) + Metric::ALL.len();
                         if let Some(progress) = progress
-                            && (finished % 256 == 0 || finished == jobs.len())
+                            && (finished.is_multiple_of(512) || finished == total)
                         {
-                            progress(finished, jobs.len());
+                            progress(finished, total);
                         }
                     }
                     mine
@@ -118,9 +141,43 @@ pub fn fit_all(
             .collect();
         results = workers.into_iter().filter_map(|w| w.join().ok()).collect();
     });
-    let mut all: Vec<(usize, Choice)> = results.into_iter().flatten().collect();
-    all.sort_by_key(|(j, _)| *j);
-    all.into_iter().map(|(j, choice)| (jobs[j].0, jobs[j].1, choice)).collect()
+    let mut all: Vec<(usize, Choice, Choice)> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _, _)| *i);
+    all.into_iter().flat_map(|(i, units, revenue)| [(i, Metric::Units, units), (i, Metric::Revenue, revenue)]).collect()
+}
+
+/// The one unit price of a series whose every day's revenue is that price
+/// times its units (to the cent); `None` when prices varied.
+pub fn constant_price(series: &DemandSeries) -> Option<f64> {
+    if series.revenue.len() != series.units.len() {
+        return None;
+    }
+    let units: f64 = series.units.iter().sum();
+    let revenue: f64 = series.revenue.iter().sum();
+    if units <= 0.0 {
+        return None;
+    }
+    let price = revenue / units;
+    let tolerance = 0.006;
+    series
+        .units
+        .iter()
+        .zip(&series.revenue)
+        .all(|(u, r)| (r - price * u).abs() <= tolerance * u.max(1.0))
+        .then_some(price)
+}
+
+/// A choice in another unit: points and bands times `factor`; the
+/// backtest's errors are scale-free and stay.
+fn scaled(choice: &Choice, factor: f64) -> Choice {
+    let times = |values: &[f64]| values.iter().map(|v| v * factor).collect::<Vec<_>>();
+    Choice {
+        method: choice.method,
+        point: times(&choice.point),
+        b80: crate::models::Band { lower: times(&choice.b80.lower), upper: times(&choice.b80.upper) },
+        b95: crate::models::Band { lower: times(&choice.b95.lower), upper: times(&choice.b95.upper) },
+        backtest: choice.backtest.clone(),
+    }
 }
 
 /// Forecasts every series of `options.scopes` and writes their files.
@@ -200,4 +257,37 @@ pub async fn forecast_one(
     .await
     .map_err(|e| ForecastError::Worker(e.to_string()))?;
     Ok(Some((one, choice)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(units: Vec<f64>, revenue: Vec<f64>) -> DemandSeries {
+        DemandSeries {
+            scope: Scope::Product,
+            key: "p".into(),
+            currency: "USD".into(),
+            first_day: NaiveDate::default(),
+            units,
+            revenue,
+        }
+    }
+
+    #[test]
+    fn revenue_at_one_price_is_the_units_forecast_scaled() {
+        let units: Vec<f64> = (0..120).map(|i| f64::from((i * 7) % 5)).collect();
+        let one_price = series(units.clone(), units.iter().map(|u| u * 12.5).collect());
+        assert_eq!(constant_price(&one_price), Some(12.5));
+        let fitted = fit_all(std::slice::from_ref(&one_price), 14, 1, None);
+        let (units_choice, revenue_choice) = (&fitted[0].2, &fitted[1].2);
+        assert_eq!(fitted[1].1, Metric::Revenue);
+        for h in 0..14 {
+            assert!((revenue_choice.point[h] - 12.5 * units_choice.point[h]).abs() < 1e-9);
+            assert!((revenue_choice.b95.upper[h] - 12.5 * units_choice.b95.upper[h]).abs() < 1e-9);
+        }
+        let mut two_prices = one_price.clone();
+        two_prices.revenue[3] = two_prices.units[3] * 9.0 + 1.0;
+        assert_eq!(constant_price(&two_prices), None);
+    }
 }

@@ -25,8 +25,7 @@ pub const GRACE: Duration = Duration::from_secs(10 * 60);
 pub const RECHECK: Duration = Duration::from_secs(3600);
 
 /// Live stock for the plan, when it can be read.
-pub type StockSource =
-    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Vec<StockPosition>>> + Send>> + Send + Sync>;
+pub type StockSource = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Vec<StockPosition>>> + Send>> + Send + Sync>;
 
 /// The day the schedule forecasts from now: the latest closed day with data.
 pub async fn due(store: &DataStore, now: chrono::DateTime<Utc>) -> Result<Option<NaiveDate>, crate::ForecastError> {

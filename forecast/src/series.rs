@@ -124,11 +124,7 @@ pub async fn load_days(
     let mut groups: BTreeMap<(Scope, String, String), Days> = BTreeMap::new();
     for batch in &batches {
         for_each_row(batch, |product, category, currency, day, units, revenue| {
-            let keys = [
-                (Scope::Product, product),
-                (Scope::Category, category),
-                (Scope::Total, TOTAL_KEY),
-            ];
+            let keys = [(Scope::Product, product), (Scope::Category, category), (Scope::Total, TOTAL_KEY)];
             for (scope, key) in keys {
                 if wanted(scope) {
                     let days = groups.entry((scope, key.to_string(), currency.to_string())).or_default();

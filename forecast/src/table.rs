@@ -61,7 +61,8 @@ pub fn batch(forecasts: &[SeriesForecast<'_>], as_of: NaiveDate) -> Result<Recor
     }
     let mut numbers = numbers.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let mut next = || numbers.next().ok_or_else(|| ForecastError::Shape("forecast columns".into()));
-    let (forecast, lo80, hi80, lo95, hi95, wape, mase) = (next()?, next()?, next()?, next()?, next()?, next()?, next()?);
+    let (forecast, lo80, hi80, lo95, hi95, wape, mase) =
+        (next()?, next()?, next()?, next()?, next()?, next()?, next()?);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(scope.finish()),
         Arc::new(key.finish()),

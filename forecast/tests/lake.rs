@@ -18,7 +18,10 @@ use schemas::forecast::{DEMAND_FORECAST_TABLE, Scope};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-async fn seeded(orders: u64, days: u32) -> Result<(tempfile::TempDir, DataStore, NaiveDate), Box<dyn std::error::Error>> {
+async fn seeded(
+    orders: u64,
+    days: u32,
+) -> Result<(tempfile::TempDir, DataStore, NaiveDate), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = DataStore::open(&dir.path().to_string_lossy())?;
     let end = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
@@ -47,7 +50,11 @@ async fn series_match_an_independent_query_and_exclude_fraud_rejections() -> Tes
     );
     let mut expected: BTreeMap<(String, i32), f64> = BTreeMap::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
-        let (c, d, u) = (batch.column(0).as_string::<i32>(), batch.column(1).as_primitive::<Date32Type>(), batch.column(2).as_primitive::<Int64Type>());
+        let (c, d, u) = (
+            batch.column(0).as_string::<i32>(),
+            batch.column(1).as_primitive::<Date32Type>(),
+            batch.column(2).as_primitive::<Int64Type>(),
+        );
         for i in 0..batch.num_rows() {
             expected.insert((c.value(i).to_string(), d.value(i)), u.value(i) as f64);
         }
@@ -85,7 +92,12 @@ async fn series_match_an_independent_query_and_exclude_fraud_rejections() -> Tes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_deterministic_replaces_its_files_and_nests_its_bands() -> TestResult {
     let (_dir, store, end) = seeded(3_000, 70).await?;
-    let options = ForecastOptions { as_of: Some(end), horizon: 14, scopes: vec![Scope::Category, Scope::Total], ..ForecastOptions::default() };
+    let options = ForecastOptions {
+        as_of: Some(end),
+        horizon: 14,
+        scopes: vec![Scope::Category, Scope::Total],
+        ..ForecastOptions::default()
+    };
     let first = forecast_lake(&store, &options, None).await?;
     assert_eq!(first.as_of, Some(end));
     assert!(first.series > 0 && first.rows == first.series * 2 * 14, "{first:?}");
