@@ -129,8 +129,25 @@ async fn answer(
     stored_table: bool,
 ) -> Result<Result<Value, HttpError>, DashboardError> {
     let selection = Selection::One { scope: request.scope, key: request.key.clone() };
-    let found = series::load(ctx, as_of, &selection).await.map_err(internal)?;
-    let Some(one) = found.into_iter().find(|s| s.currency == request.currency) else {
+    let stored = if stored_table { stored_points(ctx, &request, as_of).await? } else { None };
+    // A stored forecast needs only the history the answer shows; one to
+    // compute needs all of it.
+    let days = if stored.is_some() { HISTORY_DAYS as i64 } else { series::MAX_HISTORY_DAYS };
+    let found = series::load_days(ctx, as_of, days, &selection).await.map_err(internal)?;
+    let found = found.into_iter().find(|s| s.currency == request.currency);
+    // Stored, but nothing sold in the days shown: a flat zero history.
+    let found = match (found, &stored) {
+        (None, Some(_)) => Some(DemandSeries {
+            scope: request.scope,
+            key: request.key.clone(),
+            currency: request.currency.clone(),
+            first_day: as_of - Duration::days(HISTORY_DAYS as i64 - 1),
+            units: vec![0.0; HISTORY_DAYS],
+            revenue: vec![0.0; HISTORY_DAYS],
+        }),
+        (found, _) => found,
+    };
+    let Some(one) = found else {
         let what = match request.scope {
             Scope::Product => ("product_id", format!("product {}", request.key)),
             Scope::Category => ("category", format!("category {}", request.key)),
@@ -143,7 +160,6 @@ async fn answer(
         )
         .with_field(what.0)));
     };
-    let stored = if stored_table { stored_points(ctx, &request, as_of).await? } else { None };
     let (source, model, points, backtest) = match stored {
         Some((model, points, wape, mase)) => {
             let folds = if wape.is_some() || mase.is_some() { select::FOLDS } else { 0 };

@@ -1,7 +1,8 @@
 //! Per series, the method with the least absolute error over a
 //! rolling-origin backtest, refitted on the whole history; and the
 //! series' final bands: the model's own where it has them, else empirical
-//! (split-conformal) ones from its backtest residuals.
+//! (split-conformal) ones from its backtest residuals, taken relative to
+//! each fold's forecast level and scaled to the forecast's.
 //!
 //! Candidates follow the Syntetos–Boylan classification: a series whose
 //! average interval between demands (ADI) exceeds 1.32 days is intermittent
@@ -151,6 +152,12 @@ pub fn forecast_among(history: &[f64], horizon: usize, candidates: &[Method]) ->
                 .unwrap_or(Prediction { point: vec![0.0; horizon], bands: None }),
         ),
     };
+    // Residuals are relative to their fold's forecast level (normalised
+    // conformal): scaled to this forecast's level, bands follow demand up a
+    // trend or into a season instead of keeping the width of a quieter past.
+    let level =
+        models::mean(&prediction.point.iter().map(|p| p.max(0.0)).collect::<Vec<_>>()).max(level_floor(history));
+    let residuals: Vec<f64> = residuals.iter().map(|r| r * level).collect();
     finish(method, prediction, &residuals, backtest)
 }
 
@@ -188,17 +195,25 @@ fn backtest(method: Method, history: &[f64], days: usize, cache: &mut FoldCache)
             .collect()
     };
     let n = history.len();
+    let floor = level_floor(history);
     let mut abs_error = 0.0;
     let mut residuals = Vec::with_capacity(FOLDS * days);
     for (i, fold) in (1..=FOLDS).rev().enumerate() {
         let origin = n - fold * days;
+        let level = models::mean(&folds[i].iter().map(|f| f.max(0.0)).collect::<Vec<_>>()).max(floor);
         for (forecast, actual) in folds[i].iter().zip(&history[origin..origin + days]) {
             let forecast = forecast.max(0.0);
             abs_error += (actual - forecast).abs();
-            residuals.push(actual - forecast);
+            residuals.push((actual - forecast) / level);
         }
     }
     Some(Scored { method, abs_error, residuals })
+}
+
+/// The least level residuals are measured against: a tenth of the
+/// history's mean (a fold forecasting nothing must not blow them up).
+fn level_floor(history: &[f64]) -> f64 {
+    (0.1 * models::mean(history)).max(1e-9)
 }
 
 fn weekly_scale(history: &[f64]) -> f64 {
@@ -209,12 +224,15 @@ fn weekly_scale(history: &[f64]) -> f64 {
     diffs.sum::<f64>() / (history.len() - WEEK) as f64
 }
 
+/// Relative to the history's level, as the backtest's residuals are to
+/// their folds'.
 fn in_sample_residuals(history: &[f64]) -> Vec<f64> {
+    let level = models::mean(history).max(level_floor(history));
     if history.len() > WEEK {
-        history.windows(WEEK + 1).map(|w| w[WEEK] - w[0]).collect()
+        history.windows(WEEK + 1).map(|w| (w[WEEK] - w[0]) / level).collect()
     } else {
         let m = models::mean(history);
-        history.iter().map(|y| y - m).collect()
+        history.iter().map(|y| (y - m) / level).collect()
     }
 }
 

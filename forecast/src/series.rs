@@ -68,22 +68,27 @@ pub fn day_of(number: i32) -> NaiveDate {
 fn demand_sql(as_of: NaiveDate, history_days: i64, tables: &[String], filter: &str) -> String {
     let from = as_of - Duration::days(history_days.max(1) - 1);
     let next = as_of + Duration::days(1);
-    let rejected = if tables.iter().any(|t| t == Table::OrderEvents.name()) {
+    // The few rejected orders are the hash join's build side and the items
+    // stream past them (a RIGHT ANTI join: a LEFT one would build a table
+    // of every item, hundreds of MB on a large lake).
+    let items = format!(
+        "order_items i WHERE i.date BETWEEN '{from}' AND '{as_of}' AND i.placed_at < TIMESTAMP '{next}T00:00:00Z' {filter}"
+    );
+    let source = if tables.iter().any(|t| t == Table::OrderEvents.name()) {
         format!(
-            "LEFT ANTI JOIN (SELECT DISTINCT order_id FROM order_events WHERE date BETWEEN '{from}' AND '{as_of}' \
+            "(SELECT DISTINCT order_id FROM order_events WHERE date BETWEEN '{from}' AND '{as_of}' \
              AND status = '{}' AND reason = '{}' AND occurred_at < TIMESTAMP '{next}T00:00:00Z') r \
-             ON i.order_id = r.order_id",
+             RIGHT ANTI JOIN (SELECT * FROM {items}) i ON r.order_id = i.order_id",
             OrderStatus::Cancelled.as_str(),
             CancelReason::FraudRejected.as_str()
         )
     } else {
-        String::new()
+        format!("(SELECT * FROM {items}) i")
     };
     format!(
         "SELECT i.product_id, i.category, i.currency, CAST(i.placed_at AS DATE) AS day, \
          CAST(SUM(i.quantity) AS DOUBLE) AS units, SUM(CAST(i.line_total AS DOUBLE)) AS revenue \
-         FROM order_items i {rejected} \
-         WHERE i.date BETWEEN '{from}' AND '{as_of}' AND i.placed_at < TIMESTAMP '{next}T00:00:00Z' {filter} \
+         FROM {source} \
          GROUP BY i.product_id, i.category, i.currency, CAST(i.placed_at AS DATE)"
     )
 }
