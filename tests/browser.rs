@@ -1,7 +1,7 @@
 //! The web dashboard in a real browser: `orderstream up` (its own
 //! nats-server, a small catalog, payments that all succeed, fulfilment held
 //! at confirmed, a low fraud threshold so a $900 first order is flagged,
-//! sixty seeded days of history for the forecast page)
+//! sixty days of history seeded before the forecast page)
 //! driven by `tests/browser/dashboard.mjs` in Debian's headless Chromium
 //! through playwright-core. `scripts/bootstrap` installs Chromium and the
 //! npm package; screenshots land in `target/test-artifacts/browser/`.
@@ -37,21 +37,13 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
     )
     .await?;
 
-    // Sixty days of history before today, for the forecast page.
-    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
-    let lake = up.data.path().join("lake");
-    let seeded = Command::new(common::BIN)
-        .args(["seed", "--append", "--orders", "3000", "--days", "60", "--end", &yesterday, "--output"])
-        .arg(&lake)
-        .output()
-        .await?;
-    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
-
     let artifacts = root.join("target/test-artifacts/browser");
     let run = Command::new("node")
         .arg(script_dir.join("dashboard.mjs"))
         .arg(&up.base)
         .arg(&artifacts)
+        .arg(common::BIN)
+        .arg(up.data.path().join("lake"))
         .env("CHROMIUM", &chromium)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(240), run).await??;

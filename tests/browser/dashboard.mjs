@@ -7,8 +7,11 @@
 // Exits non-zero on any failed step or any script error in the page.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 
-const [base, out] = process.argv.slice(2);
+// The binary and the lake let the forecast step seed history at the end,
+// after the steps that count orders by status.
+const [base, out, bin, lake] = process.argv.slice(2);
 if (!base || !out) {
   console.error("usage: node dashboard.mjs BASE_URL ARTIFACT_DIR");
   process.exit(2);
@@ -127,6 +130,10 @@ try {
     await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
   }
   step("forecast & inventory: the total's forecast drawn with its bands, the plan with low stock in red");
+  // Sixty days of history before today, appended to the running lake.
+  const yesterday = new Date(Date.now() - 86400000).toISOString().slice(0, 10);
+  execFileSync(bin, ["seed", "--append", "--orders", "3000", "--days", "60", "--end", yesterday, "--no-progress", "--output", lake]);
+  await sleep(4000); // the dashboard registers new tables every 3 s
   await page.goto(`${base}/#forecast`);
   await page.waitForSelector("#chart-forecast[data-drawn] canvas", { timeout: 30000 });
   const drawn = await page.getAttribute("#chart-forecast", "data-drawn");
