@@ -99,7 +99,7 @@ pub fn fold_days(history_len: usize, horizon: usize) -> Option<usize> {
 struct Scored {
     method: Method,
     abs_error: f64,
-    /// actual − forecast, every fold and day.
+    /// (actual − forecast) / the fold's mean forecast, every fold and day.
     residuals: Vec<f64>,
 }
 
@@ -135,23 +135,19 @@ pub fn forecast_among(history: &[f64], horizon: usize, candidates: &[Method]) ->
             };
             (best.method, best.residuals.clone(), backtest)
         }
-        // Too short to backtest: the simplest method, with in-sample
-        // seasonal differences standing in for its residuals.
+        // Too short to backtest: the default, with in-sample seasonal
+        // differences standing in for its residuals.
         _ => {
             let method = candidates[0];
             (method, in_sample_residuals(history), Backtest::default())
         }
     };
-    let fitted = models::predict(method, history, horizon, true)
-        .or_else(|_| models::predict(Method::SeasonalNaive, history, horizon, true));
-    let (method, prediction) = match fitted {
-        Ok(prediction) => (method, prediction),
-        Err(_) => (
-            Method::Mean,
-            models::predict(Method::Mean, history, horizon, false)
-                .unwrap_or(Prediction { point: vec![0.0; horizon], bands: None }),
-        ),
-    };
+    // The chosen method refitted on everything; should that fit fail, the
+    // simplest methods in turn, named as what they are.
+    let (method, prediction) = [method, Method::SeasonalNaive, Method::Mean]
+        .into_iter()
+        .find_map(|m| models::predict(m, history, horizon, true).ok().map(|p| (m, p)))
+        .unwrap_or((Method::Mean, Prediction { point: vec![0.0; horizon], bands: None }));
     // Residuals are relative to their fold's forecast level (normalised
     // conformal): scaled to this forecast's level, bands follow demand up a
     // trend or into a season instead of keeping the width of a quieter past.
