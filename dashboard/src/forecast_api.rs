@@ -9,7 +9,9 @@ use chrono::{Duration, NaiveDate};
 use datafusion::prelude::SessionContext;
 use forecast::select::{self, Choice};
 use forecast::series::{self, DemandSeries, Selection, literal};
-use schemas::forecast::{DEMAND_FORECAST_TABLE, MAX_HORIZON_DAYS, Metric, Scope, TOTAL_KEY};
+use schemas::forecast::{
+    DEMAND_FORECAST_TABLE, DEMAND_HISTORY_TABLE, HISTORY_DAYS, MAX_HORIZON_DAYS, Metric, Scope, TOTAL_KEY,
+};
 use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,8 +19,6 @@ use serde_json::{Value, json};
 use crate::params::Q;
 use crate::{Dashboard, DashboardError};
 
-/// Days of history an answer shows before the forecast.
-pub const HISTORY_DAYS: usize = 90;
 const DEFAULT_HORIZON: usize = 30;
 
 #[derive(Deserialize)]
@@ -108,9 +108,12 @@ pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQue
         }
     };
     let stored_table = crate::views::has(&state, &[DEMAND_FORECAST_TABLE]).await;
+    let history_table = crate::views::has(&state, &[DEMAND_HISTORY_TABLE]).await;
     let timeout = state.settings.query_timeout;
-    let answer =
-        state.lake.run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table).await }).await?;
+    let answer = state
+        .lake
+        .run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table, history_table).await })
+        .await?;
     answer.map(Json)
 }
 
@@ -127,9 +130,23 @@ async fn answer(
     request: SeriesRequest,
     as_of: NaiveDate,
     stored_table: bool,
+    history_table: bool,
 ) -> Result<Result<Value, HttpError>, DashboardError> {
     let selection = Selection::One { scope: request.scope, key: request.key.clone() };
     let stored = if stored_table { stored_points(ctx, &request, as_of).await? } else { None };
+    // A run's forecast comes with the history it was made from.
+    if let Some((model, points, wape, mase)) = &stored
+        && history_table
+        && let Some(history) = stored_history(ctx, &request, as_of).await?
+    {
+        let folds = if wape.is_some() || mase.is_some() { select::FOLDS } else { 0 };
+        return Ok(Ok(json!({
+            "scope": request.scope.as_str(), "key": request.key, "metric": request.metric.as_str(),
+            "currency": request.currency, "as_of": as_of, "horizon_days": request.horizon,
+            "model": model, "backtest": {"wape": wape, "mase": mase, "folds": folds}, "source": "table",
+            "history": history, "points": points,
+        })));
+    }
     // A stored forecast needs only the history the answer shows; one to
     // compute needs all of it.
     let days = if stored.is_some() { HISTORY_DAYS as i64 } else { series::MAX_HISTORY_DAYS };
@@ -210,6 +227,22 @@ fn points_of(choice: &Choice, as_of: NaiveDate) -> Vec<Value> {
 }
 
 type Stored = (String, Vec<Value>, Option<f64>, Option<f64>);
+
+/// The run's history rows for the series, `None` when it has none.
+async fn stored_history(
+    ctx: &SessionContext,
+    request: &SeriesRequest,
+    as_of: NaiveDate,
+) -> Result<Option<Vec<Value>>, DashboardError> {
+    let sql = format!(
+        "SELECT CAST(date AS VARCHAR) AS date, value FROM {DEMAND_HISTORY_TABLE} \
+         WHERE as_of = '{as_of}' AND {} ORDER BY date",
+        request.filter()
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let rows = crate::views::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
+    Ok((!rows.is_empty()).then_some(rows))
+}
 
 /// The run's rows for the series when they cover the horizon.
 async fn stored_points(

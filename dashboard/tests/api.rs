@@ -937,6 +937,7 @@ async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestR
     assert_eq!(status, 200, "{stored}");
     assert_eq!(stored["source"], "table", "{stored}");
     assert_eq!(stored["model"], total["model"]);
+    assert_eq!(stored["history"], total["history"], "the run's history is what the lake says");
     for (a, b) in stored["points"].as_array().unwrap().iter().zip(total["points"].as_array().unwrap()) {
         assert_eq!(a["date"], b["date"]);
         assert!((a["forecast"].as_f64().unwrap() - b["forecast"].as_f64().unwrap()).abs() < 1e-5, "{a} vs {b}");

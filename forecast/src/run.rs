@@ -221,6 +221,9 @@ pub async fn forecast_lake(
         let batch = table::batch(&forecasts, as_of)?;
         report.rows += batch.num_rows();
         report.bytes += table::write_scope(store, as_of, *scope, batch).await?;
+        let shown: Vec<&DemandSeries> = all.iter().filter(|s| s.scope == *scope).collect();
+        let history = table::history_batch(&shown, as_of)?;
+        report.bytes += table::write_history_scope(store, as_of, *scope, history).await?;
     }
     if let Some(stock) = &options.stock {
         // The plan reads the forecasts just written: registered now.

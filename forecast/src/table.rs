@@ -9,7 +9,10 @@ use analytics::parquet_out::{FileLayout, encode};
 use analytics::store::DataStore;
 use arrow::array::{ArrayRef, Date32Builder, Float64Builder, RecordBatch, StringBuilder};
 use chrono::NaiveDate;
-use schemas::forecast::{AS_OF_COLUMN, DEMAND_FORECAST_TABLE, Metric, Scope, demand_forecast_schema};
+use schemas::forecast::{
+    AS_OF_COLUMN, DEMAND_FORECAST_TABLE, DEMAND_HISTORY_TABLE, HISTORY_DAYS, Metric, Scope, demand_forecast_schema,
+    demand_history_schema,
+};
 
 use crate::ForecastError;
 use crate::select::Choice;
@@ -28,7 +31,53 @@ pub fn partition(table: &str, as_of: NaiveDate) -> String {
 }
 
 pub fn file_path(as_of: NaiveDate, scope: Scope) -> String {
-    format!("{}/{}.parquet", partition(DEMAND_FORECAST_TABLE, as_of), scope.as_str())
+    scope_path(DEMAND_FORECAST_TABLE, as_of, scope)
+}
+
+fn scope_path(table: &str, as_of: NaiveDate, scope: Scope) -> String {
+    format!("{}/{}.parquet", partition(table, as_of), scope.as_str())
+}
+
+/// The last [`HISTORY_DAYS`] days of `series` (in key order), both metrics.
+pub fn history_batch(series: &[&DemandSeries], as_of: NaiveDate) -> Result<RecordBatch, ForecastError> {
+    let mut columns: (StringBuilder, StringBuilder, StringBuilder, StringBuilder) =
+        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut date, mut value) = (Date32Builder::new(), Float64Builder::new());
+    let last = day_number(as_of);
+    for s in series {
+        for metric in Metric::ALL {
+            let values = s.values(metric);
+            let start = values.len().saturating_sub(HISTORY_DAYS);
+            let first = last - (values.len() - start) as i32 + 1;
+            for (i, v) in values[start..].iter().enumerate() {
+                columns.0.append_value(s.scope.as_str());
+                columns.1.append_value(&s.key);
+                columns.2.append_value(&s.currency);
+                columns.3.append_value(metric.as_str());
+                date.append_value(first + i as i32);
+                value.append_value(*v);
+            }
+        }
+    }
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(columns.0.finish()),
+        Arc::new(columns.1.finish()),
+        Arc::new(columns.2.finish()),
+        Arc::new(columns.3.finish()),
+        Arc::new(date.finish()),
+        Arc::new(value.finish()),
+    ];
+    Ok(RecordBatch::try_new(demand_history_schema(), arrays)?)
+}
+
+/// Writes (or replaces) one scope's history file of a partition.
+pub async fn write_history_scope(
+    store: &DataStore,
+    as_of: NaiveDate,
+    scope: Scope,
+    batch: RecordBatch,
+) -> Result<usize, ForecastError> {
+    write_file(store, &scope_path(DEMAND_HISTORY_TABLE, as_of, scope), demand_history_schema(), batch).await
 }
 
 /// The rows of `forecasts` (already in key order) as one batch.
@@ -95,14 +144,22 @@ pub async fn write_scope(
     scope: Scope,
     batch: RecordBatch,
 ) -> Result<usize, ForecastError> {
-    let path = store.path(&file_path(as_of, scope));
+    write_file(store, &file_path(as_of, scope), demand_forecast_schema(), batch).await
+}
+
+async fn write_file(
+    store: &DataStore,
+    relative: &str,
+    schema: arrow::datatypes::SchemaRef,
+    batch: RecordBatch,
+) -> Result<usize, ForecastError> {
+    let path = store.path(relative);
     if batch.num_rows() == 0 {
         if store.get(&path).await?.is_some() {
             store.delete(&path).await?;
         }
         return Ok(0);
     }
-    let schema = demand_forecast_schema();
     let bytes = tokio::task::spawn_blocking(move || encode(&schema, &[batch], &layout()))
         .await
         .map_err(|e| ForecastError::Worker(e.to_string()))??;

@@ -112,6 +112,8 @@ async fn a_run_is_deterministic_replaces_its_files_and_nests_its_bands() -> Test
     };
     let before = files(store.clone()).await;
     assert_eq!(before.len(), 2, "one file per scope: {:?}", before.iter().map(|f| &f.0).collect::<Vec<_>>());
+    let history = store.list(&store.path(schemas::forecast::DEMAND_HISTORY_TABLE)).await?;
+    assert_eq!(history.len(), 2, "and one history file per scope");
     let again = forecast_lake(&store, &ForecastOptions { threads: 1, ..options.clone() }, None).await?;
     assert_eq!(again.rows, first.rows);
     let after = files(store.clone()).await;

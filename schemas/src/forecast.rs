@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 pub const DEMAND_FORECAST_TABLE: &str = "demand_forecast";
 pub const INVENTORY_PLAN_TABLE: &str = "inventory_plan";
+/// Each series' last [`HISTORY_DAYS`] days as of the run, written beside
+/// its forecast so an answer reads both by key instead of aggregating items.
+pub const DEMAND_HISTORY_TABLE: &str = "demand_history";
+/// Days of history an answer shows before the forecast.
+pub const HISTORY_DAYS: usize = 90;
 /// The partition column of both tables.
 pub const AS_OF_COLUMN: &str = "as_of";
 /// The forecast's default horizon in days, and the most a request may ask.
@@ -70,7 +75,7 @@ impl Metric {
 pub const TOTAL_KEY: &str = "all";
 
 #[cfg(feature = "arrow")]
-pub use self::arrow_schemas::{declared_schema, demand_forecast_schema, inventory_plan_schema};
+pub use self::arrow_schemas::{declared_schema, demand_forecast_schema, demand_history_schema, inventory_plan_schema};
 
 #[cfg(feature = "arrow")]
 mod arrow_schemas {
@@ -91,6 +96,7 @@ mod arrow_schemas {
         match table {
             super::DEMAND_FORECAST_TABLE => Some(demand_forecast_schema()),
             super::INVENTORY_PLAN_TABLE => Some(inventory_plan_schema()),
+            super::DEMAND_HISTORY_TABLE => Some(demand_history_schema()),
             _ => None,
         }
     }
@@ -100,12 +106,8 @@ mod arrow_schemas {
     /// The backtest errors are null where undefined (no demand in the
     /// backtest folds, or a constant history).
     pub fn demand_forecast_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            utf8("scope", false),
-            utf8("key", false),
-            utf8("currency", false),
-            utf8("metric", false),
-            Field::new("date", DataType::Date32, false),
+        let mut fields = series_day_fields();
+        fields.extend([
             f64("forecast", false),
             f64("lo80", false),
             f64("hi80", false),
@@ -114,7 +116,27 @@ mod arrow_schemas {
             utf8("model", false),
             f64("backtest_wape", true),
             f64("backtest_mase", true),
-        ]))
+        ]);
+        Arc::new(Schema::new(fields))
+    }
+
+    /// One row per series and day of its last 90 days (from its first day
+    /// with demand, zeros included).
+    pub fn demand_history_schema() -> SchemaRef {
+        let mut fields = series_day_fields();
+        fields.push(f64("value", false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Which series and which day: the leading columns of both tables.
+    fn series_day_fields() -> Vec<Field> {
+        vec![
+            utf8("scope", false),
+            utf8("key", false),
+            utf8("currency", false),
+            utf8("metric", false),
+            Field::new("date", DataType::Date32, false),
+        ]
     }
 
     /// One row per product: stock, demand, cover and the reorder suggestion
