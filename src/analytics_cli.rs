@@ -112,18 +112,9 @@ pub async fn start_live(
 pub async fn live_stock(js: &jetstream::Context) -> Option<Vec<forecast::inventory::StockPosition>> {
     let threshold = schemas::forecast::LOW_STOCK_UNITS;
     match tokio::time::timeout(Duration::from_secs(10), processor::catalog::product_views(js, threshold)).await {
-        Ok(Ok(views)) if !views.is_empty() => Some(
-            views
-                .into_iter()
-                .map(|p| forecast::inventory::StockPosition {
-                    product_id: p.product_id,
-                    name: Some(p.name),
-                    category: Some(p.category),
-                    available: p.stock.available,
-                    reserved: p.stock.reserved,
-                })
-                .collect(),
-        ),
+        Ok(Ok(views)) if !views.is_empty() => {
+            Some(views.into_iter().map(forecast::inventory::StockPosition::from).collect())
+        }
         Ok(Ok(_)) => None,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot read the catalog's stock; the inventory plan is skipped");

@@ -103,9 +103,10 @@ pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQue
     let today = chrono::Utc::now().date_naive();
     let as_of = match request.as_of {
         Some(day) => day,
-        None => {
-            forecast::run::default_as_of(forecast::run::latest_day(state.lake.store()).await.map_err(internal)?, today)
-        }
+        None => forecast::run::default_as_of(
+            forecast::run::latest_day(state.lake.store()).await.map_err(DashboardError::from)?,
+            today,
+        ),
     };
     let stored_table = crate::views::has(&state, &[DEMAND_FORECAST_TABLE]).await;
     let history_table = crate::views::has(&state, &[DEMAND_HISTORY_TABLE]).await;
@@ -115,14 +116,6 @@ pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQue
         .run(timeout, move |ctx| async move { answer(&ctx, request, as_of, stored_table, history_table).await })
         .await?;
     answer.map(Json)
-}
-
-fn internal(e: forecast::ForecastError) -> DashboardError {
-    match e {
-        forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
-        forecast::ForecastError::Analytics(e) => DashboardError::Analytics(e),
-        other => DashboardError::Internal(other.to_string()),
-    }
 }
 
 async fn answer(
@@ -150,7 +143,7 @@ async fn answer(
     // A stored forecast needs only the history the answer shows; one to
     // compute needs all of it.
     let days = if stored.is_some() { HISTORY_DAYS as i64 } else { series::MAX_HISTORY_DAYS };
-    let found = series::load_days(ctx, as_of, days, &selection).await.map_err(internal)?;
+    let found = series::load_days(ctx, as_of, days, &selection).await?;
     let found = found.into_iter().find(|s| s.currency == request.currency);
     // Stored, but nothing sold in the days shown: a flat zero history.
     let found = match (found, &stored) {

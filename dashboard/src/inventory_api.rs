@@ -99,9 +99,7 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
     let as_of = match q.as_of.as_deref() {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| invalid("as_of", "as_of is YYYY-MM-DD"))?,
         None => forecast::run::default_as_of(
-            forecast::run::latest_day(state.lake.store())
-                .await
-                .map_err(|e| HttpError::from(DashboardError::Internal(e.to_string())))?,
+            forecast::run::latest_day(state.lake.store()).await.map_err(DashboardError::from)?,
             chrono::Utc::now().date_naive(),
         ),
     };
@@ -116,23 +114,12 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
                 p.product_id.to_lowercase().contains(n.as_str()) || p.name.to_lowercase().contains(n.as_str())
             })
         })
-        .map(|p| StockPosition {
-            product_id: p.product_id,
-            name: Some(p.name),
-            category: Some(p.category),
-            available: p.stock.available,
-            reserved: p.stock.reserved,
-        })
+        .map(StockPosition::from)
         .collect();
     let timeout = state.settings.query_timeout;
     let mut rows = state
         .lake
-        .run(timeout, move |ctx| async move {
-            forecast::inventory::plans(&ctx, as_of, &stock, settings).await.map_err(|e| match e {
-                forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
-                other => DashboardError::Internal(other.to_string()),
-            })
-        })
+        .run(timeout, move |ctx| async move { Ok(forecast::inventory::plans(&ctx, as_of, &stock, settings).await?) })
         .await?;
     rows.retain(|r| low_stock.is_none_or(|l| r.low_stock == l) && overstock.is_none_or(|o| r.overstock == o));
     sort_rows(&mut rows, sort, descending);

@@ -62,6 +62,18 @@ pub enum DashboardError {
     Internal(String),
 }
 
+/// Forecasting's query errors keep their meaning (a planning error, the
+/// memory pool); the rest are internal.
+impl From<forecast::ForecastError> for DashboardError {
+    fn from(e: forecast::ForecastError) -> Self {
+        match e {
+            forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
+            forecast::ForecastError::Analytics(e) => DashboardError::Analytics(e),
+            other => DashboardError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl DashboardError {
     pub fn nats(e: impl std::fmt::Display) -> Self {
         DashboardError::Nats(e.to_string())

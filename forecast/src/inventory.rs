@@ -49,6 +49,18 @@ pub struct StockPosition {
     pub reserved: u64,
 }
 
+impl From<schemas::ProductView> for StockPosition {
+    fn from(p: schemas::ProductView) -> Self {
+        StockPosition {
+            product_id: p.product_id,
+            name: Some(p.name),
+            category: Some(p.category),
+            available: p.stock.available,
+            reserved: p.stock.reserved,
+        }
+    }
+}
+
 /// A product's daily units forecast after `as_of`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UnitsForecast {

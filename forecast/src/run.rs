@@ -64,17 +64,7 @@ pub struct ForecastReport {
 
 /// The newest `date` partition of `order_items`: the latest day with data.
 pub async fn latest_day(store: &DataStore) -> Result<Option<NaiveDate>, ForecastError> {
-    let files = store.list(&store.path(Table::OrderItems.name())).await?;
-    let prefix = format!("{PARTITION_COLUMN}=");
-    Ok(files
-        .iter()
-        .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| {
-            m.location.parts().find_map(|p| {
-                p.as_ref().strip_prefix(&prefix).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            })
-        })
-        .max())
+    Ok(table::partition_days(store, Table::OrderItems.name(), PARTITION_COLUMN).await?.pop())
 }
 
 /// The last complete day with data: the latest day with orders, but never
