@@ -252,6 +252,10 @@ pub struct SeedArgs {
     /// run a processor on the same orders (it would emit their events again).
     #[arg(long, requires = "publish")]
     pub with_events: bool,
+    /// The fraud model whose verdicts the seeded status events carry
+    /// (default: the built-in model; `orderstream fraud train` writes one).
+    #[arg(long)]
+    pub fraud_model: Option<PathBuf>,
     /// Pipeline directory (default: the shipped set); the outputs of those
     /// whose windows tile a day (tumbling, 1 h or longer, over order items)
     /// are written for the seeded days too.
@@ -296,6 +300,15 @@ async fn prepare_seed_output(store: &DataStore, args: &SeedArgs) -> Result<()> {
     Ok(())
 }
 
+/// The fraud screen that judges the seeded orders.
+pub fn seed_screen(args: &SeedArgs) -> Result<analytics::seed::SeedScreen> {
+    let model = match &args.fraud_model {
+        Some(path) => fraud::FraudModel::load(path)?,
+        None => fraud::FraudModel::builtin()?,
+    };
+    Ok(analytics::seed::SeedScreen::new(std::sync::Arc::new(model), None))
+}
+
 pub async fn seed(args: SeedArgs) -> Result<()> {
     let end = args.end.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let mut config = SeedConfig::new(args.seed, args.orders, args.days, end);
@@ -308,7 +321,8 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
         return crate::seed_publish::publish(&args, &config).await;
     }
     let specs = pipelines(&args.pipelines)?;
-    let report = analytics::seed::seed_to_parquet(&store, &config, &specs, threads, !args.no_progress).await?;
+    let screen = seed_screen(&args)?;
+    let report = analytics::seed::seed_to_parquet(&store, &config, screen, &specs, threads, !args.no_progress).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "seeded {} orders, {} items, {} events ({} labelled fraud) from {} to {} into {} in {:.1} s ({:.0} orders/s, {} files, {:.1} MiB)",

@@ -59,6 +59,11 @@ pub enum Command {
     Sql(crate::analytics_cli::SqlArgs),
     /// Demand forecasts per product, category and total (`demand_forecast`).
     Forecast(crate::forecast_cli::ForecastArgs),
+    /// Fit the fraud model on labelled orders, or judge one against labels.
+    Fraud {
+        #[command(subcommand)]
+        command: crate::fraud_cli::FraudCommand,
+    },
     /// The dashboard API and web page over the analytics tables.
     Dashboard(crate::dashboard_cli::DashboardArgs),
     /// Benchmarks (docs/benchmarks.md).
@@ -206,9 +211,14 @@ pub struct ProcessorOptions {
     /// This instance's name (in the engine lease); host and pid by default.
     #[arg(long, env = "ORDERSTREAM_INSTANCE")]
     pub instance: Option<String>,
-    /// Orders whose fraud score is above this are flagged for review (0-100).
-    #[arg(long, env = "ORDERSTREAM_FRAUD_THRESHOLD", default_value_t = 80)]
-    pub fraud_threshold: u8,
+    /// Orders whose fraud score is above this are flagged for review
+    /// (0-100; default: the model's own threshold).
+    #[arg(long, env = "ORDERSTREAM_FRAUD_THRESHOLD", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub fraud_threshold: Option<u8>,
+    /// A fraud model file written by `orderstream fraud train` (default:
+    /// the model built into the binary).
+    #[arg(long, env = "ORDERSTREAM_FRAUD_MODEL")]
+    pub fraud_model: Option<std::path::PathBuf>,
     /// Share of simulated payments declined (0.05 = 5%).
     #[arg(long, env = "ORDERSTREAM_PAYMENT_FAILURE_RATE", default_value_t = 0.05)]
     pub payment_failure_rate: f64,
@@ -233,19 +243,22 @@ pub struct ProcessorOptions {
 }
 
 impl ProcessorOptions {
-    pub fn config(&self) -> processor::ProcessorConfig {
+    pub fn config(&self) -> anyhow::Result<processor::ProcessorConfig> {
         let instance = self.instance.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             format!("{}-{}", host.trim(), std::process::id())
         });
         let mut config = processor::ProcessorConfig::new(instance);
         config.runner.engine.fraud_threshold = self.fraud_threshold;
+        if let Some(path) = &self.fraud_model {
+            config.runner.engine.fraud_model = std::sync::Arc::new(fraud::FraudModel::load(path)?);
+        }
         config.runner.snapshot_every = Duration::from_millis(self.snapshot_interval_ms.max(100));
         config.workers.payment_failure_rate = self.payment_failure_rate.clamp(0.0, 1.0);
         config.workers.payment_latency = Duration::from_millis(self.payment_latency_ms);
         config.workers.seed = self.payment_seed;
         config.workers.fulfilment_delays = self.fulfilment_delays_ms.0;
-        config
+        Ok(config)
     }
 
     pub fn api(&self) -> processor::ApiSettings {

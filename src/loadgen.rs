@@ -157,10 +157,15 @@ impl Plan {
                 cents % 100
             ));
         }
+        // Each customer orders from their own address (10.0.0.0/8), as
+        // real shoppers do: a few hundred IPs shared by every customer
+        // looked like card testing to the fraud screen.
         format!(
-            r#"{{"customer_id":"cust-{customer}","items":[{}],"currency":"USD","payment_method":"card","client_ip":"198.51.100.{}"}}"#,
+            r#"{{"customer_id":"cust-{customer}","items":[{}],"currency":"USD","payment_method":"card","client_ip":"10.{}.{}.{}"}}"#,
             items.join(","),
-            customer % 250
+            (customer >> 16) & 255,
+            (customer >> 8) & 255,
+            customer & 255
         )
     }
 }

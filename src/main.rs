@@ -4,6 +4,7 @@ mod analytics_cli;
 mod cli;
 mod dashboard_cli;
 mod forecast_cli;
+mod fraud_cli;
 mod http;
 mod loadgen;
 mod roles;
@@ -46,6 +47,7 @@ async fn main() -> Result<()> {
         Command::Seed(args) => analytics_cli::seed(args).await,
         Command::Sql(args) => analytics_cli::sql(args).await,
         Command::Forecast(args) => forecast_cli::forecast(args).await,
+        Command::Fraud { command } => fraud_cli::run(command).await,
         Command::Bench { command: cli::BenchCommand::Window(args) } => analytics_cli::bench_window(args).await,
         Command::Bench { command: cli::BenchCommand::Forecast(args) } => forecast_cli::bench(args).await,
         Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,

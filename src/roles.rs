@@ -105,7 +105,8 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
     let client = connect_with_retry(&args.nats.nats_url, "orderstream-processor").await?;
     let stop = shutdown_flag();
     let running =
-        processor::Processor::start(client.clone(), args.options.config(), &args.nats.topology(), stop.clone()).await?;
+        processor::Processor::start(client.clone(), args.options.config()?, &args.nats.topology(), stop.clone())
+            .await?;
     let api = processor::ApiState::open(client.clone(), args.options.api(), running.metrics.clone()).await?;
     tracing::info!(listen = %args.listen, "processor API serving");
     let router =
@@ -204,7 +205,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let stop = shutdown_flag();
     let state = ingest::build_state(client.clone(), args.ingest.config(), &args.ingest.nats.topology()).await?;
     // One health registry for the whole process: /readyz shows every part.
-    let config = processor::ProcessorConfig { health: state.health.clone(), ..args.processor.config() };
+    let config = processor::ProcessorConfig { health: state.health.clone(), ..args.processor.config()? };
     let running =
         processor::Processor::start(client.clone(), config, &args.ingest.nats.topology(), stop.clone()).await?;
     let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;

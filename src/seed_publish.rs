@@ -41,8 +41,12 @@ pub async fn publish(args: &SeedArgs, config: &SeedConfig) -> Result<()> {
     let mut sent = (0u64, 0u64);
     // Status events by date, until their date is complete.
     let mut held: BTreeMap<NaiveDate, Vec<OrderEvent>> = BTreeMap::new();
+    let mut screen = crate::analytics_cli::seed_screen(args)?;
     for day in 0..config.days {
-        let generated = generate_day(config, &catalog, day, counts[day as usize]);
+        let mut generated = generate_day(config, &catalog, day, counts[day as usize]);
+        if args.with_events {
+            analytics::seed::settle(config, day, &mut generated, &mut screen);
+        }
         // Only the side tables: the orders and events go through JetStream.
         for (table, rows) in [
             (Table::FraudLabels, analytics::seed::fraud_labels_batch(&generated)?),

@@ -1,6 +1,6 @@
 //! The web dashboard in a real browser: `orderstream up` (its own
 //! nats-server, a small catalog, payments that all succeed, fulfilment held
-//! at confirmed, a low fraud threshold so a $900 first order is flagged,
+//! at confirmed, the built-in fraud model, which flags a $3,000 first order,
 //! sixty days of history seeded before the forecast page)
 //! driven by `tests/browser/dashboard.mjs` in Debian's headless Chromium
 //! through playwright-core. `scripts/bootstrap` installs Chromium and the
@@ -27,7 +27,6 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
     }
     let up = common::start(&[
         ("ORDERSTREAM_FULFILMENT_DELAYS_MS", "disabled"),
-        ("ORDERSTREAM_FRAUD_THRESHOLD", "30"),
         ("ORDERSTREAM_PAYMENT_FAILURE_RATE", "0"),
         ("ORDERSTREAM_ANALYTICS_BATCH_WAIT_MS", "200"),
     ])

@@ -11,6 +11,21 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../../pipelines/customer_sessions.sql"),
     ),
     (
+        "fraud_rates_1d",
+        include_str!("../../pipelines/fraud_rates_1d.toml"),
+        include_str!("../../pipelines/fraud_rates_1d.sql"),
+    ),
+    (
+        "fraud_rates_1h",
+        include_str!("../../pipelines/fraud_rates_1h.toml"),
+        include_str!("../../pipelines/fraud_rates_1h.sql"),
+    ),
+    (
+        "fraud_reasons_1d",
+        include_str!("../../pipelines/fraud_reasons_1d.toml"),
+        include_str!("../../pipelines/fraud_reasons_1d.sql"),
+    ),
+    (
         "fraud_reviews_1d",
         include_str!("../../pipelines/fraud_reviews_1d.toml"),
         include_str!("../../pipelines/fraud_reviews_1d.sql"),

@@ -131,7 +131,21 @@ pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<
         ctx.register_table(name.as_str(), table)?;
         infos.push(TableInfo { name, partition_columns: partitions, columns });
     }
+    register_views(ctx, &mut infos).await?;
     Ok(infos)
+}
+
+/// The views over the tables: `fraud_scores` once `order_events` exists.
+async fn register_views(ctx: &SessionContext, infos: &mut Vec<TableInfo>) -> Result<(), AnalyticsError> {
+    use schemas::fraud::{FRAUD_SCORES_SQL, FRAUD_SCORES_VIEW};
+    if ctx.table_exist(FRAUD_SCORES_VIEW)? || !ctx.table_exist(Table::OrderEvents.name())? {
+        return Ok(());
+    }
+    let plan = ctx.sql(FRAUD_SCORES_SQL).await?.into_view();
+    ctx.register_table(FRAUD_SCORES_VIEW, plan)?;
+    let columns = schemas::fraud::arrow::fraud_scores_schema().fields().len();
+    infos.push(TableInfo { name: FRAUD_SCORES_VIEW.to_string(), partition_columns: Vec::new(), columns });
+    Ok(())
 }
 
 /// How `orderstream sql` prints results.

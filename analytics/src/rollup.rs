@@ -105,6 +105,9 @@ mod tests {
         assert_eq!(
             tiling,
             [
+                "fraud_rates_1d",
+                "fraud_rates_1h",
+                "fraud_reasons_1d",
                 "fraud_reviews_1d",
                 "orders_by_status_1d",
                 "orders_by_status_1h",
@@ -117,7 +120,15 @@ mod tests {
         seeded.sort_unstable();
         assert_eq!(
             seeded,
-            ["fraud_reviews_1d", "revenue_by_category_1d", "revenue_by_category_1h", "revenue_by_product_1d"]
+            [
+                "fraud_rates_1d",
+                "fraud_rates_1h",
+                "fraud_reasons_1d",
+                "fraud_reviews_1d",
+                "revenue_by_category_1d",
+                "revenue_by_category_1h",
+                "revenue_by_product_1d"
+            ]
         );
     }
 }

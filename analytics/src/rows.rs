@@ -65,6 +65,7 @@ pub fn orders_batch<O: Borrow<Order>>(orders: &[(u64, O)]) -> Result<RecordBatch
     let mut city = StringBuilder::new();
     let mut client_ip = StringBuilder::new();
     let mut stream_seq = Int64Builder::with_capacity(n);
+    let mut address_key = StringBuilder::with_capacity(n, n * 16);
     let mut id_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for (seq, order) in orders {
         let order = order.borrow();
@@ -83,6 +84,7 @@ pub fn orders_batch<O: Borrow<Order>>(orders: &[(u64, O)]) -> Result<RecordBatch
         city.append_option(order.shipping_address.as_ref().map(|a| a.city.as_str()));
         client_ip.append_option(order.client_ip.map(|ip| ip.to_string()));
         stream_seq.append_value(*seq as i64);
+        address_key.append_option(order.shipping_address.as_ref().map(|a| a.key_hex()));
     }
     finish(
         Table::Orders,
@@ -102,6 +104,7 @@ pub fn orders_batch<O: Borrow<Order>>(orders: &[(u64, O)]) -> Result<RecordBatch
             Arc::new(city.finish()),
             Arc::new(client_ip.finish()),
             Arc::new(stream_seq.finish()),
+            Arc::new(address_key.finish()),
         ],
     )
 }
@@ -168,6 +171,8 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
     let (mut from_status, mut status, mut reason) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
     let mut risk_score = Int32Builder::with_capacity(n);
     let mut risk_reasons = ListBuilder::new(StringBuilder::new());
+    let (mut risk_model, mut reviewer, mut review_note) =
+        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
     let (mut order_total, mut refund_amount) = (money_builder(n), money_builder(n));
     let mut currency = StringBuilder::new();
     let (mut command, mut message) = (StringBuilder::new(), StringBuilder::new());
@@ -184,7 +189,19 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
         order_total.append_option(money(event.order_total));
         currency.append_option(event.currency.map(|c| c.code()));
         match &event.payload {
-            EventPayload::StatusChanged { from, to, reason: why, risk_score: score, risk_reasons: reasons } => {
+            EventPayload::StatusChanged {
+                from,
+                to,
+                reason: why,
+                risk_score: score,
+                risk_reasons: reasons,
+                risk_model: model,
+                reviewer: who,
+                review_note: note,
+            } => {
+                risk_model.append_option(model.as_deref());
+                reviewer.append_option(who.as_deref());
+                review_note.append_option(note.as_deref());
                 from_status.append_option(from.map(|s| s.as_str()));
                 status.append_value(to.as_str());
                 reason.append_option(why.map(|r| r.as_str()));
@@ -207,6 +224,9 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
                 reason.append_null();
                 risk_score.append_null();
                 risk_reasons.append_null();
+                risk_model.append_null();
+                reviewer.append_null();
+                review_note.append_null();
                 refund_amount.append_option(money(Some(*amount)));
                 command.append_null();
                 message.append_null();
@@ -217,6 +237,9 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
                 reason.append_null();
                 risk_score.append_null();
                 risk_reasons.append_null();
+                risk_model.append_null();
+                reviewer.append_null();
+                review_note.append_null();
                 refund_amount.append_null();
                 command.append_value(name);
                 message.append_value(text);
@@ -244,6 +267,9 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
             Arc::new(message.finish()),
             Arc::new(occurred_at.finish()),
             Arc::new(stream_seq.finish()),
+            Arc::new(risk_model.finish()),
+            Arc::new(reviewer.finish()),
+            Arc::new(review_note.finish()),
         ],
     )
 }

@@ -18,9 +18,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Poisson};
 use schemas::tables::Table;
-use schemas::{
-    Address, CancelReason, Currency, MinorUnits, Order, OrderEvent, OrderItem, OrderStatus, PaymentMethod, Product,
-};
+use schemas::{Address, Currency, MinorUnits, Order, OrderEvent, OrderItem, PaymentMethod, Product};
+
+mod people;
+pub mod verdict;
+
+pub use verdict::{SeedScreen, settle};
 
 use crate::AnalyticsError;
 use crate::pipeline::PipelineSpec;
@@ -254,7 +257,10 @@ pub fn orders_per_day(config: &SeedConfig) -> Vec<u64> {
 pub struct SeedOrder {
     pub order: Order,
     pub events: Vec<OrderEvent>,
+    /// The fraud pattern, for seeded fraud.
     pub fraud: Option<&'static str>,
+    /// The honest pattern that looks like fraud, for seeded decoys.
+    pub decoy: Option<&'static str>,
 }
 
 /// One day of history.
@@ -271,7 +277,6 @@ struct DayGen<'a> {
     catalog: &'a [SeedProduct],
     rng: ChaCha8Rng,
     day_start_ms: i64,
-    now: DateTime<Utc>,
 }
 
 impl DayGen<'_> {
@@ -293,18 +298,6 @@ impl DayGen<'_> {
     fn skewed(&mut self, n: usize) -> usize {
         let u: f64 = self.rng.random();
         ((u * u * u) * n as f64) as usize % n.max(1)
-    }
-
-    fn address(&mut self, city: usize) -> Address {
-        let (name, country) = CITIES[city % CITIES.len()];
-        Address {
-            line1: format!("{} Main St", self.rng.random_range(1..9999)),
-            line2: None,
-            city: name.to_string(),
-            region: None,
-            postal_code: format!("{:05}", self.rng.random_range(10000..99999)),
-            country: country.to_string(),
-        }
     }
 
     fn items(&mut self, count: usize, expensive: bool) -> Vec<OrderItem> {
@@ -361,115 +354,71 @@ impl DayGen<'_> {
     }
 
     fn random_ip(&mut self) -> std::net::IpAddr {
-        std::net::IpAddr::V4(std::net::Ipv4Addr::new(
-            self.rng.random_range(11..223),
-            self.rng.random(),
-            self.rng.random(),
-            self.rng.random_range(1..255),
-        ))
+        people::random_ip(&mut self.rng)
     }
 
-    /// The status path: fraud is flagged and mostly rejected; otherwise the
-    /// saga's mix; recent orders are still on their way.
-    fn lifecycle(&mut self, order: &Order, fraud: bool) -> Vec<OrderEvent> {
-        use OrderStatus::*;
-        let mut path: Vec<(OrderStatus, Option<CancelReason>, i64)> = Vec::new();
-        let risk: u8;
-        let roll: f64 = self.rng.random();
-        if fraud {
-            risk = self.rng.random_range(70..100);
-            path.push((Flagged, None, 300));
-            if self.rng.random::<f64>() < 0.75 {
-                path.push((Cancelled, Some(CancelReason::FraudRejected), 3_600_000));
-            } else {
-                path.push((Reserved, None, 3_600_000));
-                path.extend([(Confirmed, None, 4_000)]);
-            }
-        } else {
-            risk = self.rng.random_range(0..40);
-            if roll < 0.03 {
-                path.push((Cancelled, Some(CancelReason::OutOfStock), 300));
-            } else {
-                path.push((Reserved, None, 300));
-                if roll < 0.08 {
-                    path.push((Cancelled, Some(CancelReason::PaymentDeclined), 3_000));
-                } else {
-                    path.push((Confirmed, None, 3_000));
-                    if roll < 0.12 {
-                        path.push((Cancelled, Some(CancelReason::CustomerCancelled), 1_800_000));
-                    }
-                }
-            }
-        }
-        if path.last().is_some_and(|(s, _, _)| *s == Confirmed) {
-            path.push((Processing, None, self.rng.random_range(3_600_000..43_200_000)));
-            path.push((Shipped, None, self.rng.random_range(43_200_000..172_800_000)));
-            path.push((Delivered, None, self.rng.random_range(86_400_000..432_000_000)));
-        }
-        let mut at = order.received_at;
-        let mut from = Pending;
-        let mut events = Vec::with_capacity(path.len());
-        for (i, (to, reason, delay_ms)) in path.into_iter().enumerate() {
-            at += ChronoDuration::milliseconds(delay_ms);
-            if at > self.now {
-                break; // not there yet
-            }
-            let Ok(mut event) = OrderEvent::status_changed(order.order_id, Some(from), to, reason, at) else { break };
-            if i == 0
-                && let schemas::EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload
-            {
-                *risk_score = Some(risk);
-                if fraud {
-                    risk_reasons.push("seeded fraud pattern".to_string());
-                }
-            }
-            events.push(event.for_order(order));
-            from = to;
-        }
-        events
+    fn random_address(&mut self, city: usize) -> Address {
+        people::random_address(&mut self.rng, city)
+    }
+
+    fn push(&mut self, day: &mut SeedDay, order: Order, fraud: Option<&'static str>, decoy: Option<&'static str>) {
+        day.orders.push(SeedOrder { order, events: Vec::new(), fraud, decoy });
     }
 }
 
+/// The first instant after the seeded history: later status steps have
+/// not happened yet.
+pub fn end_of_history(config: &SeedConfig) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&(config.end + ChronoDuration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// Late November to Christmas Eve: when loyal customers buy big.
+fn holiday_season(day: NaiveDate) -> bool {
+    let bf = black_friday(day.year());
+    (day >= bf - ChronoDuration::days(7) && day.month() == 11) || (day.month() == 12 && day.day() <= 24)
+}
+
 /// Generates day `index` (0 = the first day) with `count` orders.
+///
+/// The orders come without status events: [`settle`] scores them with the
+/// real fraud screen, in order across days, and writes their events.
 pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, count: u64) -> SeedDay {
     let date = config.start() + ChronoDuration::days(i64::from(index));
     let day_start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let end_of_history =
-        Utc.from_utc_datetime(&(config.end + ChronoDuration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default());
-    let mut g = DayGen {
-        config,
-        catalog,
-        rng: config.rng(u64::from(index)),
-        day_start_ms: day_start.timestamp_millis(),
-        now: end_of_history,
-    };
+    let mut g =
+        DayGen { config, catalog, rng: config.rng(u64::from(index)), day_start_ms: day_start.timestamp_millis() };
     let items_per_order =
         Poisson::new(1.5).unwrap_or_else(|_| Poisson::new(1.0).unwrap_or_else(|_| std::process::abort()));
+    let holidays = holiday_season(date);
+    // This week's drop addresses (reshipping mules), where fraud ships.
+    let drops = people::drop_addresses(config, index / 7);
     let mut day = SeedDay { date: date.format("%Y-%m-%d").to_string(), ..SeedDay::default() };
     let mut made = 0u64;
     while made < count {
-        // Per draw: ~0.16% bursts of ~8, 0.4% new accounts, 0.1% hops of
-        // ~4: about 2% of orders are fraud.
+        // Per draw: 0.12% card-testing bursts of ~8, 0.4% new accounts,
+        // 0.1% hops of ~4, 0.3% takeovers: about 2% of orders are fraud.
+        // And 0.15% office lunches of ~4 colleagues (honest).
         let roll: f64 = g.rng.random();
         let left = count - made;
-        if roll < 0.0016 && left >= 5 {
-            // A burst from one IP: several "customers", minutes apart.
+        if roll < 0.0012 && left >= 5 {
+            // Card testing: one IP, several accounts, minutes apart, pricey
+            // goods to addresses none of them used.
             let ip = g.random_ip();
             let at = g.day_start_ms + g.time_of_day_ms();
             let n = g.rng.random_range(5..12).min(left);
             for k in 0..n {
-                let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers));
+                // Stolen accounts of regular customers.
+                let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers / 10));
                 let r = g.rng.random_range(1..4);
                 let items = g.items(r, true);
                 let city = g.rng.random_range(0..CITIES.len());
-                let address = g.address(city);
+                let address = g.random_address(city);
                 let r = g.rng.random_range(5_000..60_000);
                 let order = g.order(customer, at + k as i64 * r, items, address, ip);
-                let events = g.lifecycle(&order, true);
-                day.orders.push(SeedOrder { order, events, fraud: Some("ip_burst") });
+                g.push(&mut day, order, Some("ip_burst"), None);
             }
             made += n;
-        } else if roll < 0.0056 {
+        } else if roll < 0.0052 {
             // A new account placing a large order within hours of signing up.
             let at = g.day_start_ms + g.time_of_day_ms();
             let customer = format!("c-new-{}-{:06}", day.date, day.new_customers.len());
@@ -477,42 +426,99 @@ pub fn generate_day(config: &SeedConfig, catalog: &[SeedProduct], index: u32, co
                 Utc.timestamp_millis_opt(at - g.rng.random_range(60_000..7_200_000)).single().unwrap_or_default();
             let city = g.rng.random_range(0..CITIES.len());
             day.new_customers.push((customer.clone(), signed_up, city));
-            let r = g.rng.random_range(4..9);
+            let r = g.rng.random_range(5..12);
             let items = g.items(r, true);
-            let address = g.address(city);
+            // Shipped to one of the day's drop addresses (a reshipping mule).
+            let address = drops[g.rng.random_range(0..drops.len())].clone();
             let ip = g.random_ip();
             let order = g.order(customer, at, items, address, ip);
-            let events = g.lifecycle(&order, true);
-            day.orders.push(SeedOrder { order, events, fraud: Some("new_account_high_value") });
+            g.push(&mut day, order, Some("new_account_high_value"), None);
             made += 1;
-        } else if roll < 0.0066 && left >= 3 {
+        } else if roll < 0.0062 && left >= 3 {
             // One customer shipping to a different city every few hours.
-            let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers));
+            let customer = format!("c-{:08}", g.rng.random_range(0..g.config.customers / 10));
             let n = g.rng.random_range(3..6).min(left);
             let at = g.day_start_ms + g.rng.random_range(0..43_200_000);
+            let first_drop = g.rng.random_range(0..drops.len());
             for k in 0..n {
                 let r = g.rng.random_range(1..3);
                 let items = g.items(r, false);
-                let r = g.rng.random_range(0..5);
-                let address = g.address(k as usize * 5 + r);
+                // Each hop to another of the week's drops, in other cities.
+                let address = drops[(first_drop + k as usize) % drops.len()].clone();
                 let ip = g.random_ip();
                 let r = g.rng.random_range(600_000..7_200_000);
                 let order = g.order(customer.clone(), at + k as i64 * r, items, address, ip);
-                let events = g.lifecycle(&order, true);
-                day.orders.push(SeedOrder { order, events, fraud: Some("address_hopping") });
+                g.push(&mut day, order, Some("address_hopping"), None);
+            }
+            made += n;
+        } else if roll < 0.0092 {
+            // Account takeover: a known customer's account, from a new IP,
+            // to a new address in another city, far above their usual.
+            let customer_index = g.rng.random_range(0..g.config.customers / 20);
+            let at = g.day_start_ms + g.time_of_day_ms();
+            let r = g.rng.random_range(3..7);
+            let items = g.items(r, true);
+            let city = customer_index + g.rng.random_range(1..CITIES.len());
+            let address = g.random_address(city);
+            let ip = g.random_ip();
+            let order = g.order(format!("c-{customer_index:08}"), at, items, address, ip);
+            g.push(&mut day, order, Some("account_takeover"), None);
+            made += 1;
+        } else if roll < 0.0107 && left >= 3 {
+            // An office lunch: colleagues behind one office IP ordering
+            // ordinary things to their homes within half an hour.
+            let office = g.rng.random_range(0..people::OFFICES);
+            let ip = people::office_ip(g.config, office);
+            let at = g.day_start_ms + 11 * 3_600_000 + g.rng.random_range(0..7_200_000);
+            let n = g.rng.random_range(3..7).min(left);
+            for _ in 0..n {
+                // A colleague: a customer whose office this is.
+                let mut customer_index = g.skewed(g.config.customers);
+                for _ in 0..64 {
+                    if people::office_of(customer_index) == office {
+                        break;
+                    }
+                    customer_index = g.rng.random_range(0..g.config.customers);
+                }
+                let placed = at + g.rng.random_range(0..1_800_000);
+                let profile = people::profile(g.config, customer_index);
+                let address = profile.home_at(placed).0.clone();
+                let r = 1 + items_per_order.sample(&mut g.rng) as usize;
+                let items = g.items(r.min(4), false);
+                let order = g.order(format!("c-{customer_index:08}"), placed, items, address, ip);
+                g.push(&mut day, order, None, Some("office_colleagues"));
             }
             made += n;
         } else {
             let customer_index = g.skewed(g.config.customers);
             let customer = format!("c-{customer_index:08}");
             let at = g.day_start_ms + g.time_of_day_ms();
-            let n = 1 + items_per_order.sample(&mut g.rng) as usize;
-            let items = g.items(n.min(12), false);
-            let address = g.address(customer_index);
-            let ip = g.random_ip();
+            let profile = people::profile(g.config, customer_index);
+            let (home, home_ip, just_moved) = profile.home_at(at);
+            // Mostly from home, sometimes the phone or the office, now and
+            // then somewhere new (travel, a café); now and then a gift.
+            let where_from: f64 = g.rng.random();
+            let ip = match where_from {
+                x if x < 0.70 => home_ip,
+                x if x < 0.90 => profile.mobile_ip,
+                x if x < 0.96 => profile.office_ip,
+                _ => g.random_ip(),
+            };
+            let gift = g.rng.random::<f64>() < 0.03;
+            let address = if gift { g.random_address(customer_index + 3) } else { home.clone() };
+            // Loyal customers buy big for the holidays.
+            let big = holidays && customer_index < g.config.customers / 50 && g.rng.random::<f64>() < 0.1;
+            let n = if big { g.rng.random_range(5..11) } else { 1 + items_per_order.sample(&mut g.rng) as usize };
+            let items = g.items(n.min(12), big);
             let order = g.order(customer, at, items, address, ip);
-            let events = g.lifecycle(&order, false);
-            day.orders.push(SeedOrder { order, events, fraud: None });
+            let decoy = if big {
+                Some("holiday_big_order")
+            } else if just_moved {
+                Some("moved_house")
+            } else {
+                None
+            };
+            g.push(&mut day, order, None, decoy);
             made += 1;
         }
     }
@@ -541,14 +547,18 @@ pub fn day_batches(day: &SeedDay, categories: &Categories) -> Result<Vec<(Table,
     ])
 }
 
-/// The day's fraud ground truth: one row per seeded fraud order.
+/// The day's ground truth: one row per seeded fraud order (`is_fraud`)
+/// and per honest decoy (not fraud, but looks it).
 pub fn fraud_labels_batch(day: &SeedDay) -> Result<RecordBatch, AnalyticsError> {
-    let mut labels = (StringBuilder::new(), StringBuilder::new(), ts(), StringBuilder::new());
-    for o in day.orders.iter().filter(|o| o.fraud.is_some()) {
+    let mut labels =
+        (StringBuilder::new(), StringBuilder::new(), ts(), StringBuilder::new(), arrow::array::BooleanBuilder::new());
+    for o in &day.orders {
+        let Some(pattern) = o.fraud.or(o.decoy) else { continue };
         labels.0.append_value(o.order.order_id.to_string());
         labels.1.append_value(&o.order.customer_id);
         labels.2.append_value(o.order.placed_at.timestamp_micros());
-        labels.3.append_value(o.fraud.unwrap_or_default());
+        labels.3.append_value(pattern);
+        labels.4.append_value(o.fraud.is_some());
     }
     Ok(RecordBatch::try_new(
         Table::FraudLabels.schema(),
@@ -557,6 +567,7 @@ pub fn fraud_labels_batch(day: &SeedDay) -> Result<RecordBatch, AnalyticsError> 
             Arc::new(labels.1.finish()),
             Arc::new(labels.2.finish()),
             Arc::new(labels.3.finish()),
+            Arc::new(labels.4.finish()),
         ],
     )?)
 }
@@ -664,8 +675,14 @@ mod tests {
             a.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>(),
             b.orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>()
         );
-        let days: Vec<SeedDay> =
-            (0..config.days).map(|d| generate_day(&config, &catalog, d, counts[d as usize])).collect();
+        let mut screen = SeedScreen::builtin().unwrap();
+        let days: Vec<SeedDay> = (0..config.days)
+            .map(|d| {
+                let mut day = generate_day(&config, &catalog, d, counts[d as usize]);
+                settle(&config, d, &mut day, &mut screen);
+                day
+            })
+            .collect();
         let orders: Vec<&SeedOrder> = days.iter().flat_map(|d| &d.orders).collect();
         let n = orders.len() as f64;
         let items: usize = orders.iter().map(|o| o.order.items.len()).sum();
@@ -682,7 +699,7 @@ mod tests {
         assert!((0.07..0.13).contains(&stock_out));
         let cancelled = orders
             .iter()
-            .filter(|o| o.events.last().and_then(|e| e.new_status()) == Some(OrderStatus::Cancelled))
+            .filter(|o| o.events.last().and_then(|e| e.new_status()) == Some(schemas::OrderStatus::Cancelled))
             .count() as f64
             / n;
         assert!((0.05..0.2).contains(&cancelled), "cancelled share {cancelled}");
@@ -693,7 +710,7 @@ mod tests {
     async fn events_are_one_file_per_date() {
         let store = crate::store::DataStore::open("memory:///seed-test").unwrap();
         let config = SeedConfig::new(7, 3_000, 12, NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
-        let report = seed_to_parquet(&store, &config, &[], 2, false).await.unwrap();
+        let report = seed_to_parquet(&store, &config, SeedScreen::builtin().unwrap(), &[], 2, false).await.unwrap();
         let mut per_date: BTreeMap<String, usize> = BTreeMap::new();
         let mut rows = 0u64;
         for meta in store.list(&store.path("order_events")).await.unwrap() {
@@ -720,7 +737,7 @@ mod tests {
         let config = SeedConfig::new(5, 12_000, 4, NaiveDate::from_ymd_opt(2026, 3, 23).unwrap());
         let specs: Vec<Arc<PipelineSpec>> =
             crate::builtin::builtin_pipelines().unwrap().into_iter().map(Arc::new).collect();
-        seed_to_parquet(&store, &config, &specs, 2, false).await.unwrap();
+        seed_to_parquet(&store, &config, SeedScreen::builtin().unwrap(), &specs, 2, false).await.unwrap();
         let limits = crate::query::QueryLimits { memory_bytes: 256 << 20, target_partitions: 2 };
         let (ctx, _) = crate::query::session(&store, &limits).await.unwrap();
         for (table, interval) in [("revenue_by_category_1h", "1 hour"), ("revenue_by_category_1d", "1 day")] {
@@ -832,6 +849,7 @@ pub struct SeedReport {
 pub async fn seed_to_parquet(
     store: &crate::store::DataStore,
     config: &SeedConfig,
+    screen: SeedScreen,
     pipelines: &[Arc<PipelineSpec>],
     threads: usize,
     progress: bool,
@@ -857,13 +875,30 @@ pub async fn seed_to_parquet(
     let counts = orders_per_day(&config);
     let mut report = write_side_tables(store, &config, &catalog).await?;
     let bar = crate::replay::progress_bar(progress, config.orders, "orders");
-    let days = (0..config.days).map(|index| {
-        let (config, catalog, categories) = (Arc::clone(&config), Arc::clone(&catalog), Arc::clone(&categories));
+    let generated = (0..config.days).map(|index| {
+        let (config, catalog) = (Arc::clone(&config), Arc::clone(&catalog));
         let count = counts[index as usize];
-        tokio::task::spawn_blocking(move || generate_day_files(&config, &catalog, &categories, index, count))
+        tokio::task::spawn_blocking(move || generate_day(&config, &catalog, index, count))
     });
-    // In day order, so a date's events are complete once its day is done.
-    let mut done = futures::stream::iter(days).buffered(threads.max(1));
+    // Generated in parallel, judged by the fraud screen one day after the
+    // other (its windows run across days), then encoded in parallel; in day
+    // order, so a date's events are complete once its day is done.
+    let mut screen = screen;
+    let mut index = 0u32;
+    let settled = futures::stream::iter(generated).buffered(threads.max(1)).map(|day| {
+        let (config, categories) = (Arc::clone(&config), Arc::clone(&categories));
+        let this = index;
+        let day = day.map(|mut day| {
+            settle(&config, this, &mut day, &mut screen);
+            day
+        });
+        index += 1;
+        tokio::task::spawn_blocking(move || {
+            day.map_err(|e| AnalyticsError::task("seed", e))
+                .and_then(|day| day_files(config.seed, this, &day, &categories))
+        })
+    });
+    let mut done = settled.buffered(threads.max(1));
     let mut held: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut held_items: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut encoding = Vec::new();
@@ -971,21 +1006,14 @@ struct DayFiles {
     stats: (u64, u64, u64, u64),
 }
 
-fn generate_day_files(
-    config: &SeedConfig,
-    catalog: &[SeedProduct],
-    categories: &Categories,
-    index: u32,
-    count: u64,
-) -> Result<DayFiles, AnalyticsError> {
-    let day = generate_day(config, catalog, index, count);
+fn day_files(seed: u64, index: u32, day: &SeedDay, categories: &Categories) -> Result<DayFiles, AnalyticsError> {
     let mut out = DayFiles {
         files: Vec::new(),
         items: RecordBatch::new_empty(Table::OrderItems.schema()),
         events: Vec::new(),
         stats: (0, 0, 0, 0),
     };
-    for (table, rows) in day_batches(&day, categories)? {
+    for (table, rows) in day_batches(day, categories)? {
         let n = rows.num_rows() as u64;
         match table {
             Table::Orders => out.stats.0 = n,
@@ -994,7 +1022,7 @@ fn generate_day_files(
                 out.items = rows.clone();
             }
             Table::OrderEvents => out.stats.2 = n,
-            Table::FraudLabels => out.stats.3 = n,
+            Table::FraudLabels => out.stats.3 = day.orders.iter().filter(|o| o.fraud.is_some()).count() as u64,
             _ => {}
         }
         // New accounts may fall on a later date than the order.
@@ -1007,7 +1035,7 @@ fn generate_day_files(
                 continue;
             }
             let bytes = crate::parquet_out::encode(&part.schema(), &[part], &crate::job::table_layout(table))?;
-            let name = seed_file_name(config.seed, &format!("{date}-d{index:05}"));
+            let name = seed_file_name(seed, &format!("{date}-d{index:05}"));
             out.files.push((format!("{}/date={date}/{name}", table.name()), bytes));
         }
     }

@@ -20,6 +20,7 @@ pub mod bulk;
 pub mod coverage_cache;
 pub mod export;
 pub mod forecast_api;
+pub mod fraud_api;
 pub mod inventory_api;
 pub mod lake;
 pub mod live;
@@ -224,6 +225,9 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/dashboard/top-products", get(views::top_products))
         .route("/api/dashboard/funnel", get(views::funnel))
         .route("/api/dashboard/fraud-queue", get(views::fraud_queue))
+        .route("/api/dashboard/fraud-stats", get(fraud_api::fraud_stats))
+        .route("/api/dashboard/fraud-audit", get(fraud_api::fraud_audit))
+        .route("/api/dashboard/fraud-context/{order_id}", get(fraud_api::fraud_context))
         .route("/api/dashboard/low-stock", get(views::low_stock))
         .route("/api/dashboard/health", get(views::health))
         .route("/api/dashboard/ws", get(live::websocket))

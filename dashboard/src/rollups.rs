@@ -129,8 +129,20 @@ impl Coverage {
     /// and the rest from the source (`source_columns`, the same names), as
     /// one `UNION ALL`; `filters` (`AND …`) apply to both.
     pub fn union(&self, pipeline_columns: &str, source_columns: &str, filters: &str) -> String {
+        self.union_filtered(pipeline_columns, source_columns, filters, filters)
+    }
+
+    /// [`Coverage::union`] with filters of each side's own: a pipeline that
+    /// already selected its events needs none of the source's conditions.
+    pub fn union_filtered(
+        &self,
+        pipeline_columns: &str,
+        source_columns: &str,
+        pipeline_filters: &str,
+        source_filters: &str,
+    ) -> String {
         let parts: Vec<String> =
-            [self.pipeline_rows(pipeline_columns, filters), self.source_rows(source_columns, filters)]
+            [self.pipeline_rows(pipeline_columns, pipeline_filters), self.source_rows(source_columns, source_filters)]
                 .into_iter()
                 .flatten()
                 .collect();

@@ -277,28 +277,75 @@ $("export-all").addEventListener("click", async () => {
 });
 
 // ---- Fraud review ------------------------------------------------------------
+let fraudChart = null;
 async function loadFraud() {
   try {
     const q = await api("/api/dashboard/fraud-queue");
     $("fraud-empty").hidden = q.orders.length > 0;
     $("fraud-queue").innerHTML = q.orders.map((o) =>
-      `<tr data-order="${esc(o.order_id)}"><td>${esc(o.order_id)}</td><td>${esc(o.customer_id)}</td><td class="num">${esc(o.risk_score)}</td>` +
+      `<tr data-order="${esc(o.order_id)}"><td><a href="#fraud" data-context="${esc(o.order_id)}">${esc(o.order_id)}</a></td><td>${esc(o.customer_id)}</td><td class="num">${esc(o.risk_score)}</td>` +
       `<td>${esc((o.risk_reasons || []).join("; "))}</td><td class="num">${esc(money(o.order_total, o.currency || "USD"))}</td><td>${esc(when(o.flagged_at))}</td>` +
       `<td><button class="primary" data-review="approve" data-id="${esc(o.order_id)}">Approve</button> ` +
       `<button class="reject" data-review="reject" data-id="${esc(o.order_id)}">Reject</button></td></tr>`).join("");
   } catch (e) { toast("fraud queue: " + e.message); }
+  loadFraudStats();
+}
+async function loadFraudStats() {
+  try {
+    const [s, audit] = await Promise.all([api("/api/dashboard/fraud-stats?bucket=day"), api("/api/dashboard/fraud-audit?days=30&limit=100")]);
+    $("fraud-flagged-share").textContent = pct(s.totals.flagged_share);
+    $("fraud-rate").textContent = pct(s.totals.fraud_rate);
+    $("fraud-fp-rate").textContent = pct(s.totals.false_positive_rate);
+    $("fraud-screened").textContent = int(s.totals.screened);
+    if (!fraudChart) fraudChart = chart($("chart-fraud"), "", ["flagged share", "fraud rate", "false-positive rate"]);
+    const xs = s.series.map((w) => Date.parse(w.window_start) / 1000);
+    const v = (key) => s.series.map((w) => (w[key] === null ? null : Number(w[key]) * 100));
+    fraudChart.setData([xs, v("flagged_share"), v("fraud_rate"), v("false_positive_rate")]);
+    $("fraud-reasons").innerHTML = s.reasons.map((r) =>
+      `<tr><td>${esc(r.reason)}</td><td class="num">${int(r.orders)}</td><td class="num">${int(r.flagged)}</td></tr>`).join("");
+    $("fraud-audit").innerHTML = audit.reviews.map((r) =>
+      `<tr><td>${esc(when(r.reviewed_at))}</td><td>${esc(r.order_id)}</td><td>${esc(r.customer_id)}</td><td>${esc(r.review)}</td>` +
+      `<td>${esc(r.reviewer || "–")}</td><td>${esc(r.review_note || "")}</td></tr>`).join("");
+  } catch (e) { toast("fraud stats: " + e.message); }
+}
+async function showFraudContext(id) {
+  try {
+    const c = await api(`/api/dashboard/fraud-context/${encodeURIComponent(id)}`);
+    const o = c.order, u = c.customer.usual || {}, cur = o.currency || "USD";
+    const usualPlace = (c.customer.places || []).some((p) => p.address_key === o.address_key);
+    const usualIp = (c.customer.ips || []).some((p) => p.client_ip === o.client_ip);
+    const avg = Number(u.average_total);
+    $("fraud-context").innerHTML =
+      `<table><thead><tr><th></th><th>this order</th><th>the customer's usual</th></tr></thead><tbody>` +
+      `<tr><td>value</td><td class="num">${esc(money(o.total, cur))}</td><td class="num">${int(u.orders)} earlier orders, average ${esc(money(u.average_total, cur))}, largest ${esc(money(u.largest_total, cur))}` +
+      `${avg > 0 ? ` (this one ${esc((Number(o.total) / avg).toFixed(1))}×)` : ""}</td></tr>` +
+      `<tr><td>ships to</td><td>${esc(o.city)}, ${esc(o.country)} ${usualPlace ? "(a usual place)" : "<b>(new place)</b>"}</td>` +
+      `<td>${(c.customer.places || []).map((p) => `${esc(p.city)}, ${esc(p.country)} ×${int(p.orders)}`).join("; ") || "–"}</td></tr>` +
+      `<tr><td>from IP</td><td>${esc(o.client_ip)} ${usualIp ? "(usual)" : "<b>(new IP)</b>"}</td>` +
+      `<td>${(c.customer.ips || []).map((p) => `${esc(p.client_ip)} ×${int(p.orders)}`).join("; ") || "–"}</td></tr>` +
+      `<tr><td>first order</td><td>${esc(when(o.placed_at))}</td><td>${esc(when(u.first_order_at)) || "this is the first"}</td></tr>` +
+      `<tr><td>screening</td><td colspan="2">${c.screening ? `score ${esc(c.screening.score)} by model ${esc(c.screening.model_version)}: ${esc((c.screening.reasons || []).join("; "))}` : "–"}</td></tr>` +
+      `<tr><td>earlier flags</td><td colspan="2">${(c.customer.earlier_flags || []).map((f) => `${esc(when(f.scored_at))} score ${esc(f.score)} → ${esc(f.review || "awaiting review")}`).join("<br>") || "none"}</td></tr>` +
+      `</tbody></table>`;
+    $("fraud-context-panel").hidden = false;
+  } catch (e) { toast("order context: " + e.message); }
 }
 $("fraud-queue").addEventListener("click", async (e) => {
+  if (e.target.dataset.context) { e.preventDefault(); showFraudContext(e.target.dataset.context); return; }
   const decision = e.target.dataset.review;
   if (!decision) return;
   const id = e.target.dataset.id;
   e.target.disabled = true;
+  const body = { decision };
+  if ($("fraud-reviewer").value.trim()) body.reviewer = $("fraud-reviewer").value.trim();
+  if ($("fraud-note").value.trim()) body.note = $("fraud-note").value.trim();
   try {
-    const r = await api(`/api/admin/orders/${encodeURIComponent(id)}/review`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ decision }) });
+    const r = await api(`/api/admin/orders/${encodeURIComponent(id)}/review`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const status = r.status || (r.order && r.order.status) || "";
     toast(`${id}: ${decision}d${status ? " → " + status : ""}`);
     e.target.closest("tr").remove();
     $("fraud-empty").hidden = $("fraud-queue").children.length > 0;
+    $("fraud-note").value = "";
   } catch (err) { toast("review: " + err.message); e.target.disabled = false; }
 });
 pages.fraud = { enter() { loadFraud(); this.timer = setInterval(loadFraud, 10000); }, leave() { clearInterval(this.timer); } };

@@ -27,7 +27,7 @@ async fn seeded(
     let end = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
     let mut config = SeedConfig::new(11, orders, days, end);
     config.products = 60;
-    seed_to_parquet(&store, &config, &[], 2, false).await?;
+    seed_to_parquet(&store, &config, analytics::seed::SeedScreen::builtin()?, &[], 2, false).await?;
     Ok((dir, store, end))
 }
 

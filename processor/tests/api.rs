@@ -95,7 +95,6 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     let p = Pipeline::start().await?;
     let (proc1, _stop) = p
         .processor("p1", |c| {
-            c.runner.engine.fraud_threshold = 30;
             c.workers.fulfilment_delays = None;
             // Approved orders stay `reserved` long enough to look at.
             c.workers.payment_latency = Duration::from_secs(2);
@@ -109,15 +108,28 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     )?;
     processor::catalog::import(&p.js, "test.csv", &entries).await?;
 
-    // A new customer's 600 order scores 35 > 30: held for review.
-    let (id, _) = p.order_priced("newbie", &[("tv", 1)], "600.00").await?;
+    // A new customer's first order of 3,000: the built-in model holds it.
+    let (id, _) = p.order_priced("newbie", &[("tv", 1)], "3000.00").await?;
     let flagged = wait_status(http, &format!("{api}/api/orders/{id}"), "flagged").await?;
-    assert!(flagged["risk_reasons"][0].as_str().is_some_and(|r| r.starts_with("new_customer_high_value")));
+    let reasons = flagged["risk_reasons"].as_array().cloned().unwrap_or_default();
+    assert!(reasons.iter().any(|r| r.as_str().is_some_and(|r| r.starts_with("first_order_amount"))), "{flagged}");
+    assert_eq!(flagged["risk_model"], fraud::FraudModel::builtin()?.version);
     let review = format!("{api}/api/admin/orders/{id}/review");
     assert_eq!(http.post(&review).json(&json!({"decision": "approve"})).send().await?.status(), 401);
     let admin = |r: reqwest::RequestBuilder| r.bearer_auth("s3cret");
     assert_eq!(admin(http.post(&review)).json(&json!({"decision": "maybe"})).send().await?.status(), 422);
-    let res = admin(http.post(&review)).json(&json!({"decision": "approve"})).send().await?;
+    for (body, field) in [
+        (json!({"decision": "approve", "reviewer": "x".repeat(101)}), "reviewer"),
+        (json!({"decision": "approve", "note": "a\u{7}bell"}), "note"),
+    ] {
+        let res = admin(http.post(&review)).json(&body).send().await?;
+        assert_eq!(res.status(), 422);
+        assert_eq!(res.json::<Value>().await?["field"], field);
+    }
+    let res = admin(http.post(&review))
+        .json(&json!({"decision": "approve", "reviewer": "ana", "note": "called the customer"}))
+        .send()
+        .await?;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await?["status"], "reserved");
     assert_eq!(admin(http.post(&review)).json(&json!({"decision": "reject"})).send().await?.status(), 409);

@@ -124,6 +124,9 @@ pub struct OrderView {
     pub risk_score: Option<u8>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risk_reasons: Vec<String>,
+    /// The fraud model version that gave `risk_score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_model: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refunded: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +142,7 @@ impl OrderView {
         view.cancel_reason = state.cancel_reason;
         view.risk_score = Some(state.risk_score);
         view.risk_reasons = state.risk_reasons.clone();
+        view.risk_model = state.risk_model.clone();
         view.refunded = state.refunded;
         view
     }
@@ -165,6 +169,7 @@ impl OrderView {
             cancel_reason: None,
             risk_score: None,
             risk_reasons: Vec::new(),
+            risk_model: None,
             refunded: false,
             position_in_line: None,
         }

@@ -26,7 +26,14 @@ pub enum OrderCommand {
     /// A cancellation requested from outside (the customer, an admin).
     Cancel { reason: CancelReason },
     /// A human decision on a flagged order.
-    Review { decision: ReviewDecision },
+    Review {
+        decision: ReviewDecision,
+        /// Who decided, and why: the fraud review's audit trail.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reviewer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
 }
 
 impl OrderCommand {

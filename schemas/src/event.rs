@@ -50,6 +50,14 @@ pub enum EventPayload {
         risk_score: Option<u8>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         risk_reasons: Vec<String>,
+        /// The version of the fraud model that gave the score.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        risk_model: Option<String>,
+        /// Who decided a fraud review, and their note (review moves only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reviewer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review_note: Option<String>,
     },
     RefundIssued {
         amount: MinorUnits,
@@ -124,7 +132,16 @@ impl OrderEvent {
             kind: EventKind::StatusChanged,
             occurred_at,
             schema_version: EVENT_SCHEMA_VERSION,
-            payload: EventPayload::StatusChanged { from, to, reason, risk_score: None, risk_reasons: Vec::new() },
+            payload: EventPayload::StatusChanged {
+                from,
+                to,
+                reason,
+                risk_score: None,
+                risk_reasons: Vec::new(),
+                risk_model: None,
+                reviewer: None,
+                review_note: None,
+            },
         })
     }
 

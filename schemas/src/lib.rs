@@ -7,6 +7,7 @@ pub mod command;
 pub mod currency;
 pub mod event;
 pub mod forecast;
+pub mod fraud;
 pub mod health;
 #[cfg(feature = "axum")]
 pub mod http;

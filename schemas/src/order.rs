@@ -38,6 +38,31 @@ pub struct Address {
     pub country: String,
 }
 
+impl Address {
+    /// A stable pseudonym of the place (XXH3-64 of its normalised lines,
+    /// city, postal code and country): the same across releases, so fraud
+    /// state in a snapshot and the `address_key` column of `orders` agree,
+    /// and it reveals nothing of the address itself.
+    pub fn key(&self) -> u64 {
+        let mut text = String::with_capacity(96);
+        for part in
+            [Some(&self.line1), self.line2.as_ref(), Some(&self.city), Some(&self.postal_code), Some(&self.country)]
+        {
+            for word in part.map(|p| p.split_whitespace()).into_iter().flatten() {
+                text.extend(word.chars().flat_map(char::to_lowercase));
+                text.push(' ');
+            }
+            text.push('|');
+        }
+        twox_hash::XxHash3_64::oneshot(text.as_bytes())
+    }
+
+    /// [`Address::key`] as the `orders.address_key` column writes it.
+    pub fn key_hex(&self) -> String {
+        format!("{:016x}", self.key())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
@@ -218,6 +243,9 @@ pub struct OrderState {
     pub risk_score: u8,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risk_reasons: Vec<String>,
+    /// The fraud model version behind the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_model: Option<String>,
     #[serde(default)]
     pub refunded: bool,
     /// The ORDERS sequence of the last input applied to this order.

@@ -142,6 +142,9 @@ impl Table {
                 utf8("city", true),
                 utf8("client_ip", true),
                 Field::new("stream_seq", DataType::Int64, false),
+                // `Address::key` of the shipping address, in hex: which
+                // orders went to the same place, without the address.
+                utf8("address_key", true),
             ],
             Table::OrderItems => vec![
                 utf8("order_id", false),
@@ -173,6 +176,10 @@ impl Table {
                 utf8("message", true),
                 Field::new("occurred_at", timestamp(), false),
                 Field::new("stream_seq", DataType::Int64, false),
+                // The fraud model behind `risk_score`; who decided a review.
+                utf8("risk_model", true),
+                utf8("reviewer", true),
+                utf8("review_note", true),
             ],
             // Partitioned `pipeline=NAME/date=YYYY-MM-DD/`: each pipeline
             // commits its own late rows.
@@ -206,6 +213,8 @@ impl Table {
                 utf8("customer_id", false),
                 Field::new("placed_at", timestamp(), false),
                 utf8("pattern", false),
+                // False for an honest decoy (absent in older seeds: fraud).
+                Field::new("is_fraud", DataType::Boolean, true),
             ],
         };
         Arc::new(Schema::new(fields))

@@ -74,7 +74,7 @@ try {
   await page.screenshot({ path: `${out}/overview.png`, fullPage: true });
 
   step("a high-value first order is flagged for review");
-  const flagged = await post("/api/orders", { customer_id: "browser-fraud", items: [{ product_id: "p-2", quantity: 1, unit_price: "900.00" }] });
+  const flagged = await post("/api/orders", { customer_id: "browser-fraud", items: [{ product_id: "p-2", quantity: 1, unit_price: "3000.00" }] });
 
   step("Orders filtered by status");
   await page.goto(base + "/#orders");
@@ -112,7 +112,19 @@ try {
     await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
     return false;
   });
+  step("the flagged order beside its customer's usual orders");
+  await until("the order's context and screening", async () => {
+    // The order reaches the lake within a second or two: ask again until then.
+    await page.click(`#fraud-queue a[data-context="${flagged.order_id}"]`);
+    await sleep(300);
+    const text = await page.textContent("#fraud-context");
+    return text.includes("lr-") && text.includes("first_order_amount") ? text : null;
+  });
+  const share = await page.textContent("#fraud-flagged-share");
+  if (share === "–") throw new Error("no flagged share shown");
   await page.screenshot({ path: `${out}/fraud.png`, fullPage: true });
+  await page.fill("#fraud-reviewer", "browser-admin");
+  await page.fill("#fraud-note", "a camera for the office");
   await page.click(selector);
   await page.waitForSelector(`#fraud-queue tr[data-order="${flagged.order_id}"]`, { state: "detached", timeout: 15000 });
   const status = await until("the approved order to leave flagged", async () => {
@@ -121,6 +133,12 @@ try {
     return view.status && view.status !== "flagged" ? view.status : null;
   });
   if (!["reserved", "confirmed"].includes(status)) throw new Error(`approved order is ${status}`);
+  step("the review in the audit log, with who decided and why");
+  await until("the review in the audit log", async () => {
+    await page.evaluate(() => loadFraudStats());
+    const text = await page.textContent("#fraud-audit");
+    return text.includes("browser-admin") && text.includes("a camera for the office") ? text : null;
+  });
   await page.screenshot({ path: `${out}/fraud-approved.png`, fullPage: true });
 
   for (const name of ["sales", "inventory", "system"]) {

@@ -589,8 +589,10 @@ impl Evaluator {
 
 /// The operators of a compiled plan, none of which keeps anything from one
 /// run to the next (a join's build side or a top-k's dynamic filter would).
+/// (`UnnestExec` holds nothing between executions either: each makes a
+/// fresh stream over its input's, as `fraud_reasons_1d` needs.)
 const REUSABLE_OPERATORS: &[&str] =
-    &["StreamingTableExec", "ProjectionExec", "FilterExec", "AggregateExec", "CoalesceBatchesExec"];
+    &["StreamingTableExec", "ProjectionExec", "FilterExec", "AggregateExec", "CoalesceBatchesExec", "UnnestExec"];
 
 /// A physical plan over [`InputSlot`], run once per round.
 struct CompiledSql {
@@ -880,10 +882,11 @@ mod tests {
 
     /// The status events of one seeded day of 3,000 orders.
     fn seeded_day_events(seed: u64) -> RecordBatch {
-        use crate::seed::{SeedConfig, categories_of, day_batches, generate_day, products};
+        use crate::seed::{SeedConfig, SeedScreen, categories_of, day_batches, generate_day, products, settle};
         let config = SeedConfig::new(seed, 3_000, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
         let catalog = products(&config);
-        let day = generate_day(&config, &catalog, 0, 3_000);
+        let mut day = generate_day(&config, &catalog, 0, 3_000);
+        settle(&config, 0, &mut day, &mut SeedScreen::builtin().unwrap());
         let tables = day_batches(&day, &categories_of(&catalog)).unwrap();
         tables.into_iter().find(|(t, _)| *t == schemas::tables::Table::OrderEvents).unwrap().1
     }

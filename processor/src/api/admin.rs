@@ -22,6 +22,28 @@ use crate::dlq::{self, DeadLetter};
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     decision: ReviewDecision,
+    /// Who decides (kept in the review's audit trail).
+    reviewer: Option<String>,
+    /// Why, in a sentence.
+    note: Option<String>,
+}
+
+const MAX_REVIEWER_CHARS: usize = 100;
+const MAX_NOTE_CHARS: usize = 1_000;
+
+/// A reviewer or note as given, trimmed; empty is none; too long or
+/// holding control characters is a 422 naming the field.
+fn review_text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, HttpError> {
+    let Some(text) = value.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else { return Ok(None) };
+    if text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("{field} must be at most {max} characters, without control characters"),
+        )
+        .with_field(field));
+    }
+    Ok(Some(text))
 }
 
 /// Approve (resume the saga) or reject (cancel as fraud) a flagged order.
@@ -33,6 +55,8 @@ pub async fn review(
 ) -> Result<Response, HttpError> {
     let id = parse_id(&id)?;
     let request: ReviewRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
+    let reviewer = review_text(request.reviewer, "reviewer", MAX_REVIEWER_CHARS)?;
+    let note = review_text(request.note, "note", MAX_NOTE_CHARS)?;
     let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
     if view.accepted.status != OrderStatus::Flagged {
         return Err(HttpError::conflict(
@@ -45,7 +69,9 @@ pub async fn review(
         ReviewDecision::Approve => &["reserved", "cancelled"],
         ReviewDecision::Reject => &["cancelled"],
     };
-    let answer = command_and_wait(&state, id, OrderCommand::Review { decision: request.decision }, answers).await?;
+    let answer =
+        command_and_wait(&state, id, OrderCommand::Review { decision: request.decision, reviewer, note }, answers)
+            .await?;
     let expected = answer.as_ref().and_then(|e| e.new_status()).unwrap_or(OrderStatus::Cancelled);
     if verdict(answer)? {
         let view = settled_view(&state, id, expected).await?.ok_or_else(|| HttpError::not_found("order"))?;

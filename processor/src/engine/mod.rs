@@ -9,10 +9,10 @@
 //! since the snapshot, re-publishing identical events under identical ids,
 //! which JetStream deduplicates.
 
-pub mod fraud;
 pub mod inventory;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ use schemas::{
     ReviewDecision, StockCommand, StockEvent, check_transition,
 };
 
-use fraud::FraudScreen;
+use fraud::{FeatureState, FraudModel, OrderFacts};
 use inventory::{Inventory, StockError};
 
 /// Terminal orders are remembered this long (log time), so a late duplicate
@@ -32,13 +32,30 @@ const REMEMBER_TERMINAL_MS: i64 = 15 * 60 * 1000;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EngineConfig {
-    /// Orders scoring above this are flagged for review.
-    pub fraud_threshold: u8,
+    /// Orders scoring above this are flagged for review; `None`: the
+    /// model's own threshold.
+    #[serde(default)]
+    pub fraud_threshold: Option<u8>,
+    /// The fraud model (configuration, not state: never snapshotted).
+    #[serde(skip, default = "builtin_fraud_model")]
+    pub fraud_model: Arc<FraudModel>,
+}
+
+/// The model compiled into the binary; a unit test of the fraud crate
+/// proves it parses, so failing here is a broken build, not an input.
+fn builtin_fraud_model() -> Arc<FraudModel> {
+    Arc::new(FraudModel::builtin().unwrap_or_else(|e| panic!("{e}")))
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { fraud_threshold: 80 }
+        EngineConfig { fraud_threshold: None, fraud_model: builtin_fraud_model() }
+    }
+}
+
+impl EngineConfig {
+    pub fn flag_above(&self) -> u8 {
+        self.fraud_threshold.unwrap_or(self.fraud_model.threshold)
     }
 }
 
@@ -100,7 +117,10 @@ pub struct Engine {
     live: HashMap<Uuid, OrderState>,
     finished: HashMap<Uuid, Finished>,
     finished_order: VecDeque<Uuid>,
-    fraud: FraudScreen,
+    /// The fraud screen's event-time windows (snapshots from before the
+    /// learned model held another shape under `fraud`: they start afresh).
+    #[serde(default)]
+    fraud_features: FeatureState,
     config: EngineConfig,
     /// How far each output stream had come when this state was snapshotted
     /// (kept by the runner; absent in snapshots from before it was kept).
@@ -116,7 +136,7 @@ impl Engine {
             live: HashMap::new(),
             finished: HashMap::new(),
             finished_order: VecDeque::new(),
-            fraud: FraudScreen::default(),
+            fraud_features: FeatureState::default(),
             config,
             outputs: None,
         }
@@ -181,15 +201,20 @@ impl Engine {
             cancel_reason: None,
             risk_score: 0,
             risk_reasons: Vec::new(),
+            risk_model: None,
             refunded: false,
             version: seq,
         };
         // No event for `pending`: ingest put the order there, and its ORDERS
         // message is that record. ORDER_EVENTS holds the processor's moves.
-        let assessment = self.fraud.assess(&state.order, at);
+        // Judged by when it was placed, not when it reached the log: a
+        // backfill posted with its historical times scores as it did live.
+        let model = &self.config.fraud_model;
+        let assessment = fraud::screen(&mut self.fraud_features, model, &OrderFacts::of(&state.order));
         state.risk_score = assessment.score;
         state.risk_reasons = assessment.reasons;
-        if state.risk_score > self.config.fraud_threshold {
+        state.risk_model = Some(assessment.model);
+        if state.risk_score > self.config.flag_above() {
             self.transition(&mut state, OrderStatus::Flagged, None, at, fx);
         } else {
             self.reserve(&mut state, at, fx);
@@ -257,11 +282,21 @@ impl Engine {
             {
                 self.release_and_cancel(state, reason, at, fx)?;
             }
-            OrderCommand::Review { decision: ReviewDecision::Approve } if state.status == OrderStatus::Flagged => {
-                self.reserve(state, at, fx);
-            }
-            OrderCommand::Review { decision: ReviewDecision::Reject } if state.status == OrderStatus::Flagged => {
-                self.transition(state, OrderStatus::Cancelled, Some(CancelReason::FraudRejected), at, fx);
+            OrderCommand::Review { decision, reviewer, note } if state.status == OrderStatus::Flagged => {
+                let first = fx.events.len();
+                match decision {
+                    ReviewDecision::Approve => self.reserve(state, at, fx),
+                    ReviewDecision::Reject => {
+                        self.transition(state, OrderStatus::Cancelled, Some(CancelReason::FraudRejected), at, fx);
+                    }
+                }
+                // The move out of review carries who decided and why.
+                if let Some(EventPayload::StatusChanged { reviewer: who, review_note, .. }) =
+                    fx.events.get_mut(first).map(|e| &mut e.payload)
+                {
+                    *who = reviewer;
+                    *review_note = note;
+                }
             }
             _ => return Ok(Err(format!("not allowed while the order is {}", state.status))),
         }
@@ -408,11 +443,12 @@ fn push_event(
     let order_id = state.order.order_id;
     match OrderEvent::status_changed(order_id, from, to, reason, at) {
         Ok(mut event) => {
-            if let EventPayload::StatusChanged { risk_score, risk_reasons, .. } = &mut event.payload
+            if let EventPayload::StatusChanged { risk_score, risk_reasons, risk_model, .. } = &mut event.payload
                 && from == Some(OrderStatus::Pending)
             {
                 *risk_score = Some(state.risk_score);
                 risk_reasons.clone_from(&state.risk_reasons);
+                risk_model.clone_from(&state.risk_model);
             }
             fx.events.push(event.for_order(&state.order));
         }

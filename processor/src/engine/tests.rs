@@ -147,18 +147,36 @@ fn payment_arriving_after_a_cancel_is_refunded_once() {
 #[test]
 fn flagged_orders_wait_for_review() {
     let mut log = Log::new();
-    log.engine.reconfigure(EngineConfig { fraud_threshold: 30 });
+    // A model that only minds how big a first order is: σ(ln(1 + 600) − 5)
+    // = 0.80 for a first order of 600, scored 80, above the threshold 50.
+    let model = single_feature_model("test-first-order", fraud::features::Feature::FirstOrderAmount, 1.0);
+    log.engine.reconfigure(EngineConfig { fraud_threshold: None, fraud_model: Arc::new(model) });
     log.stock("a", 5);
-    // A new customer's first order of 500+ scores 35: above 30.
     let id = log.order_priced("big", &[("a", 1)], MinorUnits(60_000));
     assert_eq!(log.status(id), OrderStatus::Flagged);
-    assert_eq!(log.fx.views[&id].risk_score, 35);
+    let view = &log.fx.views[&id];
+    assert_eq!((view.risk_score, view.risk_model.as_deref()), (80, Some("test-first-order")));
+    assert_eq!(view.risk_reasons, ["first_order_amount: a first order of 600.00"]);
     assert_eq!(log.engine.inventory().level("a").available, 5, "nothing held while flagged");
-    log.command(id, OrderCommand::Review { decision: ReviewDecision::Approve });
+    let review = OrderCommand::Review {
+        decision: ReviewDecision::Approve,
+        reviewer: Some("ana".into()),
+        note: Some("called the customer".into()),
+    };
+    log.command(id, review);
     assert_eq!(log.status(id), OrderStatus::Reserved);
+    let approved =
+        log.fx.events.iter().rev().find(|e| e.order_id == id && e.new_status() == Some(OrderStatus::Reserved));
+    assert!(
+        matches!(approved.map(|e| &e.payload), Some(EventPayload::StatusChanged { reviewer: Some(r), review_note: Some(n), .. }) if r == "ana" && n == "called the customer"),
+        "{approved:?}"
+    );
+    // A second order by the same customer is not a first order: passed.
+    let second = log.order_priced("big", &[("a", 1)], MinorUnits(60_000));
+    assert_eq!(log.status(second), OrderStatus::Reserved);
 
     let other = log.order("c2", &[("a", 1)]);
-    log.command(other, OrderCommand::Review { decision: ReviewDecision::Reject });
+    log.command(other, OrderCommand::Review { decision: ReviewDecision::Reject, reviewer: None, note: None });
     assert_eq!(log.status(other), OrderStatus::Reserved, "only flagged orders are reviewed");
 }
 
@@ -297,7 +315,7 @@ proptest! {
                 Step::Cancel(i) => log.command(orders[i % orders.len()], OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }),
                 Step::Review(i, ok) => {
                     let decision = if ok { ReviewDecision::Approve } else { ReviewDecision::Reject };
-                    log.command(orders[i % orders.len()], OrderCommand::Review { decision });
+                    log.command(orders[i % orders.len()], OrderCommand::Review { decision, reviewer: None, note: None });
                 }
                 Step::Restock(p, q) => {
                     let product = format!("p{p}");
@@ -336,4 +354,50 @@ proptest! {
             prop_assert_eq!(log.engine.inventory().level(&product).reserved, held);
         }
     }
+}
+
+/// A model that minds one feature: `σ(weight · x − 5)`, flagging above 50.
+fn single_feature_model(version: &str, feature: fraud::features::Feature, weight: f64) -> FraudModel {
+    let mut model = FraudModel::builtin().unwrap_or_else(|e| panic!("{e}"));
+    model.version = version.into();
+    model.mean = vec![0.0; model.mean.len()];
+    model.scale = vec![1.0; model.scale.len()];
+    model.weights = fraud::features::Feature::ALL.iter().map(|f| if *f == feature { weight } else { 0.0 }).collect();
+    model.intercept = -5.0;
+    model.threshold = 50;
+    model
+}
+
+#[test]
+fn orders_are_screened_by_when_they_were_placed_not_when_they_arrived() {
+    let mut log = Log::new();
+    // Flags an order when another came from its IP in the 10 minutes before it was placed.
+    let model = single_feature_model("test-ip-velocity", fraud::features::Feature::IpOrders10m, 10.0);
+    log.engine.reconfigure(EngineConfig { fraud_threshold: None, fraud_model: Arc::new(model) });
+    log.stock("a", 100);
+    let backfill = |customer: &str, placed: &str| {
+        let new = NewOrder {
+            customer_id: customer.into(),
+            items: vec![OrderItem { product_id: "a".into(), quantity: 1, unit_price: MinorUnits(1000) }],
+            currency: Currency::USD,
+            shipping_address: None,
+            payment_method: None,
+            client_ip: Some("203.0.113.9".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))),
+            placed_at: placed.parse().ok(),
+        };
+        Order::accept(new, Uuid::now_v7(), Utc::now(), TaxRate(0), None)
+    };
+    // Arriving a millisecond apart, placed an hour apart in 2020: not a burst.
+    for (customer, placed) in [("x", "2020-03-01T10:00:00Z"), ("y", "2020-03-01T11:00:00Z")] {
+        let order = backfill(customer, placed);
+        let id = order.order_id;
+        log.push(Input::Order(Box::new(order)));
+        assert_eq!(log.status(id), OrderStatus::Reserved, "{placed}");
+    }
+    // Placed a minute after the last: flagged, whatever the log time.
+    let order = backfill("z", "2020-03-01T11:01:00Z");
+    let id = order.order_id;
+    log.push(Input::Order(Box::new(order)));
+    assert_eq!(log.status(id), OrderStatus::Flagged);
+    assert_eq!(log.fx.views[&id].risk_reasons, ["ip_orders_10m: 1 earlier orders from this IP in 10 min"]);
 }

@@ -44,6 +44,12 @@ struct StatusChangedFields {
     risk_score: Option<u8>,
     #[serde(default)]
     risk_reasons: Vec<String>,
+    #[serde(default)]
+    risk_model: Option<String>,
+    #[serde(default)]
+    reviewer: Option<String>,
+    #[serde(default)]
+    review_note: Option<String>,
     #[serde(default, rename = "type")]
     repeated_type: Option<IgnoredAny>,
 }
@@ -66,8 +72,28 @@ struct CommandRejectedFields {
 
 impl StatusChangedFields {
     fn into_payload(self) -> (EventPayload, Option<IgnoredAny>) {
-        let StatusChangedFields { from, to, reason, risk_score, risk_reasons, repeated_type } = self;
-        (EventPayload::StatusChanged { from, to, reason, risk_score, risk_reasons }, repeated_type)
+        let StatusChangedFields {
+            from,
+            to,
+            reason,
+            risk_score,
+            risk_reasons,
+            risk_model,
+            reviewer,
+            review_note,
+            repeated_type,
+        } = self;
+        let payload = EventPayload::StatusChanged {
+            from,
+            to,
+            reason,
+            risk_score,
+            risk_reasons,
+            risk_model,
+            reviewer,
+            review_note,
+        };
+        (payload, repeated_type)
     }
 }
 
@@ -232,6 +258,19 @@ mod tests {
                 reason: None,
                 risk_score: Some(91),
                 risk_reasons: vec!["new_account_high_value".into()],
+                risk_model: Some("lr-1".into()),
+                reviewer: None,
+                review_note: None,
+            },
+            EventPayload::StatusChanged {
+                from: Some(OrderStatus::Flagged),
+                to: OrderStatus::Reserved,
+                reason: None,
+                risk_score: None,
+                risk_reasons: vec![],
+                risk_model: None,
+                reviewer: Some("ana".into()),
+                review_note: Some("called the customer".into()),
             },
             EventPayload::RefundIssued { amount: MinorUnits(4200) },
             EventPayload::CommandRejected {

@@ -1,0 +1,230 @@
+//! Fraud analytics for the Fraud page: the screen's rates over time, the
+//! reasons it gives, the audit log of reviews, and a flagged order beside
+//! its customer's usual orders.
+//!
+//! Rates come from `fraud_rates_1h|1d` for closed windows and from the
+//! status events for the rest ([`crate::rollups::Coverage`]); reasons from
+//! `fraud_reasons_1d` the same way. A window counts the reviews decided in
+//! it: flagged share = flagged / screened, fraud rate = rejected / screened,
+//! false-positive rate = approved / (approved + rejected).
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Duration;
+use schemas::http::{HttpError, Path};
+use schemas::tables::Table;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Dashboard;
+use crate::params::{self, Q, bad, ts_sql};
+use crate::rollups::Coverage;
+use crate::views::{has, rows};
+
+/// The status events the screen and the reviews write.
+const SCREENING_EVENTS: &str = "AND kind = 'status_changed' AND from_status IN ('pending', 'flagged')";
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    /// `hour` or `day` (default).
+    bucket: Option<String>,
+}
+
+fn ratio(a: f64, b: f64) -> Value {
+    if b > 0.0 { json!(a / b) } else { Value::Null }
+}
+
+fn count(row: &Value, name: &str) -> f64 {
+    row.get(name).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// `GET /api/dashboard/fraud-stats`: per window, orders screened, flagged,
+/// rejected and approved with the three rates; the same over the range;
+/// the most common reasons.
+pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) -> Result<Json<Value>, HttpError> {
+    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(30), Duration::days(366))?;
+    let (pipeline, size, interval) = match q.bucket.as_deref().unwrap_or("day") {
+        "day" => ("fraud_rates_1d", Duration::days(1), "1 day"),
+        "hour" => ("fraud_rates_1h", Duration::hours(1), "1 hour"),
+        _ => return Err(bad("bucket", "bucket is hour or day")),
+    };
+    if !has(&state, &["order_events"]).await {
+        return Ok(Json(json!({"from": from, "to": to, "series": [], "totals": {}, "reasons": []})));
+    }
+    let (from, to) = (from.duration_trunc(size), to);
+    let counts = "window_start, screened, flagged, rejected, approved";
+    let per_event = format!(
+        "date_bin(INTERVAL '{interval}', occurred_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
+         CASE WHEN from_status = 'pending' THEN 1 ELSE 0 END AS screened, \
+         CASE WHEN from_status = 'pending' AND status = 'flagged' THEN 1 ELSE 0 END AS flagged, \
+         CASE WHEN from_status = 'flagged' AND reason = 'fraud_rejected' THEN 1 ELSE 0 END AS rejected, \
+         CASE WHEN from_status = 'flagged' AND (reason IS NULL OR reason <> 'fraud_rejected') THEN 1 ELSE 0 END AS approved"
+    );
+    let coverage = Coverage::of(&state, pipeline, Table::OrderEvents, size, from, to).await?;
+    let union = coverage.union_filtered(counts, &per_event, "", SCREENING_EVENTS);
+    let sql = format!(
+        "SELECT window_start, sum(screened) AS screened, sum(flagged) AS flagged, sum(rejected) AS rejected, \
+                sum(approved) AS approved FROM ({union}) GROUP BY window_start ORDER BY window_start"
+    );
+    let windows = rows(&state, &sql).await?;
+    let mut totals = [0.0; 4];
+    let series: Vec<Value> = windows
+        .iter()
+        .map(|w| {
+            let c = [count(w, "screened"), count(w, "flagged"), count(w, "rejected"), count(w, "approved")];
+            for (t, v) in totals.iter_mut().zip(c) {
+                *t += v;
+            }
+            json!({
+                "window_start": w.get("window_start"),
+                "screened": c[0], "flagged": c[1], "rejected": c[2], "approved": c[3],
+                "flagged_share": ratio(c[1], c[0]),
+                "fraud_rate": ratio(c[2], c[0]),
+                "false_positive_rate": ratio(c[3], c[3] + c[2]),
+            })
+        })
+        .collect();
+    let reasons = top_reasons(&state, from, to).await?;
+    Ok(Json(json!({
+        "from": from, "to": to, "bucket": interval,
+        "series": series,
+        "totals": {
+            "screened": totals[0], "flagged": totals[1], "rejected": totals[2], "approved": totals[3],
+            "flagged_share": ratio(totals[1], totals[0]),
+            "fraud_rate": ratio(totals[2], totals[0]),
+            "false_positive_rate": ratio(totals[3], totals[3] + totals[2]),
+        },
+        "reasons": reasons,
+        "served": {"pipeline": pipeline, "windows_from_pipeline": coverage.windows_from_pipeline()},
+    })))
+}
+
+/// The ten reason codes given most often over whole days of the range.
+async fn top_reasons(
+    state: &Dashboard,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Value>, HttpError> {
+    let (from, to) = (from.duration_trunc(Duration::days(1)), to);
+    let coverage = Coverage::of(state, "fraud_reasons_1d", Table::OrderEvents, Duration::days(1), from, to).await?;
+    let union = coverage.union_filtered(
+        "reason AS reason_text, orders, flagged",
+        "unnest(risk_reasons) AS reason_text, 1 AS orders, CASE WHEN status = 'flagged' THEN 1 ELSE 0 END AS flagged",
+        "",
+        "AND kind = 'status_changed' AND from_status = 'pending' AND risk_reasons IS NOT NULL",
+    );
+    let sql = format!(
+        "SELECT split_part(reason_text, ':', 1) AS reason, sum(orders) AS orders, sum(flagged) AS flagged \
+         FROM ({union}) GROUP BY 1 ORDER BY orders DESC, reason LIMIT 10"
+    );
+    rows(state, &sql).await
+}
+
+trait Trunc {
+    fn duration_trunc(self, size: Duration) -> Self;
+}
+
+impl Trunc for chrono::DateTime<chrono::Utc> {
+    fn duration_trunc(self, size: Duration) -> Self {
+        chrono::DurationRound::duration_trunc(self, size).unwrap_or(self)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    days: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/dashboard/fraud-audit`: every review decided in the last
+/// `days` (default 30), newest first: who, when, what, why, and the score.
+pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) -> Result<Json<Value>, HttpError> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(bad("days", "days is 1 to 366"));
+    }
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", "limit is 1 to 1000"));
+    }
+    if !has(&state, &["order_events"]).await {
+        return Ok(Json(json!({"reviews": []})));
+    }
+    let to = chrono::Utc::now();
+    let from = to - Duration::days(days);
+    let sql = format!(
+        "SELECT order_id, customer_id, occurred_at AS reviewed_at, \
+                CASE WHEN reason = 'fraud_rejected' THEN 'rejected' ELSE 'approved' END AS review, \
+                reviewer, review_note, status, reason, order_total, currency \
+         FROM order_events WHERE {} AND kind = 'status_changed' AND from_status = 'flagged' \
+         ORDER BY occurred_at DESC, order_id LIMIT {limit}",
+        params::time_range("occurred_at", from, to)
+    );
+    Ok(Json(json!({"reviews": rows(&state, &sql).await?})))
+}
+
+/// `GET /api/dashboard/fraud-context/{order_id}`: the order, its screening
+/// and reviews, and its customer's usual orders (count, average and largest
+/// value, the places and IPs they order from, earlier flags).
+pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| bad("order_id", "an order id is a UUID"))?.to_string();
+    if !has(&state, &["orders", "order_events"]).await {
+        return Err(HttpError::not_found("order"));
+    }
+    let order = rows(
+        &state,
+        &format!(
+            "SELECT order_id, customer_id, placed_at, total, currency, city, country, client_ip, address_key \
+             FROM orders WHERE order_id = '{id}' LIMIT 1"
+        ),
+    )
+    .await?;
+    let Some(order) = order.into_iter().next() else { return Err(HttpError::not_found("order")) };
+    let customer = order.get("customer_id").and_then(Value::as_str).unwrap_or_default();
+    let customer = params::id("customer_id", Some(customer))?.unwrap_or_default();
+    let placed = order.get("placed_at").and_then(Value::as_str).unwrap_or_default().to_string();
+    let placed =
+        chrono::DateTime::parse_from_rfc3339(&placed).map(|t| t.to_utc()).unwrap_or_else(|_| chrono::Utc::now());
+    let before = format!("customer_id = '{customer}' AND order_id <> '{id}' AND placed_at < {}", ts_sql(placed));
+    let usual_sql = format!(
+        "SELECT count(*) AS orders, avg(total) AS average_total, max(total) AS largest_total, \
+                min(placed_at) AS first_order_at, max(placed_at) AS last_order_at FROM orders WHERE {before}"
+    );
+    let places_sql = format!(
+        "SELECT city, country, address_key, count(*) AS orders, max(placed_at) AS last_at FROM orders \
+         WHERE {before} GROUP BY city, country, address_key ORDER BY orders DESC, last_at DESC LIMIT 5"
+    );
+    let ips_sql = format!(
+        "SELECT client_ip, count(*) AS orders, max(placed_at) AS last_at FROM orders \
+         WHERE {before} AND client_ip IS NOT NULL GROUP BY client_ip ORDER BY orders DESC, last_at DESC LIMIT 5"
+    );
+    let flags_sql = format!(
+        "SELECT order_id, scored_at, score, reasons, review, reviewer, reviewed_at FROM fraud_scores \
+         WHERE customer_id = '{customer}' AND decision = 'flagged' AND order_id <> '{id}' \
+         ORDER BY scored_at DESC LIMIT 20"
+    );
+    let screening_sql = format!(
+        "SELECT scored_at, score, reasons, model_version, decision, review, reviewer, review_note, reviewed_at \
+         FROM fraud_scores WHERE order_id = '{id}'"
+    );
+    let (usual, places, ips, flags, screening) = tokio::join!(
+        rows(&state, &usual_sql),
+        rows(&state, &places_sql),
+        rows(&state, &ips_sql),
+        rows(&state, &flags_sql),
+        rows(&state, &screening_sql)
+    );
+    Ok(Json(json!({
+        "order": order,
+        "screening": screening?.into_iter().next(),
+        "customer": {
+            "customer_id": customer,
+            "usual": usual?.into_iter().next(),
+            "places": places?,
+            "ips": ips?,
+            "earlier_flags": flags?,
+        },
+    })))
+}
