@@ -53,7 +53,7 @@ pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) ->
     if !has(&state, &["order_events"]).await {
         return Ok(Json(json!({"from": from, "to": to, "series": [], "totals": {}, "reasons": []})));
     }
-    let (from, to) = (from.duration_trunc(size), to);
+    let from = window_start(from, size);
     let counts = "window_start, screened, flagged, rejected, approved";
     let per_event = format!(
         "date_bin(INTERVAL '{interval}', occurred_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
@@ -107,7 +107,7 @@ async fn top_reasons(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Value>, HttpError> {
-    let (from, to) = (from.duration_trunc(Duration::days(1)), to);
+    let from = window_start(from, Duration::days(1));
     let coverage = Coverage::of(state, "fraud_reasons_1d", Table::OrderEvents, Duration::days(1), from, to).await?;
     let union = coverage.union_filtered(
         "reason AS reason_text, orders, flagged",
@@ -122,14 +122,9 @@ async fn top_reasons(
     rows(state, &sql).await
 }
 
-trait Trunc {
-    fn duration_trunc(self, size: Duration) -> Self;
-}
-
-impl Trunc for chrono::DateTime<chrono::Utc> {
-    fn duration_trunc(self, size: Duration) -> Self {
-        chrono::DurationRound::duration_trunc(self, size).unwrap_or(self)
-    }
+/// `t` at the start of its window of `size`.
+fn window_start(t: chrono::DateTime<chrono::Utc>, size: Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::DurationRound::duration_trunc(t, size).unwrap_or(t)
 }
 
 #[derive(Deserialize)]
@@ -182,8 +177,9 @@ pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String
     )
     .await?;
     let Some(order) = order.into_iter().next() else { return Err(HttpError::not_found("order")) };
-    let customer = order.get("customer_id").and_then(Value::as_str).unwrap_or_default();
-    let customer = params::id("customer_id", Some(customer))?.unwrap_or_default();
+    // Any text ingest accepted (quotes and spaces too): quoted, not checked.
+    let customer_id = order.get("customer_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let customer = customer_id.replace('\'', "''");
     let placed = order.get("placed_at").and_then(Value::as_str).unwrap_or_default().to_string();
     let placed =
         chrono::DateTime::parse_from_rfc3339(&placed).map(|t| t.to_utc()).unwrap_or_else(|_| chrono::Utc::now());
@@ -220,7 +216,7 @@ pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String
         "order": order,
         "screening": screening?.into_iter().next(),
         "customer": {
-            "customer_id": customer,
+            "customer_id": customer_id,
             "usual": usual?.into_iter().next(),
             "places": places?,
             "ips": ips?,
