@@ -388,10 +388,6 @@ impl FeatureState {
         observed
     }
 
-    pub fn customers(&self) -> usize {
-        self.customers.len()
-    }
-
     /// Every so often, forgets idle customers and windows that have closed.
     fn sweep(&mut self) {
         self.since_sweep += 1;

@@ -20,11 +20,6 @@ LEFT JOIN (SELECT order_id, \
        ON r.order_id = s.order_id \
 WHERE s.kind = 'status_changed' AND s.from_status = 'pending'";
 
-/// A decision: the screen let the order through or held it for review.
-pub const DECISIONS: [&str; 2] = ["passed", "flagged"];
-/// A review's outcome.
-pub const REVIEWS: [&str; 2] = ["approved", "rejected"];
-
 #[cfg(feature = "arrow")]
 pub mod arrow {
     use std::sync::Arc;
