@@ -405,6 +405,10 @@ pub async fn bench_window(args: BenchWindowArgs) -> Result<()> {
 pub struct SqlArgs {
     /// One SQL query over the tables (each directory of the data location).
     pub query: String,
+    /// Allow statements that write (CREATE EXTERNAL TABLE, COPY, INSERT,
+    /// SET, ...), which the HTTP endpoint never runs.
+    #[arg(long)]
+    pub allow_writes: bool,
     #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
     pub data: String,
     #[arg(long, value_enum, default_value = "table")]
@@ -428,8 +432,16 @@ pub enum SqlFormat {
 pub async fn sql(args: SqlArgs) -> Result<()> {
     let store = DataStore::open(&args.data)?;
     let limits = QueryLimits { memory_bytes: args.memory_mib << 20, ..QueryLimits::default() };
-    let (ctx, _) = analytics::query::session(&store, &limits).await?;
-    let frame = ctx.sql(&args.query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (ctx, tables) = analytics::query::session(&store, &limits).await?;
+    let frame = if args.allow_writes {
+        ctx.sql(&args.query).await
+    } else {
+        let names: std::collections::BTreeSet<String> = tables.into_iter().map(|t| t.name).collect();
+        dashboard::sandbox::check(&args.query, &names)
+            .map_err(|e| anyhow::anyhow!("{e} (the query is read-only; --allow-writes runs statements that write)"))?;
+        ctx.sql_with_options(&args.query, dashboard::lake::read_only()).await
+    };
+    let frame = frame.map_err(|e| anyhow::anyhow!("{e}"))?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let format = match args.format {

@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: StreamsCommand,
     },
+    /// API keys: who may do what (producer, admin, analyst, viewer).
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cli::KeysCommand,
+    },
     /// Catalog administration.
     Catalog {
         #[command(subcommand)]
@@ -55,7 +60,10 @@ pub enum Command {
     Replay(crate::analytics_cli::ReplayArgs),
     /// Realistic order history, straight to Parquet or published through JetStream.
     Seed(crate::analytics_cli::SeedArgs),
-    /// One SQL query over the analytics tables.
+    /// One SQL query over the analytics tables. It reads the files
+    /// directly, so it is for whoever can read them anyway (the operator):
+    /// no API key applies and PII is not masked. Read-only, as `POST
+    /// /api/sql`, unless `--allow-writes`.
     Sql(crate::analytics_cli::SqlArgs),
     /// Demand forecasts per product, category and total (`demand_forecast`).
     Forecast(crate::forecast_cli::ForecastArgs),
@@ -170,6 +178,8 @@ pub struct IngestArgs {
     /// Most orders in one batch request.
     #[arg(long, env = "ORDERSTREAM_MAX_BATCH", default_value_t = 1000)]
     pub max_batch: usize,
+    #[command(flatten)]
+    pub access: crate::keys_cli::AccessArgs,
 }
 
 impl IngestArgs {
@@ -179,6 +189,7 @@ impl IngestArgs {
             publish_timeout: Duration::from_millis(self.publish_timeout_ms),
             tax_rate: TaxRate(self.tax_rate_bps),
             max_batch: self.max_batch,
+            tracking_ttl: self.access.tracking_ttl(),
             ..IngestConfig::default()
         }
     }
@@ -234,9 +245,6 @@ pub struct ProcessorOptions {
     /// How often the engine snapshots its state, in milliseconds.
     #[arg(long, env = "ORDERSTREAM_SNAPSHOT_INTERVAL_MS", default_value_t = 2000)]
     pub snapshot_interval_ms: u64,
-    /// Bearer token required on /api/admin/* (none: open).
-    #[arg(long, env = "ORDERSTREAM_ADMIN_TOKEN")]
-    pub admin_token: Option<String>,
     /// Products with at most this many available units are low on stock.
     #[arg(long, env = "ORDERSTREAM_LOW_STOCK_THRESHOLD", default_value_t = 10)]
     pub low_stock_threshold: u64,
@@ -261,9 +269,9 @@ impl ProcessorOptions {
         Ok(config)
     }
 
-    pub fn api(&self) -> processor::ApiSettings {
+    pub fn api(&self, access: &crate::keys_cli::AccessArgs) -> processor::ApiSettings {
         processor::ApiSettings {
-            admin_token: self.admin_token.clone(),
+            tracking_ttl: access.tracking_ttl(),
             low_stock_threshold: self.low_stock_threshold,
             ..processor::ApiSettings::default()
         }
@@ -279,6 +287,8 @@ pub struct ProcessorArgs {
     /// Address the processor's API listens on.
     #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub access: crate::keys_cli::AccessArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -317,6 +327,9 @@ mod tests {
             Cli::try_parse_from(args).unwrap();
         }
         Cli::try_parse_from(["orderstream", "catalog", "import", "x.csv"]).unwrap();
+        Cli::try_parse_from(["orderstream", "keys", "create", "--role", "analyst", "--grant", "pii"]).unwrap();
+        Cli::try_parse_from(["orderstream", "keys", "revoke", "shop-1"]).unwrap();
+        assert!(Cli::try_parse_from(["orderstream", "keys", "create", "--role", "owner"]).is_err());
     }
 
     #[test]

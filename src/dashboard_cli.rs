@@ -40,7 +40,6 @@ impl DashboardOptions {
             row_limit: self.query_row_limit.max(1),
             query_timeout: Duration::from_millis(self.query_timeout_ms.max(1)),
             export_timeout: Duration::from_millis(self.export_timeout_ms.max(1)),
-            admin_token: processor.admin_token.clone(),
             low_stock_threshold: processor.low_stock_threshold,
             export_dir: self.export_dir.clone().unwrap_or(default_export_dir),
             ..dashboard::DashboardSettings::default()
@@ -68,6 +67,8 @@ pub struct DashboardArgs {
     pub data: String,
     #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8082")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub access: crate::keys_cli::AccessArgs,
 }
 
 /// The dashboard's state over `lake`, with its live sampler and table refresh.
@@ -96,8 +97,21 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     let health = schemas::health::Health::new();
     let metrics = processor::Metrics::new();
     let order_api = std::sync::Arc::new(std::sync::OnceLock::new());
-    tokio::spawn(attach_order_api(client.clone(), args.clone(), metrics.clone(), health.clone(), order_api.clone()));
-    let router = crate::http::lake_router(dashboard::routes(state), client, metrics, health, order_api);
+    // The keys come from NATS too: until they are read, only public routes
+    // and the locally configured --admin-token answer.
+    let guard = crate::keys_cli::Guard {
+        keyring: access::Keyring::pending(health.clone(), args.access.admin_token.as_deref()),
+        cors_origins: args.access.cors_origins.clone(),
+    };
+    tokio::spawn(attach_order_api(
+        client.clone(),
+        args.clone(),
+        metrics.clone(),
+        health.clone(),
+        order_api.clone(),
+        guard.keyring.clone(),
+    ));
+    let router = crate::http::lake_router(dashboard::routes(state), client, metrics, health, order_api, &guard);
     println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
     crate::roles::serve(listener, router, stop).await
 }
@@ -109,6 +123,7 @@ async fn attach_order_api(
     metrics: std::sync::Arc<processor::Metrics>,
     health: schemas::health::Health,
     cell: std::sync::Arc<std::sync::OnceLock<axum::Router>>,
+    keyring: access::Keyring,
 ) {
     const NAME: &str = "order_api";
     health.standby(NAME, "waiting for NATS");
@@ -117,9 +132,10 @@ async fn attach_order_api(
     loop {
         let opened = async {
             broker::ensure_topology(&js, &args.nats.topology()).await?;
-            Ok::<_, anyhow::Error>(
-                processor::ApiState::open(client.clone(), args.processor.api(), metrics.clone()).await?,
-            )
+            let api =
+                processor::ApiState::open(client.clone(), args.processor.api(&args.access), metrics.clone()).await?;
+            keyring.load(&js).await?;
+            Ok::<_, anyhow::Error>(api)
         };
         match opened.await {
             Ok(api) => {

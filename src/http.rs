@@ -9,6 +9,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::keys_cli::Guard;
+
 /// Prometheus text for several registries on one `/metrics`: OpenMetrics
 /// allows one `# EOF`, at the end.
 fn join_metrics(parts: &[String]) -> String {
@@ -34,10 +36,13 @@ fn metrics_route(encode: impl Fn() -> String + Clone + Send + Sync + 'static) ->
     )
 }
 
-fn finish(router: Router, ingest_metrics: Arc<ingest::Metrics>) -> Router {
-    router
-        .fallback(schemas::http::not_found_route)
-        .method_not_allowed_fallback(schemas::http::method_not_allowed)
+fn finish(router: Router, ingest_metrics: Arc<ingest::Metrics>, guard: &Guard) -> Router {
+    guard
+        .protect(
+            router
+                .fallback(schemas::http::not_found_route)
+                .method_not_allowed_fallback(schemas::http::method_not_allowed),
+        )
         .layer(axum::middleware::from_fn_with_state(ingest_metrics, ingest::track))
 }
 
@@ -47,6 +52,7 @@ pub fn up_router(
     api: processor::ApiState,
     processor_metrics: Arc<processor::Metrics>,
     dashboard: Router,
+    guard: &Guard,
 ) -> Router {
     let ingest_metrics = ingest_state.metrics.clone();
     let for_metrics = ingest_metrics.clone();
@@ -60,7 +66,7 @@ pub fn up_router(
             join_metrics(&[health.encode_metrics(), for_metrics.encode(), processor_metrics.encode()])
         }))
         .route("/api/openapi.json", get(ingest::openapi_json));
-    finish(router, ingest_metrics)
+    finish(router, ingest_metrics, guard)
 }
 
 /// `/healthz`, `/readyz` and `/metrics` for a process without ingest:
@@ -99,6 +105,7 @@ pub fn processor_router(
     metrics: Arc<processor::Metrics>,
     health: schemas::health::Health,
     extra: Option<Router>,
+    guard: &Guard,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
     let router = Router::new().merge(processor::routes(api)).merge(extra.unwrap_or_default()).merge(operations_routes(
@@ -108,7 +115,7 @@ pub fn processor_router(
         http_metrics.clone(),
         metrics,
     ));
-    finish(router, http_metrics)
+    finish(router, http_metrics, guard)
 }
 
 /// The dashboard on its own: the tables' routes at once, the processor's
@@ -120,6 +127,7 @@ pub fn lake_router(
     metrics: Arc<processor::Metrics>,
     health: schemas::health::Health,
     order_api: Arc<std::sync::OnceLock<Router>>,
+    guard: &Guard,
 ) -> Router {
     let http_metrics = ingest::Metrics::new();
     let attached = move |request: axum::extract::Request| {
@@ -137,12 +145,12 @@ pub fn lake_router(
             }
         }
     };
-    Router::new()
+    let router = Router::new()
         .merge(dashboard)
         .merge(operations_routes(client, health, false, http_metrics.clone(), metrics))
         .fallback(attached)
-        .method_not_allowed_fallback(schemas::http::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(http_metrics, ingest::track))
+        .method_not_allowed_fallback(schemas::http::method_not_allowed);
+    guard.protect(router).layer(axum::middleware::from_fn_with_state(http_metrics, ingest::track))
 }
 
 #[cfg(test)]

@@ -60,6 +60,10 @@ pub struct LoadgenArgs {
     /// Print the report as JSON (for benchmarks).
     #[arg(long, env = "ORDERSTREAM_JSON")]
     pub json: bool,
+    /// A producer API key, sent as `Authorization: Bearer` on every order
+    /// (needed once any key exists).
+    #[arg(long, env = "ORDERSTREAM_API_KEY")]
+    pub api_key: Option<String>,
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -98,6 +102,8 @@ struct Plan {
     start: Instant,
     total: u64,
     next: AtomicU64,
+    /// `Bearer <key>`, built once.
+    authorization: Option<String>,
 }
 
 impl Plan {
@@ -224,6 +230,9 @@ async fn worker(plan: Arc<Plan>) -> Result<(Timings, Tally)> {
             if let Some(key) = &key {
                 request = request.header("idempotency-key", key);
             }
+            if let Some(authorization) = &plan.authorization {
+                request = request.header("authorization", authorization);
+            }
             let response = s.send_request(request.body(Full::new(Bytes::from(body)))?).await?;
             let status = response.status().as_u16();
             response.into_body().collect().await?;
@@ -337,6 +346,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         start: Instant::now() + Duration::from_millis(50),
         total,
         next: AtomicU64::new(0),
+        authorization: args.api_key.as_ref().map(|key| format!("Bearer {key}")),
     });
     let workers: Vec<_> = (0..args.connections).map(|_| tokio::spawn(worker(plan.clone()))).collect();
     let mut latency = histogram()?;
@@ -426,7 +436,9 @@ mod tests {
                 flash_sale: None,
                 seed: 7,
                 json: false,
+                api_key: None,
             },
+            authorization: None,
             run_id: 1,
             host: String::new(),
             addr: String::new(),

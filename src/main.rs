@@ -6,6 +6,7 @@ mod dashboard_cli;
 mod forecast_cli;
 mod fraud_cli;
 mod http;
+mod keys_cli;
 mod loadgen;
 mod roles;
 mod seed_publish;
@@ -39,6 +40,7 @@ async fn main() -> Result<()> {
         Command::Ingest(args) => roles::ingest(args).await,
         Command::Processor(args) => roles::processor(args).await,
         Command::Catalog { command } => roles::catalog(command).await,
+        Command::Keys { command } => keys_cli::run(command).await,
         Command::Streams { command: cli::StreamsCommand::Apply { nats, yes } } => roles::streams_apply(nats, yes).await,
         Command::Audit { nats, allow_unfinished } => roles::audit(nats, allow_unfinished).await,
         Command::Loadgen(args) => loadgen::run(args).await,

@@ -76,6 +76,19 @@ async fn flag_set(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }
 
+/// Reads the API keys (before serving: a role must not start open by
+/// mistake) and what guards the routes.
+pub(crate) async fn guard(
+    access: &crate::keys_cli::AccessArgs,
+    client: &async_nats::Client,
+    health: schemas::health::Health,
+) -> Result<crate::keys_cli::Guard> {
+    Ok(crate::keys_cli::Guard {
+        keyring: access.keyring(client, health).await?,
+        cors_origins: access.cors_origins.clone(),
+    })
+}
+
 /// Takes the HTTP port before anything else starts: a busy port is an
 /// error at once, not a server that says it is up and is not.
 pub(crate) async fn bind(listen: std::net::SocketAddr) -> Result<TcpListener> {
@@ -93,8 +106,9 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
     let listener = bind(args.listen).await?;
     let client = connect_with_retry(&args.nats.nats_url, "orderstream-ingest").await?;
     let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
+    let guard = guard(&args.access, &client, state.health.clone()).await?;
     tracing::info!(listen = %args.listen, "ingest API serving");
-    serve(listener, ingest::router(state), shutdown_flag()).await?;
+    serve(listener, guard.protect(ingest::router(state)), shutdown_flag()).await?;
     // Whatever publishes are still buffered go out before we exit.
     flush(&client).await;
     Ok(())
@@ -107,10 +121,18 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
     let running =
         processor::Processor::start(client.clone(), args.options.config()?, &args.nats.topology(), stop.clone())
             .await?;
-    let api = processor::ApiState::open(client.clone(), args.options.api(), running.metrics.clone()).await?;
+    let api =
+        processor::ApiState::open(client.clone(), args.options.api(&args.access), running.metrics.clone()).await?;
+    let guard = guard(&args.access, &client, running.health.clone()).await?;
     tracing::info!(listen = %args.listen, "processor API serving");
-    let router =
-        crate::http::processor_router(api, client.clone(), running.metrics.clone(), running.health.clone(), None);
+    let router = crate::http::processor_router(
+        api,
+        client.clone(),
+        running.metrics.clone(),
+        running.health.clone(),
+        None,
+        &guard,
+    );
     let served = serve(listener, router, stop).await;
     stop_processor(running).await?;
     flush(&client).await;
@@ -208,7 +230,10 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let config = processor::ProcessorConfig { health: state.health.clone(), ..args.processor.config()? };
     let running =
         processor::Processor::start(client.clone(), config, &args.ingest.nats.topology(), stop.clone()).await?;
-    let api = processor::ApiState::open(client.clone(), args.processor.api(), running.metrics.clone()).await?;
+    let api =
+        processor::ApiState::open(client.clone(), args.processor.api(&args.ingest.access), running.metrics.clone())
+            .await?;
+    let guard = guard(&args.ingest.access, &client, state.health.clone()).await?;
     let listen = listener.local_addr().unwrap_or(args.ingest.listen);
     let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
@@ -224,12 +249,18 @@ pub async fn up(args: UpArgs) -> Result<()> {
         stop.clone(),
     )
     .await?;
-    let router = crate::http::up_router(state, api, running.metrics.clone(), dashboard::routes(dashboard));
+    let router = crate::http::up_router(state, api, running.metrics.clone(), dashboard::routes(dashboard), &guard);
     println!("orderstream is up");
     println!("  dashboard: http://{listen}/");
     println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");
     println!("  live:      ws://{listen}/api/ws/orders   products: http://{listen}/api/products");
     println!("  health:    http://{listen}/readyz   metrics: http://{listen}/metrics");
+    if guard.keyring.is_enforced() {
+        println!("  access:    API keys required (orderstream keys list)");
+    } else {
+        println!("  access:    OPEN to anyone: no API key exists. Create the first (this turns keys on):");
+        println!("             orderstream keys create --role admin --nats-url {url}");
+    }
     match &embedded {
         Some(server) => println!("  NATS:      {} (embedded, data in {})", server.url(), args.data_dir.display()),
         None => println!("  NATS:      {url}"),

@@ -1,4 +1,5 @@
-//! The web dashboard in a real browser: `orderstream up` (its own
+//! The web dashboard in a real browser, signed in with API keys (an admin's,
+//! then a viewer's, which sees only its pages): `orderstream up` (its own
 //! nats-server, a small catalog, payments that all succeed, fulfilment held
 //! at confirmed, the built-in fraud model, which flags a $3,000 first order,
 //! sixty days of history seeded before the forecast page)
@@ -36,6 +37,10 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
     )
     .await?;
 
+    let admin = up.create_key("admin", "browser-admin", &[]).await?;
+    let producer = up.create_key("producer", "browser-shop", &[]).await?;
+    let viewer = up.create_key("viewer", "browser-wall", &[]).await?;
+
     let artifacts = root.join("target/test-artifacts/browser");
     let run = Command::new("node")
         .arg(script_dir.join("dashboard.mjs"))
@@ -44,6 +49,9 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         .arg(common::BIN)
         .arg(up.data.path().join("lake"))
         .env("CHROMIUM", &chromium)
+        .env("ADMIN_KEY", &admin)
+        .env("PRODUCER_KEY", &producer)
+        .env("VIEWER_KEY", &viewer)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(240), run).await??;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -61,6 +69,7 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         "inventory.png",
         "system.png",
         "forecast.png",
+        "viewer.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "{shot} kept");
     }

@@ -33,7 +33,8 @@ async fn bulk_actions_go_through_the_engine_with_a_result_per_order() -> TestRes
     ])
     .await?;
     up.import_catalog("product_id,name,category,unit_price,stock\np-1,Mug,home,10.00,100\n").await?;
-    let http = reqwest::Client::new();
+    // The admin token turns key checks on for every route: this client sends it.
+    let http = common::bearer_client("admin-sekret")?;
     let base = up.base.clone();
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -55,7 +56,7 @@ async fn bulk_actions_go_through_the_engine_with_a_result_per_order() -> TestRes
             http.post(format!("{base}/api/admin/orders/bulk")).bearer_auth("admin-sekret").json(&body).send().await
         }
     };
-    let unauthorized = http
+    let unauthorized = reqwest::Client::new()
         .post(format!("{base}/api/admin/orders/bulk"))
         .json(&json!({"action": "cancel", "order_ids": [ids[0]]}))
         .send()

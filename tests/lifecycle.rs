@@ -170,18 +170,25 @@ async fn the_dashboard_serves_its_tables_while_nats_is_down() -> TestResult {
         .env("ORDERSTREAM_NATS_URL", format!("nats://127.0.0.1:{nats_port}"))
         .env("ORDERSTREAM_LISTEN", format!("127.0.0.1:{http_port}"))
         .env("ORDERSTREAM_LOG", "warn")
+        // The keys live in NATS: until it answers, only this locally
+        // configured admin credential is known.
+        .env("ORDERSTREAM_ADMIN_TOKEN", "lake-admin")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
     let base = format!("http://127.0.0.1:{http_port}");
-    let http = reqwest::Client::new();
+    let http = common::bearer_client("lake-admin")?;
     wait_until("the dashboard answers", Duration::from_secs(20), async || {
         http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200)
     })
     .await?;
     let ready: Value = http.get(format!("{base}/readyz")).send().await?.json().await?;
     assert_eq!(ready["nats"], "disconnected");
+    // Any other caller: whether keys exist is unknown, so refused, not open.
+    let anonymous =
+        reqwest::Client::new().post(format!("{base}/api/sql")).json(&json!({"sql": "SELECT 1"})).send().await?;
+    assert_eq!(anonymous.status(), 503, "fail closed before the keys are read");
     let res =
         http.post(format!("{base}/api/sql")).json(&json!({"sql": "SELECT count(*) AS n FROM orders"})).send().await?;
     assert_eq!(res.status(), 200);

@@ -67,6 +67,16 @@ pub async fn session(
         .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
         .with_cache_manager(caches)
         .build_arc()?;
+    let ctx = bare_session(config, runtime, store)?;
+    let tables = register_tables(&ctx, store).await?;
+    Ok((ctx, tables))
+}
+
+fn bare_session(
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    store: &DataStore,
+) -> Result<SessionContext, AnalyticsError> {
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -76,8 +86,48 @@ pub async fn session(
     let ctx = SessionContext::new_with_state(state);
     crate::bounded_functions::register(&ctx)?;
     ctx.register_object_store(&store.base_url(), store.object_store());
-    let tables = register_tables(&ctx, store).await?;
-    Ok((ctx, tables))
+    Ok(ctx)
+}
+
+/// A session over the same files, settings and memory pool as `ctx`, with
+/// its own catalog, in which every PII column ([`Table::pii_columns`])
+/// reads as NULL: what an analyst without the `pii` grant queries. The raw
+/// tables are not registered in it under any name.
+pub async fn masked_session(ctx: &SessionContext, store: &DataStore) -> Result<SessionContext, AnalyticsError> {
+    let masked = bare_session(ctx.copied_config(), ctx.runtime_env(), store)?;
+    register_masked_tables(&masked, store).await?;
+    Ok(masked)
+}
+
+/// [`register_tables`] for a masked session: each new table with PII is
+/// replaced by a view that projects its PII columns to NULL.
+pub async fn register_masked_tables(ctx: &SessionContext, store: &DataStore) -> Result<Vec<TableInfo>, AnalyticsError> {
+    use datafusion::prelude::{cast, col, lit};
+    let added = register_tables(ctx, store).await?;
+    for info in &added {
+        let Some(table) = Table::ALL.iter().find(|t| t.name() == info.name) else { continue };
+        let pii = table.pii_columns();
+        if pii.is_empty() {
+            continue;
+        }
+        let Some(raw) = ctx.deregister_table(info.name.as_str())? else { continue };
+        let frame = ctx.read_table(raw)?;
+        let columns = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name();
+                if pii.contains(&name.as_str()) {
+                    cast(lit(datafusion::scalar::ScalarValue::Null), f.data_type().clone()).alias(name)
+                } else {
+                    col(datafusion::common::Column::from_name(name.clone()))
+                }
+            })
+            .collect::<Vec<_>>();
+        ctx.register_table(info.name.as_str(), frame.select(columns)?.into_view())?;
+    }
+    Ok(added)
 }
 
 /// The `k=v` directory names between the table and its files.

@@ -350,6 +350,7 @@ impl DayGen<'_> {
             placed_at,
             received_at: placed_at + ChronoDuration::milliseconds(self.rng.random_range(5..80)),
             idempotency_key: None,
+            producer: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub const STOCK_BUCKET: &str = "STOCK";
 pub const CATALOG_BUCKET: &str = "CATALOG";
 /// Who runs the order engine right now (an entry that expires unless renewed).
 pub const LEASE_BUCKET: &str = "PROCESSOR_LEASE";
+/// API keys (hashed) with their roles, and the tracking links' secret.
+pub const API_KEYS_BUCKET: &str = "API_KEYS";
 /// The order engine's snapshots: its state at a stream sequence.
 pub const SNAPSHOT_BUCKET: &str = "PROCESSOR_SNAPSHOTS";
 
@@ -192,13 +194,20 @@ fn stream_configs(s: &TopologySettings) -> [stream::Config; 4] {
     [orders_stream_config(s), order_events_stream_config(s), stock_events_stream_config(s), dlq_stream_config(s)]
 }
 
-fn bucket_configs(s: &TopologySettings) -> [kv::Config; 5] {
+fn bucket_configs(s: &TopologySettings) -> [kv::Config; 6] {
     [
         idempotency_bucket_config(s),
         bucket(ORDER_VIEW_BUCKET, "Customer and order id to live order state", 1, Duration::ZERO, s),
         bucket(STOCK_BUCKET, "Product id to stock level", 1, Duration::ZERO, s),
         bucket(CATALOG_BUCKET, "Product id to name, category and price", 1, Duration::ZERO, s),
         bucket(LEASE_BUCKET, "The order engine's leader lease", 1, LEASE_TTL, s),
+        bucket(
+            API_KEYS_BUCKET,
+            "API key hash to name, role and grants; the tracking-link secret",
+            5,
+            Duration::ZERO,
+            s,
+        ),
     ]
 }
 

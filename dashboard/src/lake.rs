@@ -29,6 +29,8 @@ use crate::DashboardError;
 pub struct Lake {
     store: DataStore,
     ctx: SessionContext,
+    /// The same tables with PII columns masked, for callers who may not see them.
+    masked: SessionContext,
     tables: RwLock<Arc<BTreeSet<String>>>,
     queries: tokio::runtime::Handle,
     /// Queries and exports running now.
@@ -98,9 +100,17 @@ impl Lake {
     pub async fn open(location: &str, limits: &QueryLimits) -> Result<Arc<Lake>, DashboardError> {
         let store = DataStore::open(location)?;
         let (ctx, infos) = analytics::query::session(&store, limits).await?;
+        let masked = analytics::query::masked_session(&ctx, &store).await?;
         let tables = infos.into_iter().map(|t| t.name).collect();
         let queries = query_runtime(limits.target_partitions)?;
-        Ok(Arc::new(Lake { store, ctx, tables: RwLock::new(Arc::new(tables)), queries, running: Arc::default() }))
+        Ok(Arc::new(Lake {
+            store,
+            ctx,
+            masked,
+            tables: RwLock::new(Arc::new(tables)),
+            queries,
+            running: Arc::default(),
+        }))
     }
 
     /// Marks a query running for as long as the guard lives.
@@ -142,6 +152,7 @@ impl Lake {
     /// Registers tables that appeared since the last call.
     pub async fn refresh(&self) -> Result<(), DashboardError> {
         let added = analytics::query::register_tables(&self.ctx, &self.store).await?;
+        analytics::query::register_masked_tables(&self.masked, &self.store).await?;
         if !added.is_empty() {
             let mut tables = self.tables.write().await;
             let mut next = (**tables).clone();
@@ -164,6 +175,16 @@ impl Lake {
         self.ctx.sql_with_options(sql, read_only()).await
     }
 
+    /// The session a caller queries: PII masked unless `sees_pii`.
+    fn session(&self, sees_pii: bool) -> &SessionContext {
+        if sees_pii { &self.ctx } else { &self.masked }
+    }
+
+    /// [`Lake::plan`] in the session `sees_pii` chooses.
+    pub async fn plan_as(&self, sql: &str, sees_pii: bool) -> Result<DataFrame, DataFusionError> {
+        self.session(sees_pii).sql_with_options(sql, read_only()).await
+    }
+
     /// Runs `sql`, keeping at most `row_limit` rows, within `timeout`, on
     /// the query runtime; past the limit its task is aborted, which stops
     /// the plan at its next yield.
@@ -173,7 +194,18 @@ impl Lake {
         row_limit: usize,
         timeout: Duration,
     ) -> Result<Collected, DashboardError> {
-        self.collect_in(sql, row_limit, timeout, None).await
+        self.collect_in(sql, row_limit, timeout, None, true).await
+    }
+
+    /// [`Lake::collect`] for a caller's own SQL: PII masked unless `sees_pii`.
+    pub async fn collect_as(
+        self: &Arc<Self>,
+        sql: &str,
+        row_limit: usize,
+        timeout: Duration,
+        sees_pii: bool,
+    ) -> Result<Collected, DashboardError> {
+        self.collect_in(sql, row_limit, timeout, None, sees_pii).await
     }
 
     /// [`Lake::collect`] with the scan split `partitions` ways: for lookups
@@ -185,7 +217,7 @@ impl Lake {
         timeout: Duration,
         partitions: usize,
     ) -> Result<Collected, DashboardError> {
-        self.collect_in(sql, row_limit, timeout, Some(partitions)).await
+        self.collect_in(sql, row_limit, timeout, Some(partitions), true).await
     }
 
     async fn collect_in(
@@ -194,6 +226,7 @@ impl Lake {
         row_limit: usize,
         timeout: Duration,
         partitions: Option<usize>,
+        sees_pii: bool,
     ) -> Result<Collected, DashboardError> {
         let started = Instant::now();
         let lake = self.clone();
@@ -204,9 +237,9 @@ impl Lake {
         let mut task = AbortOnDrop(self.queries.spawn(async move {
             let _running = running;
             let frame = match partitions {
-                None => lake.plan(&sql).await?,
+                None => lake.plan_as(&sql, sees_pii).await?,
                 Some(n) => {
-                    let mut state = lake.ctx.state();
+                    let mut state = lake.session(sees_pii).state();
                     state.config_mut().options_mut().execution.target_partitions = n.max(1);
                     SessionContext::new_with_state(state).sql_with_options(&sql, read_only()).await?
                 }
@@ -251,7 +284,12 @@ impl Lake {
 
     /// Plans `sql` and returns its unbounded stream (for exports).
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream, DashboardError> {
-        Ok(self.plan(sql).await?.execute_stream().await?)
+        self.stream_as(sql, true).await
+    }
+
+    /// [`Lake::stream`] with PII masked unless `sees_pii`.
+    pub async fn stream_as(&self, sql: &str, sees_pii: bool) -> Result<SendableRecordBatchStream, DashboardError> {
+        Ok(self.plan_as(sql, sees_pii).await?.execute_stream().await?)
     }
 }
 

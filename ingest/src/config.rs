@@ -15,6 +15,8 @@ pub struct IngestConfig {
     pub max_batch: usize,
     /// `Retry-After` seconds sent with a 503.
     pub retry_after_secs: u32,
+    /// How long the tracking link an accepted order carries stays valid.
+    pub tracking_ttl: Duration,
 }
 
 impl Default for IngestConfig {
@@ -25,6 +27,7 @@ impl Default for IngestConfig {
             tax_rate: TaxRate(1000),
             max_batch: 1000,
             retry_after_secs: 1,
+            tracking_ttl: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

@@ -117,13 +117,16 @@ pub enum Claim {
 }
 
 impl Intake {
+    /// `producer` is the id of the API key submitting it, if any.
     pub async fn accept(
         &self,
         req: &CreateOrderRequest,
         key: Option<&str>,
+        producer: Option<&str>,
         metrics: &Metrics,
     ) -> Result<Accepted, IntakeError> {
-        let order = self.prepare(req, key)?;
+        let mut order = self.prepare(req, key)?;
+        order.producer = producer.map(str::to_string);
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(IntakeError::Unavailable("NATS is not connected".into()));
         }
@@ -145,11 +148,16 @@ impl Intake {
     }
 
     /// Step 1 of the module comment: record `key → order` unless the key is
-    /// taken; a taken key with a different body is `KeyReused`.
+    /// taken; a taken key with a different body is `KeyReused`. Keys are
+    /// the order's producer's own: two storefronts may both send `k-1`.
     pub async fn claim_key(&self, key: &str, req: &CreateOrderRequest, order: &Order) -> Result<Claim, IntakeError> {
         let request_sha256 = content_sha256(req)?;
         // KV keys allow only [-/_=.a-zA-Z0-9]; any printable key hashes to one.
-        let kv_key = sha256_hex(key.as_bytes());
+        // Without a producer (access open) the key alone, as before keys existed.
+        let kv_key = match &order.producer {
+            None => sha256_hex(key.as_bytes()),
+            Some(producer) => sha256_hex(format!("{producer}\n{key}").as_bytes()),
+        };
         let record = RecordRef { request_sha256: &request_sha256, hash: CONTENT_HASH, order };
         let value = Bytes::from(serde_json::to_vec(&record).map_err(|e| IntakeError::Unavailable(e.to_string()))?);
         let created = tokio::time::timeout(self.publish_timeout, self.idempotency.create(&kv_key, value))

@@ -51,9 +51,13 @@ pub async fn build_state(
         .get_key_value(IDEMPOTENCY_BUCKET)
         .await
         .map_err(|e| IngestError::Open { what: "the IDEMPOTENCY bucket", message: e.to_string() })?;
+    let tracking = access::TrackingLinks::open(&js, config.tracking_ttl)
+        .await
+        .map_err(|e| IngestError::Open { what: "the tracking-link secret", message: e.to_string() })?;
     let intake =
         Intake { client, js, orders, idempotency, publish_timeout: config.publish_timeout, tax_rate: config.tax_rate };
     Ok(AppState {
+        tracking: Some(tracking),
         intake: Arc::new(intake),
         metrics: Metrics::new(),
         config: Arc::new(config),

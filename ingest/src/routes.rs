@@ -19,6 +19,8 @@ use schemas::{
     validate_idempotency_key,
 };
 
+use access::Caller;
+
 use crate::IngestConfig;
 use crate::error::{HttpError, from_intake};
 use crate::intake::{Accepted, Intake};
@@ -27,6 +29,8 @@ use schemas::http::read_json_body;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Signs the tracking link each accepted order's answer carries.
+    pub tracking: Option<access::TrackingLinks>,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<IngestConfig>,
@@ -48,6 +52,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
     })?;
     validate_idempotency_key(key).map_err(HttpError::invalid)?;
     Ok(Some(key.to_string()))
+}
+
+/// Adds the customer's tracking link to an accepted order's answer.
+fn with_tracking(mut accepted: Accepted, tracking: Option<&access::TrackingLinks>) -> Accepted {
+    if let Some(links) = tracking {
+        let (token, expires_at) = links.issue(accepted.response.order_id, chrono::Utc::now());
+        accepted.response.tracking_url = Some(access::TrackingLinks::path(&token));
+        accepted.response.tracking_expires_at = Some(expires_at);
+    }
+    accepted
 }
 
 fn accepted_response(accepted: Accepted) -> Response {
@@ -81,7 +95,12 @@ fn accepted_response(accepted: Accepted) -> Response {
         (status = 504, description = "Sent, but JetStream did not confirm it in time: it may be stored. `order_id` in the body; GET /api/orders/{order_id} resolves it, and a retry with the same Idempotency-Key returns this order", body = ApiError),
     )
 )]
-pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
+pub async fn post_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
     let bytes = read_json_body(&headers, body, state.config.max_body_bytes).await?;
     let header_key = idempotency_key(&headers)?;
     let req: CreateOrderRequest = decode_json(&bytes)?;
@@ -98,10 +117,10 @@ pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body:
     };
     let accepted = state
         .intake
-        .accept(&req, key.as_deref(), &state.metrics)
+        .accept(&req, key.as_deref(), caller.key_id(), &state.metrics)
         .await
         .map_err(|e| from_intake(e, state.config.retry_after_secs))?;
-    Ok(accepted_response(accepted))
+    Ok(accepted_response(with_tracking(accepted, state.tracking.as_ref())))
 }
 
 /// Submit up to `max_batch` orders; each gets its own result.
@@ -114,7 +133,12 @@ pub async fn post_order(State(state): State<AppState>, headers: HeaderMap, body:
         (status = 422, description = "Not a batch, or too many orders", body = ApiError),
     )
 )]
-pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
+pub async fn post_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
     let limit = state.config.max_body_bytes.saturating_mul(state.config.max_batch.min(64));
     let bytes = read_json_body(&headers, body, limit).await?;
     let batch: BatchRequest = decode_json(&bytes)?;
@@ -132,7 +156,7 @@ pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body:
     // time its own tail out queueing behind its head.
     let orders: Vec<(usize, Box<serde_json::value::RawValue>)> = batch.orders.into_iter().enumerate().collect();
     let results: Vec<BatchItemResult> = futures::stream::iter(orders)
-        .map(|(index, raw)| accept_one(state.clone(), index, raw, retry_after))
+        .map(|(index, raw)| accept_one(state.clone(), caller.key_id(), index, raw, retry_after))
         .buffered(BATCH_IN_FLIGHT)
         .collect()
         .await;
@@ -144,6 +168,7 @@ pub async fn post_batch(State(state): State<AppState>, headers: HeaderMap, body:
 /// One order of a batch, with its index in the batch.
 async fn accept_one(
     state: AppState,
+    producer: Option<&str>,
     index: usize,
     raw: Box<serde_json::value::RawValue>,
     retry_after: u32,
@@ -152,8 +177,9 @@ async fn accept_one(
         Err(e) => Err(HttpError::from(e)),
         Ok(req) => state
             .intake
-            .accept(&req, req.idempotency_key.as_deref(), &state.metrics)
+            .accept(&req, req.idempotency_key.as_deref(), producer, &state.metrics)
             .await
+            .map(|accepted| with_tracking(accepted, state.tracking.as_ref()))
             .map_err(|e| from_intake(e, retry_after)),
     };
     match outcome {
@@ -181,10 +207,18 @@ async fn accept_one(
         (status = 503, body = ApiError),
     )
 )]
-pub async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OrderView>, HttpError> {
+pub async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, HttpError> {
     let order_id = Uuid::parse_str(&id)
         .map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "order ids are UUIDs").with_field("id"))?;
     match state.intake.find(order_id).await {
+        // Another producer's order is not found, not forbidden: its existence is not theirs to learn.
+        Ok(Some((order, _))) if !caller.may_touch_order(order.producer.as_deref()) => {
+            Err(HttpError::not_found("order"))
+        }
         Ok(Some((order, seq))) => Ok(Json(OrderView::new(&order, seq))),
         Ok(None) => Err(HttpError::not_found("order")),
         Err(e) => Err(from_intake(e, state.config.retry_after_secs)),

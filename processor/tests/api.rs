@@ -100,9 +100,9 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
             c.workers.payment_latency = Duration::from_secs(2);
         })
         .await?;
-    let settings = processor::ApiSettings { admin_token: Some("s3cret".into()), ..processor::ApiSettings::default() };
-    let api = p.api(&proc1, settings).await?;
-    let http = &p.http;
+    let api = p.api_with_admin_token(&proc1, processor::ApiSettings::default(), Some("s3cret")).await?;
+    // The admin token turns keys on for every route: this client sends it.
+    let http = &common::bearer_client("s3cret")?;
     let entries = processor::catalog::parse_csv(
         "product_id,name,category,unit_price,stock\ntv,Television,electronics,600.00,3\nmug,Mug,kitchen,4.50,500\n",
     )?;
@@ -115,7 +115,7 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     assert!(reasons.iter().any(|r| r.as_str().is_some_and(|r| r.starts_with("first_order_amount"))), "{flagged}");
     assert_eq!(flagged["risk_model"], fraud::FraudModel::builtin()?.version);
     let review = format!("{api}/api/admin/orders/{id}/review");
-    assert_eq!(http.post(&review).json(&json!({"decision": "approve"})).send().await?.status(), 401);
+    assert_eq!(p.http.post(&review).json(&json!({"decision": "approve"})).send().await?.status(), 401);
     let admin = |r: reqwest::RequestBuilder| r.bearer_auth("s3cret");
     assert_eq!(admin(http.post(&review)).json(&json!({"decision": "maybe"})).send().await?.status(), 422);
     for (body, field) in [
@@ -134,7 +134,8 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     assert_eq!(res.json::<Value>().await?["status"], "reserved");
     assert_eq!(admin(http.post(&review)).json(&json!({"decision": "reject"})).send().await?.status(), 409);
 
-    let products: Value = http.get(format!("{api}/api/products?category=electronics")).send().await?.json().await?;
+    let products: Value =
+        admin(http.get(format!("{api}/api/products?category=electronics"))).send().await?.json().await?;
     assert_eq!(products["total"], 1);
     assert_eq!(products["products"][0]["unit_price"], "600.00");
     assert_eq!(products["products"][0]["stock"]["reserved"], 1);
@@ -180,7 +181,7 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
             .status(),
         404
     );
-    assert_eq!(http.put(&stock).json(&json!({"quantity": 1})).send().await?.status(), 401);
+    assert_eq!(p.http.put(&stock).json(&json!({"quantity": 1})).send().await?.status(), 401);
     assert_eq!(common::stock_level(&p.js, "mug").await?.available, 520);
     Ok(())
 }

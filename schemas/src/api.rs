@@ -67,6 +67,12 @@ pub struct OrderAccepted {
     pub received_at: DateTime<Utc>,
     /// The order's sequence in the ORDERS stream: its place in line.
     pub stream_seq: u64,
+    /// A link for the customer: the order's status and timeline without an
+    /// API key, until `tracking_expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_expires_at: Option<DateTime<Utc>>,
 }
 
 impl OrderAccepted {
@@ -82,6 +88,8 @@ impl OrderAccepted {
             placed_at: order.placed_at,
             received_at: order.received_at,
             stream_seq,
+            tracking_url: None,
+            tracking_expires_at: None,
         }
     }
 }

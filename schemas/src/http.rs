@@ -116,32 +116,6 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
     Ok(crate::decode_json(&bytes)?)
 }
 
-/// Middleware for admin routes: when `token` is set, a request needs
-/// `Authorization: Bearer <token>`, else it is a `401` that changes nothing.
-pub async fn require_bearer(
-    axum::extract::State(token): axum::extract::State<Option<std::sync::Arc<str>>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if let Some(token) = token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(&*token) {
-            return HttpError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "admin endpoints need Authorization: Bearer <admin token>",
-            )
-            .with_field("Authorization")
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
 /// A query string decoded into `T`, or a JSON 400 naming what is wrong
 /// (axum's own rejection is plain text).
 pub struct Query<T>(pub T);

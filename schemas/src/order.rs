@@ -140,6 +140,11 @@ pub struct Order {
     pub received_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The id of the API key that submitted it (absent while access is
+    /// open): a producer reads and cancels only its own orders, and its
+    /// idempotency keys are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
 }
 
 fn default_schema_version() -> u16 {
@@ -173,6 +178,7 @@ impl Order {
             placed_at: new.placed_at.unwrap_or(received_at),
             received_at,
             idempotency_key,
+            producer: None,
         }
     }
 

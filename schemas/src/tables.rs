@@ -124,6 +124,17 @@ impl Table {
         }
     }
 
+    /// Columns that identify a person or a place (PII): masked (NULL) for
+    /// an analyst key without the `pii` grant. Customer ids are
+    /// pseudonyms, and addresses are only ever stored as `address_key`.
+    pub fn pii_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Orders => &["client_ip", "city"],
+            Table::Customers => &["city"],
+            _ => &[],
+        }
+    }
+
     pub fn schema(self) -> SchemaRef {
         let fields = match self {
             Table::Orders => vec![

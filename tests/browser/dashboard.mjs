@@ -12,6 +12,15 @@ import { execFileSync } from "node:child_process";
 // The binary and the lake let the forecast step seed history at the end,
 // after the steps that count orders by status.
 const [base, out, bin, lake] = process.argv.slice(2);
+// Keys made by `orderstream keys create` before the page opens: the page
+// signs in with the admin's, orders come from the producer's, and the
+// viewer's must show only the pages a viewer may open.
+const { ADMIN_KEY, PRODUCER_KEY, VIEWER_KEY } = process.env;
+if (!ADMIN_KEY || !PRODUCER_KEY || !VIEWER_KEY) {
+  console.error("set ADMIN_KEY, PRODUCER_KEY and VIEWER_KEY");
+  process.exit(2);
+}
+const asAdmin = { authorization: "Bearer " + ADMIN_KEY };
 if (!base || !out) {
   console.error("usage: node dashboard.mjs BASE_URL ARTIFACT_DIR");
   process.exit(2);
@@ -21,7 +30,7 @@ const step = (name) => console.log(`step: ${name}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function post(path, body) {
-  const res = await fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(base + path, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + PRODUCER_KEY }, body: JSON.stringify(body) });
   const json = await res.json();
   if (res.status !== 202 && res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -56,10 +65,23 @@ try {
   // A failed request is reported by its URL (the console only says "Failed
   // to load resource"); the one the test provokes on purpose is expected.
   page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(`console: ${m.text()}`); });
-  page.on("response", (r) => { if (r.status() >= 400 && !r.url().includes("no-such-category")) errors.push(`HTTP ${r.status()} for ${r.url()}`); });
+  // Expected failures: the unknown category the test asks for, and the
+  // signed-out page asking who it is.
+  const expected = (r) => r.url().includes("no-such-category") || (r.status() === 401 && r.url().endsWith("/api/whoami"));
+  page.on("response", (r) => { if (r.status() >= 400 && !expected(r)) errors.push(`HTTP ${r.status()} for ${r.url()}`); });
+
+  step("signed out, the page asks for a key and shows no page");
+  await page.goto(base + "/#overview");
+  await page.waitForSelector("#signin:not(.hidden)", { timeout: 15000 });
+  if (await page.isVisible('nav a[data-page="overview"]')) throw new Error("a signed-out page shows its navigation");
+
+  step("signed in with an admin key");
+  await page.fill("#api-key", ADMIN_KEY);
+  await page.dispatchEvent("#api-key", "change");
+  await until("the admin signed in", async () => (await page.textContent("#whoami")).includes("admin"));
+  if (!(await page.isVisible('nav a[data-page="fraud"]'))) throw new Error("an admin does not see Fraud review");
 
   step("overview connects live");
-  await page.goto(base + "/#overview");
   await page.waitForSelector("#ws-state.up", { timeout: 15000 });
 
   step("posted orders arrive live on Overview");
@@ -92,7 +114,7 @@ try {
     lastRows = await page.$$eval("#orders-rows .vrow", (els) => els.map((e) => e.dataset.order));
     return lastRows.length === 1 && lastRows[0] === flagged.order_id;
   }).catch(async (e) => {
-    const view = await (await fetch(`${base}/api/orders/${flagged.order_id}`)).json();
+    const view = await (await fetch(`${base}/api/orders/${flagged.order_id}`, { headers: asAdmin })).json();
     throw new Error(`${e.message}: rows ${JSON.stringify(lastRows)}, the order: ${JSON.stringify(view)}`);
   });
   await page.selectOption('#orders-form select[name="status"]', "confirmed");
@@ -128,7 +150,7 @@ try {
   await page.click(selector);
   await page.waitForSelector(`#fraud-queue tr[data-order="${flagged.order_id}"]`, { state: "detached", timeout: 15000 });
   const status = await until("the approved order to leave flagged", async () => {
-    const res = await fetch(`${base}/api/orders/${flagged.order_id}`);
+    const res = await fetch(`${base}/api/orders/${flagged.order_id}`, { headers: asAdmin });
     const view = await res.json();
     return view.status && view.status !== "flagged" ? view.status : null;
   });
@@ -174,6 +196,20 @@ try {
 
   const stock = await page.$$eval("#stock tr", (rows) => rows.length);
   if (stock === 0) throw new Error("inventory shows no products");
+
+  step("a viewer key shows only the viewer's pages");
+  await page.fill("#api-key", VIEWER_KEY);
+  await page.dispatchEvent("#api-key", "change");
+  await until("the viewer signed in", async () => (await page.textContent("#whoami")).includes("viewer"));
+  for (const denied of ["orders", "fraud"]) {
+    if (await page.isVisible(`nav a[data-page="${denied}"]`)) throw new Error(`a viewer sees ${denied}`);
+  }
+  if (!(await page.isVisible('nav a[data-page="overview"]'))) throw new Error("a viewer does not see Overview");
+  await page.goto(`${base}/#fraud`);
+  await page.waitForSelector("#page-overview.active", { timeout: 15000 });
+  await page.waitForSelector("#ws-state.up", { timeout: 15000 });
+  await page.screenshot({ path: `${out}/viewer.png`, fullPage: true });
+
   if (errors.length) throw new Error(errors.join("\n"));
   console.log("browser test passed");
 } catch (e) {

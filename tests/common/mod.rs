@@ -12,6 +12,13 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_orderstream");
 
+/// An HTTP client that sends `Authorization: Bearer <key>` on every request.
+pub fn bearer_client(key: &str) -> Result<reqwest::Client, Box<dyn std::error::Error>> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse()?);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
 pub struct Up {
     pub child: Child,
     pub base: String,
@@ -68,6 +75,34 @@ impl Up {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
         }
         Ok(())
+    }
+
+    /// Creates an API key through the real CLI; returns the key.
+    pub async fn create_key(
+        &self,
+        role: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--role", role, "--name", name])
+            .args(extra)
+            .env("ORDERSTREAM_NATS_URL", &self.nats_url)
+            .output()
+            .await?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
+    /// Runs `orderstream keys ARGS` against this NATS; returns stdout.
+    pub async fn keys(&self, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+        let out = Command::new(BIN).arg("keys").args(args).env("ORDERSTREAM_NATS_URL", &self.nats_url).output().await?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+        }
+        Ok(String::from_utf8(out.stdout)?)
     }
 
     pub fn log_tail(&self) -> String {

@@ -71,9 +71,11 @@ async fn forward(mut socket: WebSocket, mut events: async_nats::Subscriber, cust
 /// `GET /api/orders/{id}/stream`: the order's status events as server-sent events.
 pub async fn sse(
     State(state): State<ApiState>,
+    caller: access::Caller,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let id = parse_id(&id)?;
+    super::orders::check_owner(&state, &caller, id).await?;
     // Subscribed before the check, so an event between the two is not lost.
     let subscription = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
     if super::orders::load_view(&state, id).await?.is_none() {

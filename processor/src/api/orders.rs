@@ -15,6 +15,8 @@ use broker::{ORDER_VIEW_BUCKET, kv_key, order_event_subject, order_submitted_sub
 use schemas::http::HttpError;
 use schemas::{CancelReason, Order, OrderCommand, OrderEvent, OrderState, OrderStatus, OrderView};
 
+use access::Caller;
+
 use super::{ApiState, unavailable};
 use crate::runner::{LEASE_KEY, LeaseValue};
 
@@ -51,8 +53,25 @@ pub(crate) async fn load_view(state: &ApiState, id: Uuid) -> Result<Option<Order
     Ok(Some(view))
 }
 
-pub async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<OrderView>, HttpError> {
+/// 404 unless `caller` may see this order: a producer sees only its own
+/// (another's is not found rather than forbidden, so ids cannot be probed).
+pub(crate) async fn check_owner(state: &ApiState, caller: &Caller, id: Uuid) -> Result<(), HttpError> {
+    if caller.may_touch_order(None) {
+        return Ok(()); // admins, and everyone while access is open
+    }
+    match load_accepted(state, id).await? {
+        Some((order, _)) if caller.may_touch_order(order.producer.as_deref()) => Ok(()),
+        _ => Err(HttpError::not_found("order")),
+    }
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, HttpError> {
     let id = parse_id(&id)?;
+    check_owner(&state, &caller, id).await?;
     load_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::not_found("order"))
 }
 
@@ -69,9 +88,11 @@ pub struct TimelineEntry {
 /// (pending, from ORDERS), then the processor's events.
 pub async fn timeline(
     State(state): State<ApiState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TimelineEntry>>, HttpError> {
     let id = parse_id(&id)?;
+    check_owner(&state, &caller, id).await?;
     let Some((order, order_seq)) = load_accepted(&state, id).await? else {
         return Err(HttpError::not_found("order"));
     };
@@ -202,8 +223,13 @@ pub(crate) fn verdict(event: Option<OrderEvent>) -> Result<bool, HttpError> {
 }
 
 /// Cancel before shipping: stock released once, a refund if paid. 409 once shipped.
-pub async fn cancel(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, HttpError> {
+pub async fn cancel(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
     let id = parse_id(&id)?;
+    check_owner(&state, &caller, id).await?;
     let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
     let status = view.accepted.status;
     if status.is_terminal() || status == OrderStatus::Shipped {

@@ -19,6 +19,13 @@ use uuid::Uuid;
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// An HTTP client that sends `Authorization: Bearer <key>` on every request.
+pub fn bearer_client(key: &str) -> Result<reqwest::Client, Error> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse()?);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
 pub struct Pipeline {
     pub nats: NatsServer,
     pub topology: TopologySettings,
@@ -72,11 +79,24 @@ impl Pipeline {
         Ok((processor, tx))
     }
 
-    /// Serves the processor API on a free port; returns its base URL.
+    /// Serves the processor API on a free port behind the API keys (open
+    /// while none exists); returns its base URL.
     pub async fn api(&self, processor: &Processor, settings: processor::ApiSettings) -> Result<String, Error> {
+        self.api_with_admin_token(processor, settings, None).await
+    }
+
+    /// [`Pipeline::api`] with an `--admin-token` (which turns keys on).
+    pub async fn api_with_admin_token(
+        &self,
+        processor: &Processor,
+        settings: processor::ApiSettings,
+        admin_token: Option<&str>,
+    ) -> Result<String, Error> {
         let client = broker::connect(&self.nats.url(), "api-test").await?;
+        let js = jetstream::new(client.clone());
+        let keyring = access::Keyring::open(&js, admin_token, schemas::health::Health::new()).await?;
         let state = processor::ApiState::open(client, settings, processor.metrics.clone()).await?;
-        let router = processor::routes(state).fallback(schemas::http::not_found_route);
+        let router = access::protect(processor::routes(state).fallback(schemas::http::not_found_route), keyring, &[]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });

@@ -1,0 +1,149 @@
+//! The layer every role's server puts in front of its routes: finds the
+//! caller from `Authorization: Bearer <key>`, checks [`route_access`], and
+//! leaves the [`Caller`] for the handlers (which check whose order it is).
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use schemas::http::HttpError;
+use serde_json::json;
+
+use crate::keyring::Refusal;
+use crate::{Access, Caller, Keyring, route_access};
+
+/// The key a request presents. Browsers cannot set headers on a WebSocket
+/// or an `EventSource`, so those two may send it as `?access_token=`;
+/// no other request may (a key in a URL ends up in logs).
+fn presented_key(request: &Request) -> Option<String> {
+    let headers = request.headers();
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return Some(value.strip_prefix("Bearer ").unwrap_or(value).trim().to_string());
+    }
+    let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let sse =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    if !(upgrade || sse) {
+        return None;
+    }
+    let query = request.uri().query()?;
+    query.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_string)
+}
+
+pub async fn authorize(State(keyring): State<Keyring>, mut request: Request, next: Next) -> Response {
+    let access = route_access(request.method(), request.uri().path());
+    if access == Access::Public {
+        return next.run(request).await;
+    }
+    let caller = match keyring.resolve(presented_key(&request).as_deref()) {
+        Ok(caller) => caller,
+        Err(Refusal::NotLoaded) => {
+            return HttpError::unavailable("the API keys are not read yet: NATS does not answer", 2).into_response();
+        }
+        Err(refusal) => {
+            let message = match refusal {
+                Refusal::Unknown => "this API key is not valid (unknown or revoked)",
+                _ => "this route needs an API key: send Authorization: Bearer <key>",
+            };
+            let mut response = HttpError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+                .with_field("Authorization")
+                .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    if let Caller::Key(principal) = &caller
+        && !access.allows(principal.role)
+    {
+        return HttpError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "a {} key cannot {} {}: it needs a {} key",
+                principal.role,
+                request.method(),
+                request.uri().path(),
+                access.roles()
+            ),
+        )
+        .with_field("Authorization")
+        .into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// `GET /api/whoami`: the caller's role, for the web page to show only what
+/// it may use.
+pub async fn whoami(State(keyring): State<Keyring>, caller: Caller) -> Response {
+    match caller.principal() {
+        None => Json(json!({"enforced": keyring.is_enforced(), "role": "admin", "open": true})).into_response(),
+        Some(p) => Json(json!({
+            "enforced": true,
+            "open": false,
+            "id": &*p.id,
+            "name": &*p.name,
+            "role": p.role,
+            "grants": p.grants,
+        }))
+        .into_response(),
+    }
+}
+
+/// The content security policy of the web page: its own scripts and
+/// styles only (no inline script), never framed.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Security headers on every response.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Where browsers on other origins may call the API from (`--cors-origin`);
+/// none by default, which sends no CORS headers at all.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let any = origins.iter().any(|o| o == "*");
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origin = if any { AllowOrigin::any() } else { AllowOrigin::list(allowed) };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::HeaderName::from_static("idempotent-replayed"),
+            ]),
+    )
+}
+
+/// Puts `router` behind the keys: `/api/whoami`, [`authorize`] on every
+/// route (fallbacks included), CORS when configured, security headers.
+pub fn protect(router: axum::Router, keyring: Keyring, cors_origins: &[String]) -> axum::Router {
+    let whoami = axum::Router::new().route("/api/whoami", axum::routing::get(whoami)).with_state(keyring.clone());
+    let router = router.merge(whoami).layer(axum::middleware::from_fn_with_state(keyring, authorize));
+    let router = match cors(cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn(security_headers))
+}
