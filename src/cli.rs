@@ -217,6 +217,13 @@ pub fn parse_delays(text: &str) -> Result<FulfilmentDelays, String> {
     }))
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PricingArg {
+    Reject,
+    Reprice,
+    Trust,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ProcessorOptions {
     /// This instance's name (in the engine lease); host and pid by default.
@@ -230,6 +237,16 @@ pub struct ProcessorOptions {
     /// the model built into the binary).
     #[arg(long, env = "ORDERSTREAM_FRAUD_MODEL")]
     pub fraud_model: Option<std::path::PathBuf>,
+    /// A submitted unit price that differs from the catalog's: `reject`
+    /// cancels the order (`price_mismatch`), `reprice` charges the catalog's,
+    /// `trust` charges what was sent. Products not in the catalog keep the
+    /// submitted price.
+    #[arg(long, env = "ORDERSTREAM_PRICING", default_value = "reject")]
+    pub pricing: PricingArg,
+    /// How far a submitted unit price may be from the catalog's, in minor
+    /// units (cents), and still count as the same (the catalog's is charged).
+    #[arg(long, env = "ORDERSTREAM_PRICE_TOLERANCE", default_value_t = 0)]
+    pub price_tolerance: u32,
     /// Share of simulated payments declined (0.05 = 5%).
     #[arg(long, env = "ORDERSTREAM_PAYMENT_FAILURE_RATE", default_value_t = 0.05)]
     pub payment_failure_rate: f64,
@@ -258,6 +275,12 @@ impl ProcessorOptions {
         });
         let mut config = processor::ProcessorConfig::new(instance);
         config.runner.engine.fraud_threshold = self.fraud_threshold;
+        config.runner.engine.pricing = match self.pricing {
+            PricingArg::Reject => processor::Pricing::Reject,
+            PricingArg::Reprice => processor::Pricing::Reprice,
+            PricingArg::Trust => processor::Pricing::Trust,
+        };
+        config.runner.engine.price_tolerance = i64::from(self.price_tolerance);
         if let Some(path) = &self.fraud_model {
             config.runner.engine.fraud_model = std::sync::Arc::new(fraud::FraudModel::load(path)?);
         }

@@ -60,6 +60,10 @@ pub struct LoadgenArgs {
     /// Print the report as JSON (for benchmarks).
     #[arg(long, env = "ORDERSTREAM_JSON")]
     pub json: bool,
+    /// Every line at this unit price (e.g. the catalog's, which the engine
+    /// enforces); default: a price drawn per line from 1.99 to 99.99.
+    #[arg(long, env = "ORDERSTREAM_UNIT_PRICE")]
+    pub unit_price: Option<String>,
     /// A producer API key, sent as `Authorization: Bearer` on every order
     /// (needed once any key exists).
     #[arg(long, env = "ORDERSTREAM_API_KEY")]
@@ -156,12 +160,14 @@ impl Plan {
         for k in 0..lines {
             let product = (first_product + k) % self.args.products.max(1);
             let quantity = if invalid && k == 0 { 0 } else { 1 + (mix(r ^ k) % 3) };
-            let cents = 199 + mix(r.wrapping_add(k)) % 9_800;
-            items.push(format!(
-                r#"{{"product_id":"sku-{product}","quantity":{quantity},"unit_price":"{}.{:02}"}}"#,
-                cents / 100,
-                cents % 100
-            ));
+            let price = match &self.args.unit_price {
+                Some(fixed) => fixed.clone(),
+                None => {
+                    let cents = 199 + mix(r.wrapping_add(k)) % 9_800;
+                    format!("{}.{:02}", cents / 100, cents % 100)
+                }
+            };
+            items.push(format!(r#"{{"product_id":"sku-{product}","quantity":{quantity},"unit_price":"{price}"}}"#));
         }
         // Each customer orders from their own address (10.0.0.0/8), as
         // real shoppers do: a few hundred IPs shared by every customer
@@ -436,6 +442,7 @@ mod tests {
                 flash_sale: None,
                 seed: 7,
                 json: false,
+                unit_price: None,
                 api_key: None,
             },
             authorization: None,

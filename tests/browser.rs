@@ -33,7 +33,7 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
     ])
     .await?;
     up.import_catalog(
-        "product_id,name,category,unit_price,stock\np-1,Desk lamp,home,19.99,1000\np-2,Camera,electronics,900.00,50\np-3,Socks,apparel,4.99,5\n",
+        "product_id,name,category,unit_price,stock\np-1,Desk lamp,home,19.99,1000\np-2,Camera,electronics,3000.00,50\np-3,Socks,apparel,4.99,5\n",
     )
     .await?;
 

@@ -79,7 +79,7 @@ async fn place(http: &reqwest::Client, base: &str, i: u64, products: u64) -> Res
         "customer_id": format!("cust-{}", i % 500),
         "items": [
             {"product_id": format!("sku-{}", i % products), "quantity": 1 + i % 2, "unit_price": "12.50"},
-            {"product_id": format!("sku-{}", (i * 7 + 3) % products), "quantity": 1, "unit_price": "3.00"}
+            {"product_id": format!("sku-{}", (i * 7 + 3) % products), "quantity": 1, "unit_price": "12.50"}
         ]
     });
     let body = if (i * 7 + 3) % products == i % products {

@@ -198,6 +198,7 @@ pub fn order_events_batch<E: Borrow<OrderEvent>>(events: &[(u64, E)]) -> Result<
                 risk_model: model,
                 reviewer: who,
                 review_note: note,
+                ..
             } => {
                 risk_model.append_option(model.as_deref());
                 reviewer.append_option(who.as_deref());

@@ -351,6 +351,7 @@ impl DayGen<'_> {
             received_at: placed_at + ChronoDuration::milliseconds(self.rng.random_range(5..80)),
             idempotency_key: None,
             producer: None,
+            tax_rate: Some(schemas::TaxRate(1000)),
         }
     }
 

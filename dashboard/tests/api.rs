@@ -411,6 +411,7 @@ async fn write_customer_orders(
                 received_at: at,
                 idempotency_key: None,
                 producer: None,
+                tax_rate: None,
             },
         ));
         let event = OrderEvent::status_changed(order_id, Some(OrderStatus::Pending), OrderStatus::Flagged, None, at)?

@@ -92,6 +92,9 @@ pub async fn import(js: &jetstream::Context, file_name: &str, entries: &[Catalog
     for entry in entries {
         digest.update(entry.product.product_id.as_bytes());
         digest.update(entry.stock.to_le_bytes());
+        // A new price is a new import, even with the same stock.
+        digest.update(entry.product.unit_price.0.to_le_bytes());
+        digest.update(entry.product.currency.code().as_bytes());
     }
     let import_id: String = digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     for entry in entries {
@@ -103,6 +106,7 @@ pub async fn import(js: &jetstream::Context, file_name: &str, entries: &[Catalog
             StockChange::Set { quantity: entry.stock },
             &format!("import-{import_id}-{}", kv_key(&entry.product.product_id)),
             Some(format!("catalog import of {file_name}")),
+            Some(schemas::ListPrice { unit_price: entry.product.unit_price, currency: entry.product.currency }),
         )
         .await?;
     }

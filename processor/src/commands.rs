@@ -43,13 +43,15 @@ pub async fn send_order_command_acked(
     Ok(ack)
 }
 
-/// Appends a stock change; `request_id` makes a retried request one change.
+/// Appends a stock change (with the catalog's list price, from an import);
+/// `request_id` makes a retried request one change.
 pub async fn send_stock_command(
     js: &jetstream::Context,
     product_id: &str,
     change: StockChange,
     request_id: &str,
     reason: Option<String>,
+    list_price: Option<schemas::ListPrice>,
 ) -> Result<u64, ProcessorError> {
     let command = StockCommand {
         request_id: request_id.to_string(),
@@ -57,6 +59,7 @@ pub async fn send_stock_command(
         change,
         reason,
         issued_at: Utc::now(),
+        list_price,
     };
     let payload = serde_json::to_vec(&command).map_err(publish_error)?;
     let publish = PublishMessage::build().payload(payload.into()).message_id(schemas::stock_event_id(request_id));

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use broker::{BrokerError, TopologySettings, ensure_topology};
 
 pub use api::{ApiSettings, ApiState, routes};
-pub use engine::EngineConfig;
+pub use engine::{EngineConfig, Pricing};
 pub use metrics::Metrics;
 pub use runner::RunnerSettings;
 pub use workers::{Role, WorkerSettings};

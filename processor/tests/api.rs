@@ -104,7 +104,7 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     // The admin token turns keys on for every route: this client sends it.
     let http = &common::bearer_client("s3cret")?;
     let entries = processor::catalog::parse_csv(
-        "product_id,name,category,unit_price,stock\ntv,Television,electronics,600.00,3\nmug,Mug,kitchen,4.50,500\n",
+        "product_id,name,category,unit_price,stock\ntv,Television,electronics,3000.00,3\nmug,Mug,kitchen,4.50,500\n",
     )?;
     processor::catalog::import(&p.js, "test.csv", &entries).await?;
 
@@ -137,7 +137,7 @@ async fn fraud_review_products_stock_and_admin_token() -> TestResult {
     let products: Value =
         admin(http.get(format!("{api}/api/products?category=electronics"))).send().await?.json().await?;
     assert_eq!(products["total"], 1);
-    assert_eq!(products["products"][0]["unit_price"], "600.00");
+    assert_eq!(products["products"][0]["unit_price"], "3000.00");
     assert_eq!(products["products"][0]["stock"]["reserved"], 1);
     assert_eq!(products["products"][0]["low_stock"], true);
 
@@ -260,6 +260,39 @@ async fn websocket_and_sse_push_status_events() -> TestResult {
     while !text.contains("event: cancelled") {
         let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk()).await??.ok_or("SSE ended")?;
         text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Ok(())
+}
+
+/// The catalog prices its products: an order of a $49.50 lamp at $0.01 is
+/// cancelled `price_mismatch` (by default) with the prices in its event, or
+/// charged $49.50 under `--pricing reprice`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_prices_are_authoritative() -> TestResult {
+    let catalog =
+        processor::catalog::parse_csv("product_id,name,category,unit_price,stock\nlamp,Lamp,home,49.50,10\n")?;
+    for (pricing, want) in [(processor::Pricing::Reject, "cancelled"), (processor::Pricing::Reprice, "confirmed")] {
+        let p = Pipeline::start().await?;
+        let (proc1, _stop) = p.processor("p1", |c| c.runner.engine.pricing = pricing).await?;
+        let api = p.api(&proc1, processor::ApiSettings::default()).await?;
+        processor::catalog::import(&p.js, "lamps.csv", &catalog).await?;
+        let (id, _) = p.order_priced("penny", &[("lamp", 2)], "0.01").await?;
+        let view = wait_status(&p.http, &format!("{api}/api/orders/{id}"), want).await?;
+        let timeline: Value = p.http.get(format!("{api}/api/orders/{id}/events")).send().await?.json().await?;
+        let first = &timeline[1];
+        let priced = json!([{"product_id": "lamp", "unit_price": 4950, "submitted": 1}]);
+        assert_eq!(first["payload"]["prices"], priced, "{pricing:?}: {timeline}");
+        match pricing {
+            processor::Pricing::Reject => {
+                assert_eq!(view["cancel_reason"], "price_mismatch", "{view}");
+                assert_eq!(common::stock_level(&p.js, "lamp").await?.available, 10, "nothing reserved");
+            }
+            _ => {
+                // 2 × 49.50 and 10% tax, charged and shown.
+                assert_eq!((view["subtotal"].as_str(), view["total"].as_str()), (Some("99.00"), Some("108.90")));
+                assert_eq!(first["order_total"], 10890, "{first}");
+            }
+        }
     }
     Ok(())
 }

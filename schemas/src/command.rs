@@ -85,6 +85,17 @@ pub struct StockCommand {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub issued_at: DateTime<Utc>,
+    /// The catalog's list price from this point of the log on (a catalog
+    /// import sends it): the engine prices orders of this product with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_price: Option<ListPrice>,
+}
+
+/// A product's price in the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPrice {
+    pub unit_price: crate::MinorUnits,
+    pub currency: crate::Currency,
 }
 
 /// The most units of one product the system holds (available, reserved and

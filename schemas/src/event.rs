@@ -58,6 +58,10 @@ pub enum EventPayload {
         reviewer: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         review_note: Option<String>,
+        /// The lines the catalog priced, with the price used (first move
+        /// out of `pending` only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prices: Vec<crate::LinePrice>,
     },
     RefundIssued {
         amount: MinorUnits,
@@ -141,6 +145,7 @@ impl OrderEvent {
                 risk_model: None,
                 reviewer: None,
                 review_note: None,
+                prices: Vec::new(),
             },
         })
     }

@@ -25,13 +25,13 @@ pub use api::{
     OrderItemView, OrderView, StatusTime,
 };
 pub use command::{
-    MAX_STOCK_UNITS, OrderCommand, OrderCommandEnvelope, ReviewDecision, StockChange, StockCommand, StockEvent,
-    StockLevel, stock_event_id,
+    ListPrice, MAX_STOCK_UNITS, OrderCommand, OrderCommandEnvelope, ReviewDecision, StockChange, StockCommand,
+    StockEvent, StockLevel, stock_event_id,
 };
 pub use currency::Currency;
 pub use event::{EventKind, EventPayload, OrderEvent, status_event_id};
 pub use money::{MinorUnits, MoneyError, TaxRate};
-pub use order::{Address, NewOrder, Order, OrderItem, OrderState, PaymentMethod};
+pub use order::{Address, LinePrice, NewOrder, Order, OrderItem, OrderState, PaymentMethod};
 pub use product::{Product, ProductView};
 pub use status::{CancelReason, OrderStatus, TransitionError, check_transition};
 pub use validate::{DecodeError, FieldError, decode_json, validate_idempotency_key, validate_order};

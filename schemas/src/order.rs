@@ -145,6 +145,22 @@ pub struct Order {
     /// idempotency keys are its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<String>,
+    /// The tax rate `tax` was computed with, so the engine can recompute it
+    /// when it reprices a line from the catalog (absent in older orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate: Option<TaxRate>,
+}
+
+/// How one line was priced from the catalog: the unit price used, and the
+/// one the client sent when it differed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LinePrice {
+    pub product_id: String,
+    #[schema(value_type = i64)]
+    pub unit_price: MinorUnits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub submitted: Option<MinorUnits>,
 }
 
 fn default_schema_version() -> u16 {
@@ -179,7 +195,24 @@ impl Order {
             received_at,
             idempotency_key,
             producer: None,
+            tax_rate: Some(tax_rate),
         }
+    }
+
+    /// Sets the subtotal, tax and total from the items again (after a line
+    /// was repriced): with the recorded tax rate, or, for an order from
+    /// before rates were recorded, the tax scaled with the subtotal.
+    pub fn recompute_totals(&mut self) {
+        let subtotal = MinorUnits(self.items.iter().map(|item| item.line_total().0).sum());
+        self.tax = match self.tax_rate {
+            Some(rate) => rate.tax_on(subtotal),
+            None if self.subtotal.0 != 0 => {
+                MinorUnits((i128::from(self.tax.0) * i128::from(subtotal.0) / i128::from(self.subtotal.0)) as i64)
+            }
+            None => MinorUnits(0),
+        };
+        self.subtotal = subtotal;
+        self.total = MinorUnits(subtotal.0 + self.tax.0);
     }
 
     pub fn unit_count(&self) -> u64 {
@@ -252,6 +285,10 @@ pub struct OrderState {
     /// The fraud model version behind the score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_model: Option<String>,
+    /// The lines the catalog priced (empty when none of its products is in
+    /// the catalog, or under `--pricing trust`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalog_prices: Vec<LinePrice>,
     #[serde(default)]
     pub refunded: bool,
     /// The ORDERS sequence of the last input applied to this order.

@@ -38,6 +38,9 @@ pub enum CancelReason {
     PaymentDeclined,
     FraudRejected,
     CustomerCancelled,
+    /// A line's unit price differs from the catalog's beyond the tolerance
+    /// (or is in another currency), under `--pricing reject`.
+    PriceMismatch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -131,6 +134,8 @@ impl CancelReason {
             CancelReason::FraudRejected => &[Flagged],
             // "Before shipping": anything not yet shipped or terminal.
             CancelReason::CustomerCancelled => &[Pending, Flagged, Reserved, Confirmed, Processing],
+            // Prices are checked when the order is submitted, before anything else.
+            CancelReason::PriceMismatch => &[Pending],
         }
     }
 
@@ -140,6 +145,7 @@ impl CancelReason {
             CancelReason::PaymentDeclined => "payment_declined",
             CancelReason::FraudRejected => "fraud_rejected",
             CancelReason::CustomerCancelled => "customer_cancelled",
+            CancelReason::PriceMismatch => "price_mismatch",
         }
     }
 }
@@ -173,11 +179,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const REASONS: [CancelReason; 4] = [
+    const REASONS: [CancelReason; 5] = [
         CancelReason::OutOfStock,
         CancelReason::PaymentDeclined,
         CancelReason::FraudRejected,
         CancelReason::CustomerCancelled,
+        CancelReason::PriceMismatch,
     ];
 
     #[test]

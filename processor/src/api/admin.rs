@@ -148,9 +148,16 @@ pub async fn set_stock(
         Some(event) => Some(event),
         None => {
             let mut events = state.client.subscribe(subject.clone()).await.map_err(unavailable)?;
-            crate::commands::send_stock_command(&state.js, &product_id, change.clone(), &request_id, request.reason)
-                .await
-                .map_err(unavailable)?;
+            crate::commands::send_stock_command(
+                &state.js,
+                &product_id,
+                change.clone(),
+                &request_id,
+                request.reason,
+                None,
+            )
+            .await
+            .map_err(unavailable)?;
             let wait = async {
                 while let Some(message) = events.next().await {
                     if let Ok(event) = serde_json::from_slice::<StockEvent>(&message.payload) {

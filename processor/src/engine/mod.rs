@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use schemas::{
-    CancelReason, EventPayload, Order, OrderCommand, OrderCommandEnvelope, OrderEvent, OrderState, OrderStatus,
-    ReviewDecision, StockCommand, StockEvent, check_transition,
+    CancelReason, EventPayload, LinePrice, ListPrice, Order, OrderCommand, OrderCommandEnvelope, OrderEvent,
+    OrderState, OrderStatus, ReviewDecision, StockCommand, StockEvent, check_transition,
 };
 
 use fraud::{FeatureState, FraudModel, OrderFacts};
@@ -39,6 +39,26 @@ pub struct EngineConfig {
     /// The fraud model (configuration, not state: never snapshotted).
     #[serde(skip, default = "builtin_fraud_model")]
     pub fraud_model: Arc<FraudModel>,
+    /// What a submitted unit price that differs from the catalog's does.
+    #[serde(default)]
+    pub pricing: Pricing,
+    /// How far (minor units per unit) a submitted price may be from the
+    /// catalog's and still count as the same (the catalog's is charged).
+    #[serde(default)]
+    pub price_tolerance: i64,
+}
+
+/// `--pricing`: the catalog is authoritative for the products it lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pricing {
+    /// Cancel the order (`price_mismatch`) when a line's price is off.
+    #[default]
+    Reject,
+    /// Charge the catalog's price whatever the client sent.
+    Reprice,
+    /// Charge what the client sent (before the catalog was authoritative).
+    Trust,
 }
 
 /// The model compiled into the binary; a unit test of the fraud crate
@@ -49,7 +69,12 @@ fn builtin_fraud_model() -> Arc<FraudModel> {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { fraud_threshold: None, fraud_model: builtin_fraud_model() }
+        EngineConfig {
+            fraud_threshold: None,
+            fraud_model: builtin_fraud_model(),
+            pricing: Pricing::default(),
+            price_tolerance: 0,
+        }
     }
 }
 
@@ -121,6 +146,9 @@ pub struct Engine {
     /// learned model held another shape under `fraud`: they start afresh).
     #[serde(default)]
     fraud_features: FeatureState,
+    /// Each catalog product's list price, as the log last set it.
+    #[serde(default)]
+    prices: BTreeMap<String, ListPrice>,
     config: EngineConfig,
     /// How far each output stream had come when this state was snapshotted
     /// (kept by the runner; absent in snapshots from before it was kept).
@@ -137,6 +165,7 @@ impl Engine {
             finished: HashMap::new(),
             finished_order: VecDeque::new(),
             fraud_features: FeatureState::default(),
+            prices: BTreeMap::new(),
             config,
             outputs: None,
         }
@@ -202,9 +231,15 @@ impl Engine {
             risk_score: 0,
             risk_reasons: Vec::new(),
             risk_model: None,
+            catalog_prices: Vec::new(),
             refunded: false,
             version: seq,
         };
+        if !self.price(&mut state) {
+            self.transition(&mut state, OrderStatus::Cancelled, Some(CancelReason::PriceMismatch), at, fx);
+            self.store(state, at, fx);
+            return;
+        }
         // No event for `pending`: ingest put the order there, and its ORDERS
         // message is that record. ORDER_EVENTS holds the processor's moves.
         // Judged by when it was placed, not when it reached the log: a
@@ -220,6 +255,42 @@ impl Engine {
             self.reserve(&mut state, at, fx);
         }
         self.store(state, at, fx);
+    }
+
+    /// Prices the lines whose product the catalog lists with its price, and
+    /// says whether the order may go on: `false` when a submitted price is
+    /// off by more than the tolerance (or in another currency) and the
+    /// policy rejects. Unknown products keep the client's price (and will
+    /// find no stock).
+    fn price(&self, state: &mut OrderState) -> bool {
+        if self.config.pricing == Pricing::Trust || self.prices.is_empty() {
+            return true;
+        }
+        let currency = state.order.currency;
+        let mut acceptable = true;
+        let mut changed = false;
+        for item in &mut state.order.items {
+            let Some(list) = self.prices.get(&item.product_id) else { continue };
+            let submitted = item.unit_price;
+            let same_currency = list.currency == currency;
+            let off = !same_currency || (submitted.0 - list.unit_price.0).abs() > self.config.price_tolerance;
+            if off && (self.config.pricing == Pricing::Reject || !same_currency) {
+                acceptable = false;
+            }
+            if same_currency && submitted != list.unit_price {
+                item.unit_price = list.unit_price;
+                changed = true;
+            }
+            state.catalog_prices.push(LinePrice {
+                product_id: item.product_id.clone(),
+                unit_price: list.unit_price,
+                submitted: (submitted != list.unit_price).then_some(submitted),
+            });
+        }
+        if changed && acceptable {
+            state.order.recompute_totals();
+        }
+        acceptable
     }
 
     fn reserve(&mut self, state: &mut OrderState, at: DateTime<Utc>, fx: &mut Effects) {
@@ -410,6 +481,9 @@ impl Engine {
     }
 
     fn stock(&mut self, at: DateTime<Utc>, cmd: StockCommand, fx: &mut Effects) {
+        if let Some(price) = cmd.list_price {
+            self.prices.insert(cmd.product_id.clone(), price);
+        }
         let before = self.inventory.level(&cmd.product_id);
         let (after, rejected) = match self.inventory.change(&cmd.product_id, &cmd.change) {
             Ok((_, after)) => {
@@ -443,12 +517,16 @@ fn push_event(
     let order_id = state.order.order_id;
     match OrderEvent::status_changed(order_id, from, to, reason, at) {
         Ok(mut event) => {
-            if let EventPayload::StatusChanged { risk_score, risk_reasons, risk_model, .. } = &mut event.payload
+            if let EventPayload::StatusChanged { risk_score, risk_reasons, risk_model, prices, .. } = &mut event.payload
                 && from == Some(OrderStatus::Pending)
             {
-                *risk_score = Some(state.risk_score);
-                risk_reasons.clone_from(&state.risk_reasons);
-                risk_model.clone_from(&state.risk_model);
+                // A price mismatch is refused before the screen runs.
+                if state.risk_model.is_some() {
+                    *risk_score = Some(state.risk_score);
+                    risk_reasons.clone_from(&state.risk_reasons);
+                    risk_model.clone_from(&state.risk_model);
+                }
+                prices.clone_from(&state.catalog_prices);
             }
             fx.events.push(event.for_order(&state.order));
         }

@@ -36,6 +36,19 @@ impl Log {
             change: StockChange::Set { quantity },
             reason: None,
             issued_at: Utc::now(),
+            list_price: None,
+        }));
+    }
+
+    /// A catalog import's command: stock and the list price.
+    fn list(&mut self, product: &str, quantity: u64, unit_price: i64, currency: Currency) {
+        self.push(Input::Stock(StockCommand {
+            request_id: format!("r{}", self.seq),
+            product_id: product.into(),
+            change: StockChange::Set { quantity },
+            reason: None,
+            issued_at: Utc::now(),
+            list_price: Some(ListPrice { unit_price: MinorUnits(unit_price), currency }),
         }));
     }
 
@@ -70,6 +83,75 @@ impl Log {
     fn status(&self, id: Uuid) -> OrderStatus {
         self.fx.views[&id].status
     }
+}
+
+/// The first event out of `pending` for `id`.
+fn first_move(log: &Log, id: Uuid) -> &OrderEvent {
+    log.fx.events.iter().find(|e| e.order_id == id).expect("an event")
+}
+
+#[test]
+fn the_catalog_prices_its_products_and_rejects_a_price_off_by_more_than_the_tolerance() {
+    let mut log = Log::new();
+    log.engine.reconfigure(EngineConfig { price_tolerance: 5, ..EngineConfig::default() });
+    log.list("lamp", 10, 4950, Currency::USD);
+    log.stock("loose", 10); // stocked, but never priced by the catalog
+
+    // $49.50 in the catalog, ordered at $0.01: cancelled, nothing reserved.
+    let cheap = log.order_priced("c1", &[("lamp", 1)], MinorUnits(1));
+    assert_eq!(log.status(cheap), OrderStatus::Cancelled);
+    assert_eq!(log.fx.views[&cheap].cancel_reason, Some(CancelReason::PriceMismatch));
+    assert_eq!(log.engine.inventory().level("lamp").available, 10);
+    let EventPayload::StatusChanged { prices, reason, risk_score, .. } = &first_move(&log, cheap).payload else {
+        panic!("a status event")
+    };
+    assert_eq!(*reason, Some(CancelReason::PriceMismatch));
+    assert_eq!(risk_score, &None, "refused before the screen");
+    assert_eq!(
+        prices,
+        &vec![LinePrice { product_id: "lamp".into(), unit_price: MinorUnits(4950), submitted: Some(MinorUnits(1)) }]
+    );
+
+    // Within the tolerance: the catalog's price is charged.
+    let close = log.order_priced("c2", &[("lamp", 2), ("loose", 1)], MinorUnits(4953));
+    assert_eq!(log.status(close), OrderStatus::Reserved);
+    let order = &log.fx.views[&close].order;
+    assert_eq!(order.items[0].unit_price, MinorUnits(4950));
+    assert_eq!(order.items[1].unit_price, MinorUnits(4953), "not in the catalog: the client's price");
+    assert_eq!(order.subtotal, MinorUnits(2 * 4950 + 4953));
+    assert_eq!(first_move(&log, close).order_total, Some(order.total), "the event carries the total charged");
+
+    // Another currency cannot be compared: refused.
+    log.list("mug", 10, 450, Currency::from_code("EUR").expect("a currency"));
+    let foreign = log.order_priced("c3", &[("mug", 1)], MinorUnits(450));
+    assert_eq!(log.fx.views[&foreign].cancel_reason, Some(CancelReason::PriceMismatch));
+}
+
+#[test]
+fn reprice_charges_the_catalog_and_trust_the_client() {
+    let mut log = Log::new();
+    log.engine.reconfigure(EngineConfig { pricing: Pricing::Reprice, ..EngineConfig::default() });
+    log.list("lamp", 10, 4950, Currency::USD);
+    let new = NewOrder {
+        customer_id: "c1".into(),
+        items: vec![OrderItem { product_id: "lamp".into(), quantity: 2, unit_price: MinorUnits(1) }],
+        currency: Currency::USD,
+        shipping_address: None,
+        payment_method: None,
+        client_ip: None,
+        placed_at: None,
+    };
+    let order = Order::accept(new, Uuid::now_v7(), Utc::now(), TaxRate(1000), None);
+    let id = order.order_id;
+    log.push(Input::Order(Box::new(order)));
+    let charged = &log.fx.views[&id].order;
+    assert_eq!(log.status(id), OrderStatus::Reserved);
+    assert_eq!((charged.subtotal, charged.tax, charged.total), (MinorUnits(9900), MinorUnits(990), MinorUnits(10890)));
+
+    log.engine.reconfigure(EngineConfig { pricing: Pricing::Trust, ..EngineConfig::default() });
+    let trusted = log.order_priced("c2", &[("lamp", 1)], MinorUnits(1));
+    assert_eq!(log.fx.views[&trusted].order.total, MinorUnits(1));
+    assert!(log.fx.views[&trusted].catalog_prices.is_empty());
 }
 
 #[test]
@@ -150,7 +232,7 @@ fn flagged_orders_wait_for_review() {
     // A model that only minds how big a first order is: σ(ln(1 + 600) − 5)
     // = 0.80 for a first order of 600, scored 80, above the threshold 50.
     let model = single_feature_model("test-first-order", fraud::features::Feature::FirstOrderAmount, 1.0);
-    log.engine.reconfigure(EngineConfig { fraud_threshold: None, fraud_model: Arc::new(model) });
+    log.engine.reconfigure(EngineConfig { fraud_model: Arc::new(model), ..EngineConfig::default() });
     log.stock("a", 5);
     let id = log.order_priced("big", &[("a", 1)], MinorUnits(60_000));
     assert_eq!(log.status(id), OrderStatus::Flagged);
@@ -373,7 +455,7 @@ fn orders_are_screened_by_when_they_were_placed_not_when_they_arrived() {
     let mut log = Log::new();
     // Flags an order when another came from its IP in the 10 minutes before it was placed.
     let model = single_feature_model("test-ip-velocity", fraud::features::Feature::IpOrders10m, 10.0);
-    log.engine.reconfigure(EngineConfig { fraud_threshold: None, fraud_model: Arc::new(model) });
+    log.engine.reconfigure(EngineConfig { fraud_model: Arc::new(model), ..EngineConfig::default() });
     log.stock("a", 100);
     let backfill = |customer: &str, placed: &str| {
         let new = NewOrder {

@@ -110,6 +110,7 @@ impl Pipeline {
             schemas::StockChange::Set { quantity },
             &format!("init-{product}-{quantity}"),
             None,
+            None,
         )
         .await?)
     }

@@ -50,6 +50,8 @@ struct StatusChangedFields {
     reviewer: Option<String>,
     #[serde(default)]
     review_note: Option<String>,
+    #[serde(default)]
+    prices: Vec<crate::LinePrice>,
     #[serde(default, rename = "type")]
     repeated_type: Option<IgnoredAny>,
 }
@@ -81,6 +83,7 @@ impl StatusChangedFields {
             risk_model,
             reviewer,
             review_note,
+            prices,
             repeated_type,
         } = self;
         let payload = EventPayload::StatusChanged {
@@ -92,6 +95,7 @@ impl StatusChangedFields {
             risk_model,
             reviewer,
             review_note,
+            prices,
         };
         (payload, repeated_type)
     }
@@ -261,6 +265,11 @@ mod tests {
                 risk_model: Some("lr-1".into()),
                 reviewer: None,
                 review_note: None,
+                prices: vec![crate::LinePrice {
+                    product_id: "tv".into(),
+                    unit_price: MinorUnits(60_000),
+                    submitted: Some(MinorUnits(1)),
+                }],
             },
             EventPayload::StatusChanged {
                 from: Some(OrderStatus::Flagged),
@@ -271,6 +280,7 @@ mod tests {
                 risk_model: None,
                 reviewer: Some("ana".into()),
                 review_note: Some("called the customer".into()),
+                prices: vec![],
             },
             EventPayload::RefundIssued { amount: MinorUnits(4200) },
             EventPayload::CommandRejected {
