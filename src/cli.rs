@@ -178,6 +178,10 @@ pub struct IngestArgs {
     /// Most orders in one batch request.
     #[arg(long, env = "ORDERSTREAM_MAX_BATCH", default_value_t = 1000)]
     pub max_batch: usize,
+    /// Orders one customer may submit a minute, counted across every ingest
+    /// instance in NATS (e.g. 3); beyond it `429` with `Retry-After`. Off by default.
+    #[arg(long, env = "ORDERSTREAM_CUSTOMER_RATE_LIMIT")]
+    pub customer_rate_limit: Option<u32>,
     #[command(flatten)]
     pub access: crate::keys_cli::AccessArgs,
 }
@@ -190,6 +194,7 @@ impl IngestArgs {
             tax_rate: TaxRate(self.tax_rate_bps),
             max_batch: self.max_batch,
             tracking_ttl: self.access.tracking_ttl(),
+            customer_rate_limit: self.customer_rate_limit.filter(|n| *n > 0),
             ..IngestConfig::default()
         }
     }

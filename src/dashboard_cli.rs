@@ -101,6 +101,9 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     // and the locally configured --admin-token answer.
     let guard = crate::keys_cli::Guard {
         keyring: access::Keyring::pending(health.clone(), args.access.admin_token.as_deref()),
+        // Keys' request limits are counted where orders come in (ingest, up).
+        limiter: None,
+        audit: Some(async_nats::jetstream::new(client.clone())),
         cors_origins: args.access.cors_origins.clone(),
     };
     tokio::spawn(attach_order_api(

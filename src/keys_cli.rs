@@ -46,12 +46,18 @@ impl AccessArgs {
 #[derive(Clone)]
 pub struct Guard {
     pub keyring: access::Keyring,
+    /// Where per-key rate limits are counted (none: not enforced here).
+    pub limiter: Option<access::RateLimiter>,
+    /// Where admin actions are recorded.
+    pub audit: Option<async_nats::jetstream::Context>,
     pub cors_origins: Vec<String>,
 }
 
 impl Guard {
     pub fn protect(&self, router: axum::Router) -> axum::Router {
-        access::protect(router, self.keyring.clone(), &self.cors_origins)
+        let gate =
+            access::Gate { keyring: self.keyring.clone(), limiter: self.limiter.clone(), audit: self.audit.clone() };
+        access::protect(router, gate, &self.cors_origins)
     }
 }
 
@@ -88,6 +94,18 @@ pub enum KeysCommand {
     },
 }
 
+/// Records a key change made from the command line in `ADMIN_AUDIT`.
+async fn audit(client: &async_nats::Client, action: &str, key: &access::KeyRecord) {
+    let record = schemas::audit::AdminAction {
+        at: chrono::Utc::now(),
+        actor: "cli".to_string(),
+        action: action.to_string(),
+        target: format!("{} key {:?} ({})", key.role, key.name, key.id),
+        status: None,
+    };
+    access::record_admin_action(&async_nats::jetstream::new(client.clone()), &record).await;
+}
+
 async fn bucket(nats: &NatsArgs) -> Result<(async_nats::Client, async_nats::jetstream::kv::Store)> {
     let client = broker::connect(&nats.nats_url, "orderstream-keys").await?;
     let js = async_nats::jetstream::new(client.clone());
@@ -101,7 +119,7 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::Create { role, name, grants, rate_limit, nats } => {
             let (client, store) = bucket(&nats).await?;
             let created = access::create_key(&store, name.as_deref(), role, grants, rate_limit).await?;
-            let _ = client.flush().await;
+            audit(&client, "key_create", &created.record).await;
             let r = &created.record;
             println!("{}", created.secret);
             eprintln!(
@@ -112,15 +130,19 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         }
         KeysCommand::List { nats } => {
             let (_client, store) = bucket(&nats).await?;
-            println!("{:<17} {:<24} {:<9} {:<6} {:<25} revoked", "id", "name", "role", "grants", "created");
+            println!(
+                "{:<17} {:<24} {:<9} {:<6} {:<9} {:<25} revoked",
+                "id", "name", "role", "grants", "limit/min", "created"
+            );
             for (_, r) in access::list_keys(&store).await? {
                 let grants: Vec<String> = r.grants.iter().map(|g| format!("{g:?}").to_lowercase()).collect();
                 println!(
-                    "{:<17} {:<24} {:<9} {:<6} {:<25} {}",
+                    "{:<17} {:<24} {:<9} {:<6} {:<9} {:<25} {}",
                     r.id,
                     r.name,
                     r.role,
                     grants.join(","),
+                    r.rate_limit_per_minute.map_or_else(|| "-".to_string(), |n| n.to_string()),
                     r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     r.revoked_at
                         .map_or_else(|| "-".to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -131,7 +153,7 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::Revoke { id_or_name, nats } => {
             let (client, store) = bucket(&nats).await?;
             let record = access::revoke_key(&store, &id_or_name).await?;
-            let _ = client.flush().await;
+            audit(&client, "key_revoke", &record).await;
             println!("revoked {} key {:?} (id {})", record.role, record.name, record.id);
             Ok(())
         }

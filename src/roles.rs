@@ -83,8 +83,11 @@ pub(crate) async fn guard(
     client: &async_nats::Client,
     health: schemas::health::Health,
 ) -> Result<crate::keys_cli::Guard> {
+    let js = async_nats::jetstream::new(client.clone());
     Ok(crate::keys_cli::Guard {
         keyring: access.keyring(client, health).await?,
+        limiter: Some(access::RateLimiter::open(&js).await.context("opening the rate limits")?),
+        audit: Some(js),
         cors_origins: access.cors_origins.clone(),
     })
 }

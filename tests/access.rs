@@ -239,6 +239,22 @@ async fn keys_roles_scope_tracking_and_pii() -> TestResult {
     let (_, filtered) = call(&http, base, Some(&keys.analyst), Method::POST, "/api/sql", Some(select)).await?;
     assert_eq!(filtered["row_count"], 0, "a filter cannot recover a masked value: {filtered}");
 
+    // Admin actions are recorded with the key that made them, and only
+    // admins read the record; key changes from the CLI too.
+    let (status, audit) = call(&http, base, Some(&keys.admin), Method::GET, "/api/admin/audit", None).await?;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let actions = audit["actions"].as_array().ok_or("actions")?;
+    let stock = actions.iter().find(|a| a["action"] == "stock").ok_or_else(|| format!("no stock action: {audit}"))?;
+    assert!(stock["actor"].as_str().unwrap_or_default().starts_with("ops ("), "{stock}");
+    assert_eq!(stock["target"], "PUT /api/admin/products/p-1/stock");
+    assert!(actions.iter().any(|a| a["action"] == "key_create" && a["actor"] == "cli"), "{audit}");
+    assert!(
+        actions.iter().all(|a| a["actor"].as_str().is_some_and(|actor| !actor.starts_with("ana"))),
+        "refused requests change nothing and are not actions"
+    );
+    let (status, _) = call(&http, base, Some(&keys.viewer), Method::GET, "/api/admin/audit", None).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // Revoked: refused everywhere, within the watch's delay.
     let listed = up.keys(&["list"]).await?;
     assert!(listed.contains("wall") && listed.contains("viewer"), "{listed}");

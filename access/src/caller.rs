@@ -15,6 +15,8 @@ pub struct Principal {
     pub name: Arc<str>,
     pub role: Role,
     pub grants: Vec<Grant>,
+    /// Requests a minute this key may make, across every instance.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 /// The caller of a request, put in its extensions by [`crate::authorize`].
@@ -81,7 +83,13 @@ mod tests {
     use super::*;
 
     fn key(role: Role, id: &str) -> Caller {
-        Caller::Key(Arc::new(Principal { id: id.into(), name: "n".into(), role, grants: vec![] }))
+        Caller::Key(Arc::new(Principal {
+            id: id.into(),
+            name: "n".into(),
+            role,
+            grants: vec![],
+            rate_limit_per_minute: None,
+        }))
     }
 
     #[test]
@@ -102,6 +110,7 @@ mod tests {
             name: "n".into(),
             role: Role::Analyst,
             grants: vec![Grant::Pii],
+            rate_limit_per_minute: None,
         }));
         assert!(granted.sees_pii());
         assert!(key(Role::Admin, "z").sees_pii());

@@ -52,6 +52,7 @@ fn principal(record: &KeyRecord) -> Arc<Principal> {
         name: record.name.as_str().into(),
         role: record.role,
         grants: record.grants.clone(),
+        rate_limit_per_minute: record.rate_limit_per_minute,
     })
 }
 
@@ -127,6 +128,7 @@ impl Keyring {
             name: ADMIN_TOKEN_ID.into(),
             role: Role::Admin,
             grants: vec![Grant::Pii],
+            rate_limit_per_minute: None,
         };
         state.by_hash.insert(sha256(token), Arc::new(admin));
         state.enforced = true;

@@ -13,14 +13,16 @@ mod keyring;
 mod keys;
 mod middleware;
 mod policy;
+mod rate_limit;
 mod role;
 mod tracking;
 
 pub use caller::{Caller, Principal};
 pub use keyring::{Keyring, Refusal};
 pub use keys::{CreatedKey, KeyRecord, create_key, list_keys, revoke_key};
-pub use middleware::{authorize, protect, security_headers, whoami};
+pub use middleware::{Gate, authorize, protect, record_admin_action, security_headers, whoami};
 pub use policy::{Access, route_access};
+pub use rate_limit::{RateLimiter, Verdict, allowed_on_error};
 pub use role::{Grant, Role};
 pub use tracking::{TrackingError, TrackingLinks, TrackingToken};
 

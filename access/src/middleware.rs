@@ -31,7 +31,39 @@ fn presented_key(request: &Request) -> Option<String> {
     query.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_string)
 }
 
-pub async fn authorize(State(keyring): State<Keyring>, mut request: Request, next: Next) -> Response {
+/// What the layer needs: the keys, and where per-key limits are counted.
+#[derive(Clone)]
+pub struct Gate {
+    pub keyring: Keyring,
+    pub limiter: Option<crate::RateLimiter>,
+    /// Where admin actions are recorded (`ADMIN_AUDIT`); none: not recorded.
+    pub audit: Option<async_nats::jetstream::Context>,
+}
+
+/// Whether a request to an admin route is an action to record: anything
+/// that changes something, and exports (data leaving the system).
+fn is_admin_action(method: &axum::http::Method, path: &str) -> bool {
+    path.starts_with("/api/admin/")
+        && (method != axum::http::Method::GET || path.contains("/export") || path.ends_with("/download"))
+}
+
+/// Appends the record of one admin action; a failure is logged, not
+/// answered (the action itself is done and recorded in its own stream).
+pub async fn record_admin_action(js: &async_nats::jetstream::Context, action: &schemas::audit::AdminAction) {
+    let Ok(payload) = serde_json::to_vec(action) else { return };
+    let subject = broker::admin_audit_subject(&action.action);
+    let sent = async {
+        js.publish(subject, payload.into()).await.map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), sent).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, action = %action.action, "cannot record an admin action"),
+        Err(_) => tracing::error!(action = %action.action, "timed out recording an admin action"),
+    }
+}
+
+pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let keyring = &gate.keyring;
     let access = route_access(request.method(), request.uri().path());
     if access == Access::Public {
         return next.run(request).await;
@@ -70,8 +102,45 @@ pub async fn authorize(State(keyring): State<Keyring>, mut request: Request, nex
         .with_field("Authorization")
         .into_response();
     }
+    // A key's own limit, counted across every instance.
+    let limited = match (&caller, &gate.limiter) {
+        (Caller::Key(p), Some(limiter)) => p.rate_limit_per_minute.map(|limit| (limiter, limit, p.id.clone())),
+        _ => None,
+    };
+    let verdict = match limited {
+        Some((limiter, limit, id)) => {
+            let verdict =
+                crate::allowed_on_error(limiter.check(&format!("key:{id}"), limit, chrono::Utc::now()).await, limit);
+            if !verdict.allowed {
+                return verdict.refusal("this API key", "Authorization");
+            }
+            Some(verdict)
+        }
+        None => None,
+    };
+    let audited = match &gate.audit {
+        Some(js) if is_admin_action(request.method(), request.uri().path()) => {
+            let (method, path) = (request.method().to_string(), request.uri().path().to_string());
+            Some((js.clone(), method, path, caller.actor()))
+        }
+        _ => None,
+    };
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(verdict) = verdict {
+        verdict.headers(response.headers_mut());
+    }
+    if let Some((js, method, path, actor)) = audited {
+        let action = schemas::audit::AdminAction {
+            at: chrono::Utc::now(),
+            actor,
+            action: schemas::audit::AdminAction::action_of(&method, &path).to_string(),
+            target: format!("{method} {path}"),
+            status: Some(response.status().as_u16()),
+        };
+        record_admin_action(&js, &action).await;
+    }
+    response
 }
 
 /// `GET /api/whoami`: the caller's role, for the web page to show only what
@@ -138,9 +207,9 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 /// Puts `router` behind the keys: `/api/whoami`, [`authorize`] on every
 /// route (fallbacks included), CORS when configured, security headers.
-pub fn protect(router: axum::Router, keyring: Keyring, cors_origins: &[String]) -> axum::Router {
-    let whoami = axum::Router::new().route("/api/whoami", axum::routing::get(whoami)).with_state(keyring.clone());
-    let router = router.merge(whoami).layer(axum::middleware::from_fn_with_state(keyring, authorize));
+pub fn protect(router: axum::Router, gate: Gate, cors_origins: &[String]) -> axum::Router {
+    let whoami = axum::Router::new().route("/api/whoami", axum::routing::get(whoami)).with_state(gate.keyring.clone());
+    let router = router.merge(whoami).layer(axum::middleware::from_fn_with_state(gate, authorize));
     let router = match cors(cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,

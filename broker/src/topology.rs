@@ -36,8 +36,21 @@ pub const STOCK_BUCKET: &str = "STOCK";
 pub const CATALOG_BUCKET: &str = "CATALOG";
 /// Who runs the order engine right now (an entry that expires unless renewed).
 pub const LEASE_BUCKET: &str = "PROCESSOR_LEASE";
+/// Every admin action (reviews, bulk actions, stock, DLQ retries, exports,
+/// key changes): who, what, and the answer.
+pub const ADMIN_AUDIT_STREAM: &str = "ADMIN_AUDIT";
+pub const ADMIN_AUDIT_SUBJECTS: &str = "admin_audit.>";
+
+/// `admin_audit.{action}`.
+pub fn admin_audit_subject(action: &str) -> String {
+    format!("admin_audit.{action}")
+}
+
 /// API keys (hashed) with their roles, and the tracking links' secret.
 pub const API_KEYS_BUCKET: &str = "API_KEYS";
+/// Request counts per key and per customer per minute, shared by every
+/// ingest instance; entries expire after two minutes.
+pub const RATE_LIMIT_BUCKET: &str = "RATE_LIMITS";
 /// The order engine's snapshots: its state at a stream sequence.
 pub const SNAPSHOT_BUCKET: &str = "PROCESSOR_SNAPSHOTS";
 
@@ -190,11 +203,29 @@ impl std::fmt::Display for Difference {
     }
 }
 
-fn stream_configs(s: &TopologySettings) -> [stream::Config; 4] {
-    [orders_stream_config(s), order_events_stream_config(s), stock_events_stream_config(s), dlq_stream_config(s)]
+pub fn admin_audit_stream_config(s: &TopologySettings) -> stream::Config {
+    stream_config(ADMIN_AUDIT_STREAM, ADMIN_AUDIT_SUBJECTS, "Admin actions: who, what, the answer", s)
 }
 
-fn bucket_configs(s: &TopologySettings) -> [kv::Config; 6] {
+fn stream_configs(s: &TopologySettings) -> [stream::Config; 5] {
+    [
+        orders_stream_config(s),
+        order_events_stream_config(s),
+        stock_events_stream_config(s),
+        dlq_stream_config(s),
+        admin_audit_stream_config(s),
+    ]
+}
+
+/// Counters that matter for a minute or two: in memory, expiring.
+fn rate_limit_bucket_config(s: &TopologySettings) -> kv::Config {
+    kv::Config {
+        storage: stream::StorageType::Memory,
+        ..bucket(RATE_LIMIT_BUCKET, "Requests per key and per customer per minute", 1, Duration::from_secs(120), s)
+    }
+}
+
+fn bucket_configs(s: &TopologySettings) -> [kv::Config; 7] {
     [
         idempotency_bucket_config(s),
         bucket(ORDER_VIEW_BUCKET, "Customer and order id to live order state", 1, Duration::ZERO, s),
@@ -208,6 +239,7 @@ fn bucket_configs(s: &TopologySettings) -> [kv::Config; 6] {
             Duration::ZERO,
             s,
         ),
+        rate_limit_bucket_config(s),
     ]
 }
 

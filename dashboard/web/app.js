@@ -497,8 +497,20 @@ async function loadHealth() {
       `<tr><td>${esc(c.stream)}</td><td>${esc(c.consumer)}</td><td class="num">${int(c.pending)}</td><td class="num">${int(c.ack_pending)}</td><td class="num">${int(c.redelivered)}</td></tr>`).join("");
   } catch (e) { toast("health: " + e.message); }
 }
+// Who did what as an admin (admins only: the route refuses the rest).
+async function loadAudit() {
+  $("audit-panel").classList.toggle("hidden", role !== "admin");
+  if (role !== "admin") return;
+  try {
+    const a = await api("/api/admin/audit?limit=20");
+    $("audit").innerHTML = a.actions.map((x) =>
+      `<tr data-action="${esc(x.action)}"><td>${esc(when(x.at))}</td><td>${esc(x.actor)}</td><td>${esc(x.action)}</td><td>${esc(x.target)}</td><td>${esc(x.status ?? "")}</td></tr>`).join("")
+      || '<tr><td colspan="5" class="muted">no admin actions yet</td></tr>';
+  } catch (e) { toast("audit: " + e.message); }
+}
 pages.system = {
   enter() {
+    loadAudit();
     if (!systemChart) systemChart = chart($("chart-system"), "", ["orders/s", "events/s"]);
     liveListeners.add(drawSystem); if (live) drawSystem(live);
     loadHealth(); this.timer = setInterval(loadHealth, 2000);

@@ -17,6 +17,9 @@ pub struct IngestConfig {
     pub retry_after_secs: u32,
     /// How long the tracking link an accepted order carries stays valid.
     pub tracking_ttl: Duration,
+    /// Orders a customer may submit a minute, across every instance (the
+    /// brief's "3 checkout attempts per customer per minute"); none: no limit.
+    pub customer_rate_limit: Option<u32>,
 }
 
 impl Default for IngestConfig {
@@ -28,6 +31,7 @@ impl Default for IngestConfig {
             max_batch: 1000,
             retry_after_secs: 1,
             tracking_ttl: Duration::from_secs(90 * 24 * 3600),
+            customer_rate_limit: None,
         }
     }
 }

@@ -54,10 +54,25 @@ pub async fn build_state(
     let tracking = access::TrackingLinks::open(&js, config.tracking_ttl)
         .await
         .map_err(|e| IngestError::Open { what: "the tracking-link secret", message: e.to_string() })?;
-    let intake =
-        Intake { client, js, orders, idempotency, publish_timeout: config.publish_timeout, tax_rate: config.tax_rate };
+    let intake = Intake {
+        client,
+        js: js.clone(),
+        orders,
+        idempotency,
+        publish_timeout: config.publish_timeout,
+        tax_rate: config.tax_rate,
+    };
+    let limiter = match config.customer_rate_limit {
+        Some(_) => Some(
+            access::RateLimiter::open(&js)
+                .await
+                .map_err(|e| IngestError::Open { what: "the rate limits", message: e.to_string() })?,
+        ),
+        None => None,
+    };
     Ok(AppState {
         tracking: Some(tracking),
+        limiter,
         intake: Arc::new(intake),
         metrics: Metrics::new(),
         config: Arc::new(config),

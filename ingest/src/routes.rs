@@ -31,6 +31,8 @@ use schemas::http::read_json_body;
 pub struct AppState {
     /// Signs the tracking link each accepted order's answer carries.
     pub tracking: Option<access::TrackingLinks>,
+    /// Counts orders per customer when `customer_rate_limit` is set.
+    pub limiter: Option<access::RateLimiter>,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<IngestConfig>,
@@ -52,6 +54,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
     })?;
     validate_idempotency_key(key).map_err(HttpError::invalid)?;
     Ok(Some(key.to_string()))
+}
+
+/// The customer's limit: `Some` refused verdict when over it.
+async fn over_customer_limit(state: &AppState, customer_id: &str) -> Option<access::Verdict> {
+    let (Some(limiter), Some(limit)) = (&state.limiter, state.config.customer_rate_limit) else { return None };
+    let checked = limiter.check(&format!("customer:{customer_id}"), limit, chrono::Utc::now()).await;
+    Some(access::allowed_on_error(checked, limit)).filter(|verdict| !verdict.allowed)
 }
 
 /// Adds the customer's tracking link to an accepted order's answer.
@@ -115,6 +124,9 @@ pub async fn post_order(
         }
         (h, b) => h.or(b),
     };
+    if let Some(refused) = over_customer_limit(&state, &req.customer_id).await {
+        return Ok(refused.refusal(&format!("customer {:?}", req.customer_id), "customer_id"));
+    }
     let accepted = state
         .intake
         .accept(&req, key.as_deref(), caller.key_id(), &state.metrics)
@@ -175,6 +187,15 @@ async fn accept_one(
 ) -> BatchItemResult {
     let outcome = match decode_json::<CreateOrderRequest>(raw.get().as_bytes()) {
         Err(e) => Err(HttpError::from(e)),
+        Ok(req) if let Some(refused) = over_customer_limit(&state, &req.customer_id).await => Err(HttpError {
+            retry_after_secs: Some(refused.reset_secs),
+            ..HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("customer {:?}: at most {} orders a minute", req.customer_id, refused.limit),
+            )
+            .with_field("customer_id")
+        }),
         Ok(req) => state
             .intake
             .accept(&req, req.idempotency_key.as_deref(), producer, &state.metrics)

@@ -3,6 +3,7 @@
 //! validation. No other crate declares a status, an order, or a rule.
 
 pub mod api;
+pub mod audit;
 pub mod command;
 pub mod currency;
 pub mod event;

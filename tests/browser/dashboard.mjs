@@ -169,6 +169,11 @@ try {
     await sleep(1500);
     await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
   }
+
+  step("the review is in the admin actions, with the key that made it");
+  await page.waitForSelector('#audit tr[data-action="review"]', { timeout: 15000 });
+  const who = await page.textContent('#audit tr[data-action="review"]');
+  if (!who.includes("browser-admin")) throw new Error(`the review's record: ${who}`);
   step("forecast & inventory: the total's forecast drawn with its bands, the plan with low stock in red");
   // Sixty days of history before today, appended to the running lake.
   const yesterday = new Date(Date.now() - 86400000).toISOString().slice(0, 10);

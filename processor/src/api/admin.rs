@@ -306,3 +306,40 @@ pub async fn retry_dlq(
     stream.delete_message(seq).await.map_err(unavailable)?;
     Ok(Json(serde_json::json!({"retried": seq, "subject": letter.original_subject, "new_seq": ack.sequence})))
 }
+
+#[derive(serde::Deserialize)]
+pub struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/admin/audit?limit=`: the newest admin actions first (who,
+/// what, the answer), from `ADMIN_AUDIT`.
+pub async fn audit_log(
+    State(state): State<ApiState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(
+            HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit must be 1 to 500").with_field("limit")
+        );
+    }
+    let mut stream = state.js.get_stream(broker::ADMIN_AUDIT_STREAM).await.map_err(unavailable)?;
+    let info = stream.info().await.map_err(unavailable)?;
+    let (first, last, count) = (info.state.first_sequence, info.state.last_sequence, info.state.messages);
+    let mut actions = Vec::new();
+    let mut seq = last;
+    while count > 0 && seq >= first && seq > 0 && actions.len() < limit {
+        match stream.direct_get(seq).await {
+            Ok(message) => {
+                if let Ok(action) = serde_json::from_slice::<schemas::audit::AdminAction>(&message.payload) {
+                    actions.push(action);
+                }
+            }
+            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        seq -= 1;
+    }
+    Ok(Json(serde_json::json!({"total": count, "actions": actions})))
+}

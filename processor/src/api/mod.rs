@@ -104,7 +104,8 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/admin/orders/{id}/review", post(admin::review))
         .route("/api/admin/products/{id}/stock", put(admin::set_stock))
         .route("/api/admin/dlq", get(admin::list_dlq))
-        .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq));
+        .route("/api/admin/dlq/{seq}/retry", post(admin::retry_dlq))
+        .route("/api/admin/audit", get(admin::audit_log));
     Router::new()
         .route("/api/orders", get(orders::list))
         .route("/api/orders/{id}", get(orders::get))

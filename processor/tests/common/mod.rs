@@ -96,7 +96,8 @@ impl Pipeline {
         let js = jetstream::new(client.clone());
         let keyring = access::Keyring::open(&js, admin_token, schemas::health::Health::new()).await?;
         let state = processor::ApiState::open(client, settings, processor.metrics.clone()).await?;
-        let router = access::protect(processor::routes(state).fallback(schemas::http::not_found_route), keyring, &[]);
+        let gate = access::Gate { keyring, limiter: None, audit: None };
+        let router = access::protect(processor::routes(state).fallback(schemas::http::not_found_route), gate, &[]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });
