@@ -135,7 +135,7 @@ fn live_stock_source(js: jetstream::Context) -> forecast::schedule::StockSource 
 }
 
 pub async fn analytics_role(args: AnalyticsArgs, stop: watch::Receiver<bool>) -> Result<()> {
-    let client = crate::roles::connect_with_retry(&args.nats.nats_url, "orderstream-analytics").await?;
+    let client = crate::roles::connect_with_retry(&args.nats, "orderstream-analytics").await?;
     let js = jetstream::new(client);
     broker::ensure_topology(&js, &args.nats.topology()).await?;
     let job = start_live(js, &args.options, "./data/lake", stop, schemas::health::Health::new()).await?;
@@ -185,10 +185,15 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
         bail!("{} already holds tables: replay into an empty location", args.output);
     }
     // Control and catalog only: the messages come through each stream's reader.
-    let js = jetstream::new(broker::connect(&args.nats.nats_url, "orderstream-replay").await?);
+    let js = jetstream::new(args.nats.connect("orderstream-replay").await?);
     let specs = pipelines(&args.pipelines)?;
-    let settings =
-        ReplaySettings { start, to_seq: args.to_seq, batch_size: args.batch_size.max(1), progress: !args.no_progress };
+    let settings = ReplaySettings {
+        start,
+        to_seq: args.to_seq,
+        batch_size: args.batch_size.max(1),
+        progress: !args.no_progress,
+        auth: args.nats.auth(),
+    };
     let started = Instant::now();
     let reports = analytics::replay::replay(&js, &args.nats.nats_url, &store, &specs, &settings).await?;
     let secs = started.elapsed().as_secs_f64();

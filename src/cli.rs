@@ -145,9 +145,55 @@ pub struct NatsArgs {
     /// How long an Idempotency-Key returns its order, in seconds.
     #[arg(long, env = "ORDERSTREAM_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
     pub idempotency_ttl_secs: u64,
+    /// PEM CA certificate(s) the NATS servers' certificates must chain to
+    /// (default: the system's). `tls://` URLs, or a server that requires
+    /// TLS, use TLS.
+    #[arg(long, env = "ORDERSTREAM_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that verify clients (with --nats-key).
+    #[arg(long, env = "ORDERSTREAM_NATS_CERT")]
+    pub nats_cert: Option<PathBuf>,
+    #[arg(long, env = "ORDERSTREAM_NATS_KEY")]
+    pub nats_key: Option<PathBuf>,
+    /// Require TLS even with `nats://` URLs.
+    #[arg(long, env = "ORDERSTREAM_NATS_TLS")]
+    pub nats_tls: bool,
+    /// User and password (with --nats-password).
+    #[arg(long, env = "ORDERSTREAM_NATS_USER")]
+    pub nats_user: Option<String>,
+    #[arg(long, env = "ORDERSTREAM_NATS_PASSWORD")]
+    pub nats_password: Option<String>,
+    #[arg(long, env = "ORDERSTREAM_NATS_TOKEN")]
+    pub nats_token: Option<String>,
+    /// An NKey seed (`SU…`).
+    #[arg(long, env = "ORDERSTREAM_NATS_NKEY")]
+    pub nats_nkey: Option<String>,
+    /// A `.creds` file (user JWT and seed), for servers in operator mode.
+    #[arg(long, env = "ORDERSTREAM_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
 }
 
 impl NatsArgs {
+    /// TLS and credentials, for every connection this process makes.
+    pub fn auth(&self) -> broker::NatsAuth {
+        broker::NatsAuth {
+            ca_file: self.nats_ca.clone(),
+            cert_file: self.nats_cert.clone(),
+            key_file: self.nats_key.clone(),
+            require_tls: self.nats_tls,
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            token: self.nats_token.clone(),
+            nkey_seed: self.nats_nkey.clone(),
+            creds_file: self.nats_creds.clone(),
+        }
+    }
+
+    /// Connects once: an unreachable server or refused credentials is an error.
+    pub async fn connect(&self, client_name: &str) -> Result<async_nats::Client, broker::BrokerError> {
+        broker::connect_secure(&self.nats_url, &self.auth(), client_name).await
+    }
+
     pub fn topology(&self) -> TopologySettings {
         TopologySettings {
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),

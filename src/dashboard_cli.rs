@@ -90,7 +90,7 @@ pub async fn start(
 /// answers, and until then say so with a 503.
 pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     let listener = crate::roles::bind(args.listen).await?;
-    let client = broker::connect_lazily(&args.nats.nats_url, "orderstream-dashboard").await?;
+    let client = broker::connect_lazily(&args.nats.nats_url, &args.nats.auth(), "orderstream-dashboard").await?;
     let stop = crate::roles::shutdown_flag();
     let settings = args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"));
     let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;

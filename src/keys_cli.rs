@@ -107,7 +107,7 @@ async fn audit(client: &async_nats::Client, action: &str, key: &access::KeyRecor
 }
 
 async fn bucket(nats: &NatsArgs) -> Result<(async_nats::Client, async_nats::jetstream::kv::Store)> {
-    let client = broker::connect(&nats.nats_url, "orderstream-keys").await?;
+    let client = nats.connect("orderstream-keys").await?;
     let js = async_nats::jetstream::new(client.clone());
     broker::ensure_topology(&js, &nats.topology()).await?;
     let store = js.get_key_value(broker::API_KEYS_BUCKET).await.context("opening the API_KEYS bucket")?;

@@ -30,12 +30,20 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Connects, retrying while NATS is not up yet: roles may start in any order.
-pub(crate) async fn connect_with_retry(url: &str, name: &str) -> Result<async_nats::Client> {
+/// Connects, retrying while NATS is not up yet: roles may start in any
+/// order. Refused credentials or an untrusted certificate are not retried:
+/// they are a clear error at start-up.
+pub(crate) async fn connect_with_retry(nats: &crate::cli::NatsArgs, name: &str) -> Result<async_nats::Client> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match broker::connect(url, name).await {
+        match nats.connect(name).await {
             Ok(client) => return Ok(client),
+            Err(err) if broker::is_refused(&err) => {
+                bail!(
+                    "NATS at {} refused this connection: {err} (check --nats-user/--nats-password, --nats-token, --nats-nkey, --nats-creds, --nats-ca)",
+                    nats.nats_url
+                )
+            }
             Err(err) => {
                 tracing::warn!(%err, retry_in = ?delay, "NATS not reachable yet");
                 tokio::time::sleep(delay).await;
@@ -107,7 +115,7 @@ pub(crate) async fn serve(listener: TcpListener, router: axum::Router, stop: wat
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
     let listener = bind(args.listen).await?;
-    let client = connect_with_retry(&args.nats.nats_url, "orderstream-ingest").await?;
+    let client = connect_with_retry(&args.nats, "orderstream-ingest").await?;
     let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
     let guard = guard(&args.access, &client, state.health.clone()).await?;
     tracing::info!(listen = %args.listen, "ingest API serving");
@@ -119,7 +127,7 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
 
 pub async fn processor(args: ProcessorArgs) -> Result<()> {
     let listener = bind(args.listen).await?;
-    let client = connect_with_retry(&args.nats.nats_url, "orderstream-processor").await?;
+    let client = connect_with_retry(&args.nats, "orderstream-processor").await?;
     let stop = shutdown_flag();
     let running =
         processor::Processor::start(client.clone(), args.options.config()?, &args.nats.topology(), stop.clone())
@@ -147,7 +155,7 @@ pub async fn catalog(command: CatalogCommand) -> Result<()> {
         CatalogCommand::Import { file, nats } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let entries = processor::catalog::parse_csv(&text)?;
-            let client = broker::connect(&nats.nats_url, "orderstream-catalog").await?;
+            let client = nats.connect("orderstream-catalog").await?;
             let js = async_nats::jetstream::new(client.clone());
             broker::ensure_topology(&js, &nats.topology()).await?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -217,8 +225,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
         if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
             bail!("NATS at {url} is not reachable, and an embedded server can only be started on this machine");
         }
-        let options =
-            ServerOptions { port, store_dir: store_dir.clone(), server_name: "orderstream".to_string(), cluster: None };
+        let options = ServerOptions {
+            port,
+            store_dir: store_dir.clone(),
+            server_name: "orderstream".to_string(),
+            cluster: None,
+            config_file: None,
+        };
         let server = NatsServer::start(options).await.context("starting the embedded nats-server")?;
         tracing::info!(url = %server.url(), store = %store_dir.display(), "started embedded nats-server");
         if let Some(pid) = server.pid() {
@@ -226,7 +239,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
         }
         embedded = Some(server);
     }
-    let client = connect_with_retry(&url, "orderstream-up").await?;
+    let client = connect_with_retry(&args.ingest.nats, "orderstream-up").await?;
     let stop = shutdown_flag();
     let state = ingest::build_state(client.clone(), args.ingest.config(), &args.ingest.nats.topology()).await?;
     // One health registry for the whole process: /readyz shows every part.
@@ -292,7 +305,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
 /// `orderstream streams apply [--yes]`: the one command that changes
 /// existing streams and buckets.
 pub async fn streams_apply(nats: crate::cli::NatsArgs, yes: bool) -> Result<()> {
-    let client = broker::connect(&nats.nats_url, "orderstream-streams").await?;
+    let client = nats.connect("orderstream-streams").await?;
     let js = async_nats::jetstream::new(client.clone());
     let settings = nats.topology();
     let differences = broker::plan(&js, &settings).await?;
@@ -316,7 +329,7 @@ pub async fn streams_apply(nats: crate::cli::NatsArgs, yes: bool) -> Result<()> 
 }
 
 pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {
-    let client = broker::connect(&nats.nats_url, "orderstream-audit").await?;
+    let client = nats.connect("orderstream-audit").await?;
     let js = async_nats::jetstream::new(client);
     let report = processor::audit::audit(&js).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -21,7 +21,7 @@ use schemas::tables::Table;
 use crate::analytics_cli::SeedArgs;
 
 pub async fn publish(args: &SeedArgs, config: &SeedConfig) -> Result<()> {
-    let client = broker::connect(&args.nats.nats_url, "orderstream-seed").await?;
+    let client = args.nats.connect("orderstream-seed").await?;
     let js = jetstream::new(client.clone());
     broker::ensure_topology(&js, &args.nats.topology()).await?;
     let catalog = products(config);

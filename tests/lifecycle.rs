@@ -207,6 +207,7 @@ async fn the_dashboard_serves_its_tables_while_nats_is_down() -> TestResult {
         store_dir: work.path().join("nats"),
         server_name: "lifecycle".into(),
         cluster: None,
+        config_file: None,
     })
     .await?;
     let missing = format!("{base}/api/orders/0195f3a1-7b52-7c2d-9a4f-4c3f1b2a8e11");

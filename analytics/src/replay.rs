@@ -30,6 +30,8 @@ pub struct ReplaySettings {
     pub to_seq: Option<u64>,
     pub batch_size: usize,
     pub progress: bool,
+    /// TLS and credentials for the readers' own connections.
+    pub auth: broker::NatsAuth,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -106,7 +108,10 @@ async fn replay_stream(
         }
         ReplayStart::Time(at) => consumer::DeliverPolicy::ByStartTime { start_time: *at },
     };
-    let options = ReaderOptions::new(source.stream(), source.filter_subject(), deliver_policy);
+    let options = ReaderOptions {
+        auth: settings.auth.clone(),
+        ..ReaderOptions::new(source.stream(), source.filter_subject(), deliver_policy)
+    };
     let reader = StreamReader::open(js.clone(), nats_urls, options)
         .await
         .map_err(|e| AnalyticsError::nats("open the replay's stream reader", e))?;

@@ -94,6 +94,8 @@ pub struct ServerOptions {
     pub server_name: String,
     /// `(cluster_port, routes)` when part of a cluster.
     pub cluster: Option<(u16, Vec<String>)>,
+    /// A server configuration file (TLS, accounts), given with `-c`.
+    pub config_file: Option<PathBuf>,
 }
 
 /// A running `nats-server` child. Killed when dropped.
@@ -117,6 +119,7 @@ impl NatsServer {
                 store_dir: temp.path().to_path_buf(),
                 server_name: "orderstream-test".to_string(),
                 cluster: None,
+                config_file: None,
             };
             match NatsServer::start(options).await {
                 Ok(mut server) => {
@@ -161,6 +164,9 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        if let Some(config) = &o.config_file {
+            cmd.arg("-c").arg(config);
+        }
         if let Some((cluster_port, routes)) = &o.cluster {
             cmd.args(["--cluster_name", "orderstream", "--cluster", &format!("nats://127.0.0.1:{cluster_port}")]);
             cmd.args(["--routes", &routes.join(",")]);
@@ -264,6 +270,7 @@ impl NatsCluster {
                 store_dir: temp.path().join(format!("node-{i}")),
                 server_name: format!("node-{i}"),
                 cluster: Some((*cluster_port, routes.clone())),
+                config_file: None,
             };
             pending.push(tokio::spawn(NatsServer::start(options)));
         }
@@ -278,5 +285,95 @@ impl NatsCluster {
     /// Client URLs of every node, comma-separated, as async-nats accepts them.
     pub fn urls(&self) -> String {
         self.nodes.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A temporary `nats-server` that requires TLS (a CA and a server
+/// certificate for 127.0.0.1 generated on the spot) and credentials (an
+/// account `SHOP` with JetStream, a password user `orders`/`s3cret` and an
+/// NKey user): for the tests of secure connections in every crate.
+#[cfg(feature = "test-tls")]
+pub struct SecuredServer {
+    pub server: NatsServer,
+    /// The NKey user's seed.
+    pub nkey_seed: String,
+    dir: TempDir,
+}
+
+#[cfg(feature = "test-tls")]
+impl SecuredServer {
+    pub async fn start() -> Result<SecuredServer, ServerError> {
+        let dir = tempfile::tempdir()?;
+        let cert = |e: rcgen::Error| ServerError::Io(std::io::Error::other(e));
+        let ca_key = rcgen::KeyPair::generate().map_err(cert)?;
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cert)?;
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "orderstream test CA");
+        let ca_cert = ca.self_signed(&ca_key).map_err(cert)?;
+        let server_key = rcgen::KeyPair::generate().map_err(cert)?;
+        let server =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(cert)?;
+        let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key).map_err(cert)?;
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem())?;
+        std::fs::write(dir.path().join("server.pem"), server_cert.pem())?;
+        std::fs::write(dir.path().join("server-key.pem"), server_key.serialize_pem())?;
+        // Another CA, which signed nothing the server shows.
+        let other_key = rcgen::KeyPair::generate().map_err(cert)?;
+        let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cert)?;
+        other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(dir.path().join("other-ca.pem"), other.self_signed(&other_key).map_err(cert)?.pem())?;
+        let user = nkeys::KeyPair::new_user();
+        let seed = user.seed().map_err(|e| ServerError::Io(std::io::Error::other(e)))?;
+        let config = format!(
+            r#"
+tls {{
+  cert_file: "{dir}/server.pem"
+  key_file: "{dir}/server-key.pem"
+  timeout: 2
+}}
+accounts {{
+  SHOP {{
+    jetstream: enabled
+    users: [
+      {{user: "orders", password: "s3cret"}}
+      {{nkey: "{nkey}"}}
+    ]
+  }}
+}}
+"#,
+            dir = dir.path().display(),
+            nkey = user.public_key()
+        );
+        let config_file = dir.path().join("nats.conf");
+        std::fs::write(&config_file, config)?;
+        let options = ServerOptions {
+            port: free_port()?,
+            store_dir: dir.path().join("store"),
+            server_name: "secure".into(),
+            cluster: None,
+            config_file: Some(config_file),
+        };
+        let server = NatsServer::start(options).await?;
+        Ok(SecuredServer { server, nkey_seed: seed, dir })
+    }
+
+    /// Where the certificates are (`ca.pem`, `other-ca.pem`, ...).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The `tls://` URL.
+    pub fn url(&self) -> String {
+        self.server.url().replace("nats://", "tls://")
+    }
+
+    /// TLS with the right CA, as the password user.
+    pub fn auth(&self) -> crate::NatsAuth {
+        crate::NatsAuth {
+            ca_file: Some(self.dir.path().join("ca.pem")),
+            user: Some("orders".into()),
+            password: Some("s3cret".into()),
+            ..crate::NatsAuth::default()
+        }
     }
 }

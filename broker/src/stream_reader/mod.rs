@@ -55,6 +55,8 @@ pub struct ReaderOptions {
     /// How long to keep trying to reconnect and recreate the consumer.
     pub resume_deadline: Duration,
     pub client_name: String,
+    /// TLS and credentials for the data connection (plain by default).
+    pub auth: crate::NatsAuth,
 }
 
 impl ReaderOptions {
@@ -66,6 +68,7 @@ impl ReaderOptions {
             heartbeat: Duration::from_secs(5),
             resume_deadline: Duration::from_secs(60),
             client_name: format!("orderstream-reader-{stream}"),
+            auth: crate::NatsAuth::default(),
         }
     }
 }
@@ -261,7 +264,9 @@ impl StreamReader {
     async fn connect(&mut self) -> Result<(), ReaderError> {
         let mut last = None;
         for addr in &self.servers {
-            match Connection::open(addr, &self.options.client_name, self.options.heartbeat * 3).await {
+            match Connection::open(addr, &self.options.client_name, self.options.heartbeat * 3, &self.options.auth)
+                .await
+            {
                 Ok(conn) => {
                     self.conn = Some(conn);
                     return Ok(());
@@ -318,9 +323,9 @@ fn parse_urls(urls: &str) -> Result<Vec<ServerAddr>, ReaderError> {
     let servers =
         crate::server_addrs(urls).map_err(|e| ReaderError::Url { url: urls.to_string(), reason: e.to_string() })?;
     for addr in &servers {
-        if addr.tls_required() || addr.is_websocket() {
+        if addr.is_websocket() {
             let url = addr.as_url_str().to_string();
-            return Err(ReaderError::Unsupported { url, reason: "only nats:// (plain TCP) URLs are read".into() });
+            return Err(ReaderError::Unsupported { url, reason: "only nats:// and tls:// URLs are read".into() });
         }
     }
     Ok(servers)
@@ -376,9 +381,10 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_nats_urls_are_read() {
+    fn nats_and_tls_urls_are_read() {
         assert_eq!(parse_urls("nats://127.0.0.1:4222, 127.0.0.1:4223").unwrap().len(), 2);
-        for url in ["tls://127.0.0.1:4222", "nats://a:1,wss://b:2"] {
+        assert_eq!(parse_urls("tls://127.0.0.1:4222").unwrap().len(), 1);
+        for url in ["ws://127.0.0.1:4222", "nats://a:1,wss://b:2"] {
             assert!(matches!(parse_urls(url), Err(ReaderError::Unsupported { .. })), "{url}");
         }
         assert!(matches!(parse_urls("http://x:1"), Err(ReaderError::Url { .. })));

@@ -8,14 +8,63 @@
 //! replay's CPU; this reader only needs each delivery's reply subject and
 //! payload.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_nats::ServerAddr;
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use super::ReaderError;
+use crate::NatsAuth;
+
+/// The connection's transport: plain TCP until the server's INFO, then TLS
+/// when either side requires it.
+enum Socket {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only between taking the TCP stream and wrapping it.
+    Upgrading,
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Socket::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+            Socket::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_flush(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Socket::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Socket::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
 
 /// Longer control lines are a protocol error (the server's own limit is 4 KiB).
 const MAX_CONTROL_LINE: usize = 4096;
@@ -204,42 +253,73 @@ fn protocol(what: &str) -> ReaderError {
 
 /// A connected, handshaken client connection.
 pub(super) struct Connection {
-    socket: TcpStream,
+    socket: Socket,
     buf: BytesMut,
     out: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects (`addr` is a `nats://` URL: `parse_urls` refuses others),
-    /// reads the server's INFO, and sends CONNECT; returns once the server
-    /// answered a PING, so it accepted us.
-    pub async fn open(addr: &ServerAddr, client_name: &str, idle_limit: Duration) -> Result<Connection, ReaderError> {
+    /// Connects (`addr` is a `nats://` or `tls://` URL), reads the server's
+    /// INFO, upgrades to TLS when either side requires it, and sends
+    /// CONNECT with `auth`'s credentials; returns once the server answered
+    /// a PING, so it accepted us.
+    pub async fn open(
+        addr: &ServerAddr,
+        client_name: &str,
+        idle_limit: Duration,
+        auth: &NatsAuth,
+    ) -> Result<Connection, ReaderError> {
         let url = addr.as_url_str().to_string();
         let socket = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((addr.host(), addr.port())))
             .await
             .map_err(|_| ReaderError::Io(std::io::ErrorKind::TimedOut.into()))??;
         socket.set_nodelay(true)?;
-        let mut conn = Connection { socket, buf: BytesMut::with_capacity(READ_CHUNK), out: Vec::new() };
+        let mut conn =
+            Connection { socket: Socket::Plain(socket), buf: BytesMut::with_capacity(READ_CHUNK), out: Vec::new() };
         let info = match conn.next_op(CONNECT_TIMEOUT).await? {
             Op::Info(info) => info,
             other => return Err(protocol(&format!("{other:?} before its INFO"))),
         };
         let info: serde_json::Value =
             serde_json::from_slice(&info).map_err(|e| protocol(&format!("an INFO that is not JSON ({e})")))?;
-        for (flag, reason) in
-            [("tls_required", "the server requires TLS"), ("auth_required", "the server requires credentials")]
-        {
-            if info[flag].as_bool() == Some(true) {
-                return Err(ReaderError::Unsupported { url, reason: reason.into() });
-            }
+        let tls = addr.tls_required() || auth.require_tls || info["tls_required"].as_bool() == Some(true);
+        if tls {
+            conn.upgrade(addr.host(), auth).await.map_err(|e| ReaderError::Unsupported {
+                url: url.clone(),
+                reason: format!("TLS handshake failed: {e}"),
+            })?;
         }
-        let connect = serde_json::json!({
-            "verbose": false, "pedantic": false, "headers": true, "no_responders": true,
+        let nonce = info["nonce"].as_str();
+        let credentials = auth
+            .connect_fields(nonce)
+            .map_err(|e| ReaderError::Unsupported { url: url.clone(), reason: e.to_string() })?;
+        if info["auth_required"].as_bool() == Some(true) && credentials.is_empty() {
+            return Err(ReaderError::Unsupported { url, reason: "the server requires credentials; none given".into() });
+        }
+        let mut connect = serde_json::json!({
+            "verbose": false, "pedantic": false, "headers": true, "no_responders": true, "tls_required": tls,
             "protocol": 1, "lang": "rust-orderstream", "version": env!("CARGO_PKG_VERSION"), "name": client_name,
         });
+        if let Some(fields) = connect.as_object_mut() {
+            fields.extend(credentials);
+        }
         conn.out.extend_from_slice(format!("CONNECT {connect}\r\n").as_bytes());
         conn.sync(idle_limit).await?;
         Ok(conn)
+    }
+
+    /// The TLS handshake over the TCP connection (after INFO, as NATS does).
+    async fn upgrade(&mut self, host: &str, auth: &NatsAuth) -> std::io::Result<()> {
+        let Socket::Plain(tcp) = std::mem::replace(&mut self.socket, Socket::Upgrading) else {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        };
+        let connector = tokio_rustls::TlsConnector::from(auth.tls_config()?);
+        let name = crate::security::server_name(host)?;
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        self.socket = Socket::Tls(Box::new(tls));
+        Ok(())
     }
 
     pub fn subscribe(&mut self, subject: &str, sid: u64) {
