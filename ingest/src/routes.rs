@@ -99,7 +99,10 @@ fn accepted_response(accepted: Accepted) -> Response {
         (status = 409, description = "Idempotency-Key reused with a different body", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
+        (status = 401, description = "No API key, or not a valid one (once keys exist)", body = ApiError),
+        (status = 403, description = "The key's role may not submit orders", body = ApiError),
         (status = 422, description = "Validation failed; `field` names the culprit", body = ApiError),
+        (status = 429, description = "Over the customer's or the key's rate limit; retry after Retry-After seconds (RateLimit-* headers)", body = ApiError),
         (status = 503, description = "Not stored (JetStream unavailable or refusing); retry after Retry-After seconds", body = ApiError),
         (status = 504, description = "Sent, but JetStream did not confirm it in time: it may be stored. `order_id` in the body; GET /api/orders/{order_id} resolves it, and a retry with the same Idempotency-Key returns this order", body = ApiError),
     )
