@@ -265,5 +265,20 @@ async fn keys_roles_scope_tracking_and_pii() -> TestResult {
     })
     .await?;
     assert!(up.keys(&["revoke", "wall"]).await.is_err(), "already revoked");
+
+    // `orderstream sql` reads the files (no key), read-only unless asked.
+    let lake = up.data.path().join("lake");
+    let sql = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(common::BIN);
+        command.arg("sql").args(args).arg("--data").arg(&lake);
+        command.output()
+    };
+    let write = "CREATE EXTERNAL TABLE leak STORED AS CSV LOCATION '/etc/hostname'";
+    let refused = sql(&[write]).await?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-writes"), "{refused:?}");
+    assert!(sql(&[write, "--allow-writes"]).await?.status.success(), "the operator may");
+    let read = sql(&["SELECT count(client_ip) AS ips FROM orders", "--format", "json"]).await?;
+    assert!(read.status.success(), "{read:?}");
     up.stop().await
 }

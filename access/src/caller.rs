@@ -50,6 +50,15 @@ impl Caller {
         }
     }
 
+    /// Whether customers' data (who ordered what) is shown: admins, and
+    /// everyone while access is open.
+    pub fn sees_customers(&self) -> bool {
+        match self {
+            Caller::Open => true,
+            Caller::Key(p) => p.role == Role::Admin,
+        }
+    }
+
     /// Whether PII columns are shown unmasked: admins, keys with the `pii`
     /// grant, and everyone while open.
     pub fn sees_pii(&self) -> bool {

@@ -189,14 +189,31 @@ impl Sampler {
 }
 
 /// `GET /api/dashboard/ws`: a snapshot now, then each new one (every second).
-pub async fn websocket(State(state): State<Dashboard>, WebSocketUpgrade(upgrade): WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(state): State<Dashboard>,
+    caller: access::Caller,
+    WebSocketUpgrade(upgrade): WebSocketUpgrade,
+) -> Response {
     let latest = state.live.latest.subscribe();
-    upgrade.on_upgrade(move |socket| push(socket, latest))
+    // Viewers and analysts see the flow, not whose orders they are.
+    let redact = !caller.sees_customers();
+    upgrade.on_upgrade(move |socket| push(socket, latest, redact))
 }
 
-async fn push(mut socket: WebSocket, mut latest: watch::Receiver<Value>) {
+/// The snapshot without customer ids.
+fn without_customers(mut snapshot: Value) -> Value {
+    if let Some(orders) = snapshot.get_mut("recent_orders").and_then(Value::as_array_mut) {
+        for order in orders.iter_mut().filter_map(Value::as_object_mut) {
+            order.remove("customer_id");
+        }
+    }
+    snapshot
+}
+
+async fn push(mut socket: WebSocket, mut latest: watch::Receiver<Value>, redact: bool) {
     loop {
-        let snapshot = latest.borrow_and_update().to_string();
+        let snapshot = latest.borrow_and_update().clone();
+        let snapshot = if redact { without_customers(snapshot) } else { snapshot }.to_string();
         if socket.send(Message::Text(snapshot.into())).await.is_err() {
             return;
         }

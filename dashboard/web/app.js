@@ -107,7 +107,7 @@ let liveChart = null;
 function drawLive(snapshot) {
   $("kpi-rate").textContent = Number(snapshot.orders_per_s).toFixed(1);
   $("recent-orders").innerHTML = (snapshot.recent_orders || []).map((o) =>
-    `<tr data-order="${esc(o.order_id)}"><td>${esc(o.order_id)}</td><td>${esc(o.customer_id)}</td><td class="num">${esc(o.items)}</td>` +
+    `<tr data-order="${esc(o.order_id)}"><td>${esc(o.order_id)}</td><td>${esc(o.customer_id ?? "–")}</td><td class="num">${esc(o.items)}</td>` +
     `<td class="num">${esc(money(o.total, o.currency))}</td><td>${esc(when(o.received_at))}</td></tr>`).join("");
   if (liveChart) {
     const rows = snapshot.per_second || [];

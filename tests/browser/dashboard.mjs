@@ -213,6 +213,9 @@ try {
   await page.goto(`${base}/#fraud`);
   await page.waitForSelector("#page-overview.active", { timeout: 15000 });
   await page.waitForSelector("#ws-state.up", { timeout: 15000 });
+  await page.waitForSelector("#recent-orders tr[data-order]", { timeout: 15000 });
+  const customers = await page.$$eval("#recent-orders tr[data-order]", (rows) => rows.map((r) => r.textContent));
+  if (customers.some((text) => text.includes("browser-"))) throw new Error(`a viewer sees customer ids: ${customers[0]}`);
   await page.screenshot({ path: `${out}/viewer.png`, fullPage: true });
 
   if (errors.length) throw new Error(errors.join("\n"));
