@@ -1,7 +1,8 @@
 //! Who may do what: API keys with a role, kept hashed in the `API_KEYS`
 //! bucket and watched by every process; the one table of which role may use
-//! which route; the middleware that applies it; and signed, expiring
-//! tracking links for one order's customer.
+//! which route; the middleware that applies it (with per-key rate limits,
+//! the admin audit and the security headers); signed, expiring tracking
+//! links for one order's customer; and rate limits counted in NATS KV.
 //!
 //! Open until the first key: with no key in the bucket (and no
 //! `--admin-token`), every route answers anyone, and the process says so at
