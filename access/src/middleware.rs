@@ -28,7 +28,36 @@ fn presented_key(request: &Request) -> Option<String> {
         return None;
     }
     let query = request.uri().query()?;
-    query.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_string)
+    query.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(percent_decoded)
+}
+
+/// A query value as the browser's `encodeURIComponent` wrote it (`%XX`, and
+/// `+` for a space); a malformed escape is kept as it is.
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| value.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, None) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the layer needs: the keys, and where per-key limits are counted.
@@ -215,4 +244,17 @@ pub fn protect(router: axum::Router, gate: Gate, cors_origins: &[String]) -> axu
         None => router,
     };
     router.layer(axum::middleware::from_fn(security_headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decoded;
+
+    #[test]
+    fn access_tokens_are_read_as_the_browser_encoded_them() {
+        assert_eq!(percent_decoded("osk_0a1b"), "osk_0a1b");
+        assert_eq!(percent_decoded("s%2Fcr%3Dt%26x"), "s/cr=t&x");
+        assert_eq!(percent_decoded("a+b%20c"), "a b c");
+        assert_eq!(percent_decoded("bad%zz%4"), "bad%zz%4", "a malformed escape is kept");
+    }
 }
