@@ -72,8 +72,10 @@ impl ProcessorProc {
     }
 }
 
-/// POSTs one order until it is accepted, retrying 503s and dropped
-/// connections with the same Idempotency-Key, as a careful producer does.
+/// POSTs one order until it is accepted, retrying 503s, 504s and dropped
+/// connections with the same Idempotency-Key, as a careful producer does
+/// (a 504 may be stored: the API says to retry with the same key, which
+/// returns that order; the audit then proves there is one of it).
 async fn place(http: &reqwest::Client, base: &str, i: u64, products: u64) -> Result<(), String> {
     let body = serde_json::json!({
         "customer_id": format!("cust-{}", i % 500),
@@ -96,7 +98,7 @@ async fn place(http: &reqwest::Client, base: &str, i: u64, products: u64) -> Res
             .await
         {
             Ok(res) if res.status() == 202 || res.status() == 200 => return Ok(()),
-            Ok(res) if res.status() == 503 => {}
+            Ok(res) if res.status() == 503 || res.status() == 504 => {}
             Ok(res) => return Err(format!("order {i}: unexpected {}", res.status())),
             Err(_) => {}
         }
