@@ -271,11 +271,13 @@ async fn a_failing_analytics_job_is_reported_and_heals() -> TestResult {
         status == 503 && body["message"].as_str().is_some_and(|m| m.contains("analytics"))
     })
     .await?;
-    let metrics = http.get(format!("{}/metrics", up.base)).send().await?.text().await?;
-    assert!(
-        metrics.contains("orderstream_component_state{component=\"analytics.orders\",state=\"failing\"} 1"),
-        "{metrics}"
-    );
+    // Each stream's job fails when it next commits, in either order.
+    wait_until("the metrics report the orders job failing", Duration::from_secs(30), async || {
+        let Ok(res) = http.get(format!("{}/metrics", up.base)).send().await else { return false };
+        let metrics = res.text().await.unwrap_or_default();
+        metrics.contains("orderstream_component_state{component=\"analytics.orders\",state=\"failing\"} 1")
+    })
+    .await?;
 
     std::fs::remove_file(&lake)?;
     std::fs::rename(&moved, &lake)?;
