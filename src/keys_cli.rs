@@ -30,16 +30,6 @@ impl AccessArgs {
     pub fn tracking_ttl(&self) -> Duration {
         Duration::from_secs(self.tracking_ttl_secs.max(1))
     }
-
-    /// Opens the keys (a role that serves must know them before it serves).
-    pub async fn keyring(
-        &self,
-        client: &async_nats::Client,
-        health: schemas::health::Health,
-    ) -> Result<access::Keyring> {
-        let js = async_nats::jetstream::new(client.clone());
-        access::Keyring::open(&js, self.admin_token.as_deref(), health).await.context("reading the API keys")
-    }
 }
 
 /// What a serving role puts in front of its routes.

@@ -85,7 +85,7 @@ async fn flag_set(mut flag: watch::Receiver<bool>) {
 }
 
 /// Reads the API keys (before serving: a role must not start open by
-/// mistake) and what guards the routes.
+/// mistake) and opens what guards the routes, over one JetStream context.
 pub(crate) async fn guard(
     access: &crate::keys_cli::AccessArgs,
     client: &async_nats::Client,
@@ -93,7 +93,9 @@ pub(crate) async fn guard(
 ) -> Result<crate::keys_cli::Guard> {
     let js = async_nats::jetstream::new(client.clone());
     Ok(crate::keys_cli::Guard {
-        keyring: access.keyring(client, health).await?,
+        keyring: access::Keyring::open(&js, access.admin_token.as_deref(), health)
+            .await
+            .context("reading the API keys")?,
         limiter: Some(access::RateLimiter::open(&js).await.context("opening the rate limits")?),
         audit: Some(js),
         cors_origins: access.cors_origins.clone(),

@@ -45,10 +45,19 @@ impl Access {
 pub fn route_access(method: &Method, path: &str) -> Access {
     // Operations, and the web page with its files: it must load to sign in.
     let Some(api) = path.strip_prefix("/api/") else { return Access::Public };
-    let parts: Vec<&str> = api.split('/').collect();
+    // The first segments, without allocating (this runs on every request):
+    // no pattern below names more than four, and a deeper path only meets
+    // the `..` patterns, which match it whatever its length.
+    let mut segments = [""; 5];
+    let mut count = 0;
+    for (slot, part) in segments.iter_mut().zip(api.split('/')) {
+        *slot = part;
+        count += 1;
+    }
+    let parts = &segments[..count];
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
-    match parts.as_slice() {
+    match parts {
         ["openapi.json"] | ["track", ..] => Access::Public,
         ["whoami"] | ["products"] if get => Access::AnyKey,
         ["orders"] | ["orders", "batch"] if post => Access::Producer,
@@ -100,6 +109,8 @@ mod tests {
             (Method::GET, "/api/analytics/demand-forecast", Access::Viewer),
             (Method::POST, "/api/admin/orders/bulk", Access::Admin),
             (Method::GET, "/api/something-new", Access::Admin),
+            (Method::GET, "/api/dashboard/a/b/c/d/e/f", Access::Viewer),
+            (Method::GET, "/api/orders/a/events/b/c/d", Access::Admin),
         ];
         for (method, path, want) in cases {
             assert_eq!(route_access(&method, path), want, "{method} {path}");

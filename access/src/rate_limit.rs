@@ -96,16 +96,24 @@ impl Verdict {
         }
     }
 
-    /// The `429` for a refused request: JSON, naming what was limited.
+    /// The `429` error for a refused request: JSON naming what was limited,
+    /// with `Retry-After` (a batch's item carries it as it is).
+    pub fn error(&self, what: &str, field: &str) -> schemas::http::HttpError {
+        schemas::http::HttpError {
+            retry_after_secs: Some(self.reset_secs),
+            ..schemas::http::HttpError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{what}: at most {} requests a minute; retry in {} s", self.limit, self.reset_secs),
+            )
+            .with_field(field)
+        }
+    }
+
+    /// [`Verdict::error`] as a response, with the `RateLimit-*` headers.
     pub fn refusal(&self, what: &str, field: &str) -> axum::response::Response {
         use axum::response::IntoResponse;
-        let mut response = schemas::http::HttpError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("{what}: at most {} requests a minute; retry in {} s", self.limit, self.reset_secs),
-        )
-        .with_field(field)
-        .into_response();
+        let mut response = self.error(what, field).into_response();
         self.headers(response.headers_mut());
         response
     }

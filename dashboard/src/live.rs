@@ -212,8 +212,12 @@ fn without_customers(mut snapshot: Value) -> Value {
 
 async fn push(mut socket: WebSocket, mut latest: watch::Receiver<Value>, redact: bool) {
     loop {
-        let snapshot = latest.borrow_and_update().clone();
-        let snapshot = if redact { without_customers(snapshot) } else { snapshot }.to_string();
+        // Copied only for a connection that must not see customers.
+        let snapshot = if redact {
+            without_customers(latest.borrow_and_update().clone()).to_string()
+        } else {
+            latest.borrow_and_update().to_string()
+        };
         if socket.send(Message::Text(snapshot.into())).await.is_err() {
             return;
         }

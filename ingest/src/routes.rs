@@ -190,15 +190,9 @@ async fn accept_one(
 ) -> BatchItemResult {
     let outcome = match decode_json::<CreateOrderRequest>(raw.get().as_bytes()) {
         Err(e) => Err(HttpError::from(e)),
-        Ok(req) if let Some(refused) = over_customer_limit(&state, &req.customer_id).await => Err(HttpError {
-            retry_after_secs: Some(refused.reset_secs),
-            ..HttpError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("customer {:?}: at most {} orders a minute", req.customer_id, refused.limit),
-            )
-            .with_field("customer_id")
-        }),
+        Ok(req) if let Some(refused) = over_customer_limit(&state, &req.customer_id).await => {
+            Err(refused.error(&format!("customer {:?}", req.customer_id), "customer_id"))
+        }
         Ok(req) => state
             .intake
             .accept(&req, req.idempotency_key.as_deref(), producer, &state.metrics)

@@ -242,21 +242,33 @@ pub async fn list_dlq(
     Query(q): Query<DlqQuery>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let mut stream = state.js.get_stream(broker::DLQ_STREAM).await.map_err(unavailable)?;
+    let (count, messages) = newest_messages(&state, broker::DLQ_STREAM, limit).await?;
+    let letters: Vec<DeadLetter> = messages.iter().map(dead_letter).collect();
+    state.metrics.dlq_messages.set(count as i64);
+    Ok(Json(serde_json::json!({"total": count, "dead_letters": letters})))
+}
+
+/// The newest `limit` messages of `stream`, newest first, and how many it
+/// holds (removed messages are skipped).
+async fn newest_messages(
+    state: &ApiState,
+    stream: &str,
+    limit: usize,
+) -> Result<(u64, Vec<async_nats::jetstream::message::StreamMessage>), HttpError> {
+    let mut stream = state.js.get_stream(stream).await.map_err(unavailable)?;
     let info = stream.info().await.map_err(unavailable)?;
     let (first, last, count) = (info.state.first_sequence, info.state.last_sequence, info.state.messages);
-    let mut letters = Vec::new();
+    let mut messages = Vec::new();
     let mut seq = last;
-    while count > 0 && seq >= first && seq > 0 && letters.len() < limit {
-        match state.dlq.direct_get(seq).await {
-            Ok(message) => letters.push(dead_letter(&message)),
+    while count > 0 && seq >= first && seq > 0 && messages.len() < limit {
+        match stream.direct_get(seq).await {
+            Ok(message) => messages.push(message),
             Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
             Err(e) => return Err(unavailable(e)),
         }
         seq -= 1;
     }
-    state.metrics.dlq_messages.set(count as i64);
-    Ok(Json(serde_json::json!({"total": count, "dead_letters": letters})))
+    Ok((count, messages))
 }
 
 fn dead_letter(message: &async_nats::jetstream::message::StreamMessage) -> DeadLetter {
@@ -324,22 +336,8 @@ pub async fn audit_log(
             HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit must be 1 to 500").with_field("limit")
         );
     }
-    let mut stream = state.js.get_stream(broker::ADMIN_AUDIT_STREAM).await.map_err(unavailable)?;
-    let info = stream.info().await.map_err(unavailable)?;
-    let (first, last, count) = (info.state.first_sequence, info.state.last_sequence, info.state.messages);
-    let mut actions = Vec::new();
-    let mut seq = last;
-    while count > 0 && seq >= first && seq > 0 && actions.len() < limit {
-        match stream.direct_get(seq).await {
-            Ok(message) => {
-                if let Ok(action) = serde_json::from_slice::<schemas::audit::AdminAction>(&message.payload) {
-                    actions.push(action);
-                }
-            }
-            Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-        seq -= 1;
-    }
+    let (count, messages) = newest_messages(&state, broker::ADMIN_AUDIT_STREAM, limit).await?;
+    let actions: Vec<schemas::audit::AdminAction> =
+        messages.iter().filter_map(|message| serde_json::from_slice(&message.payload).ok()).collect();
     Ok(Json(serde_json::json!({"total": count, "actions": actions})))
 }

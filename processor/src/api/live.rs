@@ -75,12 +75,9 @@ pub async fn sse(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let id = parse_id(&id)?;
-    super::orders::check_owner(&state, &caller, id).await?;
     // Subscribed before the check, so an event between the two is not lost.
     let subscription = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
-    if super::orders::load_view(&state, id).await?.is_none() {
-        return Err(HttpError::not_found("order"));
-    }
+    super::orders::owned_order(&state, &caller, id).await?;
     let stream = subscription.map(|message| {
         let kind = message.subject.as_str().rsplit('.').next().unwrap_or("event").to_string();
         Ok(Event::default().event(kind).data(String::from_utf8_lossy(&message.payload)))

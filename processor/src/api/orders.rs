@@ -25,7 +25,7 @@ pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
 }
 
 /// The order as accepted, and its ORDERS sequence.
-async fn load_accepted(state: &ApiState, id: Uuid) -> Result<Option<(Order, u64)>, HttpError> {
+pub(crate) async fn load_accepted(state: &ApiState, id: Uuid) -> Result<Option<(Order, u64)>, HttpError> {
     match state.orders.direct_get_last_for_subject(order_submitted_subject(id)).await {
         Ok(message) => {
             let order: Order = serde_json::from_slice(&message.payload).map_err(unavailable)?;
@@ -40,27 +40,32 @@ async fn load_accepted(state: &ApiState, id: Uuid) -> Result<Option<(Order, u64)
 /// accepted, with its place in line.
 pub(crate) async fn load_view(state: &ApiState, id: Uuid) -> Result<Option<OrderView>, HttpError> {
     let Some((order, seq)) = load_accepted(state, id).await? else { return Ok(None) };
-    if let Some(bytes) = state.views.get(order_view_key(&order.customer_id, id)).await.map_err(unavailable)? {
+    Ok(Some(view_of(state, &order, seq).await?))
+}
+
+/// [`load_view`] of an order already read from ORDERS.
+async fn view_of(state: &ApiState, order: &Order, seq: u64) -> Result<OrderView, HttpError> {
+    if let Some(bytes) =
+        state.views.get(order_view_key(&order.customer_id, order.order_id)).await.map_err(unavailable)?
+    {
         let live: OrderState = serde_json::from_slice(&bytes).map_err(unavailable)?;
-        return Ok(Some(OrderView::from_state(&live)));
+        return Ok(OrderView::from_state(&live));
     }
-    let mut view = OrderView::new(&order, seq);
+    let mut view = OrderView::new(order, seq);
     let position = match state.lease.get(LEASE_KEY).await {
         Ok(Some(bytes)) => serde_json::from_slice::<LeaseValue>(&bytes).map(|l| l.position).unwrap_or(0),
         _ => 0,
     };
     view.position_in_line = Some(seq.saturating_sub(position).max(1));
-    Ok(Some(view))
+    Ok(view)
 }
 
-/// 404 unless `caller` may see this order: a producer sees only its own
-/// (another's is not found rather than forbidden, so ids cannot be probed).
-pub(crate) async fn check_owner(state: &ApiState, caller: &Caller, id: Uuid) -> Result<(), HttpError> {
-    if caller.may_touch_order(None) {
-        return Ok(()); // admins, and everyone while access is open
-    }
+/// The order as accepted, if `caller` may see it: 404 when it does not
+/// exist or, for a producer, is another's (not found rather than
+/// forbidden, so ids cannot be probed). One read serves both checks.
+pub(crate) async fn owned_order(state: &ApiState, caller: &Caller, id: Uuid) -> Result<(Order, u64), HttpError> {
     match load_accepted(state, id).await? {
-        Some((order, _)) if caller.may_touch_order(order.producer.as_deref()) => Ok(()),
+        Some((order, seq)) if caller.may_touch_order(order.producer.as_deref()) => Ok((order, seq)),
         _ => Err(HttpError::not_found("order")),
     }
 }
@@ -71,8 +76,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, HttpError> {
     let id = parse_id(&id)?;
-    check_owner(&state, &caller, id).await?;
-    load_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::not_found("order"))
+    let (order, seq) = owned_order(&state, &caller, id).await?;
+    Ok(Json(view_of(&state, &order, seq).await?))
 }
 
 #[derive(Serialize)]
@@ -92,10 +97,7 @@ pub async fn timeline(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TimelineEntry>>, HttpError> {
     let id = parse_id(&id)?;
-    check_owner(&state, &caller, id).await?;
-    let Some((order, order_seq)) = load_accepted(&state, id).await? else {
-        return Err(HttpError::not_found("order"));
-    };
+    let (order, order_seq) = owned_order(&state, &caller, id).await?;
     let suffixes: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).chain(["refund", "rejected"]).collect();
     let lookups =
         suffixes.iter().map(|suffix| state.events.direct_get_last_for_subject(order_event_subject(id, suffix)));
@@ -229,8 +231,8 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
     let id = parse_id(&id)?;
-    check_owner(&state, &caller, id).await?;
-    let view = load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
+    let (order, seq) = owned_order(&state, &caller, id).await?;
+    let view = view_of(&state, &order, seq).await?;
     let status = view.accepted.status;
     if status.is_terminal() || status == OrderStatus::Shipped {
         return Err(HttpError::conflict(

@@ -58,7 +58,7 @@ pub async fn track_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let id = verified(&state, &token)?;
     let subscription = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
-    if super::orders::load_view(&state, id).await?.is_none() {
+    if super::orders::load_accepted(&state, id).await?.is_none() {
         return Err(HttpError::not_found("order"));
     }
     let stream = subscription.filter_map(|message| async move {

@@ -29,27 +29,24 @@ impl Log {
         self.seq
     }
 
-    fn stock(&mut self, product: &str, quantity: u64) {
+    fn set_stock(&mut self, product: &str, quantity: u64, list_price: Option<ListPrice>) {
         self.push(Input::Stock(StockCommand {
             request_id: format!("r{}", self.seq),
             product_id: product.into(),
             change: StockChange::Set { quantity },
             reason: None,
             issued_at: Utc::now(),
-            list_price: None,
+            list_price,
         }));
+    }
+
+    fn stock(&mut self, product: &str, quantity: u64) {
+        self.set_stock(product, quantity, None);
     }
 
     /// A catalog import's command: stock and the list price.
     fn list(&mut self, product: &str, quantity: u64, unit_price: i64, currency: Currency) {
-        self.push(Input::Stock(StockCommand {
-            request_id: format!("r{}", self.seq),
-            product_id: product.into(),
-            change: StockChange::Set { quantity },
-            reason: None,
-            issued_at: Utc::now(),
-            list_price: Some(ListPrice { unit_price: MinorUnits(unit_price), currency }),
-        }));
+        self.set_stock(product, quantity, Some(ListPrice { unit_price: MinorUnits(unit_price), currency }));
     }
 
     fn order(&mut self, customer: &str, items: &[(&str, u32)]) -> Uuid {
@@ -57,6 +54,10 @@ impl Log {
     }
 
     fn order_priced(&mut self, customer: &str, items: &[(&str, u32)], unit_price: MinorUnits) -> Uuid {
+        self.order_taxed(customer, items, unit_price, TaxRate(0))
+    }
+
+    fn order_taxed(&mut self, customer: &str, items: &[(&str, u32)], unit_price: MinorUnits, tax: TaxRate) -> Uuid {
         let new = NewOrder {
             customer_id: customer.into(),
             items: items.iter().map(|(p, q)| OrderItem { product_id: (*p).into(), quantity: *q, unit_price }).collect(),
@@ -66,7 +67,7 @@ impl Log {
             client_ip: None,
             placed_at: None,
         };
-        let order = Order::accept(new, Uuid::now_v7(), Utc::now(), TaxRate(0), None);
+        let order = Order::accept(new, Uuid::now_v7(), Utc::now(), tax, None);
         let id = order.order_id;
         self.push(Input::Order(Box::new(order)));
         id
@@ -132,18 +133,7 @@ fn reprice_charges_the_catalog_and_trust_the_client() {
     let mut log = Log::new();
     log.engine.reconfigure(EngineConfig { pricing: Pricing::Reprice, ..EngineConfig::default() });
     log.list("lamp", 10, 4950, Currency::USD);
-    let new = NewOrder {
-        customer_id: "c1".into(),
-        items: vec![OrderItem { product_id: "lamp".into(), quantity: 2, unit_price: MinorUnits(1) }],
-        currency: Currency::USD,
-        shipping_address: None,
-        payment_method: None,
-        client_ip: None,
-        placed_at: None,
-    };
-    let order = Order::accept(new, Uuid::now_v7(), Utc::now(), TaxRate(1000), None);
-    let id = order.order_id;
-    log.push(Input::Order(Box::new(order)));
+    let id = log.order_taxed("c1", &[("lamp", 2)], MinorUnits(1), TaxRate(1000));
     let charged = &log.fx.views[&id].order;
     assert_eq!(log.status(id), OrderStatus::Reserved);
     assert_eq!((charged.subtotal, charged.tax, charged.total), (MinorUnits(9900), MinorUnits(990), MinorUnits(10890)));
