@@ -70,6 +70,8 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         "system.png",
         "forecast.png",
         "viewer.png",
+        "track.png",
+        "narrow.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "{shot} kept");
     }

@@ -31,6 +31,46 @@ pub enum BulkAction {
     MarkShipped,
 }
 
+impl BulkAction {
+    pub const ALL: [BulkAction; 2] = [BulkAction::Cancel, BulkAction::MarkShipped];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkAction::Cancel => "cancel",
+            BulkAction::MarkShipped => "mark_shipped",
+        }
+    }
+
+    /// The states the action can apply to, from the one state machine: a
+    /// customer's cancellation's, and the states shipping is one or two
+    /// steps on from (through processing).
+    pub fn allowed_from(self) -> Vec<OrderStatus> {
+        match self {
+            BulkAction::Cancel => CancelReason::CustomerCancelled.allowed_from().to_vec(),
+            BulkAction::MarkShipped => OrderStatus::ALL
+                .into_iter()
+                .filter(|s| {
+                    s.next_states().contains(&OrderStatus::Shipped)
+                        || (s.next_states().contains(&OrderStatus::Processing)
+                            && OrderStatus::Processing.next_states().contains(&OrderStatus::Shipped))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /api/dashboard/statuses`: the statuses, their transitions and which
+/// bulk action applies where, so the page offers only what can happen.
+pub async fn statuses() -> axum::Json<Value> {
+    let statuses: Vec<Value> = OrderStatus::ALL
+        .into_iter()
+        .map(|s| json!({"status": s, "next": s.next_states(), "terminal": s.next_states().is_empty()}))
+        .collect();
+    let actions: serde_json::Map<String, Value> =
+        BulkAction::ALL.into_iter().map(|a| (a.name().to_string(), json!(a.allowed_from()))).collect();
+    axum::Json(json!({"statuses": statuses, "actions": actions, "max_bulk": MAX_BULK}))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
@@ -76,10 +116,7 @@ pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body
 
 impl BulkRequest {
     fn action_name(&self) -> &'static str {
-        match self.action {
-            BulkAction::Cancel => "cancel",
-            BulkAction::MarkShipped => "mark_shipped",
-        }
+        self.action.name()
     }
 }
 
@@ -135,4 +172,17 @@ async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
     tokio::time::timeout(state.settings.command_timeout, wait).await.unwrap_or_else(
         |_| json!({"order_id": id, "result": "queued", "message": "durable in the log; the verdict is on its way"}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_apply_where_the_state_machine_allows() {
+        use OrderStatus::*;
+        assert_eq!(BulkAction::MarkShipped.allowed_from(), [Confirmed, Processing]);
+        assert!(!BulkAction::Cancel.allowed_from().contains(&Shipped));
+        assert!(!BulkAction::Cancel.allowed_from().contains(&Cancelled));
+    }
 }

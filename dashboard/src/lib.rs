@@ -26,6 +26,7 @@ pub mod lake;
 pub mod live;
 pub mod params;
 pub mod rollups;
+pub mod sales;
 pub mod sandbox;
 pub mod search;
 pub mod sql_api;
@@ -212,10 +213,11 @@ pub fn routes(state: Dashboard) -> Router {
     Router::new()
         .route("/api/sql", post(sql_api::run))
         .route("/api/sql/tables", get(sql_api::tables))
-        .route("/api/dashboard/summary", get(views::summary))
-        .route("/api/dashboard/revenue", get(views::revenue))
+        .route("/api/dashboard/summary", get(sales::summary))
+        .route("/api/dashboard/statuses", get(bulk::statuses))
+        .route("/api/dashboard/revenue", get(sales::revenue))
         .route("/api/dashboard/heatmap", get(views::heatmap))
-        .route("/api/dashboard/top-products", get(views::top_products))
+        .route("/api/dashboard/top-products", get(sales::top_products))
         .route("/api/dashboard/funnel", get(views::funnel))
         .route("/api/dashboard/fraud-queue", get(views::fraud_queue))
         .route("/api/dashboard/fraud-stats", get(fraud_api::fraud_stats))

@@ -209,7 +209,7 @@ pub async fn revenue_rows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     filters: &str,
-) -> Result<(Vec<Value>, usize), HttpError> {
+) -> Result<(Vec<crate::sales::RevenueRow>, usize), HttpError> {
     if !has(state, &["order_items"]).await {
         return Ok((Vec::new(), 0));
     }
@@ -224,7 +224,7 @@ pub async fn revenue_rows(
         "SELECT window_start, category, sum(revenue) AS revenue, sum(units) AS units FROM ({rows_of}) \
          GROUP BY 1, 2 ORDER BY 1, 2"
     );
-    Ok((rows(state, &sql).await?, coverage.windows_from_pipeline()))
+    Ok((crate::views::typed_rows(state, &sql).await?, coverage.windows_from_pipeline()))
 }
 
 /// The best sellers by revenue over `[from, to)` (`{product_id, units,

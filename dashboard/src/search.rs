@@ -77,14 +77,10 @@ struct Search {
 
 fn decimal(field: &str, value: Option<&str>) -> Result<Option<String>, HttpError> {
     let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    let ok = v.len() <= 24
-        && v.split_once('.')
-            .map_or(v, |(a, b)| if b.bytes().all(|c| c.is_ascii_digit()) { a } else { "x" })
-            .trim_start_matches('-')
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-        && v.bytes().any(|c| c.is_ascii_digit());
-    if ok { Ok(Some(v.to_string())) } else { Err(bad(field, "an amount is a decimal number such as 25 or 19.99")) }
+    match schemas::Amount::parse_filter(v) {
+        Ok(amount) => Ok(Some(amount.to_string())),
+        Err(e) => Err(bad(field, format!("an amount is a non-negative decimal such as 25 or 19.99: {v} {e}"))),
+    }
 }
 
 /// The cursor is the last row's sort key and id, hex-encoded: opaque to
@@ -107,7 +103,7 @@ fn decode_cursor(cursor: &str, sort: SortKey) -> Result<(String, String), HttpEr
     let id = uuid::Uuid::parse_str(id).map_err(|_| invalid())?.to_string();
     match sort {
         SortKey::PlacedAt => key.parse::<i64>().map_err(|_| invalid())?,
-        SortKey::Total => decimal("cursor", Some(key))?.map(|_| 0).ok_or_else(invalid)?,
+        SortKey::Total => schemas::Amount::parse(key).map(|_| 0).map_err(|_| invalid())?,
     };
     Ok((key.to_string(), id))
 }
@@ -138,12 +134,19 @@ impl Search {
         {
             return Err(bad("from", "from must be before to"));
         }
+        let (min_total, max_total) =
+            (decimal("min_total", q.min_total.as_deref())?, decimal("max_total", q.max_total.as_deref())?);
+        if let (Some(min), Some(max)) = (&min_total, &max_total)
+            && schemas::Amount::parse(min).ok() > schemas::Amount::parse(max).ok()
+        {
+            return Err(bad("min_total", format!("min_total {min} is above max_total {max}: no order could match")));
+        }
         let search = Search {
             status,
             from,
             to,
-            min_total: decimal("min_total", q.min_total.as_deref())?,
-            max_total: decimal("max_total", q.max_total.as_deref())?,
+            min_total,
+            max_total,
             customer_id: params::id("customer_id", q.customer_id.as_deref())?,
             product_id: params::id("product_id", q.product_id.as_deref())?,
             q: params::id("q", q.q.as_deref())?,
@@ -574,6 +577,10 @@ mod tests {
         );
         assert_eq!(parse(SearchQuery { sort: Some("-total".into()), ..Default::default() }), Some("sort".into()));
         assert_eq!(parse(SearchQuery { min_total: Some("19.99".into()), ..Default::default() }), None);
+        assert_eq!(parse(SearchQuery { min_total: Some("-5".into()), ..Default::default() }), Some("min_total".into()));
+        let crossed =
+            SearchQuery { min_total: Some("50".into()), max_total: Some("9.99".into()), ..Default::default() };
+        assert_eq!(parse(crossed), Some("min_total".into()));
         assert_eq!(parse(SearchQuery { cursor: Some("a\u{e9}b".into()), ..Default::default() }), Some("cursor".into()));
     }
 

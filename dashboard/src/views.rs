@@ -31,6 +31,14 @@ pub fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, Ht
     serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
 }
 
+/// `sql`'s rows read into `T` straight from the query's JSON, so money
+/// ([`schemas::Amount`]) is read from its digits, never through a float.
+pub async fn typed_rows<T: serde::de::DeserializeOwned>(state: &Dashboard, sql: &str) -> Result<Vec<T>, HttpError> {
+    let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
+    let out = crate::sql_api::json_array(&collected.batches)?;
+    serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
+}
+
 /// [`rows`] of `sql`, or none when there is no query (its table is absent).
 async fn rows_if(state: &Dashboard, sql: Option<&str>) -> Result<Vec<Value>, HttpError> {
     match sql {
@@ -56,111 +64,10 @@ fn num(v: Option<&Value>) -> f64 {
 }
 
 #[derive(Deserialize)]
-pub struct SummaryQuery {
-    date: Option<String>,
-    currency: Option<String>,
-}
-
-/// Today's (or `date`'s) revenue, orders, AOV and payment success rate,
-/// with live orders/s.
-pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> Result<Json<Value>, HttpError> {
-    let date = params::date("date", q.date.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
-    let currency = params::currency(q.currency.as_deref())?;
-    let live = state.live.snapshot();
-    if !has(&state, &["orders"]).await {
-        return Ok(Json(json!({"date": date, "currency": currency, "orders": 0, "revenue": 0, "aov": null,
-            "success_rate": null, "live": live})));
-    }
-    let totals = format!(
-        "SELECT count(*) AS orders, sum(total) AS revenue, avg(total) AS aov FROM orders \
-         WHERE date = '{date}' AND currency = '{currency}'"
-    );
-    let decided = format!(
-        "SELECT status, count(*) AS n FROM order_events WHERE date = '{date}' \
-         AND status IN ('confirmed', 'cancelled') GROUP BY status"
-    );
-    let with_events = has(&state, &["order_events"]).await;
-    let (totals, decided) =
-        tokio::join!(rows(&state, &totals), rows_if(&state, with_events.then_some(decided.as_str())));
-    let totals = totals?.into_iter().next().unwrap_or(Value::Null);
-    let decided = decided?;
-    let count = |status: &str| {
-        decided
-            .iter()
-            .filter(|r| r.get("status").and_then(Value::as_str) == Some(status))
-            .map(|r| num(r.get("n")))
-            .sum::<f64>()
-    };
-    let (confirmed, cancelled) = (count("confirmed"), count("cancelled"));
-    let success_rate = (confirmed + cancelled > 0.0).then(|| confirmed / (confirmed + cancelled));
-    Ok(Json(json!({
-        "date": date,
-        "currency": currency,
-        "orders": num(totals.get("orders")),
-        "revenue": num(totals.get("revenue")),
-        "aov": totals.get("aov").cloned().unwrap_or(Value::Null),
-        "success_rate": success_rate,
-        "live": live,
-    })))
-}
-
-#[derive(Deserialize)]
 pub struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
     currency: Option<String>,
-    window: Option<String>,
-    limit: Option<usize>,
-    category: Option<String>,
-}
-
-/// Revenue per 1 min / 1 h / 1 day window by category over `[from, to)`,
-/// and the same-length period before it, shifted onto this one.
-pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
-    let name = q.window.as_deref().unwrap_or("1h");
-    let Some((_, window)) = crate::rollups::WINDOWS.iter().find(|(n, _)| *n == name) else {
-        return Err(bad("window", "window is 1m, 1h or 1d"));
-    };
-    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), window.default_span, window.max_span)?;
-    // Widened to whole windows, so no window straddles the two periods.
-    let (from, to) = (window.floor(from), window.ceil(to));
-    let currency = params::currency(q.currency.as_deref())?;
-    let category = params::text("category", q.category.as_deref())?;
-    let length = to - from;
-    let previous_from = from - length;
-    let mut windows = Vec::new();
-    let mut previous = Vec::new();
-    let (mut current_total, mut previous_total) = (0.0, 0.0);
-    let filters = format!(
-        "AND currency = '{currency}' {}",
-        category.map(|c| format!("AND category = '{c}'")).unwrap_or_default()
-    );
-    let (found, from_pipeline) = crate::rollups::revenue_rows(&state, *window, previous_from, to, &filters).await?;
-    for mut row in found {
-        let start = row
-            .get("window_start")
-            .and_then(Value::as_str)
-            .and_then(|s| params::time("window_start", Some(s)).ok().flatten());
-        let Some(start) = start else { continue };
-        let amount = num(row.get("revenue"));
-        if start >= from {
-            current_total += amount;
-            windows.push(row);
-        } else {
-            previous_total += amount;
-            row["window_start"] = json!((start + length).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-            previous.push(row);
-        }
-    }
-    let change = (previous_total > 0.0).then(|| (current_total - previous_total) / previous_total);
-    Ok(Json(json!({
-        "window": q.window.as_deref().unwrap_or("1h"),
-        "from": from, "to": to, "currency": currency,
-        "windows": windows,
-        "previous": previous,
-        "totals": {"current": current_total, "previous": previous_total, "change": change},
-        "served": {"windows_from_pipeline": from_pipeline, "pipeline": window.pipeline},
-    })))
 }
 
 /// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
@@ -181,51 +88,6 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
         Vec::new()
     };
     Ok(Json(json!({"from": from, "to": to, "currency": currency, "cells": cells})))
-}
-
-/// The best sellers by revenue over `[from, to)`.
-pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
-    let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
-    let currency = params::currency(q.currency.as_deref())?;
-    let limit = q.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(bad("limit", "limit is 1 to 100"));
-    }
-    let mut from_pipeline = 0;
-    let products = if has(&state, &["order_items"]).await {
-        // Closed days from the `revenue_by_product_1d` pipeline, the rest
-        // from the items; a product has one category, so category and name
-        // come from the catalog for the winners.
-        if has(&state, &["products"]).await {
-            let (top, days) =
-                crate::rollups::top_product_rows(&state, from, to, &format!("AND currency = '{currency}'"), limit)
-                    .await?;
-            from_pipeline = days;
-            rows(
-                &state,
-                &format!(
-                    "SELECT t.product_id, p.name, p.category, t.units, t.revenue FROM ({top}) t \
-                     LEFT JOIN products p ON p.product_id = t.product_id ORDER BY t.revenue DESC, t.product_id"
-                ),
-            )
-            .await?
-        } else {
-            let sql = format!(
-                "SELECT product_id, category, sum(quantity) AS units, sum(line_total) AS revenue FROM order_items \
-                 WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' GROUP BY product_id, category ORDER BY revenue DESC, product_id LIMIT {limit}",
-                partitions("date", from, to),
-                ts_sql(from),
-                ts_sql(to)
-            );
-            rows(&state, &sql).await?
-        }
-    } else {
-        Vec::new()
-    };
-    Ok(Json(json!({
-        "from": from, "to": to, "currency": currency, "products": products,
-        "served": {"windows_from_pipeline": from_pipeline, "pipeline": "revenue_by_product_1d"},
-    })))
 }
 
 /// Orders placed, and how many status changes of each kind happened, over

@@ -578,10 +578,31 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         .await?;
     let expected: Value = res.json().await?;
     assert_eq!(summary["orders"].as_f64(), expected["rows"][0]["n"].as_f64());
-    let revenue = summary["revenue"].as_f64().unwrap();
-    let sum: f64 =
-        expected["rows"][0]["r"].as_str().map(|s| s.parse().unwrap()).or(expected["rows"][0]["r"].as_f64()).unwrap();
-    assert!((revenue - sum).abs() < 0.005, "{revenue} vs {sum}");
+    // Money is an exact decimal string, equal to SQL's own sum.
+    let exact = |v: &Value| schemas::Amount::parse(v.as_str().map_or_else(|| v.to_string(), str::to_string).as_str());
+    assert_eq!(exact(&summary["gross_sales"]), exact(&expected["rows"][0]["r"]), "{summary}");
+    // Net sales: confirmed on the day less the day's refunds; payment
+    // success: approved / (approved + declined), out-of-stock left out.
+    let day: Value = s
+        .sql(
+            &format!(
+                "SELECT sum(order_total) FILTER (WHERE status = 'confirmed') AS paid, \
+                 coalesce(sum(refund_amount) FILTER (WHERE kind = 'refund_issued'), 0) AS refunds, \
+                 count(*) FILTER (WHERE status = 'confirmed') AS approved, \
+                 count(*) FILTER (WHERE status = 'cancelled' AND reason = 'payment_declined') AS declined \
+                 FROM order_events WHERE date = '{END}' AND currency = 'USD'"
+            ),
+            "application/json",
+        )
+        .await?
+        .json()
+        .await?;
+    let day = &day["rows"][0];
+    assert_eq!(exact(&summary["net_sales"])?, exact(&day["paid"])? - exact(&day["refunds"])?, "{summary} {day}");
+    let (approved, declined) = (day["approved"].as_f64().unwrap(), day["declined"].as_f64().unwrap());
+    assert!(approved > 0.0, "{day}");
+    let rate = summary["payment_success_rate"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - approved / (approved + declined)).abs() < 1e-9, "{summary}");
 
     let (status, windows) = s.get("/api/dashboard/revenue?window=1d&from=2026-11-17&to=2026-11-22").await?;
     assert_eq!(status, 200, "{windows}");
@@ -593,7 +614,7 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
             > 0),
         Some(true)
     );
-    assert!(windows["totals"]["previous"].as_f64().unwrap() > 0.0, "the previous five days");
+    assert!(exact(&windows["totals"]["previous"])? > schemas::Amount::ZERO, "the previous five days");
     // Closed seeded days come from the daily pipeline's output, except the
     // one with a late event (and the empty 2026-11-22, which has no rows).
     assert_eq!(windows["served"]["windows_from_pipeline"], 9, "{}", windows["served"]);
@@ -612,15 +633,44 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
              WHERE placed_at >= TIMESTAMP '{from}' AND placed_at < TIMESTAMP '{to}' AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"
         );
         let expected: Value = s.sql(&sql, "application/json").await?.json().await?;
-        let key =
-            |r: &Value| (r["window_start"].as_str().unwrap().to_string(), r["category"].as_str().unwrap().to_string());
+        let key = |r: &Value| {
+            let at = chrono::DateTime::parse_from_rfc3339(r["window_start"].as_str().unwrap()).unwrap();
+            (at.timestamp(), r["category"].as_str().unwrap().to_string())
+        };
         let (got, expected) = (got["windows"].as_array().unwrap(), expected["rows"].as_array().unwrap());
         assert!(expected.len() > 10, "{window}: {} windows × categories", expected.len());
         assert_eq!(got.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>(), "{window}");
         for (g, e) in got.iter().zip(expected) {
-            assert!((money(&g["revenue"]) - money(&e["revenue"])).abs() < 0.005, "{window}: {g} vs {e}");
+            assert_eq!(exact(&g["revenue"]), exact(&e["revenue"]), "{window}: {g} vs {e}");
             assert_eq!(g["units"].as_i64(), e["units"].as_i64(), "{window}: {g} vs {e}");
         }
+    }
+    // Calendar windows: weeks from Monday, months from the first, each the
+    // sum of its days; a previous period before the first sale is partial
+    // and gets no change.
+    for (window, from, to, first, windows) in [
+        ("1w", "2026-11-04", "2026-11-22", "2026-11-02T00:00:00Z", 3),
+        ("1mo", "2026-11-04", "2026-11-22", "2026-11-01T00:00:00Z", 1),
+    ] {
+        let (status, got) = s.get(&format!("/api/dashboard/revenue?window={window}&from={from}&to={to}")).await?;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["from"], first, "{window}");
+        let starts: HashSet<&str> =
+            got["windows"].as_array().unwrap().iter().map(|r| r["window_start"].as_str().unwrap()).collect();
+        assert!(!starts.is_empty() && starts.len() <= windows, "{window}: {starts:?}");
+        let sql = format!(
+            "SELECT sum(line_total) AS revenue FROM order_items WHERE placed_at >= TIMESTAMP '{}' AND placed_at < TIMESTAMP '{}' AND currency = 'USD'",
+            got["from"].as_str().unwrap(),
+            got["to"].as_str().unwrap()
+        );
+        let expected: Value = s.sql(&sql, "application/json").await?.json().await?;
+        assert_eq!(exact(&got["totals"]["current"]), exact(&expected["rows"][0]["revenue"]), "{window}");
+        let sum: schemas::Amount =
+            got["categories"].as_array().unwrap().iter().map(|c| exact(&c["current"]).unwrap()).sum();
+        assert_eq!(Ok(sum), exact(&got["totals"]["current"]), "{window}: categories add up");
+        assert_eq!(got["comparison"]["complete"], false, "{window}: {}", got["comparison"]);
+        assert!(got["comparison"]["note"].as_str().is_some_and(|n| n.contains("partial")), "{}", got["comparison"]);
+        assert!(got["totals"]["change"].is_null(), "{window}: no change against a partial period");
     }
     for path in [
         "/api/dashboard/heatmap?from=2026-11-12&to=2026-11-22",

@@ -1,555 +1,1741 @@
-// orderstream dashboard: plain JavaScript over the dashboard API, charts by
-// uPlot. Every value from the server is escaped before it reaches the DOM.
-"use strict";
-
-const $ = (id) => document.getElementById(id);
-const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-const money = (v, currency = "USD") => {
-  const n = Number(v);
-  return Number.isFinite(n) ? n.toLocaleString(undefined, { style: "currency", currency, maximumFractionDigits: 2 }) : "–";
-};
-const int = (v) => (Number.isFinite(Number(v)) ? Math.round(Number(v)).toLocaleString() : "–");
-const pct = (v) => (v === null || v === undefined ? "–" : (Number(v) * 100).toFixed(1) + "%");
-const when = (t) => (t ? new Date(t).toLocaleString() : "");
-const STATUSES = ["pending", "flagged", "reserved", "confirmed", "processing", "shipped", "delivered", "cancelled"];
-
-function toast(message) {
-  const t = $("toast");
-  t.textContent = message;
-  t.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => t.classList.remove("show"), 5000);
-}
-
-// The API key lives for this browser tab only (sessionStorage).
-const KEY_STORE = "orderstream-api-key";
-const apiKey = () => sessionStorage.getItem(KEY_STORE) || "";
-function headers(extra = {}) {
-  const key = apiKey();
-  return key ? { ...extra, Authorization: "Bearer " + key } : extra;
-}
-
-// Which pages each role may open (the server refuses the rest anyway).
-const PAGES_FOR = {
-  admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system"],
-  analyst: ["overview", "sales", "inventory", "forecast", "system"],
-  viewer: ["overview", "sales", "inventory", "forecast", "system"],
-  producer: [],
-};
-let role = null;
-
-async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
-  const text = await response.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = text; }
-  if (!response.ok) {
-    const message = body && body.message ? body.message : response.statusText;
-    throw new Error(`${response.status}: ${message}`);
+// Built by scripts/build-web from dashboard/web/src/ (do not edit: edit the sources and rebuild).
+(() => {
+  // src/lib/format.js
+  var $ = (id) => (
+    /** @type {any} */
+    document.getElementById(id)
+  );
+  var esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  function money(v, currency = "USD") {
+    if (v === null || v === void 0 || v === "") return "–";
+    const n = Number(v);
+    if (!Number.isFinite(n)) return "–";
+    try {
+      return n.toLocaleString(void 0, { style: "currency", currency, maximumFractionDigits: 2 });
+    } catch {
+      return `${n.toFixed(2)} ${currency}`;
+    }
   }
-  return body;
-}
+  var int = (v) => v !== null && v !== void 0 && Number.isFinite(Number(v)) ? Math.round(Number(v)).toLocaleString() : "–";
+  var pct = (v) => v === null || v === void 0 || !Number.isFinite(Number(v)) ? "–" : (Number(v) * 100).toFixed(1) + "%";
+  var when = (t) => t ? new Date(t).toLocaleString() : "";
+  var day = (t) => t ? new Date(t).toLocaleDateString() : "";
+  var epoch = (t) => Date.parse(t) / 1e3;
 
-// ---- pages -----------------------------------------------------------------
-const pages = {};
-let current = null;
-function show(name) {
-  if (!pages[name]) name = "overview";
-  const allowed = PAGES_FOR[role] || [];
-  if (!allowed.includes(name)) {
-    document.querySelectorAll(".page").forEach((p) => p.classList.remove("active"));
-    if (current && pages[current].leave) pages[current].leave();
-    current = null;
-    if (allowed.length) return show(allowed[0]);
-    return;
+  // src/lib/api.js
+  var KEY_STORE = "orderstream-api-key";
+  var apiKey = () => sessionStorage.getItem(KEY_STORE) || "";
+  function setApiKey(key) {
+    if (key) sessionStorage.setItem(KEY_STORE, key.trim());
+    else sessionStorage.removeItem(KEY_STORE);
   }
-  document.querySelectorAll(".page").forEach((p) => p.classList.toggle("active", p.id === "page-" + name));
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
-  if (current && pages[current].leave) pages[current].leave();
-  current = name;
-  pages[name].enter();
-}
-window.addEventListener("hashchange", () => show(location.hash.slice(1)));
-
-function chart(el, title, series, height = 220) {
-  const width = Math.max(300, el.clientWidth || el.parentElement.clientWidth - 32);
-  const colors = ["#2457d6", "#e67e22", "#1e8e3e", "#8e44ad"];
-  return new uPlot({
-    title, width, height,
-    series: [{}, ...series.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 2 }))],
-    axes: [{}, { size: 70 }],
-  }, [[], ...series.map(() => [])], el);
-}
-
-// ---- live (WebSocket) ------------------------------------------------------
-let live = null;
-let liveSocket = null;
-const liveListeners = new Set();
-function connectLive() {
-  if (!(PAGES_FOR[role] || []).length) { liveSocket = null; return; }
-  // A browser cannot set headers on a WebSocket: the key rides in the query.
-  const query = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query);
-  liveSocket = ws;
-  ws.onopen = () => { $("ws-state").textContent = "live"; $("ws-state").classList.add("up"); };
-  ws.onclose = () => {
-    $("ws-state").textContent = "reconnecting"; $("ws-state").classList.remove("up");
-    setTimeout(connectLive, 1000);
+  function headers(extra = {}) {
+    const key = apiKey();
+    return key ? { ...extra, Authorization: "Bearer " + key } : extra;
+  }
+  var ApiError = class extends Error {
+    /** @param {number} status @param {string} message @param {any} body */
+    constructor(status, message, body) {
+      super(`${status}: ${message}`);
+      this.status = status;
+      this.body = body;
+      this.field = body && body.field;
+    }
   };
-  ws.onmessage = (m) => {
-    try { live = JSON.parse(m.data); } catch { return; }
-    liveListeners.forEach((f) => f(live));
+  var onRefused = () => {
   };
-}
-
-// ---- Overview --------------------------------------------------------------
-let liveChart = null;
-function drawLive(snapshot) {
-  $("kpi-rate").textContent = Number(snapshot.orders_per_s).toFixed(1);
-  $("recent-orders").innerHTML = (snapshot.recent_orders || []).map((o) =>
-    `<tr data-order="${esc(o.order_id)}"><td>${esc(o.order_id)}</td><td>${esc(o.customer_id ?? "–")}</td><td class="num">${esc(o.items)}</td>` +
-    `<td class="num">${esc(money(o.total, o.currency))}</td><td>${esc(when(o.received_at))}</td></tr>`).join("");
-  if (liveChart) {
-    const rows = snapshot.per_second || [];
-    liveChart.setData([rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])]);
+  function whenRefused(f) {
+    onRefused = f;
   }
-}
-async function loadSummary() {
-  try {
-    const s = await api("/api/dashboard/summary");
-    $("kpi-revenue").textContent = money(s.revenue, s.currency);
-    $("kpi-orders").textContent = int(s.orders);
-    $("kpi-aov").textContent = s.aov === null ? "–" : money(s.aov, s.currency);
-    $("kpi-success").textContent = pct(s.success_rate);
-  } catch (e) { toast("summary: " + e.message); }
-}
-pages.overview = {
-  enter() {
-    if (!liveChart) liveChart = chart($("chart-live"), "", ["orders/s", "events/s"]);
-    liveListeners.add(drawLive);
-    if (live) drawLive(live);
-    loadSummary();
-    this.timer = setInterval(loadSummary, 5000);
-  },
-  leave() { liveListeners.delete(drawLive); clearInterval(this.timer); },
-};
-
-// ---- Sales -----------------------------------------------------------------
-let revenueChart = null;
-function isoFromLocal(v) { return v ? new Date(v).toISOString() : ""; }
-async function loadSales() {
-  const form = new FormData($("sales-form"));
-  const params = new URLSearchParams({ window: form.get("window"), currency: form.get("currency") || "USD" });
-  if (form.get("from")) params.set("from", isoFromLocal(form.get("from")));
-  if (form.get("to")) params.set("to", isoFromLocal(form.get("to")));
-  try {
-    const r = await api("/api/dashboard/revenue?" + params);
-    const cur = r.currency;
-    $("sales-current").textContent = money(r.totals.current, cur);
-    $("sales-previous").textContent = money(r.totals.previous, cur);
-    $("sales-change").textContent = pct(r.totals.change);
-    const byWindow = new Map();
-    const add = (rows, idx) => rows.forEach((w) => {
-      const t = Date.parse(w.window_start) / 1000;
-      const e = byWindow.get(t) || [0, 0];
-      e[idx] += Number(w.revenue);
-      byWindow.set(t, e);
-    });
-    add(r.windows, 0); add(r.previous, 1);
-    const xs = [...byWindow.keys()].sort((a, b) => a - b);
-    if (!revenueChart) revenueChart = chart($("chart-revenue"), "", ["this period", "previous period"], 260);
-    revenueChart.setData([xs, xs.map((x) => byWindow.get(x)[0]), xs.map((x) => byWindow.get(x)[1])]);
-    const cats = new Map();
-    r.windows.forEach((w) => { const c = cats.get(w.category) || [0, 0]; c[0] += Number(w.revenue); cats.set(w.category, c); });
-    r.previous.forEach((w) => { const c = cats.get(w.category) || [0, 0]; c[1] += Number(w.revenue); cats.set(w.category, c); });
-    $("sales-categories").innerHTML = [...cats.entries()].sort((a, b) => b[1][0] - a[1][0]).map(([c, [now, before]]) =>
-      `<tr><td>${esc(c)}</td><td class="num">${esc(money(now, cur))}</td><td class="num">${esc(money(before, cur))}</td>` +
-      `<td class="num">${before > 0 ? esc(pct((now - before) / before)) : "–"}</td></tr>`).join("");
-    const range = new URLSearchParams({ from: r.from, to: r.to, currency: cur });
-    const [top, heat] = await Promise.all([api("/api/dashboard/top-products?" + range), api("/api/dashboard/heatmap?" + range)]);
-    $("top-products").innerHTML = top.products.map((p) =>
-      `<tr><td>${esc(p.name || p.product_id)}</td><td>${esc(p.category)}</td><td class="num">${int(p.units)}</td><td class="num">${esc(money(p.revenue, cur))}</td></tr>`).join("");
-    drawHeatmap(heat.cells, cur);
-  } catch (e) { toast("sales: " + e.message); }
-}
-function drawHeatmap(cells, currency) {
-  const grid = Array.from({ length: 7 }, () => Array(24).fill(0));
-  cells.forEach((c) => { grid[c.weekday][c.hour] = Number(c.revenue); });
-  const max = Math.max(1, ...grid.flat());
-  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-  let html = '<table class="heat"><tr><th></th>' + Array.from({ length: 24 }, (_, h) => `<th>${h}</th>`).join("") + "</tr>";
-  grid.forEach((row, d) => {
-    html += `<tr><th>${days[d]}</th>` + row.map((v) => {
-      const a = (v / max).toFixed(2);
-      return `<td title="${esc(money(v, currency))}" data-alpha="${a}"></td>`;
-    }).join("") + "</tr>";
-  });
-  $("heatmap").innerHTML = html + "</table>";
-  // Styles set through the DOM, not in markup: the page's CSP has no inline styles.
-  $("heatmap").querySelectorAll("td[data-alpha]").forEach((td) => { td.style.background = `rgba(36,87,214,${td.dataset.alpha})`; });
-}
-pages.sales = { enter() { loadSales(); } };
-$("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSales(); });
-
-// ---- Orders: a virtualised table over keyset pages ------------------------
-const ROW = 32;
-const orders = { rows: [], cursor: null, more: false, loading: false, selected: new Set(), seq: 0 };
-function ordersQuery() {
-  const form = new FormData($("orders-form"));
-  const params = new URLSearchParams();
-  for (const [k, v] of form.entries()) if (v) params.set(k, v);
-  params.set("page_size", "100");
-  return params;
-}
-// A new search supersedes one in flight (its answer is dropped); scrolling
-// loads the next page only when nothing is loading.
-async function loadOrders(reset) {
-  if (!reset && (orders.loading || !orders.more)) return;
-  const seq = ++orders.seq;
-  orders.loading = true;
-  const params = ordersQuery();
-  if (reset) { orders.rows = []; orders.cursor = null; orders.more = false; orders.selected.clear(); $("orders-viewport").scrollTop = 0; renderOrders(); }
-  if (orders.cursor) params.set("cursor", orders.cursor);
-  try {
-    const page = await api("/api/admin/orders?" + params);
-    if (seq !== orders.seq) return;
-    orders.rows.push(...page.orders);
-    orders.cursor = page.next_cursor;
-    orders.more = page.has_more;
-    $("orders-info").textContent = `${orders.rows.length}${orders.more ? "+" : ""} orders · last page ${Number(page.elapsed_ms).toFixed(0)} ms`;
-  } catch (e) {
-    if (seq === orders.seq) toast("orders: " + e.message);
+  async function api(path, options = {}) {
+    const init = { ...options, headers: headers(
+      /** @type {Record<string,string>} */
+      options.headers || {}
+    ) };
+    if (options.json !== void 0) {
+      init.body = JSON.stringify(options.json);
+      init.headers = { ...init.headers, "Content-Type": "application/json" };
+      delete init.json;
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    let body = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    if (!response.ok) {
+      const message = body && body.message ? body.message : response.statusText;
+      const error = new ApiError(response.status, message, body);
+      if (response.status === 401) onRefused(error);
+      throw error;
+    }
+    return body;
   }
-  if (seq !== orders.seq) return;
-  orders.loading = false;
-  renderOrders();
-  updateBulk();
-}
-function renderOrders() {
-  const vp = $("orders-viewport");
-  $("orders-spacer").style.height = orders.rows.length * ROW + "px";
-  const first = Math.max(0, Math.floor(vp.scrollTop / ROW) - 10);
-  const last = Math.min(orders.rows.length, first + Math.ceil(vp.clientHeight / ROW) + 20);
-  let html = "";
-  for (let i = first; i < last; i++) {
-    const o = orders.rows[i];
-    const checked = orders.selected.has(o.order_id) ? "checked" : "";
-    html += `<div class="vrow" data-top="${i * ROW}" data-order="${esc(o.order_id)}">` +
-      `<span><input type="checkbox" data-select="${esc(o.order_id)}" ${checked}></span><span>${esc(o.order_id)}</span>` +
-      `<span>${esc(when(o.placed_at))}</span><span>${esc(o.customer_id)}</span>` +
-      `<span><span class="status ${esc(o.status)}">${esc(o.status)}</span></span><span class="num">${esc(money(o.total, o.currency))}</span></div>`;
+  async function download(path, fallbackName) {
+    const response = await fetch(path, { headers: headers() });
+    if (!response.ok) {
+      let message = response.statusText;
+      try {
+        message = (await response.json()).message || message;
+      } catch {
+      }
+      const error = new ApiError(response.status, message, null);
+      if (response.status === 401) onRefused(error);
+      throw error;
+    }
+    const disposition = response.headers.get("content-disposition") || "";
+    const named = /filename="?([^";]+)"?/.exec(disposition);
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = named ? named[1] : fallbackName;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1e4);
+    return { bytes: blob.size, name: a.download };
   }
-  $("orders-rows").innerHTML = html;
-  $("orders-rows").querySelectorAll(".vrow").forEach((row) => { row.style.top = row.dataset.top + "px"; });
-  if (orders.more && last >= orders.rows.length - 20) loadOrders(false);
-}
-function updateBulk() {
-  const n = orders.selected.size;
-  $("selected-count").textContent = `${n} selected`;
-  $("bulk-cancel").disabled = n === 0;
-  $("bulk-ship").disabled = n === 0;
-  const params = ordersQuery(); params.delete("page_size");
-  $("export-link").href = "/api/admin/orders/export?" + params;
-}
-async function bulk(action) {
-  const ids = [...orders.selected].slice(0, 100);
-  try {
-    const r = await api("/api/admin/orders/bulk", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ action, order_ids: ids }) });
-    toast(`${action}: ${r.applied} applied, ${r.rejected} rejected, ${r.queued} queued`);
-    const byId = new Map(r.results.map((x) => [x.order_id, x]));
-    orders.rows.forEach((o) => { const x = byId.get(o.order_id); if (x && x.result === "applied") o.status = x.status; });
-    orders.selected.clear();
-    renderOrders(); updateBulk();
-  } catch (e) { toast("bulk: " + e.message); }
-}
-async function openOrder(id) {
-  const panel = $("order-panel");
-  panel.hidden = false;
-  $("order-panel-body").innerHTML = '<p class="muted">loading…</p>';
-  try {
-    const d = await api(`/api/admin/orders/${encodeURIComponent(id)}/detail`);
-    const o = d.order;
-    $("order-panel-body").innerHTML = `<h3>${esc(o.order_id)}</h3>` +
-      `<p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} · ${esc(o.city || "")} ${esc(o.country || "")}</p>` +
-      `<h4>Items</h4><table>${d.items.map((i) => `<tr><td>${esc(i.product_id)}</td><td>${esc(i.category)}</td><td class="num">${esc(i.quantity)}</td><td class="num">${esc(money(i.line_total, i.currency))}</td></tr>`).join("")}</table>` +
-      `<h4>Timeline</h4><ul class="timeline"><li>placed · ${esc(when(o.placed_at))}</li>` +
-      d.events.map((e) => `<li>${esc(e.status || e.kind)}${e.reason ? " (" + esc(e.reason) + ")" : ""} · ${esc(when(e.occurred_at))}</li>`).join("") + "</ul>";
-  } catch (e) { $("order-panel-body").innerHTML = `<p>${esc(e.message)}</p>`; }
-}
-pages.orders = { enter() { if (!orders.rows.length) loadOrders(true); } };
-STATUSES.forEach((s) => { const o = document.createElement("option"); o.value = s; o.textContent = s; $("orders-form").status.appendChild(o); });
-$("orders-form").addEventListener("submit", (e) => { e.preventDefault(); loadOrders(true); });
-$("orders-viewport").addEventListener("scroll", () => requestAnimationFrame(renderOrders));
-$("orders-rows").addEventListener("click", (e) => {
-  const id = e.target.dataset.select;
-  if (id) { if (e.target.checked) orders.selected.add(id); else orders.selected.delete(id); updateBulk(); return; }
-  const row = e.target.closest(".vrow");
-  if (row) openOrder(row.dataset.order);
-});
-$("panel-close").addEventListener("click", () => { $("order-panel").hidden = true; });
-$("bulk-cancel").addEventListener("click", () => bulk("cancel"));
-$("bulk-ship").addEventListener("click", () => bulk("mark_shipped"));
-$("export-all").addEventListener("click", async () => {
-  const filters = Object.fromEntries(ordersQuery()); delete filters.page_size;
-  try {
-    const job = await api("/api/admin/exports", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(filters) });
-    toast("export started");
-    const poll = async () => {
-      const s = await api(job.status_url);
-      if (s.status === "running") { $("orders-info").textContent = `exporting… ${int(s.rows)} rows`; setTimeout(poll, 1000); return; }
-      if (s.status === "done") { $("orders-info").innerHTML = `export ready: <a href="${esc(s.download_url)}">${int(s.rows)} rows</a>`; }
-      else toast("export failed: " + s.error);
+  function saveText(name, text) {
+    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1e4);
+  }
+  var csvLine = (cells) => cells.map((c) => {
+    const s = String(c ?? "");
+    return /[",\n\r]/.test(s) || /^[=+\-@]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  }).join(",");
+
+  // src/lib/live.js
+  var latest = null;
+  var listeners = /* @__PURE__ */ new Set();
+  var socket = null;
+  var wanted = false;
+  function listen(f) {
+    listeners.add(f);
+    if (latest) f(latest);
+  }
+  var unlisten = (f) => listeners.delete(f);
+  function open() {
+    const query2 = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query2);
+    socket = ws;
+    ws.onopen = () => {
+      $("ws-state").textContent = "live";
+      $("ws-state").classList.add("up");
     };
-    poll();
-  } catch (e) { toast("export: " + e.message); }
-});
+    ws.onclose = () => {
+      $("ws-state").textContent = wanted ? "reconnecting" : "offline";
+      $("ws-state").classList.remove("up");
+      if (socket === ws) socket = null;
+      if (wanted) setTimeout(() => {
+        if (wanted && !socket) open();
+      }, 1e3);
+    };
+    ws.onmessage = (m) => {
+      try {
+        latest = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      listeners.forEach((f) => f(latest));
+    };
+  }
+  function connect(on) {
+    wanted = on;
+    if (socket) socket.close();
+    else if (on) open();
+  }
 
-// ---- Fraud review ------------------------------------------------------------
-let fraudChart = null;
-async function loadFraud() {
-  try {
-    const q = await api("/api/dashboard/fraud-queue");
-    $("fraud-empty").hidden = q.orders.length > 0;
-    $("fraud-queue").innerHTML = q.orders.map((o) =>
-      `<tr data-order="${esc(o.order_id)}"><td><a href="#fraud" data-context="${esc(o.order_id)}">${esc(o.order_id)}</a></td><td>${esc(o.customer_id)}</td><td class="num">${esc(o.risk_score)}</td>` +
-      `<td>${esc((o.risk_reasons || []).join("; "))}</td><td class="num">${esc(money(o.order_total, o.currency || "USD"))}</td><td>${esc(when(o.flagged_at))}</td>` +
-      `<td><button class="primary" data-review="approve" data-id="${esc(o.order_id)}">Approve</button> ` +
-      `<button class="reject" data-review="reject" data-id="${esc(o.order_id)}">Reject</button></td></tr>`).join("");
-  } catch (e) { toast("fraud queue: " + e.message); }
-  loadFraudStats();
-}
-async function loadFraudStats() {
-  try {
-    const [s, audit] = await Promise.all([api("/api/dashboard/fraud-stats?bucket=day"), api("/api/dashboard/fraud-audit?days=30&limit=100")]);
-    $("fraud-flagged-share").textContent = pct(s.totals.flagged_share);
-    $("fraud-rate").textContent = pct(s.totals.fraud_rate);
-    $("fraud-fp-rate").textContent = pct(s.totals.false_positive_rate);
-    $("fraud-screened").textContent = int(s.totals.screened);
-    if (!fraudChart) fraudChart = chart($("chart-fraud"), "", ["flagged share", "fraud rate", "false-positive rate"]);
-    const xs = s.series.map((w) => Date.parse(w.window_start) / 1000);
-    const v = (key) => s.series.map((w) => (w[key] === null ? null : Number(w[key]) * 100));
-    fraudChart.setData([xs, v("flagged_share"), v("fraud_rate"), v("false_positive_rate")]);
-    $("fraud-reasons").innerHTML = s.reasons.map((r) =>
-      `<tr><td>${esc(r.reason)}</td><td class="num">${int(r.orders)}</td><td class="num">${int(r.flagged)}</td></tr>`).join("");
-    $("fraud-audit").innerHTML = audit.reviews.map((r) =>
-      `<tr><td>${esc(when(r.reviewed_at))}</td><td>${esc(r.order_id)}</td><td>${esc(r.customer_id)}</td><td>${esc(r.review)}</td>` +
-      `<td>${esc(r.reviewer || "–")}</td><td>${esc(r.review_note || "")}</td></tr>`).join("");
-  } catch (e) { toast("fraud stats: " + e.message); }
-}
-async function showFraudContext(id) {
-  try {
-    const c = await api(`/api/dashboard/fraud-context/${encodeURIComponent(id)}`);
-    const o = c.order, u = c.customer.usual || {}, cur = o.currency || "USD";
-    const usualPlace = (c.customer.places || []).some((p) => p.address_key === o.address_key);
-    const usualIp = (c.customer.ips || []).some((p) => p.client_ip === o.client_ip);
-    const avg = Number(u.average_total);
-    $("fraud-context").innerHTML =
-      `<table><thead><tr><th></th><th>this order</th><th>the customer's usual</th></tr></thead><tbody>` +
-      `<tr><td>value</td><td class="num">${esc(money(o.total, cur))}</td><td class="num">${int(u.orders)} earlier orders, average ${esc(money(u.average_total, cur))}, largest ${esc(money(u.largest_total, cur))}` +
-      `${avg > 0 ? ` (this one ${esc((Number(o.total) / avg).toFixed(1))}×)` : ""}</td></tr>` +
-      `<tr><td>ships to</td><td>${esc(o.city)}, ${esc(o.country)} ${usualPlace ? "(a usual place)" : "<b>(new place)</b>"}</td>` +
-      `<td>${(c.customer.places || []).map((p) => `${esc(p.city)}, ${esc(p.country)} ×${int(p.orders)}`).join("; ") || "–"}</td></tr>` +
-      `<tr><td>from IP</td><td>${esc(o.client_ip)} ${usualIp ? "(usual)" : "<b>(new IP)</b>"}</td>` +
-      `<td>${(c.customer.ips || []).map((p) => `${esc(p.client_ip)} ×${int(p.orders)}`).join("; ") || "–"}</td></tr>` +
-      `<tr><td>first order</td><td>${esc(when(o.placed_at))}</td><td>${esc(when(u.first_order_at)) || "this is the first"}</td></tr>` +
-      `<tr><td>screening</td><td colspan="2">${c.screening ? `score ${esc(c.screening.score)} by model ${esc(c.screening.model_version)}: ${esc((c.screening.reasons || []).join("; "))}` : "–"}</td></tr>` +
-      `<tr><td>earlier flags</td><td colspan="2">${(c.customer.earlier_flags || []).map((f) => `${esc(when(f.scored_at))} score ${esc(f.score)} → ${esc(f.review || "awaiting review")}`).join("<br>") || "none"}</td></tr>` +
-      `</tbody></table>`;
-    $("fraud-context-panel").hidden = false;
-  } catch (e) { toast("order context: " + e.message); }
-}
-$("fraud-queue").addEventListener("click", async (e) => {
-  if (e.target.dataset.context) { e.preventDefault(); showFraudContext(e.target.dataset.context); return; }
-  const decision = e.target.dataset.review;
-  if (!decision) return;
-  const id = e.target.dataset.id;
-  e.target.disabled = true;
-  const body = { decision };
-  if ($("fraud-reviewer").value.trim()) body.reviewer = $("fraud-reviewer").value.trim();
-  if ($("fraud-note").value.trim()) body.note = $("fraud-note").value.trim();
-  try {
-    const r = await api(`/api/admin/orders/${encodeURIComponent(id)}/review`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const status = r.status || (r.order && r.order.status) || "";
-    toast(`${id}: ${decision}d${status ? " → " + status : ""}`);
-    e.target.closest("tr").remove();
-    $("fraud-empty").hidden = $("fraud-queue").children.length > 0;
-    $("fraud-note").value = "";
-  } catch (err) { toast("review: " + err.message); e.target.disabled = false; }
-});
-pages.fraud = { enter() { loadFraud(); this.timer = setInterval(loadFraud, 10000); }, leave() { clearInterval(this.timer); } };
+  // src/lib/session.js
+  var current = null;
+  var role = () => current;
+  var setRole = (r) => {
+    current = r;
+  };
 
-// ---- Inventory ---------------------------------------------------------------
-async function loadInventory() {
-  try {
-    const [low, all] = await Promise.all([api("/api/dashboard/low-stock"), api("/api/products?page_size=500")]);
-    const row = (p, full) => `<tr><td>${esc(p.product_id)}</td><td>${esc(p.name)}</td>` +
-      (full ? `<td>${esc(p.category)}</td><td class="num">${esc(money(p.unit_price, p.currency))}</td>` : "") +
-      `<td class="num">${int(p.stock.available)}</td><td class="num">${int(p.stock.reserved)}</td>` + (full ? `<td class="num">${int(p.stock.sold)}</td>` : "") + "</tr>";
-    $("low-stock").innerHTML = low.products.map((p) => row(p, false)).join("") || '<tr><td colspan="4" class="muted">no product is low</td></tr>';
-    $("stock").innerHTML = all.products.map((p) => row(p, true)).join("");
-  } catch (e) { toast("inventory: " + e.message); }
-}
-pages.inventory = { enter() { loadInventory(); } };
-
-// ---- Forecast & inventory --------------------------------------------------------
-let forecastChart = null;
-async function loadForecast() {
-  const scope = $("fc-scope").value, key = $("fc-key").value.trim();
-  const params = new URLSearchParams({ metric: $("fc-metric").value, horizon: $("fc-horizon").value || "30", currency: $("fc-currency").value || "USD" });
-  if (scope === "product") { if (!key) { $("fc-model").textContent = "Type a product id."; return; } params.set("product_id", key); }
-  if (scope === "category") { if (!key) { $("fc-model").textContent = "Type a category."; return; } params.set("category", key); }
-  const el = $("chart-forecast");
-  $("fc-model").className = "muted";
-  $("fc-model").textContent = "forecasting…";
-  try {
-    const f = await api("/api/analytics/demand-forecast?" + params);
-    const day = (d) => Date.parse(d + "T00:00:00Z") / 1000;
-    const nH = f.history.length;
-    const xs = [...f.history.map((h) => day(h.date)), ...f.points.map((p) => day(p.date))];
-    const history = [...f.history.map((h) => h.value), ...f.points.map(() => null)];
-    // The forecast line starts at the last actual day, so the two join.
-    const pick = (k) => [...f.history.map((h, i) => (i === nH - 1 ? h.value : null)), ...f.points.map((p) => p[k])];
-    const data = [xs, history, pick("forecast"), pick("hi95"), pick("lo95"), pick("hi80"), pick("lo80")];
-    const b = f.backtest || {};
-    const errors = b.folds ? `backtest WAPE ${pct(b.wape)}, MASE ${b.mase == null ? "–" : Number(b.mase).toFixed(2)} over ${b.folds} folds` : "too little history to backtest";
-    $("fc-model").textContent = `${f.scope} ${f.key} · ${f.metric} (${f.currency}) · as of ${f.as_of} · model ${f.model} · ${errors}`;
+  // src/lib/chart.js
+  var COLORS = ["#2457d6", "#e67e22", "#1e8e3e", "#8e44ad", "#c0392b", "#16a085"];
+  var charts = /* @__PURE__ */ new Set();
+  function widthOf(el) {
+    return Math.max(260, (el.clientWidth || (el.parentElement ? el.parentElement.clientWidth - 32 : 600)) - 4);
+  }
+  function lineChart(el, series, options = {}) {
     el.innerHTML = "";
-    const width = Math.max(300, el.clientWidth || el.parentElement.clientWidth - 32);
-    const band = (label) => ({ label, stroke: "rgba(36,87,214,.35)", width: 1 });
-    forecastChart = new uPlot({
-      width, height: 300,
-      series: [{}, { label: "actual", stroke: "#1d2330", width: 1.5 }, { label: "forecast", stroke: "#2457d6", width: 2 },
-        band("95% high"), band("95% low"), band("80% high"), band("80% low")],
-      bands: [{ series: [3, 4], fill: "rgba(36,87,214,.10)" }, { series: [5, 6], fill: "rgba(36,87,214,.22)" }],
-      axes: [{}, { size: 70 }],
-    }, data, el);
-    el.dataset.drawn = String(f.points.length);
-  } catch (e) {
-    el.innerHTML = ""; delete el.dataset.drawn;
-    $("fc-model").className = "bad";
-    $("fc-model").textContent = "No forecast: " + e.message;
+    const bars = options.bars && typeof /** @type {any} */
+    uPlot.paths?.bars === "function" ? (
+      /** @type {any} */
+      uPlot.paths.bars({ size: [0.8, 40] })
+    ) : void 0;
+    const plot = new uPlot(
+      {
+        width: widthOf(el),
+        height: options.height || 220,
+        scales: { x: { time: options.xTime !== false } },
+        series: [{}, ...series.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, fill: bars ? COLORS[i % COLORS.length] + "99" : void 0, paths: bars }))],
+        axes: [{ stroke: "#555" }, { size: 70, label: options.yLabel, stroke: "#555" }]
+      },
+      [[], ...series.map(() => [])],
+      el
+    );
+    charts.add({ plot, el });
+    return plot;
   }
-}
-$("fc-form").addEventListener("submit", (e) => { e.preventDefault(); loadForecast(); });
-
-const plan = { page: 1, pages: 1 };
-async function loadPlan() {
-  const params = new URLSearchParams({
-    lead_time_days: $("inv-lead").value || "7", service_level: $("inv-sl").value || "0.95",
-    sort: $("inv-sort").value, order: $("inv-order").value, page: String(plan.page), page_size: "50",
+  var resizing = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => {
+      for (const { plot, el } of charts) {
+        if (el.isConnected && el.offsetParent !== null) plot.setSize({ width: widthOf(el), height: plot.height || 220 });
+      }
+    }, 150);
   });
-  if ($("inv-q").value.trim()) params.set("q", $("inv-q").value.trim());
-  if ($("inv-low").checked) params.set("low_stock", "true");
-  try {
-    const r = await api("/api/analytics/inventory?" + params);
-    plan.pages = Math.max(1, Math.ceil(r.total / r.page_size));
-    $("inv-count").className = "muted";
-    $("inv-count").textContent = `${int(r.total)} products · demand as of ${r.as_of} · lead time ${r.lead_time_days} d at ${(r.service_level * 100).toFixed(1)}% service`;
-    $("inv-page").textContent = `page ${r.page} of ${plan.pages}`;
-    const num = (v, digits = 1) => (v == null ? "–" : Number(v).toFixed(digits));
-    $("inv-plan").innerHTML = r.products.map((p) =>
-      `<tr data-product="${esc(p.product_id)}" class="${p.low_stock ? "low" : ""}"><td>${esc(p.product_id)}</td><td>${esc(p.name)}</td>` +
-      `<td class="num">${int(p.available)}</td><td class="num">${int(p.reserved)}</td><td class="num">${num(p.avg_daily_demand_30d, 2)}</td>` +
-      `<td class="num">${num(p.days_of_cover)}</td><td>${esc(p.stockout_date || "–")}</td><td class="num">${num(p.reorder_point)}</td>` +
-      `<td class="num">${int(p.suggested_order_qty)}</td><td class="num">${num(p.turnover_30d, 2)}</td><td class="num">${int(p.stockout_incidents_90d)}</td>` +
-      `<td>${esc(p.model || "history only")}${p.overstock ? ' <span class="status">overstock</span>' : ""}</td></tr>`).join("") ||
-      '<tr><td colspan="12" class="muted">No catalog products match. Import a catalog with <code>orderstream catalog import FILE</code>.</td></tr>';
-  } catch (e) {
-    $("inv-count").className = "bad";
-    $("inv-count").textContent = "No plan: " + e.message;
-    $("inv-plan").innerHTML = "";
-  }
-}
-$("inv-form").addEventListener("submit", (e) => { e.preventDefault(); plan.page = 1; loadPlan(); });
-$("inv-prev").addEventListener("click", () => { if (plan.page > 1) { plan.page -= 1; loadPlan(); } });
-$("inv-next").addEventListener("click", () => { if (plan.page < plan.pages) { plan.page += 1; loadPlan(); } });
-$("inv-plan").addEventListener("click", (e) => {
-  const row = e.target.closest("tr[data-product]");
-  if (!row) return;
-  $("fc-scope").value = "product"; $("fc-key").value = row.dataset.product;
-  loadForecast(); window.scrollTo({ top: 0, behavior: "smooth" });
-});
-pages.forecast = { enter() { if (!forecastChart) loadForecast(); loadPlan(); } };
 
-// ---- System --------------------------------------------------------------------
-let systemChart = null;
-function drawSystem(snapshot) {
-  $("sys-orders").textContent = Number(snapshot.orders_per_s).toFixed(1);
-  $("sys-events").textContent = Number(snapshot.events_per_s).toFixed(1);
-  const l = snapshot.confirm_latency;
-  $("sys-latency").textContent = l ? `${l.p50_ms} / ${l.p95_ms} / ${l.p99_ms} ms` : "–";
-  if (systemChart) {
-    const rows = snapshot.per_second || [];
-    systemChart.setData([rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])]);
+  // src/lib/toast.js
+  function toast(message) {
+    const t = $("toast");
+    t.textContent = message;
+    t.classList.add("show");
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => t.classList.remove("show"), 5e3);
   }
-}
-async function loadHealth() {
-  try {
-    const h = await api("/api/dashboard/health");
-    if (h.nats !== "connected") {
-      // The tables answer without NATS; what only NATS knows is unknown.
-      $("sys-dlq").textContent = "–";
-      $("consumers").innerHTML = '<tr><td colspan="5" class="muted">NATS is unavailable: live figures, lag and the DLQ are unknown</td></tr>';
+  toast.timer = null;
+  function showState(el, message, kind = "bad") {
+    if (!el) return;
+    el.textContent = message || "";
+    el.className = "state " + (message ? kind : "");
+    el.hidden = !message;
+  }
+
+  // src/pages/overview.js
+  var chart = null;
+  var timer = 0;
+  function drawLive(snapshot) {
+    $("kpi-rate").textContent = Number(snapshot.orders_per_s).toFixed(1);
+    $("recent-orders").innerHTML = (snapshot.recent_orders || []).map((o) => `<tr data-order="${esc(o.order_id)}"><td class="id">${esc(o.order_id)}</td><td>${esc(o.customer_id ?? "–")}</td><td class="num">${esc(o.items)}</td><td class="num">${esc(money(o.total, o.currency))}</td><td>${esc(when(o.received_at))}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">no orders yet: place one from the New order page</td></tr>';
+    if (chart) {
+      const rows = snapshot.per_second || [];
+      chart.setData([rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])]);
+    }
+  }
+  async function loadSummary() {
+    try {
+      const s = await api("/api/dashboard/summary");
+      showState($("overview-state"), null);
+      const c = s.currency;
+      $("kpi-net").textContent = money(s.net_sales, c);
+      $("kpi-net-note").textContent = `${int(s.confirmed)} paid${Number(s.refunds) > 0 ? `, ${money(s.refunds, c)} refunded` : ""}`;
+      $("kpi-gross").textContent = money(s.gross_sales, c);
+      $("kpi-orders").textContent = int(s.orders);
+      $("kpi-aov").textContent = s.average_order === null ? "–" : money(s.average_order, c);
+      $("kpi-success").textContent = pct(s.payment_success_rate);
+      $("kpi-success-note").textContent = `${int(s.payments_approved)} approved, ${int(s.payments_declined)} declined`;
+      const cancelled = Object.entries(s.cancelled || {}).map(([why, n]) => `${why.replace(/_/g, " ")} ${int(n)}`).join(", ");
+      $("kpi-cancelled").textContent = cancelled || "none";
+      $("overview-date").textContent = `${s.date} (UTC), ${c}`;
+    } catch (e) {
+      showState($("overview-state"), "Today's figures are unavailable: " + e.message);
+      for (const id of ["kpi-net", "kpi-gross", "kpi-orders", "kpi-aov", "kpi-success"]) $(id).textContent = "–";
+    }
+  }
+  var overview = {
+    enter() {
+      if (!chart) chart = lineChart($("chart-live"), ["orders/s", "events/s"]);
+      listen(drawLive);
+      loadSummary();
+      timer = window.setInterval(loadSummary, 5e3);
+    },
+    leave() {
+      unlisten(drawLive);
+      clearInterval(timer);
+    }
+  };
+
+  // src/pages/sales.js
+  var chart2 = null;
+  var shown = null;
+  var localInput = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 6e4).toISOString().slice(0, 16);
+  function applyPreset(preset) {
+    const form2 = (
+      /** @type {HTMLFormElement} */
+      $("sales-form")
+    );
+    const now = /* @__PURE__ */ new Date();
+    const start = new Date(now);
+    const days = { "7d": 7, "30d": 30, "90d": 90 }[preset];
+    if (preset === "today") start.setHours(0, 0, 0, 0);
+    else if (days) start.setTime(now.getTime() - days * 864e5);
+    else return;
+    form2.from.value = localInput(start);
+    form2.to.value = localInput(now);
+    form2.window.value = preset === "today" ? "1h" : preset === "90d" ? "1w" : "1d";
+  }
+  var isoFromLocal = (v) => v ? new Date(v).toISOString() : "";
+  function clear() {
+    for (const id of ["sales-current", "sales-previous", "sales-change"]) $(id).textContent = "–";
+    $("sales-compare-note").textContent = "";
+    $("sales-categories").innerHTML = "";
+    $("category-bars").innerHTML = "";
+    $("top-products").innerHTML = "";
+    $("heatmap").innerHTML = "";
+    if (chart2) chart2.setData([[], [], []]);
+    shown = null;
+  }
+  async function load() {
+    const form2 = new FormData(
+      /** @type {HTMLFormElement} */
+      $("sales-form")
+    );
+    const params = new URLSearchParams({ window: String(form2.get("window")), currency: String(form2.get("currency") || "USD") });
+    if (form2.get("from")) params.set("from", isoFromLocal(String(form2.get("from"))));
+    if (form2.get("to")) params.set("to", isoFromLocal(String(form2.get("to"))));
+    showState($("sales-state"), "loading…", "muted");
+    try {
+      const r = await api("/api/dashboard/revenue?" + params);
+      const cur = r.currency;
+      shown = r;
+      $("sales-current").textContent = money(r.totals.current, cur);
+      $("sales-previous").textContent = money(r.totals.previous, cur);
+      $("sales-change").textContent = r.totals.change === null ? "n/a" : (r.totals.change >= 0 ? "+" : "") + pct(r.totals.change);
+      $("sales-compare-note").textContent = r.comparison.note ? "Previous period: " + r.comparison.note : `against ${new Date(r.comparison.previous_from).toLocaleDateString()} – ${new Date(r.comparison.previous_to).toLocaleDateString()}`;
+      const byWindow = /* @__PURE__ */ new Map();
+      const add = (rows, idx) => rows.forEach((w) => {
+        const t = epoch(w.window_start);
+        const e = byWindow.get(t) || [0, 0];
+        e[idx] += Number(w.revenue);
+        byWindow.set(t, e);
+      });
+      add(r.windows, 0);
+      add(r.previous, 1);
+      const xs = [...byWindow.keys()].sort((a, b) => a - b);
+      if (!chart2) chart2 = lineChart($("chart-revenue"), ["this period", "previous period"], { height: 260 });
+      chart2.setData([xs, xs.map((x) => byWindow.get(x)[0]), xs.map((x) => byWindow.get(x)[1])]);
+      if (!r.windows.length) {
+        showState($("sales-state"), `No sales in ${cur} between ${new Date(r.from).toLocaleString()} and ${new Date(r.to).toLocaleString()}.`, "muted");
+      } else showState($("sales-state"), null);
+      drawCategories(r.categories, cur, r.comparison.complete);
+      const range = new URLSearchParams({ from: r.from, to: r.to, currency: cur });
+      const [top, heat] = await Promise.all([api("/api/dashboard/top-products?" + range), api("/api/dashboard/heatmap?" + range)]);
+      $("top-products").innerHTML = top.products.map((p) => `<tr><td>${esc(p.name || p.product_id)}<div class="muted small">${esc(p.product_id)}</div></td><td>${esc(p.category || "uncategorized")}</td><td class="num">${int(p.units)}</td><td class="num">${esc(money(p.revenue, cur))}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">no sales in this range</td></tr>';
+      drawHeatmap(heat.cells, cur);
+    } catch (e) {
+      clear();
+      showState($("sales-state"), "Cannot show sales: " + e.message);
+    }
+  }
+  function drawCategories(categories, cur, comparable) {
+    $("sales-categories").innerHTML = categories.map((c) => `<tr><td>${esc(c.category)}</td><td class="num">${esc(money(c.current, cur))}</td><td class="num">${esc(money(c.previous, cur))}</td><td class="num">${c.change === null ? comparable ? "–" : "n/a" : esc(pct(c.change))}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">no sales in this range</td></tr>';
+    const top = categories.slice(0, 12);
+    const max = Math.max(1, ...top.map((c) => Number(c.current)));
+    $("category-bars").innerHTML = top.map((c) => `<div class="bar-row"><span class="bar-label">${esc(c.category)}</span><span class="bar" data-w="${(Number(c.current) / max * 100).toFixed(1)}"></span><span class="bar-value">${esc(money(c.current, cur))}</span></div>`).join("") + (categories.length > top.length ? `<p class="muted small">and ${categories.length - top.length} more in the table</p>` : "");
+    $("category-bars").querySelectorAll(".bar").forEach((b) => {
+      b.style.width = b.dataset.w + "%";
+    });
+  }
+  function drawHeatmap(cells, currency) {
+    if (!cells.length) {
+      $("heatmap").innerHTML = '<p class="muted">no sales in this range</p>';
       return;
     }
-    $("sys-dlq").textContent = int(h.dlq_size);
-    $("consumers").innerHTML = h.consumers.map((c) =>
-      `<tr><td>${esc(c.stream)}</td><td>${esc(c.consumer)}</td><td class="num">${int(c.pending)}</td><td class="num">${int(c.ack_pending)}</td><td class="num">${int(c.redelivered)}</td></tr>`).join("");
-  } catch (e) { toast("health: " + e.message); }
-}
-// Who did what as an admin (admins only: the route refuses the rest).
-async function loadAudit() {
-  $("audit-panel").classList.toggle("hidden", role !== "admin");
-  if (role !== "admin") return;
-  try {
-    const a = await api("/api/admin/audit?limit=20");
-    $("audit").innerHTML = a.actions.map((x) =>
-      `<tr data-action="${esc(x.action)}"><td>${esc(when(x.at))}</td><td>${esc(x.actor)}</td><td>${esc(x.action)}</td><td>${esc(x.target)}</td><td>${esc(x.status ?? "")}</td></tr>`).join("")
-      || '<tr><td colspan="5" class="muted">no admin actions yet</td></tr>';
-  } catch (e) { toast("audit: " + e.message); }
-}
-pages.system = {
-  enter() {
-    loadAudit();
-    if (!systemChart) systemChart = chart($("chart-system"), "", ["orders/s", "events/s"]);
-    liveListeners.add(drawSystem); if (live) drawSystem(live);
-    loadHealth(); this.timer = setInterval(loadHealth, 2000);
-  },
-  leave() { liveListeners.delete(drawSystem); clearInterval(this.timer); },
-};
+    const grid = Array.from({ length: 7 }, () => Array(24).fill(0));
+    cells.forEach((c) => {
+      grid[c.weekday][c.hour] = Number(c.revenue);
+    });
+    const max = Math.max(1, ...grid.flat());
+    const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let html = '<div class="scroll"><table class="heat"><tr><th></th>' + Array.from({ length: 24 }, (_, h) => `<th>${h}</th>`).join("") + "</tr>";
+    grid.forEach((row, d) => {
+      html += `<tr><th>${days[d]}</th>` + row.map((v, h) => `<td title="${esc(days[d])} ${h}:00 · ${esc(money(v, currency))}" data-alpha="${(v / max).toFixed(2)}"></td>`).join("") + "</tr>";
+    });
+    html += `</table></div><div class="legend"><span>${esc(money(0, currency))}</span><span class="gradient"></span><span>${esc(money(max, currency))}</span><span class="muted small">per hour cell, UTC</span></div>`;
+    $("heatmap").innerHTML = html;
+    $("heatmap").querySelectorAll("td[data-alpha]").forEach((td) => {
+      td.style.background = `rgba(36,87,214,${td.dataset.alpha})`;
+    });
+  }
+  function exportCsv() {
+    if (!shown) return;
+    const lines = [csvLine(["period", "window_start", "category", "revenue", "units", "currency"])];
+    for (const [period, rows] of [["current", shown.windows], ["previous (shifted)", shown.previous]]) {
+      for (const w of rows) lines.push(csvLine([period, w.window_start, w.category, w.revenue, w.units, shown.currency]));
+    }
+    saveText(`sales-${shown.window}-${shown.from.slice(0, 10)}.csv`, lines.join("\n") + "\n");
+  }
+  var sales = {
+    enter() {
+      load();
+    },
+    init() {
+      $("sales-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        load();
+      });
+      $("sales-presets").addEventListener("click", (e) => {
+        const preset = (
+          /** @type {HTMLElement} */
+          e.target.dataset.preset
+        );
+        if (!preset) return;
+        $("sales-presets").querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.preset === preset));
+        if (preset === "custom") {
+          $("sales-form").from.focus();
+          return;
+        }
+        applyPreset(preset);
+        load();
+      });
+      $("sales-export").addEventListener("click", exportCsv);
+    }
+  };
 
-// ---- start ---------------------------------------------------------------------
-// Signs in with the key in the box: asks the server who that is, then shows
-// only the pages that role may open.
-async function signIn() {
-  let me = null;
-  try {
-    me = await api("/api/whoami");
-  } catch (e) {
-    role = null;
+  // src/lib/contract.js
+  var contract = null;
+  async function loadContract() {
+    if (!contract) contract = await api("/api/dashboard/statuses");
+    return contract;
+  }
+  var allows = (action, status) => !!contract && (contract.actions[action] || []).includes(status);
+  var statuses = () => contract ? contract.statuses.map((s) => s.status) : [];
+
+  // src/lib/products.js
+  var cached = null;
+  var at = 0;
+  function productNames(refresh = false) {
+    if (!cached || refresh || Date.now() - at > 6e4) {
+      at = Date.now();
+      cached = api("/api/products?page_size=500").then((r) => new Map(r.products.map((p) => [p.product_id, p]))).catch(() => /* @__PURE__ */ new Map());
+    }
+    return cached;
+  }
+
+  // src/pages/orders.js
+  var ROW = 32;
+  var state = {
+    /** @type {any[]} */
+    rows: [],
+    /** @type {string|null} */
+    cursor: null,
+    more: false,
+    loading: false,
+    /** @type {Set<string>} */
+    selected: /* @__PURE__ */ new Set(),
+    seq: 0,
+    /** @type {Set<string>} */
+    fresh: /* @__PURE__ */ new Set(),
+    /** @type {any[]} */
+    waiting: []
+  };
+  var follow = null;
+  var openId = "";
+  function form() {
+    return (
+      /** @type {HTMLFormElement} */
+      $("orders-form")
+    );
+  }
+  function validFilters() {
+    const f = form();
+    const min = f.min_total.value.trim(), max = f.max_total.value.trim();
+    const amount = /^\d+(\.\d{1,2})?$/;
+    let problem = "";
+    if (min && !amount.test(min)) problem = "min total is a non-negative amount such as 25 or 19.99";
+    else if (max && !amount.test(max)) problem = "max total is a non-negative amount such as 25 or 19.99";
+    else if (min && max && Number(min) > Number(max)) problem = `min total ${min} is above max total ${max}: no order could match`;
+    else if (f.from.value && f.to.value && f.from.value > f.to.value) problem = "from is after to";
+    showState($("orders-state"), problem || null);
+    return !problem;
+  }
+  function query() {
+    const params = new URLSearchParams();
+    for (const [k, v] of new FormData(form()).entries()) if (v) params.set(k, String(v).trim());
+    params.set("page_size", "100");
+    return params;
+  }
+  async function load2(reset) {
+    if (!reset && (state.loading || !state.more)) return;
+    if (reset && !validFilters()) return;
+    const seq = ++state.seq;
+    state.loading = true;
+    const params = query();
+    if (reset) {
+      Object.assign(state, { rows: [], cursor: null, more: false, waiting: [] });
+      state.selected.clear();
+      state.fresh.clear();
+      $("orders-viewport").scrollTop = 0;
+      badge();
+      render();
+    }
+    if (state.cursor) params.set("cursor", state.cursor);
+    try {
+      const page = await api("/api/admin/orders?" + params);
+      if (seq !== state.seq) return;
+      state.rows.push(...page.orders);
+      state.cursor = page.next_cursor;
+      state.more = page.has_more;
+      showState($("orders-state"), state.rows.length ? null : "No order matches these filters.", "muted");
+      $("orders-info").textContent = `${state.rows.length}${state.more ? "+" : ""} orders · last page ${Number(page.elapsed_ms).toFixed(0)} ms`;
+    } catch (e) {
+      if (seq === state.seq) showState($("orders-state"), "Cannot search: " + e.message);
+    }
+    if (seq !== state.seq) return;
+    state.loading = false;
+    render();
+    updateBulk();
+  }
+  function render() {
+    const vp = $("orders-viewport");
+    $("orders-spacer").style.height = state.rows.length * ROW + "px";
+    const first = Math.max(0, Math.floor(vp.scrollTop / ROW) - 10);
+    const last = Math.min(state.rows.length, first + Math.ceil(vp.clientHeight / ROW) + 20);
+    let html = "";
+    for (let i = first; i < last; i++) {
+      const o = state.rows[i];
+      const checked = state.selected.has(o.order_id) ? "checked" : "";
+      const cls = "vrow" + (state.fresh.has(o.order_id) ? " fresh" : "") + (o.order_id === openId ? " open" : "");
+      html += `<div class="${cls}" data-top="${i * ROW}" data-order="${esc(o.order_id)}" tabindex="0" role="row"><span><input type="checkbox" aria-label="select" data-select="${esc(o.order_id)}" ${checked}></span><span class="id">${esc(o.order_id)}</span><span>${esc(when(o.placed_at))}</span><span>${esc(o.customer_id)}</span><span><span class="status ${esc(o.status)}">${esc(o.status)}</span></span><span class="num">${esc(money(o.total, o.currency))}</span></div>`;
+    }
+    $("orders-rows").innerHTML = html;
+    $("orders-rows").querySelectorAll(".vrow").forEach((row) => {
+      row.style.top = row.dataset.top + "px";
+    });
+    if (state.more && last >= state.rows.length - 20) load2(false);
+  }
+  function applicable(action) {
+    const byId = new Map(state.rows.map((o) => [o.order_id, o]));
+    return [...state.selected].filter((id) => byId.has(id) && allows(action, byId.get(id).status));
+  }
+  function updateBulk() {
+    const n = state.selected.size;
+    const cancel = applicable("cancel").length, ship = applicable("mark_shipped").length;
+    $("selected-count").textContent = `${n} selected`;
+    $("bulk-cancel").disabled = cancel === 0;
+    $("bulk-cancel").textContent = cancel && cancel < n ? `Cancel ${cancel} of them` : "Cancel selected";
+    $("bulk-ship").disabled = ship === 0;
+    $("bulk-ship").textContent = ship && ship < n ? `Mark ${ship} shipped` : "Mark shipped";
+    const loaded = state.rows.slice(0, 100);
+    $("select-all").checked = loaded.length > 0 && loaded.every((o) => state.selected.has(o.order_id));
+  }
+  async function bulk(action) {
+    const ids = applicable(action).slice(0, 100);
+    const verb = action === "cancel" ? "Cancel" : "Mark as shipped";
+    const skipped = state.selected.size - ids.length;
+    const note = skipped ? ` (${skipped} selected order${skipped > 1 ? "s are" : " is"} not in a state that allows it and will be left alone)` : "";
+    if (!ids.length || !window.confirm(`${verb} ${ids.length} order${ids.length > 1 ? "s" : ""}?${note}${action === "cancel" ? " Paid orders are refunded. This cannot be undone." : ""}`)) return;
+    try {
+      const r = await api("/api/admin/orders/bulk", { method: "POST", json: { action, order_ids: ids } });
+      const byId = new Map(r.results.map((x) => [x.order_id, x]));
+      state.rows.forEach((o) => {
+        const x = byId.get(o.order_id);
+        if (x && x.result === "applied") o.status = x.status;
+      });
+      const refused = r.results.filter((x) => x.result === "rejected" || x.result === "failed");
+      $("bulk-results").innerHTML = refused.length ? `<b>${refused.length} not applied:</b><ul>` + refused.slice(0, 20).map((x) => `<li><span class="id">${esc(x.order_id)}</span>: ${esc(x.message || x.result)}</li>`).join("") + "</ul>" : "";
+      toast(`${action.replace("_", " ")}: ${r.applied} applied, ${r.rejected} refused, ${r.queued} queued`);
+      state.selected.clear();
+      render();
+      updateBulk();
+    } catch (e) {
+      showState($("orders-state"), "Bulk action failed: " + e.message);
+    }
+  }
+  async function openOrder(id) {
+    openId = id;
+    const panel = $("order-panel");
+    panel.hidden = false;
+    $("order-panel-body").innerHTML = '<p class="muted">loading…</p>';
+    if (follow) follow.close();
+    await drawPanel(id);
+    const token = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
+    follow = new EventSource(`/api/orders/${encodeURIComponent(id)}/stream${token}`);
+    const redraw = () => {
+      if (openId === id) drawPanel(id);
+    };
+    for (const kind of ["status", "status_changed", "refund_issued", "message"]) follow.addEventListener(kind, redraw);
+    follow.onmessage = redraw;
+    follow.onerror = () => {
+      $("panel-live").textContent = "live updates paused (reconnecting)";
+    };
+    render();
+  }
+  async function drawPanel(id) {
+    try {
+      const [o, names] = await Promise.all([api(`/api/orders/${encodeURIComponent(id)}`), productNames()]);
+      if (openId !== id) return;
+      const row = state.rows.find((r) => r.order_id === id);
+      if (row && row.status !== o.status) {
+        row.status = o.status;
+        render();
+      }
+      const actions = ["cancel", "mark_shipped"].filter((a) => allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${a === "cancel" ? "Cancel order" : "Mark shipped"}</button>`).join(" ");
+      const reason = o.cancel_reason ? ` <span class="bad">(${esc(String(o.cancel_reason).replace(/_/g, " "))})</span>` : "";
+      $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3><p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p><p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} ${o.refunded ? "· refunded" : ""}</p>` + (o.risk_score != null ? `<p>risk ${esc(o.risk_score)}: ${esc((o.risk_reasons || []).join("; "))}</p>` : "") + `<h4>Items</h4><table>${o.items.map((i) => {
+        const p = names.get(i.product_id);
+        return `<tr><td>${esc(p ? p.name : i.product_id)}<div class="muted small">${esc(i.product_id)}${p ? " · " + esc(p.category) : ""}</div></td><td class="num">${esc(i.quantity)} ×</td><td class="num">${esc(money(i.line_total, o.currency))}</td></tr>`;
+      }).join("")}</table><h4>Timeline</h4><ul class="timeline"><li>placed · ${esc(when(o.placed_at))}</li>` + (o.history || []).map((h) => `<li>${esc(h.status)} · ${esc(when(h.at))}</li>`).join("") + "</ul>" + (actions ? `<div class="actions">${actions}</div>` : "");
+    } catch (e) {
+      if (openId === id) $("order-panel-body").innerHTML = `<p class="bad">${esc(e.message)}</p>`;
+    }
+  }
+  function arriving(snapshot) {
+    const f = form();
+    if (f.sort.value !== "-placed_at" || f.status.value && f.status.value !== "pending" || f.to.value) return;
+    const min = Number(f.min_total.value || 0), max = f.max_total.value ? Number(f.max_total.value) : Infinity;
+    const who = f.customer_id.value.trim(), q = f.q.value.trim();
+    const known = new Set(state.rows.map((o) => o.order_id).concat(state.waiting.map((o) => o.order_id)));
+    const newest = state.rows.length ? Date.parse(state.rows[0].placed_at) : 0;
+    for (const o of (snapshot.recent_orders || []).slice().reverse()) {
+      const total = Number(o.total);
+      if (known.has(o.order_id) || Date.parse(o.received_at) < newest) continue;
+      if (total < min || total > max || who && o.customer_id !== who || q && o.order_id !== q && o.customer_id !== q) continue;
+      if (f.product_id.value.trim()) continue;
+      state.waiting.unshift({ order_id: o.order_id, placed_at: o.received_at, customer_id: o.customer_id ?? "–", status: "pending", total: o.total, currency: o.currency });
+    }
+    if (state.waiting.length && $("orders-viewport").scrollTop < ROW) showNew();
+    else badge();
+  }
+  function showNew() {
+    for (const o of state.waiting) state.fresh.add(o.order_id);
+    state.rows.unshift(...state.waiting);
+    const n = state.waiting.length;
+    state.waiting = [];
+    state.newCount = (state.newCount || 0) + n;
+    badge();
+    render();
+    setTimeout(() => {
+      state.fresh.clear();
+      state.newCount = 0;
+      badge();
+      render();
+    }, 8e3);
+  }
+  function badge() {
+    const waiting = state.waiting.length, added = state.newCount || 0;
+    $("orders-new").hidden = !waiting && !added;
+    $("orders-new").textContent = waiting ? `${waiting} new — show` : `${added} new`;
+  }
+  state.newCount = 0;
+  async function exportCsv2() {
+    const params = query();
+    params.delete("page_size");
+    $("export-link").disabled = true;
+    try {
+      const saved = await download("/api/admin/orders/export?" + params, "orders.csv");
+      toast(`saved ${saved.name} (${(saved.bytes / 1024).toFixed(0)} KiB)`);
+    } catch (e) {
+      showState($("orders-state"), "Export failed: " + e.message);
+    }
+    $("export-link").disabled = false;
+  }
+  async function exportAll() {
+    const params = query();
+    params.delete("page_size");
+    try {
+      const job = await api("/api/admin/exports", { method: "POST", json: Object.fromEntries(params) });
+      toast("export started");
+      const poll2 = async () => {
+        try {
+          const s = await api(job.status_url);
+          $("orders-info").textContent = `export: ${s.status} · ${s.rows} rows`;
+          if (s.status === "running") return void setTimeout(poll2, 1e3);
+          if (s.status === "done") {
+            const saved = await download(s.download_url, `orders-${s.id}.csv`);
+            toast(`saved ${saved.name} (${s.rows} rows)`);
+          } else showState($("orders-state"), `Export ${s.status}: ${s.error || ""}`);
+        } catch (e) {
+          showState($("orders-state"), "Export failed: " + e.message);
+        }
+      };
+      poll2();
+    } catch (e) {
+      showState($("orders-state"), "Export failed: " + e.message);
+    }
+  }
+  var orders = {
+    async enter() {
+      await loadContract().catch(() => null);
+      if (form().status.options.length <= 1) {
+        for (const s of statuses()) {
+          const option = document.createElement("option");
+          option.value = option.textContent = s;
+          form().status.appendChild(option);
+        }
+      }
+      listen(arriving);
+      if (!state.rows.length) load2(true);
+    },
+    leave() {
+      unlisten(arriving);
+      if (follow) follow.close();
+      follow = null;
+    },
+    init() {
+      form().addEventListener("submit", (e) => {
+        e.preventDefault();
+        load2(true);
+      });
+      $("orders-viewport").addEventListener("scroll", () => requestAnimationFrame(render));
+      $("orders-rows").addEventListener("click", (e) => {
+        const target = (
+          /** @type {HTMLInputElement} */
+          e.target
+        );
+        const id = target.dataset.select;
+        if (id) {
+          if (target.checked) state.selected.add(id);
+          else state.selected.delete(id);
+          updateBulk();
+          return;
+        }
+        const row = (
+          /** @type {HTMLElement} */
+          target.closest(".vrow")
+        );
+        if (row) openOrder(row.dataset.order || "");
+      });
+      $("orders-rows").addEventListener("keydown", (e) => {
+        const row = (
+          /** @type {HTMLElement} */
+          e.target
+        );
+        if (!row.classList || !row.classList.contains("vrow")) return;
+        if (e.key === "Enter") openOrder(row.dataset.order || "");
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+          e.preventDefault();
+          const next = (
+            /** @type {HTMLElement} */
+            e.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling
+          );
+          if (next) next.focus();
+          else $("orders-viewport").scrollTop += e.key === "ArrowDown" ? ROW : -ROW;
+        }
+        if (e.key === " ") {
+          e.preventDefault();
+          const id = row.dataset.order || "";
+          if (state.selected.has(id)) state.selected.delete(id);
+          else state.selected.add(id);
+          render();
+          updateBulk();
+        }
+      });
+      $("select-all").addEventListener("change", (e) => {
+        const on = (
+          /** @type {HTMLInputElement} */
+          e.target.checked
+        );
+        for (const o of state.rows.slice(0, 100)) {
+          if (on) state.selected.add(o.order_id);
+          else state.selected.delete(o.order_id);
+        }
+        render();
+        updateBulk();
+      });
+      $("orders-new").addEventListener("click", () => {
+        $("orders-viewport").scrollTop = 0;
+        showNew();
+      });
+      $("panel-close").addEventListener("click", () => {
+        $("order-panel").hidden = true;
+        openId = "";
+        if (follow) follow.close();
+        render();
+      });
+      $("order-panel-body").addEventListener("click", async (e) => {
+        const button = (
+          /** @type {HTMLButtonElement} */
+          e.target
+        );
+        if (!button.dataset.action) return;
+        state.selected = /* @__PURE__ */ new Set([button.dataset.id || ""]);
+        await bulk(button.dataset.action);
+        drawPanel(button.dataset.id || "");
+      });
+      $("bulk-cancel").addEventListener("click", () => bulk("cancel"));
+      $("bulk-ship").addEventListener("click", () => bulk("mark_shipped"));
+      $("export-link").addEventListener("click", exportCsv2);
+      $("export-all").addEventListener("click", exportAll);
+    }
+  };
+
+  // src/lib/table.js
+  var Table = class {
+    /**
+     * @param {HTMLTableElement} table
+     * @param {Column[]} columns
+     * @param {{empty?: string, onOpen?: (row: any) => void, rowClass?: (row: any) => string, rowKey?: (row: any) => string, sortable?: boolean}} [options]
+     */
+    constructor(table2, columns, options = {}) {
+      this.table = table2;
+      this.columns = columns;
+      this.options = options;
+      this.rows = [];
+      this.sort = null;
+      const sortable = options.sortable !== false;
+      table2.innerHTML = "<thead><tr>" + columns.map((c) => `<th class="${c.num ? "num" : ""}" data-key="${esc(c.key)}"${sortable ? ' tabindex="0" aria-sort="none"' : ""}>${esc(c.label)}</th>`).join("") + "</tr></thead><tbody></tbody>";
+      this.body = /** @type {HTMLTableSectionElement} */
+      table2.tBodies[0];
+      if (sortable) {
+        const onSort = (e) => {
+          const th = (
+            /** @type {HTMLElement} */
+            e.target.closest("th[data-key]")
+          );
+          if (th) this.sortBy(
+            /** @type {HTMLElement} */
+            th.dataset.key || ""
+          );
+        };
+        table2.tHead.addEventListener("click", onSort);
+        table2.tHead.addEventListener("keydown", (e) => {
+          if (e.key === "Enter" || e.key === " ") {
+            e.preventDefault();
+            onSort(e);
+          }
+        });
+      }
+      if (options.onOpen) {
+        const open3 = (e) => {
+          const target = (
+            /** @type {HTMLElement} */
+            e.target
+          );
+          if (target.closest("button, input, a, select")) return;
+          const tr = (
+            /** @type {HTMLElement} */
+            target.closest("tr[data-index]")
+          );
+          if (tr) options.onOpen(this.view[Number(tr.dataset.index)]);
+        };
+        this.body.addEventListener("click", open3);
+        this.body.addEventListener("keydown", (e) => {
+          if (e.key === "Enter" && /** @type {HTMLElement} */
+          e.target.tagName === "TR") open3(e);
+        });
+      }
+      this.view = [];
+    }
+    /** @param {any[]} rows */
+    set(rows) {
+      this.rows = rows;
+      this.render();
+    }
+    /** @param {string} key */
+    sortBy(key) {
+      this.sort = this.sort && this.sort.key === key ? { key, desc: !this.sort.desc } : { key, desc: false };
+      this.table.tHead.querySelectorAll("th").forEach((th) => th.setAttribute("aria-sort", th.dataset.key === key ? this.sort.desc ? "descending" : "ascending" : "none"));
+      this.render();
+    }
+    render() {
+      let rows = this.rows;
+      if (this.sort) {
+        const column = this.columns.find((c) => c.key === this.sort.key);
+        const value = column && column.value ? column.value : (r) => r[this.sort.key];
+        const number = column && column.num;
+        const sign = this.sort.desc ? -1 : 1;
+        rows = [...rows].sort((a, b) => {
+          const x = value(a), y = value(b);
+          const order = number ? Number(x ?? -Infinity) - Number(y ?? -Infinity) : String(x ?? "").localeCompare(String(y ?? ""));
+          return sign * order;
+        });
+      }
+      this.view = rows;
+      if (!rows.length) {
+        this.body.innerHTML = `<tr class="empty"><td colspan="${this.columns.length}" class="muted">${esc(this.options.empty || "nothing to show")}</td></tr>`;
+        return;
+      }
+      const focusable = this.options.onOpen ? ' tabindex="0"' : "";
+      this.body.innerHTML = rows.map((row, i) => {
+        const cls = this.options.rowClass ? this.options.rowClass(row) : "";
+        const key = this.options.rowKey ? ` data-key="${esc(this.options.rowKey(row))}"` : "";
+        return `<tr data-index="${i}"${key} class="${esc(cls)}"${focusable}>` + this.columns.map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(row) : esc(row[c.key])}</td>`).join("") + "</tr>";
+      }).join("");
+    }
+  };
+
+  // src/pages/fraud.js
+  var chart3 = null;
+  var timer2 = 0;
+  var queue = null;
+  var openId2 = "";
+  var PAST = { approve: "approved", reject: "rejected" };
+  function queueTable() {
+    if (queue) return queue;
+    queue = new Table($("fraud-queue-table"), [
+      { key: "order_id", label: "order", html: (o) => `<span class="id">${esc(o.order_id)}</span>` },
+      { key: "customer_id", label: "customer" },
+      { key: "risk_score", label: "risk", num: true, html: (o) => `<b class="${o.risk_score >= 80 ? "bad" : ""}">${esc(o.risk_score)}</b>` },
+      { key: "risk_reasons", label: "reasons", html: (o) => `<span class="reasons">${esc((o.risk_reasons || []).join("; "))}</span>`, value: (o) => (o.risk_reasons || []).join(";") },
+      { key: "order_total", label: "total", num: true, html: (o) => esc(money(o.order_total, o.currency)) },
+      { key: "flagged_at", label: "flagged", html: (o) => esc(when(o.flagged_at)) },
+      { key: "decide", label: "decision", html: (o) => `<span class="decide"><button class="ok" data-review="approve" data-id="${esc(o.order_id)}">Approve</button><button class="danger" data-review="reject" data-id="${esc(o.order_id)}">Reject</button></span>` }
+    ], { empty: "Nothing to review.", onOpen: (o) => showContext(o.order_id), rowKey: (o) => o.order_id, rowClass: (o) => o.order_id === openId2 ? "open" : "" });
+    return queue;
+  }
+  async function load3() {
+    try {
+      const q = await api("/api/dashboard/fraud-queue");
+      queueTable().set(q.orders);
+      $("fraud-empty").hidden = q.orders.length > 0;
+      showState($("fraud-state"), null);
+    } catch (e) {
+      showState($("fraud-state"), "Cannot read the review queue: " + e.message);
+    }
+    loadStats();
+  }
+  async function loadStats() {
+    try {
+      const [s, audit] = await Promise.all([api("/api/dashboard/fraud-stats?bucket=day"), api("/api/dashboard/fraud-audit?days=30&limit=100")]);
+      $("fraud-flagged-share").textContent = pct(s.totals.flagged_share);
+      $("fraud-rate").textContent = pct(s.totals.fraud_rate);
+      $("fraud-fp-rate").textContent = pct(s.totals.false_positive_rate);
+      $("fraud-screened").textContent = int(s.totals.screened);
+      if (!chart3) chart3 = lineChart($("chart-fraud"), ["flagged share %", "fraud rate %", "false-positive rate %"]);
+      const xs = s.series.map((w) => Date.parse(w.window_start) / 1e3);
+      const v = (key) => s.series.map((w) => w[key] === null ? null : Number(w[key]) * 100);
+      chart3.setData([xs, v("flagged_share"), v("fraud_rate"), v("false_positive_rate")]);
+      $("fraud-reasons").innerHTML = s.reasons.map((r) => `<tr><td>${esc(r.reason)}</td><td class="num">${int(r.orders)}</td><td class="num">${int(r.flagged)}</td></tr>`).join("") || '<tr><td colspan="3" class="muted">no screened orders in 30 days</td></tr>';
+      $("fraud-audit").innerHTML = audit.reviews.map((r) => `<tr data-order="${esc(r.order_id)}"><td>${esc(when(r.reviewed_at))}</td><td class="id">${esc(r.order_id)}</td><td>${esc(r.customer_id)}</td><td>${esc(r.review)}</td><td>${esc(r.reviewer || "–")}</td><td>${esc(r.review_note || "")}</td><td class="outcome">…</td></tr>`).join("") || '<tr><td colspan="7" class="muted">no reviews in 30 days</td></tr>';
+      outcomes(audit.reviews.slice(0, 20));
+    } catch (e) {
+      showState($("fraud-state"), "Cannot read the fraud figures: " + e.message);
+    }
+  }
+  async function outcomes(reviews) {
+    await Promise.all(reviews.map(async (r) => {
+      const cell = $("fraud-audit").querySelector(`tr[data-order="${CSS.escape(r.order_id)}"] .outcome`);
+      try {
+        const o = await api(`/api/orders/${encodeURIComponent(r.order_id)}`);
+        if (cell) cell.innerHTML = `<span class="status ${esc(o.status)}">${esc(o.status)}</span>${o.cancel_reason ? ` (${esc(String(o.cancel_reason).replace(/_/g, " "))})` : ""}`;
+      } catch {
+        if (cell) cell.textContent = "–";
+      }
+    }));
+  }
+  async function showContext(id) {
+    openId2 = id;
+    queueTable().render();
+    $("fraud-context-panel").hidden = false;
+    $("fraud-context").innerHTML = '<p class="muted">loading…</p>';
+    try {
+      const c = await api(`/api/dashboard/fraud-context/${encodeURIComponent(id)}`);
+      const o = c.order, u = c.customer.usual || {}, cur = o.currency || "USD";
+      const usualPlace = (c.customer.places || []).some((p) => p.address_key === o.address_key);
+      const usualIp = (c.customer.ips || []).some((p) => p.client_ip === o.client_ip);
+      const avg = Number(u.average_total);
+      const reasons = c.screening ? c.screening.reasons || [] : [];
+      $("fraud-context").innerHTML = `<div class="grid2"><div><h3>Order <span class="id">${esc(o.order_id)}</span></h3><p>${esc(money(o.total, cur))} · ${esc(when(o.placed_at))}</p><p>ships to ${esc(o.city)}, ${esc(o.country)} ${usualPlace ? "(a usual place)" : "<b>(new place)</b>"}</p><p>from IP ${esc(o.client_ip)} ${usualIp ? "(usual)" : "<b>(new IP)</b>"}</p><h4>Risk breakdown</h4>` + (c.screening ? `<p>score <b>${esc(c.screening.score)}</b> by model ${esc(c.screening.model_version)}</p><ul>${reasons.map((r) => `<li>${esc(r)}</li>`).join("") || "<li>no single reason</li>"}</ul>` : "<p>–</p>") + `</div><div><h3>The customer's usual</h3><p>${int(u.orders)} earlier orders, average ${esc(money(u.average_total, cur))}, largest ${esc(money(u.largest_total, cur))}${avg > 0 ? ` — this one is <b>${esc((Number(o.total) / avg).toFixed(1))}×</b> the average` : ""}</p><p>first order ${esc(when(u.first_order_at)) || "— this is the first"}</p><p>places: ${(c.customer.places || []).map((p) => `${esc(p.city)}, ${esc(p.country)} ×${int(p.orders)}`).join("; ") || "–"}</p><p>IPs: ${(c.customer.ips || []).map((p) => `${esc(p.client_ip)} ×${int(p.orders)}`).join("; ") || "–"}</p><h4>Earlier flags</h4><p>${(c.customer.earlier_flags || []).map((f) => `${esc(when(f.scored_at))} score ${esc(f.score)} → ${esc(f.review || "awaiting review")}`).join("<br>") || "none"}</p></div></div>`;
+    } catch (e) {
+      $("fraud-context").innerHTML = `<p class="bad">${esc(e.message)}</p>`;
+    }
+  }
+  async function review(button) {
+    const decision = (
+      /** @type {"approve"|"reject"} */
+      button.dataset.review
+    );
+    const id = button.dataset.id || "";
+    const note = $("fraud-note").value.trim();
+    if (decision === "reject" && !window.confirm(`Reject order ${id}? It is cancelled and its stock released.${note ? "" : " (No note given.)"}`)) return;
+    button.disabled = true;
+    const body = { decision, ...note ? { note } : {}, ...$("fraud-reviewer").value.trim() ? { reviewer: $("fraud-reviewer").value.trim() } : {} };
+    try {
+      const r = await api(`/api/admin/orders/${encodeURIComponent(id)}/review`, { method: "POST", json: body });
+      const status = r.status || r.order && r.order.status || "";
+      toast(`${id}: ${PAST[decision]}${status ? " → " + status : ""}`);
+      const q = queueTable();
+      q.set(q.rows.filter((o) => o.order_id !== id));
+      $("fraud-empty").hidden = q.rows.length > 0;
+      $("fraud-note").value = "";
+      if (openId2 === id) {
+        $("fraud-context-panel").hidden = true;
+        openId2 = "";
+      }
+      loadStats();
+    } catch (e) {
+      showState($("fraud-state"), `Cannot ${decision} ${id}: ${e.message}`);
+      button.disabled = false;
+    }
+  }
+  var fraud = {
+    enter() {
+      load3();
+      timer2 = window.setInterval(load3, 1e4);
+    },
+    leave() {
+      clearInterval(timer2);
+    },
+    init() {
+      $("fraud-queue-table").addEventListener("click", (e) => {
+        const button = (
+          /** @type {HTMLButtonElement} */
+          e.target
+        );
+        if (button.dataset && button.dataset.review) review(button);
+      });
+      $("fraud-context-close").addEventListener("click", () => {
+        $("fraud-context-panel").hidden = true;
+        openId2 = "";
+        queueTable().render();
+      });
+    }
+  };
+
+  // src/pages/inventory.js
+  var table = null;
+  var all = [];
+  async function fetchAll() {
+    const out = [];
+    for (let page = 1; page <= 100; page++) {
+      const r = await api(`/api/products?page_size=500&page=${page}`);
+      out.push(...r.products);
+      if (out.length >= r.total || !r.products.length) break;
+    }
+    return out;
+  }
+  function stockTable() {
+    if (table) return table;
+    table = new Table($("stock-table"), [
+      { key: "product_id", label: "product", html: (p) => `<span class="id">${esc(p.product_id)}</span>` },
+      { key: "name", label: "name" },
+      { key: "category", label: "category" },
+      { key: "unit_price", label: "price", num: true, html: (p) => esc(money(p.unit_price, p.currency)) },
+      { key: "available", label: "available", num: true, value: (p) => p.stock.available, html: (p) => `${int(p.stock.available)}${p.low_stock ? ' <span class="pill bad">low</span>' : ""}` },
+      { key: "reserved", label: "reserved", num: true, value: (p) => p.stock.reserved, html: (p) => int(p.stock.reserved) },
+      { key: "sold", label: "sold", num: true, value: (p) => p.stock.sold, html: (p) => int(p.stock.sold) },
+      { key: "adjust", label: "", html: (p) => `<button data-adjust="${esc(p.product_id)}">Adjust</button>` }
+    ], {
+      empty: "No catalog products yet. Import a catalog with `orderstream catalog import FILE` (CSV: product_id,name,category,unit_price,stock).",
+      rowClass: (p) => p.low_stock ? "low" : "",
+      rowKey: (p) => p.product_id
+    });
+    return table;
+  }
+  function filter() {
+    const q = $("stock-q").value.trim().toLowerCase();
+    const low = $("stock-low").checked;
+    const rows = all.filter((p) => (!low || p.low_stock) && (!q || p.product_id.toLowerCase().includes(q) || String(p.name).toLowerCase().includes(q) || String(p.category).toLowerCase().includes(q)));
+    stockTable().set(rows);
+    const lowCount = all.filter((p) => p.low_stock).length;
+    $("stock-count").textContent = `${int(rows.length)} of ${int(all.length)} products · ${int(lowCount)} low on stock`;
+  }
+  async function load4() {
+    try {
+      all = await fetchAll();
+      showState($("inventory-state"), null);
+      filter();
+    } catch (e) {
+      all = [];
+      stockTable().set([]);
+      showState($("inventory-state"), "Cannot read the stock: " + e.message);
+    }
+  }
+  async function setStock(productId, change, reason) {
+    return api(`/api/admin/products/${encodeURIComponent(productId)}/stock`, {
+      method: "PUT",
+      headers: { "Idempotency-Key": crypto.randomUUID() },
+      json: { ...change, ...reason ? { reason } : {} }
+    });
+  }
+  function openAdjust(id) {
+    const p = all.find((x) => x.product_id === id);
+    if (!p) return;
+    const f = (
+      /** @type {HTMLFormElement} */
+      $("adjust-form")
+    );
+    f.hidden = false;
+    f.product_id.value = id;
+    $("adjust-what").textContent = `${p.name} (${id}): ${int(p.stock.available)} available`;
+    f.amount.value = "";
+    f.reason.value = "";
+    showState($("adjust-state"), null);
+    f.amount.focus();
+  }
+  async function submitAdjust(e) {
+    e.preventDefault();
+    const f = (
+      /** @type {HTMLFormElement} */
+      $("adjust-form")
+    );
+    const amount = f.amount.value.trim();
+    const mode = f.mode.value;
+    if (!/^-?\d+$/.test(amount) || mode === "set" && amount.startsWith("-")) {
+      showState($("adjust-state"), mode === "set" ? "the new level is a whole number, 0 or more" : "the change is a whole number such as 10 or -3");
+      return;
+    }
+    if (!f.reason.value.trim()) {
+      showState($("adjust-state"), "say why (kept with the stock change)");
+      return;
+    }
+    try {
+      const change = mode === "set" ? { quantity: Number(amount) } : { delta: Number(amount) };
+      const r = await setStock(f.product_id.value, change, f.reason.value.trim());
+      toast(r.after ? `${f.product_id.value}: ${r.before.available} → ${r.after.available} available` : `${f.product_id.value}: queued`);
+      f.hidden = true;
+      load4();
+    } catch (err) {
+      showState($("adjust-state"), err.message);
+    }
+  }
+  function exportCsv3() {
+    const lines = [csvLine(["product_id", "name", "category", "unit_price", "currency", "available", "reserved", "sold", "low_stock"])];
+    for (const p of stockTable().view) lines.push(csvLine([p.product_id, p.name, p.category, p.unit_price, p.currency, p.stock.available, p.stock.reserved, p.stock.sold, p.low_stock]));
+    saveText(`stock-${(/* @__PURE__ */ new Date()).toISOString().slice(0, 10)}.csv`, lines.join("\n") + "\n");
+  }
+  async function importCsv(file) {
+    const text = await file.text();
+    const lines = text.split(/\r?\n/).filter((l) => l.trim());
+    const header = (lines.shift() || "").split(",").map((h) => h.trim().toLowerCase());
+    const idCol = header.indexOf("product_id"), qtyCol = header.findIndex((h) => h === "available" || h === "quantity" || h === "stock");
+    if (idCol < 0 || qtyCol < 0) {
+      showState($("inventory-state"), "the CSV needs a header with product_id and available (or quantity, or stock)");
+      return;
+    }
+    const known = new Set(all.map((p) => p.product_id));
+    const problems = [];
+    const changes = [];
+    lines.forEach((line, i) => {
+      const cells = line.split(",").map((c) => c.trim().replace(/^"|"$/g, ""));
+      const id = cells[idCol], qty = cells[qtyCol];
+      if (!known.has(id)) problems.push(`line ${i + 2}: unknown product ${id}`);
+      else if (!/^\d+$/.test(qty)) problems.push(`line ${i + 2}: ${qty} is not a whole number of units`);
+      else changes.push([id, Number(qty)]);
+    });
+    if (problems.length) {
+      showState($("inventory-state"), `Nothing imported: ${problems.length} bad line(s). ${problems.slice(0, 5).join("; ")}`);
+      return;
+    }
+    if (!window.confirm(`Set the available stock of ${changes.length} products from ${file.name}?`)) return;
+    let done = 0;
+    const failed = [];
+    for (const [id, qty] of changes) {
+      try {
+        await setStock(String(id), { quantity: Number(qty) }, `CSV import ${file.name}`);
+        done++;
+      } catch (e) {
+        failed.push(`${id}: ${e.message}`);
+      }
+    }
+    showState($("inventory-state"), failed.length ? `${done} set, ${failed.length} failed: ${failed.slice(0, 5).join("; ")}` : null);
+    toast(`stock import: ${done} products set`);
+    productNames(true);
+    load4();
+  }
+  var inventory = {
+    enter() {
+      load4();
+    },
+    init() {
+      $("stock-q").addEventListener("input", filter);
+      $("stock-low").addEventListener("change", filter);
+      $("stock-table").addEventListener("click", (e) => {
+        const id = (
+          /** @type {HTMLElement} */
+          e.target.dataset.adjust
+        );
+        if (id) openAdjust(id);
+      });
+      $("adjust-form").addEventListener("submit", submitAdjust);
+      $("adjust-cancel").addEventListener("click", () => {
+        $("adjust-form").hidden = true;
+      });
+      $("stock-export").addEventListener("click", exportCsv3);
+      $("stock-import").addEventListener("change", (e) => {
+        const input = (
+          /** @type {HTMLInputElement} */
+          e.target
+        );
+        if (input.files && input.files[0]) importCsv(input.files[0]).finally(() => {
+          input.value = "";
+        });
+      });
+    }
+  };
+
+  // src/pages/forecast.js
+  var forecastChart = null;
+  async function loadForecast() {
+    const scope = $("fc-scope").value, key = $("fc-key").value.trim();
+    const params = new URLSearchParams({ metric: $("fc-metric").value, horizon: $("fc-horizon").value || "30", currency: $("fc-currency").value || "USD" });
+    if (scope === "product") {
+      if (!key) {
+        $("fc-model").textContent = "Type a product id.";
+        return;
+      }
+      params.set("product_id", key);
+    }
+    if (scope === "category") {
+      if (!key) {
+        $("fc-model").textContent = "Type a category.";
+        return;
+      }
+      params.set("category", key);
+    }
+    const el = $("chart-forecast");
+    $("fc-model").className = "muted";
+    $("fc-model").textContent = "forecasting…";
+    try {
+      const f = await api("/api/analytics/demand-forecast?" + params);
+      const day2 = (d) => Date.parse(d + "T00:00:00Z") / 1e3;
+      const nH = f.history.length;
+      const xs = [...f.history.map((h) => day2(h.date)), ...f.points.map((p) => day2(p.date))];
+      const history2 = [...f.history.map((h) => h.value), ...f.points.map(() => null)];
+      const pick = (k) => [...f.history.map((h, i) => i === nH - 1 ? h.value : null), ...f.points.map((p) => p[k])];
+      const data = [xs, history2, pick("forecast"), pick("hi95"), pick("lo95"), pick("hi80"), pick("lo80")];
+      const b = f.backtest || {};
+      const errors = b.folds ? `backtest WAPE ${pct(b.wape)}, MASE ${b.mase == null ? "–" : Number(b.mase).toFixed(2)} over ${b.folds} folds` : "too little history to backtest";
+      $("fc-model").textContent = `${f.scope} ${f.key} · ${f.metric} (${f.currency}) · as of ${f.as_of} · model ${f.model} · ${errors}`;
+      el.innerHTML = "";
+      const width = Math.max(300, el.clientWidth || el.parentElement.clientWidth - 32);
+      const band = (label) => ({ label, stroke: "rgba(36,87,214,.35)", width: 1 });
+      forecastChart = new uPlot({
+        width,
+        height: 300,
+        series: [
+          {},
+          { label: "actual", stroke: "#1d2330", width: 1.5 },
+          { label: "forecast", stroke: "#2457d6", width: 2 },
+          band("95% high"),
+          band("95% low"),
+          band("80% high"),
+          band("80% low")
+        ],
+        bands: [{ series: [3, 4], fill: "rgba(36,87,214,.10)" }, { series: [5, 6], fill: "rgba(36,87,214,.22)" }],
+        axes: [{}, { size: 70 }]
+      }, data, el);
+      el.dataset.drawn = String(f.points.length);
+    } catch (e) {
+      el.innerHTML = "";
+      delete el.dataset.drawn;
+      $("fc-model").className = "bad";
+      $("fc-model").textContent = "No forecast: " + e.message;
+    }
+  }
+  var plan = { page: 1, pages: 1 };
+  async function loadPlan() {
+    const params = new URLSearchParams({
+      lead_time_days: $("inv-lead").value || "7",
+      service_level: $("inv-sl").value || "0.95",
+      sort: $("inv-sort").value,
+      order: $("inv-order").value,
+      page: String(plan.page),
+      page_size: "50"
+    });
+    if ($("inv-q").value.trim()) params.set("q", $("inv-q").value.trim());
+    if ($("inv-low").checked) params.set("low_stock", "true");
+    try {
+      const r = await api("/api/analytics/inventory?" + params);
+      plan.pages = Math.max(1, Math.ceil(r.total / r.page_size));
+      $("inv-count").className = "muted";
+      $("inv-count").textContent = `${int(r.total)} products · demand as of ${r.as_of} · lead time ${r.lead_time_days} d at ${(r.service_level * 100).toFixed(1)}% service`;
+      $("inv-page").textContent = `page ${r.page} of ${plan.pages}`;
+      const num = (v, digits = 1) => v == null ? "–" : Number(v).toFixed(digits);
+      $("inv-plan").innerHTML = r.products.map((p) => `<tr data-product="${esc(p.product_id)}" class="${p.low_stock ? "low" : ""}"><td>${esc(p.product_id)}</td><td>${esc(p.name)}</td><td class="num">${int(p.available)}</td><td class="num">${int(p.reserved)}</td><td class="num">${num(p.avg_daily_demand_30d, 2)}</td><td class="num">${num(p.days_of_cover)}</td><td>${esc(p.stockout_date || "–")}</td><td class="num">${num(p.reorder_point)}</td><td class="num">${int(p.suggested_order_qty)}</td><td class="num">${num(p.turnover_30d, 2)}</td><td class="num">${int(p.stockout_incidents_90d)}</td><td>${esc(p.model || "history only")}${p.overstock ? ' <span class="status">overstock</span>' : ""}</td></tr>`).join("") || '<tr><td colspan="12" class="muted">No catalog products match. Import a catalog with <code>orderstream catalog import FILE</code>.</td></tr>';
+    } catch (e) {
+      $("inv-count").className = "bad";
+      $("inv-count").textContent = "No plan: " + e.message;
+      $("inv-plan").innerHTML = "";
+    }
+  }
+  var forecast = {
+    enter() {
+      if (!forecastChart) loadForecast();
+      loadPlan();
+    },
+    init() {
+      $("fc-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        loadForecast();
+      });
+      $("inv-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        plan.page = 1;
+        loadPlan();
+      });
+      $("inv-prev").addEventListener("click", () => {
+        if (plan.page > 1) {
+          plan.page -= 1;
+          loadPlan();
+        }
+      });
+      $("inv-next").addEventListener("click", () => {
+        if (plan.page < plan.pages) {
+          plan.page += 1;
+          loadPlan();
+        }
+      });
+      $("inv-plan").addEventListener("click", (e) => {
+        const row = (
+          /** @type {HTMLElement} */
+          /** @type {HTMLElement} */
+          e.target.closest("tr[data-product]")
+        );
+        if (!row) return;
+        $("fc-scope").value = "product";
+        $("fc-key").value = row.dataset.product;
+        loadForecast();
+        window.scrollTo({ top: 0, behavior: "smooth" });
+      });
+    }
+  };
+
+  // src/lib/metrics.js
+  function parse(text) {
+    const out = [];
+    for (const line of text.split("\n")) {
+      if (!line || line.startsWith("#")) continue;
+      const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const labels = {};
+      for (const l of (m[3] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+      out.push({ name: m[1], labels, value: Number(m[4]) });
+    }
+    return out;
+  }
+  function requestRates(before, now) {
+    const key = (s) => `${s.labels.method} ${s.labels.route}|${s.labels.status}`;
+    const was = new Map(before.filter((s) => s.name === "orderstream_ingest_http_requests_total").map((s) => [key(s), s.value]));
+    const routes = /* @__PURE__ */ new Map();
+    for (const s of now) {
+      if (s.name !== "orderstream_ingest_http_requests_total") continue;
+      const delta = s.value - (was.get(key(s)) || 0);
+      if (delta <= 0) continue;
+      const route2 = `${s.labels.method} ${s.labels.route}`;
+      const r = routes.get(route2) || { route: route2, total: 0, client: 0, server: 0 };
+      const status = Number(s.labels.status);
+      r.total += delta;
+      if (status >= 500) r.server += delta;
+      else if (status >= 400) r.client += delta;
+      routes.set(route2, r);
+    }
+    return [...routes.values()].sort((a, b) => b.total - a.total);
+  }
+  function latency(before, now, route2) {
+    const name = "orderstream_ingest_http_request_duration_seconds_bucket";
+    const was = new Map(before.filter((s) => s.name === name && s.labels.route === route2).map((s) => [s.labels.le, s.value]));
+    const buckets = now.filter((s) => s.name === name && s.labels.route === route2).map((s) => ({ le: s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), count: s.value - (was.get(s.labels.le) || 0) })).sort((a, b) => a.le - b.le);
+    const total = buckets.length ? buckets[buckets.length - 1].count : 0;
+    if (total <= 0) return null;
+    const at2 = (q) => {
+      const rank = q * total;
+      let lower = 0, below = 0;
+      for (const b of buckets) {
+        if (b.count >= rank) {
+          if (!Number.isFinite(b.le)) return lower * 1e3;
+          const inside = b.count - below;
+          return (lower + (b.le - lower) * (inside > 0 ? (rank - below) / inside : 1)) * 1e3;
+        }
+        lower = b.le;
+        below = b.count;
+      }
+      return lower * 1e3;
+    };
+    return { p50: at2(0.5), p95: at2(0.95), p99: at2(0.99), count: total };
+  }
+
+  // src/pages/system.js
+  var HISTORY = 300;
+  var charts2 = { throughput: null, latency: null, lag: null };
+  var history = {
+    /** @type {number[]} */
+    t: [],
+    /** @type {(number|null)[][]} */
+    lat: [[], [], [], [], []],
+    /** @type {number[]} */
+    lag: []
+  };
+  var lastMetrics = null;
+  var timer3 = 0;
+  function drawLive2(snapshot) {
+    $("sys-orders").textContent = Number(snapshot.orders_per_s).toFixed(1);
+    $("sys-events").textContent = Number(snapshot.events_per_s).toFixed(1);
+    const l = snapshot.confirm_latency;
+    $("sys-latency").textContent = l ? `${l.p50_ms} / ${l.p95_ms} / ${l.p99_ms} ms` : "–";
+    if (charts2.throughput) {
+      const rows = snapshot.per_second || [];
+      charts2.throughput.setData([rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])]);
+    }
+  }
+  function light(id, level, text) {
+    const el = $(id);
+    el.className = "light " + level;
+    el.querySelector("b").textContent = text;
+  }
+  async function poll() {
+    const now = Date.now() / 1e3;
+    const [health, ready, metricsText] = await Promise.all([
+      api("/api/dashboard/health").catch((e) => ({ error: e.message })),
+      fetch("/readyz").then((r) => r.json()).catch(() => null),
+      fetch("/metrics").then((r) => r.ok ? r.text() : "").catch(() => "")
+    ]);
+    if (ready) {
+      const failing = Object.entries(ready.components || {}).filter(([, c]) => (
+        /** @type {any} */
+        c.state === "failing"
+      ));
+      const degraded = Object.entries(ready.components || {}).filter(([, c]) => (
+        /** @type {any} */
+        c.state !== "running" && /** @type {any} */
+        c.state !== "failing"
+      ));
+      light(
+        "light-service",
+        failing.length ? "bad" : degraded.length ? "warn" : "ok",
+        failing.length ? "failing: " + failing.map(([n]) => n).join(", ") : degraded.length ? "starting: " + degraded.map(([n]) => n).join(", ") : "ready"
+      );
+      $("components").innerHTML = Object.entries(ready.components || {}).map(([name, c]) => `<tr><td>${esc(name)}</td><td><span class="dot ${/** @type {any} */
+      c.state === "failing" ? "bad" : (
+        /** @type {any} */
+        c.state === "running" ? "ok" : "warn"
+      )}"></span>${esc(
+        /** @type {any} */
+        c.state
+      )}</td><td>${esc(
+        /** @type {any} */
+        c.detail || ""
+      )}</td></tr>`).join("");
+    } else light("light-service", "bad", "no answer from /readyz");
+    light("light-nats", health.nats === "connected" ? "ok" : "bad", health.nats || "unknown");
+    if (health.nats === "connected") {
+      $("sys-dlq").textContent = int(health.dlq_size);
+      const pending = health.consumers.reduce((n, c) => n + c.pending, 0);
+      light("light-lag", pending > 1e4 ? "bad" : pending > 1e3 ? "warn" : "ok", `${int(pending)} pending`);
+      light("light-dlq", health.dlq_size > 0 ? "warn" : "ok", `${int(health.dlq_size)} dead letters`);
+      $("consumers").innerHTML = health.consumers.map((c) => `<tr><td>${esc(c.stream)}</td><td>${esc(c.consumer)}</td><td class="num">${int(c.pending)}</td><td class="num">${int(c.ack_pending)}</td><td class="num">${int(c.redelivered)}</td></tr>`).join("");
+      history.lag.push(pending);
+    } else {
+      $("sys-dlq").textContent = "–";
+      $("consumers").innerHTML = '<tr><td colspan="5" class="muted">NATS is unavailable: live figures, lag and the DLQ are unknown</td></tr>';
+      light("light-lag", "bad", "unknown");
+      history.lag.push(null);
+    }
+    const samples = metricsText ? parse(metricsText) : null;
+    let ingestLatency = null;
+    if (samples && lastMetrics) {
+      const rates = requestRates(lastMetrics, samples);
+      const errors = rates.reduce((n, r) => n + r.server, 0), total = rates.reduce((n, r) => n + r.total, 0);
+      light("light-errors", errors === 0 ? "ok" : errors / total > 0.01 ? "bad" : "warn", total ? `${pct(errors / total)} 5xx` : "no requests");
+      $("routes").innerHTML = rates.map((r) => `<tr class="${r.server ? "low" : ""}"><td>${esc(r.route)}</td><td class="num">${int(r.total)}</td><td class="num">${pct(r.client / r.total)}</td><td class="num">${pct(r.server / r.total)}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">no requests in the last 2 s</td></tr>';
+      ingestLatency = latency(lastMetrics, samples, "/api/orders");
+    }
+    if (samples) lastMetrics = samples;
+    const confirm = $("sys-latency").textContent.match(/(\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?)/);
+    history.t.push(now);
+    history.lat[0].push(ingestLatency ? ingestLatency.p50 : null);
+    history.lat[1].push(ingestLatency ? ingestLatency.p95 : null);
+    history.lat[2].push(ingestLatency ? ingestLatency.p99 : null);
+    history.lat[3].push(confirm ? Number(confirm[2]) : null);
+    history.lat[4].push(confirm ? Number(confirm[3]) : null);
+    if (history.t.length > HISTORY) {
+      history.t.shift();
+      history.lag.shift();
+      history.lat.forEach((s) => s.shift());
+    }
+    if (charts2.latency) charts2.latency.setData([history.t, ...history.lat]);
+    if (charts2.lag) charts2.lag.setData([history.t, history.lag]);
+  }
+  async function loadDlq() {
+    try {
+      const d = await api("/api/admin/dlq?limit=20");
+      $("dlq").innerHTML = d.dead_letters.map((l) => `<tr><td>${esc(when(l.dead_lettered_at))}</td><td>${esc(l.source)}</td><td>${esc(l.original_subject)}</td><td>${esc(l.reason)}</td><td><details><summary>payload</summary><pre>${esc(l.payload.slice(0, 2e3))}</pre></details></td><td><button data-retry="${esc(l.seq)}">Retry</button></td></tr>`).join("") || '<tr><td colspan="6" class="muted">no dead letters</td></tr>';
+      $("recent-errors").innerHTML = d.dead_letters.slice(0, 5).map((l) => `<li>${esc(when(l.dead_lettered_at))}: ${esc(l.reason)}</li>`).join("") || '<li class="muted">none</li>';
+    } catch (e) {
+      showState($("system-state"), "Cannot read the dead letters: " + e.message);
+    }
+  }
+  async function loadAudit() {
+    try {
+      const a = await api("/api/admin/audit?limit=20");
+      $("audit").innerHTML = a.actions.map((x) => `<tr data-action="${esc(x.action)}" class="${x.status >= 400 ? "low" : ""}"><td>${esc(when(x.at))}</td><td>${esc(x.actor)}</td><td>${esc(x.action)}</td><td>${esc(x.target)}</td><td>${esc(x.status ?? "")}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">no admin actions yet</td></tr>';
+    } catch (e) {
+      showState($("system-state"), "Cannot read the audit: " + e.message);
+    }
+  }
+  var system = {
+    enter() {
+      const admin = role() === "admin";
+      $("audit-panel").classList.toggle("hidden", !admin);
+      $("dlq-panel").classList.toggle("hidden", !admin);
+      if (admin) {
+        loadAudit();
+        loadDlq();
+      }
+      if (!charts2.throughput) {
+        charts2.throughput = lineChart($("chart-system"), ["orders/s", "events/s"]);
+        charts2.latency = lineChart($("chart-latency"), ["ingest p50", "ingest p95", "ingest p99", "confirm p95", "confirm p99"], { yLabel: "ms" });
+        charts2.lag = lineChart($("chart-lag"), ["pending messages"]);
+      }
+      listen(drawLive2);
+      poll();
+      timer3 = window.setInterval(poll, 2e3);
+    },
+    leave() {
+      unlisten(drawLive2);
+      clearInterval(timer3);
+    },
+    init() {
+      $("dlq").addEventListener("click", async (e) => {
+        const seq = (
+          /** @type {HTMLElement} */
+          e.target.dataset.retry
+        );
+        if (!seq || !window.confirm(`Send dead letter ${seq} back to where it came from?`)) return;
+        try {
+          await api(`/api/admin/dlq/${seq}/retry`, { method: "POST" });
+          toast(`dead letter ${seq} retried`);
+          loadDlq();
+        } catch (err) {
+          showState($("system-state"), `Retry of ${seq} failed: ${err.message}`);
+        }
+      });
+    }
+  };
+
+  // src/pages/track.js
+  var STEPS = ["pending", "confirmed", "processing", "shipped", "delivered"];
+  var DAYS_AFTER_SHIPPING = 2;
+  var DAYS_AFTER_PLACING = 5;
+  var follow2 = null;
+  var following = null;
+  function estimatedDelivery(o) {
+    const at2 = (s) => (o.history || []).find((h) => h.status === s);
+    if (o.status === "cancelled") return null;
+    const delivered = at2("delivered");
+    if (delivered) return { date: delivered.at, actual: true };
+    const shipped = at2("shipped");
+    const from = shipped ? Date.parse(shipped.at) : Date.parse(o.placed_at);
+    const days = shipped ? DAYS_AFTER_SHIPPING : DAYS_AFTER_PLACING;
+    return { date: new Date(from + days * 864e5).toISOString(), actual: false };
+  }
+  function draw(o) {
+    const reached = new Map((o.history || []).map((h) => [h.status, h.at]));
+    reached.set("pending", o.placed_at);
+    const cancelled = o.status === "cancelled";
+    const index = STEPS.indexOf(o.status);
+    const eta = estimatedDelivery(o);
+    $("track-result").innerHTML = `<h3>Order <span class="id">${esc(o.order_id)}</span></h3><p>${esc(money(o.total, o.currency))} · ${o.items.length} item${o.items.length === 1 ? "" : "s"} · placed ${esc(when(o.placed_at))}</p><ol class="steps${cancelled ? " cancelled" : ""}" data-status="${esc(o.status)}">` + STEPS.map((s, i) => {
+      const done = reached.has(s) || !cancelled && i <= index;
+      return `<li class="${done ? "done" : ""}${s === o.status ? " current" : ""}"><b>${esc(s)}</b><span>${esc(when(reached.get(s)))}</span></li>`;
+    }).join("") + "</ol>" + (cancelled ? `<p class="bad">Cancelled${o.cancel_reason ? ": " + esc(String(o.cancel_reason).replace(/_/g, " ")) : ""}${o.refunded ? " — refunded" : ""}.</p>` : `<p>${eta && eta.actual ? "Delivered" : "Estimated delivery"}: <b id="track-eta">${esc(day(eta && eta.date))}</b></p>`);
+    $("track-status").textContent = o.status;
+  }
+  function stop() {
+    if (follow2) follow2.close();
+    follow2 = null;
+  }
+  async function open2(kind, key) {
+    stop();
+    following = { kind, key };
+    showState($("track-state"), null);
+    const path = kind === "token" ? `/api/track/${encodeURIComponent(key)}` : `/api/orders/${encodeURIComponent(key)}`;
+    const refresh = async () => {
+      try {
+        draw(await api(path));
+        $("track-live").textContent = "following live";
+      } catch (e) {
+        $("track-result").innerHTML = "";
+        showState($("track-state"), e.status === 410 ? "This tracking link has expired." : e.status === 404 ? "No such order (or the link is not valid)." : e.message);
+        stop();
+      }
+    };
+    await refresh();
+    if (!following || following.key !== key) return;
+    const query2 = kind === "order" && apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
+    follow2 = new EventSource(`${path}/stream${query2}`);
+    const again = () => {
+      if (following && following.key === key) refresh();
+    };
+    for (const name of ["status", "status_changed", "refund_issued"]) follow2.addEventListener(name, again);
+    follow2.onmessage = again;
+    follow2.onerror = () => {
+      $("track-live").textContent = "reconnecting…";
+    };
+  }
+  async function customerOrders(customer) {
+    stop();
+    try {
+      const page = await api(`/api/orders?customer_id=${encodeURIComponent(customer)}&limit=50`);
+      $("track-result").innerHTML = page.orders.length ? `<h3>Orders of ${esc(customer)}</h3><table><tbody>` + page.orders.map((o) => `<tr data-order="${esc(o.order_id)}" tabindex="0"><td class="id">${esc(o.order_id)}</td><td>${esc(when(o.placed_at))}</td><td><span class="status ${esc(o.status)}">${esc(o.status)}</span></td><td class="num">${esc(money(o.total, o.currency))}</td></tr>`).join("") + "</tbody></table>" : `<p class="muted">${esc(customer)} has no orders.</p>`;
+      showState($("track-state"), null);
+    } catch (e) {
+      showState($("track-state"), e.message);
+    }
+  }
+  var track = {
+    /** @param {string} [arg] a tracking token from the link */
+    enter(arg) {
+      if (arg) open2("token", arg);
+    },
+    leave() {
+      stop();
+      following = null;
+    },
+    init() {
+      $("track-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        const value = $("track-input").value.trim();
+        if (!value) return showState($("track-state"), "type an order id, a customer id or paste a tracking link");
+        const token = /t1\.[\w.-]+/.exec(value);
+        if (token) open2("token", token[0]);
+        else if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) open2("order", value);
+        else customerOrders(value);
+      });
+      $("track-result").addEventListener("click", (e) => {
+        const row = (
+          /** @type {HTMLElement} */
+          /** @type {HTMLElement} */
+          e.target.closest("tr[data-order]")
+        );
+        if (row) open2("order", row.dataset.order || "");
+      });
+    }
+  };
+
+  // src/pages/new-order.js
+  var pendingKey = "";
+  async function fillProducts() {
+    const products = [...(await productNames()).values()];
+    const select = $("no-product");
+    if (select.options.length === products.length && products.length) return;
+    select.innerHTML = products.map((p) => `<option value="${esc(p.product_id)}" data-price="${esc(p.unit_price)}" data-currency="${esc(p.currency)}">${esc(p.name)} — ${esc(money(p.unit_price, p.currency))} (${esc(p.stock.available)} left)</option>`).join("") || '<option value="">no catalog products: import a catalog first</option>';
+  }
+  async function submit(e) {
+    e.preventDefault();
+    const f = (
+      /** @type {HTMLFormElement} */
+      $("new-order-form")
+    );
+    const option = f.product.selectedOptions[0];
+    if (!option || !option.value) return showState($("new-order-state"), "choose a product (the catalog is empty?)");
+    const quantity = Number(f.quantity.value);
+    if (!Number.isInteger(quantity) || quantity < 1 || quantity > 1e3) return showState($("new-order-state"), "quantity is a whole number from 1 to 1000");
+    if (!f.customer_id.value.trim()) return showState($("new-order-state"), "customer id is required");
+    const order = {
+      customer_id: f.customer_id.value.trim(),
+      currency: option.dataset.currency,
+      items: [{ product_id: option.value, quantity, unit_price: option.dataset.price }],
+      payment_method: f.payment_method.value,
+      shipping_address: { line1: f.line1.value.trim() || "1 Test Street", city: f.city.value.trim() || "Springfield", postal_code: f.postal_code.value.trim() || "00000", country: (f.country.value.trim() || "US").toUpperCase() }
+    };
+    pendingKey = pendingKey || crypto.randomUUID();
+    try {
+      const r = await api("/api/orders", { method: "POST", headers: { "Idempotency-Key": pendingKey }, json: order });
+      pendingKey = "";
+      showState($("new-order-state"), null);
+      $("new-order-result").innerHTML = `<p>Accepted <span class="id">${esc(r.order_id)}</span>: ${esc(money(r.total, r.currency))} (tax ${esc(money(r.tax, r.currency))}), ${esc(r.status)}.</p><p><a href="#track/${esc(r.tracking_url ? r.tracking_url.split("/").pop() : "")}" id="new-order-track">Track this order</a></p>`;
+      toast(`order ${r.order_id} placed`);
+    } catch (err) {
+      const field = err.body && err.body.field ? ` (${err.body.field})` : "";
+      showState($("new-order-state"), err.message + field);
+    }
+  }
+  var newOrder = {
+    enter() {
+      fillProducts().catch((e) => showState($("new-order-state"), "Cannot read the catalog: " + e.message));
+    },
+    init() {
+      $("new-order-form").addEventListener("submit", submit);
+      $("new-order-form").addEventListener("input", () => {
+        pendingKey = "";
+      });
+    }
+  };
+
+  // src/main.js
+  var pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder };
+  var PAGES_FOR = {
+    admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order"],
+    analyst: ["overview", "sales", "inventory", "forecast", "system"],
+    viewer: ["overview", "sales", "inventory", "forecast", "system"],
+    producer: []
+  };
+  var role2 = null;
+  var current2 = null;
+  function route() {
+    const [name, ...rest] = location.hash.slice(1).split("/");
+    return { name, arg: rest.join("/") };
+  }
+  var isTrackingLink = () => route().name === "track" && route().arg.startsWith("t1.");
+  function show(name, arg) {
+    const allowed = isTrackingLink() ? ["track"] : PAGES_FOR[role2] || [];
+    if (!pages[name] || !allowed.includes(name)) {
+      if (current2 && pages[current2].leave) pages[current2].leave();
+      current2 = null;
+      document.querySelectorAll(".page").forEach((p) => p.classList.remove("active"));
+      if (allowed.length) show(allowed[0]);
+      return;
+    }
+    document.querySelectorAll(".page").forEach((p) => p.classList.toggle("active", p.id === "page-" + name));
+    document.querySelectorAll("nav a").forEach((a) => a.classList.toggle(
+      "active",
+      /** @type {HTMLElement} */
+      a.dataset.page === name
+    ));
+    if (current2 && pages[current2].leave) pages[current2].leave();
+    current2 = name;
+    pages[name].enter(arg);
+    $("menu").classList.remove("open");
+  }
+  function signedOut(why) {
+    role2 = null;
+    setRole(null);
     $("whoami").textContent = "signed out";
     $("signin").classList.remove("hidden");
-    $("signin-why").textContent = e.message.startsWith("401")
-      ? "This orderstream needs an API key: paste an admin, analyst or viewer key above. (" + e.message + ")"
-      : "Cannot sign in: " + e.message;
+    $("signin-why").textContent = why;
     document.querySelectorAll("nav a").forEach((a) => a.classList.add("denied"));
+    if (isTrackingLink()) return show("track", route().arg);
     document.querySelectorAll(".page").forEach((p) => p.classList.remove("active"));
-    return;
+    connect(false);
   }
-  role = me.role;
-  $("whoami").textContent = me.open ? "open (no API keys)" : `${me.name} · ${me.role}`;
-  const allowed = PAGES_FOR[role] || [];
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("denied", !allowed.includes(a.dataset.page)));
-  $("signin").classList.toggle("hidden", allowed.length > 0);
-  if (!allowed.length) $("signin-why").textContent = `A ${role} key opens no dashboard page: use an admin, analyst or viewer key.`;
-  // (Re)connect the live feed with this key.
-  if (liveSocket) liveSocket.close(); else connectLive();
-  show(location.hash.slice(1) || allowed[0] || "overview");
-}
-$("api-key").value = apiKey();
-$("api-key").addEventListener("change", (e) => {
-  if (e.target.value) sessionStorage.setItem(KEY_STORE, e.target.value.trim());
-  else sessionStorage.removeItem(KEY_STORE);
+  var refusedShown = false;
+  whenRefused((error) => {
+    if (refusedShown || isTrackingLink()) return;
+    refusedShown = true;
+    signedOut(apiKey() ? `The API key in the box was refused (${error.message}). Paste a valid admin, analyst or viewer key.` : "This orderstream needs an API key: paste an admin, analyst or viewer key above.");
+  });
+  async function signIn() {
+    refusedShown = false;
+    let me = null;
+    try {
+      me = await api("/api/whoami");
+    } catch (e) {
+      if (!refusedShown) signedOut(e instanceof ApiError && e.status === 401 ? "This orderstream needs an API key: paste an admin, analyst or viewer key above." : "Cannot sign in: " + e.message);
+      return;
+    }
+    role2 = me.role;
+    setRole(role2);
+    document.body.classList.toggle("role-admin", role2 === "admin");
+    $("whoami").textContent = me.open ? "open (no API keys)" : `${me.name} · ${me.role}`;
+    const allowed = PAGES_FOR[role2] || [];
+    document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("denied", !allowed.includes(
+      /** @type {HTMLElement} */
+      a.dataset.page
+    )));
+    $("signin").classList.toggle("hidden", allowed.length > 0);
+    if (!allowed.length) $("signin-why").textContent = `A ${role2} key opens no dashboard page: use an admin, analyst or viewer key.`;
+    connect(allowed.length > 0);
+    const { name, arg } = route();
+    show(name || allowed[0] || "overview", arg);
+  }
+  for (const page of Object.values(pages)) if (page.init) page.init();
+  window.addEventListener("hashchange", () => {
+    const { name, arg } = route();
+    show(name, arg);
+  });
+  $("menu-toggle").addEventListener("click", () => $("menu").classList.toggle("open"));
+  $("api-key").value = apiKey();
+  $("api-key").addEventListener("change", (e) => {
+    setApiKey(
+      /** @type {HTMLInputElement} */
+      e.target.value
+    );
+    signIn();
+  });
   signIn();
-});
-signIn();
+})();

@@ -2,6 +2,7 @@
 //! machine, events, and the HTTP request/response bodies with their
 //! validation. No other crate declares a status, an order, or a rule.
 
+pub mod amount;
 pub mod api;
 pub mod audit;
 pub mod command;
@@ -21,6 +22,7 @@ pub mod status;
 pub mod tables;
 pub mod validate;
 
+pub use amount::Amount;
 pub use api::{
     ApiError, BatchItemResult, BatchRequest, BatchResponse, CreateOrderRequest, OrderAccepted, OrderItemRequest,
     OrderItemView, OrderView, StatusTime,

@@ -12,6 +12,11 @@ pub const MAX_UNIT_PRICE_MAJOR: i64 = 1_000_000;
 /// this an order is a bug or an attack, not a purchase.
 pub const MAX_ORDER_TOTAL_MAJOR: i64 = 1_000_000_000;
 
+/// Money in the lake: `Decimal128(18, 4)`, room for any currency's minor
+/// units and for sums of them.
+pub const MONEY_PRECISION: u8 = 18;
+pub const MONEY_SCALE: i8 = 4;
+
 /// An amount in a currency's minor units (cents for USD, yen for JPY).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

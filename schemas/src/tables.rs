@@ -14,9 +14,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-/// `Decimal128(18, 4)`.
-pub const MONEY_PRECISION: u8 = 18;
-pub const MONEY_SCALE: i8 = 4;
+pub use crate::money::{MONEY_PRECISION, MONEY_SCALE};
 
 /// The hive partition column of every table.
 pub const PARTITION_COLUMN: &str = "date";

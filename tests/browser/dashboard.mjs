@@ -1,9 +1,14 @@
 // The web dashboard in a real browser (Debian's headless Chromium, driven by
 // playwright-core) against a running `orderstream up`:
 //   node dashboard.mjs BASE_URL ARTIFACT_DIR
-// Posts orders and sees them arrive live on Overview, filters Orders by
-// status, opens an order's timeline, approves a flagged order in Fraud
-// review, and visits every other page. Screenshots go to ARTIFACT_DIR.
+// Posts orders and sees them arrive live on Overview, checks the headline
+// numbers against SQL over the same lake, filters Orders by status, sees a
+// new order arrive highlighted and the side panel follow its order to
+// shipped, exports CSV with the key, approves and rejects in Fraud review
+// with the buttons inside a 1280×800 view, uses Sales presets, adjusts
+// stock, places an order from the form and tracks it live, reads the
+// System lights, and checks a 390 px screen does not scroll sideways.
+// Screenshots go to ARTIFACT_DIR.
 // Exits non-zero on any failed step or any script error in the page.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -60,7 +65,17 @@ const browser = await chromium.launch({
 });
 const errors = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true });
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
+  const sql = async (query) => {
+    const res = await fetch(base + "/api/sql", { method: "POST", headers: { ...asAdmin, "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ sql: query }) });
+    const body = await res.json();
+    // A table not written yet answers 400 (unknown table): no rows yet.
+    if (res.status === 400 && /not found|table/i.test(body.message || "")) return [{}];
+    if (!res.ok) throw new Error(`sql: ${res.status} ${JSON.stringify(body)}`);
+    return body.rows;
+  };
   page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
   // A failed request is reported by its URL (the console only says "Failed
   // to load resource"); the one the test provokes on purpose is expected.
@@ -93,6 +108,22 @@ try {
   for (const id of ids) await page.waitForSelector(`#recent-orders tr[data-order="${id}"]`, { timeout: 15000 });
   const rate = await page.textContent("#kpi-rate");
   if (rate === "–") throw new Error("no live rate shown");
+  step("the headline numbers equal SQL over the same lake");
+  const today = new Date().toISOString().slice(0, 10);
+  let lastSql = "";
+  await until("Overview's orders and payment success to match SQL", async () => {
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+    await sleep(500);
+    // The tables appear with the analytics job's first batch.
+    const [row] = await sql(`SELECT count(*) AS n FROM orders WHERE date = '${today}' AND currency = 'USD'`);
+    const [pay] = await sql(`SELECT count(*) FILTER (WHERE status = 'confirmed') AS ok, count(*) FILTER (WHERE status = 'cancelled' AND reason = 'payment_declined') AS declined FROM order_events WHERE date = '${today}' AND currency = 'USD'`);
+    const shown = Number((await page.textContent("#kpi-orders")).replace(/[^0-9]/g, ""));
+    const success = await page.textContent("#kpi-success");
+    const expected = Number(pay.ok) + Number(pay.declined) ? ((Number(pay.ok) / (Number(pay.ok) + Number(pay.declined))) * 100).toFixed(1) + "%" : "–";
+    lastSql = `SQL ${row.n} orders, ${expected}; shown ${shown}, ${success}`;
+    return Number(row.n) >= 5 && shown === Number(row.n) && success === expected;
+  }).catch((e) => { throw new Error(`${e.message}: ${lastSql}`); });
+  if ((await page.textContent("#kpi-net")) === "–") throw new Error("no net sales shown");
   await page.screenshot({ path: `${out}/overview.png`, fullPage: true });
 
   step("a high-value first order is flagged for review");
@@ -122,13 +153,49 @@ try {
   await page.waitForSelector(`#orders-rows .vrow[data-order="${ids[0]}"]`);
   await page.click(`#orders-rows .vrow[data-order="${ids[0]}"] span:nth-child(2)`);
   await page.waitForSelector("#order-panel .timeline li:nth-child(3)", { timeout: 10000 });
+  if (!(await page.textContent("#order-panel")).includes("Desk lamp")) throw new Error("the panel names no product");
   const timeline = await page.textContent("#order-panel .timeline");
   if (!timeline.includes("confirmed")) throw new Error(`timeline without confirmed: ${timeline}`);
+  step("a new matching order appears in Orders, highlighted");
+  await page.selectOption('#orders-form select[name="status"]', "");
+  await search(page);
+  const arriving = await post("/api/orders", { customer_id: "browser-new", items: [{ product_id: "p-1", quantity: 1, unit_price: "19.99" }] });
+  await page.waitForSelector(`#orders-rows .vrow.fresh[data-order="${arriving.order_id}"]`, { timeout: 15000 });
+  if (!(await page.isVisible("#orders-new"))) throw new Error("no badge for the new order");
+
+  step("the side panel follows its order: marked shipped, it says shipped");
+  await page.click(`#orders-rows .vrow[data-order="${ids[1]}"] span:nth-child(2)`);
+  await page.waitForSelector('#order-panel-body button[data-action="mark_shipped"]', { timeout: 15000 });
+  await page.click('#order-panel-body button[data-action="mark_shipped"]');
+  await page.waitForSelector("#order-panel-body .status.shipped", { timeout: 15000 });
+  if (await page.$('#order-panel-body button[data-action="mark_shipped"]')) throw new Error("mark shipped still offered for a shipped order");
+  if (!dialogs.some((d) => d.includes("Mark as shipped"))) throw new Error("no confirmation before marking shipped");
+
+  step("filters a user gets wrong are said, not searched");
+  await page.fill('#orders-form input[name="min_total"]', "-5");
+  await page.click("#orders-form button");
+  await page.waitForSelector("#orders-state.bad", { timeout: 5000 });
+  await page.fill('#orders-form input[name="min_total"]', "50");
+  await page.fill('#orders-form input[name="max_total"]', "10");
+  await page.click("#orders-form button");
+  if (!(await page.textContent("#orders-state")).includes("above max total")) throw new Error("min above max not explained");
+  await page.fill('#orders-form input[name="min_total"]', "");
+  await page.fill('#orders-form input[name="max_total"]', "");
+
+  step("Export CSV carries the key and saves a file");
+  const downloading = page.waitForEvent("download", { timeout: 15000 });
+  await page.click("#export-link");
+  const file = await downloading;
+  await file.saveAs(`${out}/orders-export.csv`);
+  const { readFileSync } = await import("node:fs");
+  const csv = readFileSync(`${out}/orders-export.csv`, "utf8");
+  if (!csv.startsWith("order_id") || !csv.includes(ids[0])) throw new Error(`the export: ${csv.slice(0, 200)}`);
   await page.screenshot({ path: `${out}/orders.png`, fullPage: true });
 
   step("approve the flagged order in Fraud review");
   await page.goto(base + "/#fraud");
-  const selector = `#fraud-queue button[data-review="approve"][data-id="${flagged.order_id}"]`;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const selector = `#fraud-queue-table button[data-review="approve"][data-id="${flagged.order_id}"]`;
   await until("the flagged order in the queue", async () => {
     if (await page.$(selector)) return true;
     await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
@@ -137,7 +204,7 @@ try {
   step("the flagged order beside its customer's usual orders");
   await until("the order's context and screening", async () => {
     // The order reaches the lake within a second or two: ask again until then.
-    await page.click(`#fraud-queue a[data-context="${flagged.order_id}"]`);
+    await page.click(`#fraud-queue-table tr[data-key="${flagged.order_id}"] td:nth-child(2)`);
     await sleep(300);
     const text = await page.textContent("#fraud-context");
     return text.includes("lr-") && text.includes("first_order_amount") ? text : null;
@@ -145,10 +212,14 @@ try {
   const share = await page.textContent("#fraud-flagged-share");
   if (share === "–") throw new Error("no flagged share shown");
   await page.screenshot({ path: `${out}/fraud.png`, fullPage: true });
+  for (const decision of ["approve", "reject"]) {
+    const box = await page.locator(`#fraud-queue-table button[data-review="${decision}"][data-id="${flagged.order_id}"]`).boundingBox();
+    if (!box || box.x + box.width > 1280) throw new Error(`${decision} is out of the 1280 px view: ${JSON.stringify(box)}`);
+  }
   await page.fill("#fraud-reviewer", "browser-admin");
   await page.fill("#fraud-note", "a camera for the office");
   await page.click(selector);
-  await page.waitForSelector(`#fraud-queue tr[data-order="${flagged.order_id}"]`, { state: "detached", timeout: 15000 });
+  await page.waitForSelector(`#fraud-queue-table tr[data-key="${flagged.order_id}"]`, { state: "detached", timeout: 15000 });
   const status = await until("the approved order to leave flagged", async () => {
     const res = await fetch(`${base}/api/orders/${flagged.order_id}`, { headers: asAdmin });
     const view = await res.json();
@@ -157,18 +228,92 @@ try {
   if (!["reserved", "confirmed"].includes(status)) throw new Error(`approved order is ${status}`);
   step("the review in the audit log, with who decided and why");
   await until("the review in the audit log", async () => {
-    await page.evaluate(() => loadFraudStats());
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+    await sleep(500);
     const text = await page.textContent("#fraud-audit");
     return text.includes("browser-admin") && text.includes("a camera for the office") ? text : null;
   });
   await page.screenshot({ path: `${out}/fraud-approved.png`, fullPage: true });
 
-  for (const name of ["sales", "inventory", "system"]) {
-    step(`page ${name}`);
-    await page.goto(`${base}/#${name}`);
-    await sleep(1500);
-    await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
-  }
+  step("reject a second flagged order, after a confirmation");
+  const second = await post("/api/orders", { customer_id: "browser-fraud-2", items: [{ product_id: "p-2", quantity: 1, unit_price: "3000.00" }] });
+  const reject = `#fraud-queue-table button[data-review="reject"][data-id="${second.order_id}"]`;
+  await until("the second flagged order in the queue", async () => {
+    if (await page.$(reject)) return true;
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent("hashchange")));
+    return false;
+  });
+  await page.click(reject);
+  await page.waitForSelector(`#fraud-queue-table tr[data-key="${second.order_id}"]`, { state: "detached", timeout: 15000 });
+  if (!dialogs.some((d) => d.startsWith(`Reject order ${second.order_id}`))) throw new Error("no confirmation before rejecting");
+  await until("the rejected order cancelled", async () => {
+    const view = await (await fetch(`${base}/api/orders/${second.order_id}`, { headers: asAdmin })).json();
+    return view.status === "cancelled" && view.cancel_reason === "fraud_rejected";
+  });
+  await page.setViewportSize({ width: 1440, height: 1000 });
+
+  step("Sales: a preset, the category chart, the heatmap legend, CSV");
+  await page.goto(`${base}/#sales`);
+  await page.click('#sales-presets button[data-preset="7d"]');
+  await page.waitForSelector("#category-bars .bar-row", { timeout: 15000 });
+  await page.waitForSelector("#heatmap .legend", { timeout: 15000 });
+  const salesDownload = page.waitForEvent("download", { timeout: 10000 });
+  await page.click("#sales-export");
+  await salesDownload;
+  await page.screenshot({ path: `${out}/sales.png`, fullPage: true });
+
+  step("Inventory: search, low stock in red, a stock adjustment with a note");
+  await page.goto(`${base}/#inventory`);
+  await page.waitForSelector('#stock-table tr[data-key="p-1"]', { timeout: 15000 });
+  if (!(await page.getAttribute('#stock-table tr[data-key="p-3"]', "class")).includes("low")) throw new Error("p-3 is not red");
+  await page.fill("#stock-q", "camera");
+  const shownProducts = await page.$$eval("#stock-table tbody tr[data-key]", (rows) => rows.map((r) => r.dataset.key));
+  if (shownProducts.join() !== "p-2") throw new Error(`search for camera shows ${shownProducts}`);
+  await page.fill("#stock-q", "");
+  const before = await (await fetch(`${base}/api/products?page_size=500`, { headers: asAdmin })).json();
+  const lamp = before.products.find((p) => p.product_id === "p-1").stock.available;
+  await page.click('#stock-table button[data-adjust="p-1"]');
+  await page.fill('#adjust-form input[name="amount"]', "7");
+  await page.fill('#adjust-form input[name="reason"]', "recount in aisle 3");
+  await page.click("#adjust-form button:not([type])");
+  await until("the lamp's stock up by 7", async () => {
+    const now = await (await fetch(`${base}/api/products?page_size=500`, { headers: asAdmin })).json();
+    return now.products.find((p) => p.product_id === "p-1").stock.available === lamp + 7;
+  });
+  await page.screenshot({ path: `${out}/inventory.png`, fullPage: true });
+
+  step("New order: placed from the form, then tracked live");
+  await page.goto(`${base}/#new-order`);
+  await page.waitForSelector('#no-product option[value="p-1"]', { state: "attached", timeout: 15000 });
+  await page.selectOption("#no-product", "p-1");
+  await page.click("#new-order-form button");
+  await page.waitForSelector("#new-order-track", { timeout: 15000 });
+  await page.click("#new-order-track");
+  await page.waitForSelector('#page-track.active ol.steps li.done', { timeout: 15000 });
+  await page.waitForSelector('ol.steps[data-status="confirmed"]', { timeout: 20000 });
+  if (!(await page.textContent("#track-result")).includes("Estimated delivery")) throw new Error("no delivery estimate");
+  const tracked = (await page.textContent("#track-result .id")).trim();
+  step("the tracking page follows the order as it ships");
+  await fetch(`${base}/api/admin/orders/bulk`, { method: "POST", headers: { ...asAdmin, "content-type": "application/json" }, body: JSON.stringify({ action: "mark_shipped", order_ids: [tracked] }) });
+  await page.waitForSelector('ol.steps[data-status="shipped"]', { timeout: 20000 });
+  await page.screenshot({ path: `${out}/track.png`, fullPage: true });
+
+  step("System: status lights, requests by route, dead letters");
+  await page.goto(`${base}/#system`);
+  await page.waitForSelector("#light-service.ok, #light-service.warn", { timeout: 15000 });
+  await page.waitForSelector("#routes tr td", { timeout: 15000 });
+  await page.waitForSelector("#dlq tr", { timeout: 15000 });
+  await page.screenshot({ path: `${out}/system.png`, fullPage: true });
+
+  step("a narrow screen (390 px) does not scroll sideways");
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto(`${base}/#overview`);
+  await sleep(800);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`the page overflows a 390 px screen by ${overflow} px`);
+  await page.screenshot({ path: `${out}/narrow.png`, fullPage: true });
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.goto(`${base}/#system`);
 
   step("the review is in the admin actions, with the key that made it");
   await page.waitForSelector('#audit tr[data-action="review"]', { timeout: 15000 });
@@ -199,8 +344,6 @@ try {
   await page.waitForSelector("#chart-forecast[data-drawn] canvas", { timeout: 30000 });
   await page.screenshot({ path: `${out}/forecast.png`, fullPage: true });
 
-  const stock = await page.$$eval("#stock tr", (rows) => rows.length);
-  if (stock === 0) throw new Error("inventory shows no products");
 
   step("a viewer key shows only the viewer's pages");
   await page.fill("#api-key", VIEWER_KEY);

@@ -1,0 +1,46 @@
+// @ts-check
+// The live feed: one WebSocket (`/api/dashboard/ws`) per tab, its latest
+// snapshot shared with whichever pages listen. A browser cannot put a
+// header on a WebSocket, so the key rides in the query.
+import { $ } from "./format.js";
+import { apiKey } from "./api.js";
+
+/** @type {any} */
+export let latest = null;
+/** @type {Set<(snapshot: any) => void>} */
+const listeners = new Set();
+/** @type {WebSocket|null} */
+let socket = null;
+let wanted = false;
+
+/** @param {(snapshot: any) => void} f */
+export function listen(f) {
+  listeners.add(f);
+  if (latest) f(latest);
+}
+/** @param {(snapshot: any) => void} f */
+export const unlisten = (f) => listeners.delete(f);
+
+function open() {
+  const query = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query);
+  socket = ws;
+  ws.onopen = () => { $("ws-state").textContent = "live"; $("ws-state").classList.add("up"); };
+  ws.onclose = () => {
+    $("ws-state").textContent = wanted ? "reconnecting" : "offline";
+    $("ws-state").classList.remove("up");
+    if (socket === ws) socket = null;
+    if (wanted) setTimeout(() => { if (wanted && !socket) open(); }, 1000);
+  };
+  ws.onmessage = (m) => {
+    try { latest = JSON.parse(m.data); } catch { return; }
+    listeners.forEach((f) => f(latest));
+  };
+}
+
+/** (Re)connects with the current key; `on` false closes it. @param {boolean} on */
+export function connect(on) {
+  wanted = on;
+  if (socket) socket.close();
+  else if (on) open();
+}
