@@ -379,6 +379,13 @@ pub struct UpArgs {
     /// analytics tables, in `lake/`).
     #[arg(long, env = "ORDERSTREAM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Allow admins to run load tests from the dashboard at up to this many
+    /// orders per second (0, the default: no load tests).
+    #[arg(long, env = "ORDERSTREAM_LOAD_TEST_MAX_RATE", default_value_t = 0.0)]
+    pub load_test_max_rate: f64,
+    /// The longest load test allowed, in seconds.
+    #[arg(long, env = "ORDERSTREAM_LOAD_TEST_MAX_SECS", default_value_t = 60.0)]
+    pub load_test_max_secs: f64,
 }
 
 #[cfg(test)]

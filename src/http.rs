@@ -46,6 +46,19 @@ fn finish(router: Router, ingest_metrics: Arc<ingest::Metrics>, guard: &Guard) -
         .layer(axum::middleware::from_fn_with_state(ingest_metrics, ingest::track))
 }
 
+/// One OpenAPI document for everything `up` serves: ingest's routes, the
+/// processor's and the dashboard's.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = ingest::ApiDoc::openapi();
+    doc.merge(processor::api::openapi::ProcessorApi::openapi());
+    doc.merge(dashboard::openapi::DashboardApi::openapi());
+    doc.info.description = Some(
+        "orderstream: durable, idempotent order intake, the order saga's API, and the dashboard over the lake".into(),
+    );
+    doc
+}
+
 /// Everything on one port: submit (ingest), read/cancel/admin/live (processor).
 pub fn up_router(
     ingest_state: ingest::AppState,
@@ -65,7 +78,7 @@ pub fn up_router(
         .merge(metrics_route(move || {
             join_metrics(&[health.encode_metrics(), for_metrics.encode(), processor_metrics.encode()])
         }))
-        .route("/api/openapi.json", get(ingest::openapi_json));
+        .route("/api/openapi.json", get(|| async { axum::Json(openapi()) }));
     finish(router, ingest_metrics, guard)
 }
 

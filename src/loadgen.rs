@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -98,8 +99,67 @@ enum Kind {
     Invalid,
 }
 
+/// A run's figures while it runs, for a watcher (the dashboard's load-test
+/// panel), and a way to stop it early.
+pub struct Progress {
+    pub completed: AtomicU64,
+    pub errors: AtomicU64,
+    stop: AtomicBool,
+    latency: Mutex<Histogram<u64>>,
+    statuses: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// What [`Progress`] shows at one moment.
+#[derive(Serialize)]
+pub struct ProgressView {
+    pub completed: u64,
+    pub errors: u64,
+    pub latency_ms: Percentiles,
+    pub statuses: BTreeMap<u16, u64>,
+}
+
+impl Progress {
+    pub fn new() -> Result<Progress> {
+        Ok(Progress {
+            completed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            latency: Mutex::new(histogram()?),
+            statuses: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Asks the run to send nothing more (requests in flight finish).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn view(&self) -> ProgressView {
+        ProgressView {
+            completed: self.completed.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency_ms: Percentiles::of(&self.latency.lock().unwrap_or_else(PoisonError::into_inner)),
+            statuses: self.statuses.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+        }
+    }
+
+    fn record(&self, latency_micros: u64, status: Option<u16>) {
+        self.latency.lock().unwrap_or_else(PoisonError::into_inner).saturating_record(latency_micros);
+        match status {
+            Some(status) => {
+                *self.statuses.lock().unwrap_or_else(PoisonError::into_inner).entry(status).or_default() += 1
+            }
+            None => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 struct Plan {
     args: LoadgenArgs,
+    progress: Option<Arc<Progress>>,
     run_id: u64,
     host: String,
     addr: String,
@@ -217,7 +277,7 @@ async fn worker(plan: Arc<Plan>) -> Result<(Timings, Tally)> {
     let nanos_per_request = 1e9 / plan.args.rate;
     loop {
         let i = plan.next.fetch_add(1, Ordering::Relaxed);
-        if i >= plan.total {
+        if i >= plan.total || plan.progress.as_ref().is_some_and(|p| p.stop.load(Ordering::Relaxed)) {
             break;
         }
         let intended = plan.start + Duration::from_nanos((i as f64 * nanos_per_request) as u64);
@@ -248,6 +308,9 @@ async fn worker(plan: Arc<Plan>) -> Result<(Timings, Tally)> {
         let micros = |since: Instant| since.elapsed().as_micros().clamp(1, 120_000_000) as u64;
         timings.latency.saturating_record(micros(intended));
         timings.service.saturating_record(micros(sent));
+        if let Some(progress) = &plan.progress {
+            progress.record(micros(intended), outcome.as_ref().ok().copied());
+        }
         tally.completed += 1;
         if kind == Kind::Fresh {
             tally.fresh += 1;
@@ -332,6 +395,19 @@ fn split_target(target: &str) -> Result<(String, String)> {
 }
 
 pub async fn run(args: LoadgenArgs) -> Result<()> {
+    let json = args.json;
+    let report = generate(args, None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Offers the load and reports; with `progress`, also shows the figures as
+/// they come and stops early when asked.
+pub async fn generate(args: LoadgenArgs, progress: Option<Arc<Progress>>) -> Result<Report> {
     if !args.rate.is_finite() || args.rate <= 0.0 || args.connections == 0 {
         bail!("--rate and --connections must be positive");
     }
@@ -346,6 +422,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
     let run_id = mix(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64);
     let plan = Arc::new(Plan {
         args: args.clone(),
+        progress,
         run_id,
         host,
         addr,
@@ -376,7 +453,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
     if !args.no_idempotency_keys && tally.errors == 0 {
         tally.unexpected += created.abs_diff(tally.fresh);
     }
-    let report = Report {
+    Ok(Report {
         target: args.target.clone(),
         target_rate: args.rate,
         duration_s: args.duration.as_secs_f64(),
@@ -392,13 +469,7 @@ pub async fn run(args: LoadgenArgs) -> Result<()> {
         statuses: tally.statuses,
         errors: tally.errors,
         unexpected: tally.unexpected,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
-    Ok(())
+    })
 }
 
 fn print_report(r: &Report) {
@@ -429,6 +500,7 @@ mod tests {
 
     fn plan(duplicate_ratio: f64, invalid_ratio: f64) -> Plan {
         Plan {
+            progress: None,
             args: LoadgenArgs {
                 target: "http://127.0.0.1:1".into(),
                 rate: 1.0,

@@ -7,6 +7,7 @@ mod forecast_cli;
 mod fraud_cli;
 mod http;
 mod keys_cli;
+mod load_test;
 mod loadgen;
 mod roles;
 mod seed_publish;

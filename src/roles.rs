@@ -267,7 +267,19 @@ pub async fn up(args: UpArgs) -> Result<()> {
         stop.clone(),
     )
     .await?;
-    let router = crate::http::up_router(state, api, running.metrics.clone(), dashboard::routes(dashboard), &guard);
+    let limits = crate::load_test::Limits {
+        max_rate: if args.load_test_max_rate.is_finite() { args.load_test_max_rate.max(0.0) } else { 0.0 },
+        max_duration: Duration::from_secs_f64(args.load_test_max_secs.clamp(1.0, 3600.0)),
+        max_connections: 64,
+    };
+    let load_tests = crate::load_test::LoadTests::new(limits, listen).routes();
+    let router = crate::http::up_router(
+        state,
+        api,
+        running.metrics.clone(),
+        dashboard::routes(dashboard).merge(load_tests),
+        &guard,
+    );
     println!("orderstream is up");
     println!("  dashboard: http://{listen}/");
     println!("  API:       http://{listen}/api/orders   (OpenAPI: http://{listen}/api/openapi.json)");

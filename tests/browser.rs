@@ -30,6 +30,7 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         ("ORDERSTREAM_FULFILMENT_DELAYS_MS", "disabled"),
         ("ORDERSTREAM_PAYMENT_FAILURE_RATE", "0"),
         ("ORDERSTREAM_ANALYTICS_BATCH_WAIT_MS", "200"),
+        ("ORDERSTREAM_LOAD_TEST_MAX_RATE", "100"),
     ])
     .await?;
     up.import_catalog(
@@ -72,6 +73,7 @@ async fn the_dashboard_works_in_a_real_browser() -> TestResult {
         "viewer.png",
         "track.png",
         "narrow.png",
+        "load-test.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "{shot} kept");
     }

@@ -90,5 +90,72 @@ async fn bulk_actions_go_through_the_engine_with_a_result_per_order() -> TestRes
     let view: Value = res.json().await?;
     let history = view["history"].as_array().ok_or("history")?;
     assert_eq!(history.iter().filter(|h| h["status"] == "shipped").count(), 1, "shipped once: {view}");
+
+    // Delivered from shipped (one step) and from confirmed (three); a
+    // cancelled order refuses it and stays cancelled.
+    let res = bulk(json!({"action": "mark_delivered", "order_ids": [ids[1], ids[3], ids[2]]})).await?;
+    let delivered: Value = res.json().await?;
+    assert_eq!(delivered["applied"], 2, "{delivered}");
+    assert_eq!(status(&http, &base, &ids[1]).await?, "delivered");
+    assert_eq!(status(&http, &base, &ids[3]).await?, "delivered");
+    assert_eq!(status(&http, &base, &ids[2]).await?, "cancelled");
+    let contract: Value = http.get(format!("{base}/api/dashboard/statuses")).send().await?.json().await?;
+    assert_eq!(contract["actions"]["mark_delivered"], json!(["confirmed", "processing", "shipped"]), "{contract}");
+    up.stop().await
+}
+
+/// The dashboard's load test: off by default (403), bounded by the flags
+/// (422 naming the field), one at a time (409), and a run's orders are real
+/// orders, each answered and counted.
+#[tokio::test]
+async fn load_tests_are_opt_in_bounded_and_real() -> TestResult {
+    let off = common::start(&[]).await?;
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/admin/load-test", off.base))
+        .json(&json!({"rate": 10, "duration_secs": 1}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await?["error"], "load_test_disabled");
+    off.stop().await?;
+
+    let up = common::start(&[
+        ("ORDERSTREAM_LOAD_TEST_MAX_RATE", "200"),
+        ("ORDERSTREAM_LOAD_TEST_MAX_SECS", "5"),
+        ("ORDERSTREAM_ADMIN_TOKEN", "admin-sekret"),
+    ])
+    .await?;
+    let http = common::bearer_client("admin-sekret")?;
+    let url = format!("{}/api/admin/load-test", up.base);
+    let anonymous = reqwest::Client::new().post(&url).json(&json!({"rate": 10, "duration_secs": 1})).send().await?;
+    assert_eq!(anonymous.status(), 401, "admins only");
+    for (body, field) in [
+        (json!({"rate": 500, "duration_secs": 1}), "rate"),
+        (json!({"rate": 10, "duration_secs": 60}), "duration_secs"),
+        (json!({"rate": 10, "duration_secs": 1, "connections": 0}), "connections"),
+    ] {
+        let res = http.post(&url).json(&body).send().await?;
+        assert_eq!(res.status(), 422, "{body}");
+        assert_eq!(res.json::<Value>().await?["field"], field, "{body}");
+    }
+    let res = http.post(&url).json(&json!({"rate": 100, "duration_secs": 2, "connections": 4})).send().await?;
+    assert_eq!(res.status(), 202);
+    let again = http.post(&url).json(&json!({"rate": 10, "duration_secs": 1})).send().await?;
+    assert_eq!(again.status(), 409, "one run at a time");
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        run = http.get(&url).send().await?.json::<Value>().await?["run"].clone();
+        if run["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["status"], "done", "{run}");
+    let report = &run["report"];
+    assert_eq!(report["completed"], 200, "{run}");
+    assert_eq!(report["orders_created"], 200, "every order accepted once: {run}");
+    assert_eq!(report["errors"], 0, "{run}");
+    assert!(report["latency_ms"]["p99"].as_f64().is_some_and(|p| p > 0.0), "{run}");
+    assert_eq!(run["progress"]["completed"], 200, "{run}");
     up.stop().await
 }

@@ -48,6 +48,13 @@ async fn up_serves_orders_into_jetstream_and_loadgen_reports() -> TestResult {
     wait_ready(&http, &base, &mut up).await?;
     assert!(data.path().join("nats").is_dir(), "the embedded server keeps its data in the data dir");
 
+    // One OpenAPI document for everything `up` serves, money typed as strings.
+    let doc: Value = http.get(format!("{base}/api/openapi.json")).send().await?.json().await?;
+    for path in ["/api/orders", "/api/orders/{id}/cancel", "/api/admin/dlq", "/api/dashboard/revenue", "/api/sql"] {
+        assert!(doc["paths"][path].is_object(), "{path} in the OpenAPI document");
+    }
+    assert_eq!(doc["components"]["schemas"]["Amount"]["type"], "string", "{}", doc["components"]["schemas"]["Amount"]);
+
     let order = json!({"customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 1, "unit_price": "9.99"}]});
     let res = http.post(format!("{base}/api/orders")).json(&order).send().await?;
     assert_eq!(res.status(), 202);

@@ -29,31 +29,62 @@ pub enum BulkAction {
     Cancel,
     /// Move a confirmed or processing order to shipped.
     MarkShipped,
+    /// Move a confirmed, processing or shipped order to delivered (the
+    /// carrier's confirmation, entered by hand).
+    MarkDelivered,
 }
 
+/// The steps an admin moves a paid order along, in order: each is one
+/// `Advance` command, and an order already past a step refuses it and
+/// takes the next.
+const FULFILMENT: [OrderStatus; 4] =
+    [OrderStatus::Confirmed, OrderStatus::Processing, OrderStatus::Shipped, OrderStatus::Delivered];
+
 impl BulkAction {
-    pub const ALL: [BulkAction; 2] = [BulkAction::Cancel, BulkAction::MarkShipped];
+    pub const ALL: [BulkAction; 3] = [BulkAction::Cancel, BulkAction::MarkShipped, BulkAction::MarkDelivered];
 
     pub fn name(self) -> &'static str {
         match self {
             BulkAction::Cancel => "cancel",
             BulkAction::MarkShipped => "mark_shipped",
+            BulkAction::MarkDelivered => "mark_delivered",
+        }
+    }
+
+    /// Where a fulfilment action leads.
+    fn target(self) -> Option<OrderStatus> {
+        match self {
+            BulkAction::Cancel => None,
+            BulkAction::MarkShipped => Some(OrderStatus::Shipped),
+            BulkAction::MarkDelivered => Some(OrderStatus::Delivered),
         }
     }
 
     /// The states the action can apply to, from the one state machine: a
-    /// customer's cancellation's, and the states shipping is one or two
-    /// steps on from (through processing).
+    /// customer's cancellation's, or the fulfilment steps before the target
+    /// (each one a transition the state machine allows).
     pub fn allowed_from(self) -> Vec<OrderStatus> {
-        match self {
-            BulkAction::Cancel => CancelReason::CustomerCancelled.allowed_from().to_vec(),
-            BulkAction::MarkShipped => OrderStatus::ALL
-                .into_iter()
-                .filter(|s| {
-                    s.next_states().contains(&OrderStatus::Shipped)
-                        || (s.next_states().contains(&OrderStatus::Processing)
-                            && OrderStatus::Processing.next_states().contains(&OrderStatus::Shipped))
-                })
+        match self.target() {
+            None => CancelReason::CustomerCancelled.allowed_from().to_vec(),
+            Some(target) => {
+                let end = FULFILMENT.iter().position(|s| *s == target).unwrap_or(0);
+                debug_assert!(FULFILMENT.windows(2).all(|w| w[0].next_states().contains(&w[1])));
+                FULFILMENT[..end].to_vec()
+            }
+        }
+    }
+
+    /// The commands that carry an order to the target, from the first step
+    /// after confirmed.
+    fn commands(self) -> Vec<OrderCommand> {
+        match self.target() {
+            None => vec![OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }],
+            Some(target) => FULFILMENT
+                .iter()
+                .skip(1)
+                .take_while(|s| **s != target)
+                .chain(std::iter::once(&target))
+                .map(|to| OrderCommand::Advance { to: *to })
                 .collect(),
         }
     }
@@ -61,6 +92,10 @@ impl BulkAction {
 
 /// `GET /api/dashboard/statuses`: the statuses, their transitions and which
 /// bulk action applies where, so the page offers only what can happen.
+#[utoipa::path(
+    get, path = "/api/dashboard/statuses", tag = "dashboard",
+    responses((status = 200, description = "statuses with their next states; where each bulk action applies", content_type = "application/json"))
+)]
 pub async fn statuses() -> axum::Json<Value> {
     let statuses: Vec<Value> = OrderStatus::ALL
         .into_iter()
@@ -78,6 +113,10 @@ pub struct BulkRequest {
     order_ids: Vec<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/orders/bulk", tag = "admin",
+    responses((status = 200, description = "a result per order: applied, rejected (with why), duplicate, queued or failed", content_type = "application/json"), (status = 422, body = schemas::ApiError))
+)]
 pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Json<Value>, HttpError> {
     let request: BulkRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
     let invalid = |field: String, message: &str| {
@@ -122,21 +161,10 @@ impl BulkRequest {
 
 /// Sends the action's command(s) for one order and waits for the verdict.
 async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
-    let (commands, answer, name): (Vec<OrderCommand>, OrderStatus, &str) = match action {
-        BulkAction::Cancel => {
-            (vec![OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }], OrderStatus::Cancelled, "cancel")
-        }
-        // Shipping goes through processing; an order already there refuses
-        // that step and takes the next.
-        BulkAction::MarkShipped => (
-            vec![
-                OrderCommand::Advance { to: OrderStatus::Processing },
-                OrderCommand::Advance { to: OrderStatus::Shipped },
-            ],
-            OrderStatus::Shipped,
-            "shipped",
-        ),
-    };
+    let commands = action.commands();
+    let answer = action.target().unwrap_or(OrderStatus::Cancelled);
+    // A refusal names the command refused: the last step's is the verdict.
+    let name = commands.last().map_or("cancel", OrderCommand::name);
     // Subscribe first so the verdict cannot slip past.
     let mut events = match state.client.subscribe(broker::order_event_subject(id, "*")).await {
         Ok(s) => s,
@@ -182,6 +210,11 @@ mod tests {
     fn actions_apply_where_the_state_machine_allows() {
         use OrderStatus::*;
         assert_eq!(BulkAction::MarkShipped.allowed_from(), [Confirmed, Processing]);
+        assert_eq!(BulkAction::MarkDelivered.allowed_from(), [Confirmed, Processing, Shipped]);
+        assert_eq!(
+            BulkAction::MarkDelivered.commands(),
+            [Processing, Shipped, Delivered].map(|to| OrderCommand::Advance { to })
+        );
         assert!(!BulkAction::Cancel.allowed_from().contains(&Shipped));
         assert!(!BulkAction::Cancel.allowed_from().contains(&Cancelled));
     }

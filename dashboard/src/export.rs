@@ -30,7 +30,7 @@ use crate::{Dashboard, DashboardError};
 /// Rows the immediate export answers at most.
 pub const IMMEDIATE_ROWS: usize = 10_000;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportJob {
     pub id: String,
     pub status: &'static str,
@@ -97,6 +97,10 @@ fn download_url(id: &str) -> String {
 }
 
 /// `GET /api/admin/orders/export`: the first 10,000 matching rows as CSV.
+#[utoipa::path(
+    get, path = "/api/admin/orders/export", tag = "admin",
+    responses((status = 200, description = "the first 10,000 matching orders as CSV (x-row-count, x-truncated)", content_type = "text/csv"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn export_csv(
     State(state): State<Dashboard>,
     crate::params::Q(q): crate::params::Q<SearchQuery>,
@@ -143,6 +147,10 @@ pub async fn export_csv(
 }
 
 /// `POST /api/admin/exports`: starts a background export of every match.
+#[utoipa::path(
+    post, path = "/api/admin/exports", tag = "admin",
+    responses((status = 202, description = "a background export of every match: its job and status_url", body = ExportJob), (status = 400, body = schemas::ApiError))
+)]
 pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
     let q: SearchQuery = json_body(&headers, body, state.settings.max_body_bytes).await?;
     let plan = ExportPlan::parse(q)?;
@@ -251,6 +259,11 @@ fn checked_id(id: &str) -> Result<String, HttpError> {
     uuid::Uuid::parse_str(id).map(|u| u.to_string()).map_err(|_| HttpError::bad_id("id"))
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/exports/{id}", tag = "admin",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ExportJob), (status = 404, body = schemas::ApiError))
+)]
 pub async fn status(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<ExportJob>, HttpError> {
     let id = checked_id(&id)?;
     state.exports.get(&id).map(Json).ok_or_else(|| HttpError::not_found("export"))
@@ -258,6 +271,11 @@ pub async fn status(State(state): State<Dashboard>, Path(id): Path<String>) -> R
 
 /// `DELETE /api/admin/exports/{id}`: stops a running export (its query
 /// with it) or removes a finished one's file.
+#[utoipa::path(
+    delete, path = "/api/admin/exports/{id}", tag = "admin",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ExportJob), (status = 404, body = schemas::ApiError))
+)]
 pub async fn cancel(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<ExportJob>, HttpError> {
     let id = checked_id(&id)?;
     let mut job = state.exports.get(&id).ok_or_else(|| HttpError::not_found("export"))?;
@@ -274,6 +292,10 @@ pub async fn cancel(State(state): State<Dashboard>, Path(id): Path<String>) -> R
     Ok(Json(job))
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/exports", tag = "admin",
+    responses((status = 200, description = "the export jobs", content_type = "application/json"))
+)]
 pub async fn list(State(state): State<Dashboard>) -> Json<Value> {
     let mut jobs: Vec<ExportJob> = state.exports.lock().values().cloned().collect();
     jobs.sort_by_key(|job| std::cmp::Reverse(job.started_at));
@@ -281,6 +303,11 @@ pub async fn list(State(state): State<Dashboard>) -> Json<Value> {
 }
 
 /// Streams a finished export from disk.
+#[utoipa::path(
+    get, path = "/api/admin/exports/{id}/download", tag = "admin",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the finished export", content_type = "text/csv"), (status = 404, body = schemas::ApiError))
+)]
 pub async fn download(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Response, HttpError> {
     let id = checked_id(&id)?;
     let job = state.exports.get(&id).ok_or_else(|| HttpError::not_found("export"))?;

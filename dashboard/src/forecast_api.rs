@@ -98,6 +98,10 @@ impl SeriesRequest {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/analytics/demand-forecast", tag = "analytics",
+    responses((status = 200, description = "history, forecast points with 80%/95% intervals, the model and its backtest (docs/forecasting.md)", content_type = "application/json"), (status = 404, body = schemas::ApiError), (status = 422, body = schemas::ApiError))
+)]
 pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQuery>) -> Result<Json<Value>, HttpError> {
     let request = SeriesRequest::parse(&q)?;
     let today = chrono::Utc::now().date_naive();

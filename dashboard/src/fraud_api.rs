@@ -43,6 +43,10 @@ fn count(row: &Value, name: &str) -> f64 {
 /// `GET /api/dashboard/fraud-stats`: per window, orders screened, flagged,
 /// rejected and approved with the three rates; the same over the range;
 /// the most common reasons.
+#[utoipa::path(
+    get, path = "/api/dashboard/fraud-stats", tag = "dashboard",
+    responses((status = 200, description = "fraud rates per window and over the range, top reasons", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(30), Duration::days(366))?;
     let (pipeline, size, interval) = match q.bucket.as_deref().unwrap_or("day") {
@@ -135,6 +139,10 @@ pub struct AuditQuery {
 
 /// `GET /api/dashboard/fraud-audit`: every review decided in the last
 /// `days` (default 30), newest first: who, when, what, why, and the score.
+#[utoipa::path(
+    get, path = "/api/dashboard/fraud-audit", tag = "dashboard",
+    responses((status = 200, description = "reviews decided, newest first", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) -> Result<Json<Value>, HttpError> {
     let days = q.days.unwrap_or(30);
     if !(1..=366).contains(&days) {
@@ -163,6 +171,11 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
 /// `GET /api/dashboard/fraud-context/{order_id}`: the order, its screening
 /// and reviews, and its customer's usual orders (count, average and largest
 /// value, the places and IPs they order from, earlier flags).
+#[utoipa::path(
+    get, path = "/api/dashboard/fraud-context/{order_id}", tag = "dashboard",
+    params(("order_id" = String, Path)),
+    responses((status = 200, description = "the order beside the customer's usual orders, and its screening", content_type = "application/json"), (status = 404, body = schemas::ApiError))
+)]
 pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| bad("order_id", "an order id is a UUID"))?.to_string();
     if !has(&state, &["orders", "order_events"]).await {

@@ -66,6 +66,10 @@ fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, HttpError> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/analytics/inventory", tag = "analytics",
+    responses((status = 200, description = "the inventory plan per product (docs/forecasting.md)", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) -> Result<Json<Value>, HttpError> {
     let settings = PlanSettings {
         lead_time_days: number(

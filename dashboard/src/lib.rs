@@ -24,6 +24,7 @@ pub mod fraud_api;
 pub mod inventory_api;
 pub mod lake;
 pub mod live;
+pub mod openapi;
 pub mod params;
 pub mod rollups;
 pub mod sales;

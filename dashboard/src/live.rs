@@ -189,6 +189,10 @@ impl Sampler {
 }
 
 /// `GET /api/dashboard/ws`: a snapshot now, then each new one (every second).
+#[utoipa::path(
+    get, path = "/api/dashboard/ws", tag = "dashboard",
+    responses((status = 101, description = "WebSocket: the live block now and every second"))
+)]
 pub async fn websocket(
     State(state): State<Dashboard>,
     caller: access::Caller,

@@ -21,9 +21,9 @@ use schemas::Amount;
 use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
 
+use crate::Dashboard;
 use crate::params::{self, Q, bad, partitions, ts_sql};
 use crate::views::{has, typed_rows};
-use crate::{Dashboard, DashboardError};
 
 #[derive(Deserialize)]
 pub struct SummaryQuery {
@@ -75,6 +75,11 @@ struct CancelRow {
 }
 
 /// `GET /api/dashboard/summary`: one day's (today's, UTC) sales.
+#[utoipa::path(
+    get, path = "/api/dashboard/summary", tag = "dashboard",
+    params(("date" = Option<String>, Query, description = "YYYY-MM-DD, default today (UTC)"), ("currency" = Option<String>, Query)),
+    responses((status = 200, body = Summary), (status = 400, body = schemas::ApiError))
+)]
 pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> Result<Json<Summary>, HttpError> {
     let date = params::date("date", q.date.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
     let currency = params::currency(q.currency.as_deref())?;
@@ -236,21 +241,14 @@ fn change(current: Amount, previous: Amount, comparable: bool) -> Option<f64> {
     (comparable && previous.0 > 0).then(|| (current.to_f64() - previous.to_f64()) / previous.to_f64())
 }
 
-/// The first day `table` holds rows on, from its `date=` partitions.
-async fn first_day(state: &Dashboard, table: &str) -> Result<Option<NaiveDate>, HttpError> {
-    let store = state.lake.store().object_store();
-    let prefix = object_store::path::Path::from(table);
-    let listed = store.list_with_delimiter(Some(&prefix)).await.map_err(|e| DashboardError::Internal(e.to_string()))?;
-    Ok(listed
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename()?.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
-        .min())
-}
-
 /// `GET /api/dashboard/revenue`: gross sales per window (1m, 1h, 1d, 1w,
 /// 1mo) by category over `[from, to)`, beside the same number of windows
 /// before it.
+#[utoipa::path(
+    get, path = "/api/dashboard/revenue", tag = "dashboard",
+    params(("window" = Option<String>, Query, description = "1m, 1h (default), 1d, 1w or 1mo"), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("currency" = Option<String>, Query), ("category" = Option<String>, Query)),
+    responses((status = 200, body = Revenue), (status = 400, body = schemas::ApiError))
+)]
 pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RevenueQuery>) -> Result<Json<Revenue>, HttpError> {
     let name = q.window.as_deref().unwrap_or("1h");
     let calendar = match name {
@@ -321,7 +319,8 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RevenueQuery>) -> R
             }
         }
     }
-    let data_from = first_day(&state, schemas::tables::Table::OrderItems.name()).await?;
+    let data_from =
+        crate::search::partition_dates(&state, schemas::tables::Table::OrderItems.name()).await?.first().copied();
     let complete = data_from.is_some_and(|first| params::midnight(first) <= previous_from);
     let note = (!complete).then(|| match data_from {
         Some(first) => format!(
@@ -404,6 +403,11 @@ pub struct TopProducts {
 /// `GET /api/dashboard/top-products`: the best sellers by revenue over
 /// `[from, to)`, named from the catalog (the live one where the lake's
 /// products table does not know them yet).
+#[utoipa::path(
+    get, path = "/api/dashboard/top-products", tag = "dashboard",
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("currency" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1 to 100, default 10")),
+    responses((status = 200, body = TopProducts), (status = 400, body = schemas::ApiError))
+)]
 pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<TopQuery>) -> Result<Json<TopProducts>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;

@@ -312,6 +312,10 @@ pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<Naive
     Ok(dates)
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/orders", tag = "admin",
+    responses((status = 200, description = "a keyset page of matching orders with their latest status", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
     let search = Search::parse(q)?;

@@ -158,6 +158,10 @@ fn refusal(refusal: sandbox::Refusal) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, refusal.code(), refusal.to_string()).with_field("sql")
 }
 
+#[utoipa::path(
+    post, path = "/api/sql", tag = "sql",
+    responses((status = 200, description = "rows as JSON, CSV, NDJSON, Arrow IPC or Parquet by Accept (docs/dashboard.md)"), (status = 400, body = schemas::ApiError), (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
 pub async fn run(
     State(state): State<Dashboard>,
     caller: access::Caller,
@@ -303,6 +307,10 @@ where
 }
 
 /// `GET /api/sql/tables`: every registered table and its columns.
+#[utoipa::path(
+    get, path = "/api/sql/tables", tag = "sql",
+    responses((status = 200, description = "the tables and their columns", content_type = "application/json"))
+)]
 pub async fn tables(State(state): State<Dashboard>) -> Result<Json<serde_json::Value>, HttpError> {
     let _ = state.lake.refresh().await;
     let mut out = Vec::new();

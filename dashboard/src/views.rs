@@ -71,6 +71,10 @@ pub struct RangeQuery {
 }
 
 /// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
+#[utoipa::path(
+    get, path = "/api/dashboard/heatmap", tag = "dashboard",
+    responses((status = 200, description = "revenue and orders by weekday × hour (UTC)", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(28), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;
@@ -93,6 +97,10 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
 /// Orders placed, and how many status changes of each kind happened, over
 /// `[from, to)`: placed → reserved → confirmed → shipped → delivered, and
 /// the cancellations by reason.
+#[utoipa::path(
+    get, path = "/api/dashboard/funnel", tag = "dashboard",
+    responses((status = 200, description = "orders placed and status changes by status and reason", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
     let placed_sql = format!("SELECT count(*) AS n FROM orders WHERE {}", params::time_range("placed_at", from, to));
@@ -133,6 +141,10 @@ pub struct FraudQuery {
 /// the top `limit` by risk; the second reads those orders' rows, on the
 /// days they were flagged only. The anti-join this replaces scanned every
 /// day's files twice (docs/benchmarks.md).
+#[utoipa::path(
+    get, path = "/api/dashboard/fraud-queue", tag = "dashboard",
+    responses((status = 200, description = "orders awaiting review, highest risk first", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) -> Result<Json<Value>, HttpError> {
     let days = q.days.unwrap_or(14);
     if !(1..=366).contains(&days) {
@@ -185,6 +197,10 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
 }
 
 /// Products at or below the low-stock threshold, from the live stock.
+#[utoipa::path(
+    get, path = "/api/dashboard/low-stock", tag = "dashboard",
+    responses((status = 200, description = "products at or below the threshold", content_type = "application/json"))
+)]
 pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
     let threshold = state.settings.low_stock_threshold;
     let products = processor::catalog::product_views(&state.js, threshold).await.map_err(DashboardError::nats)?;
@@ -193,6 +209,10 @@ pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<Value>, Ht
 }
 
 /// Throughput, latency percentiles, consumer lag per consumer and the DLQ.
+#[utoipa::path(
+    get, path = "/api/dashboard/health", tag = "dashboard",
+    responses((status = 200, description = "live rates, consumer lag, DLQ size", content_type = "application/json"))
+)]
 pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
     let queries_running = state.lake.queries_running();
     if state.client.connection_state() != async_nats::connection::State::Connected {
@@ -218,6 +238,11 @@ pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpE
 
 /// One order from the lake: the order, its items and its timeline, each
 /// read only on the days whose files' bloom filters may hold the id.
+#[utoipa::path(
+    get, path = "/api/admin/orders/{id}/detail", tag = "admin",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the order, its lines and its timeline from the lake", content_type = "application/json"), (status = 404, body = schemas::ApiError))
+)]
 pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| HttpError::bad_id("id"))?.to_string();
     let sql_on = |table: &'static str, order_by: &'static str| {

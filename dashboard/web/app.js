@@ -167,7 +167,7 @@
   function widthOf(el) {
     return Math.max(260, (el.clientWidth || (el.parentElement ? el.parentElement.clientWidth - 32 : 600)) - 4);
   }
-  function lineChart(el, series, options = {}) {
+  function lineChart(el, series2, options = {}) {
     el.innerHTML = "";
     const bars = options.bars && typeof /** @type {any} */
     uPlot.paths?.bars === "function" ? (
@@ -179,10 +179,10 @@
         width: widthOf(el),
         height: options.height || 220,
         scales: { x: { time: options.xTime !== false } },
-        series: [{}, ...series.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, fill: bars ? COLORS[i % COLORS.length] + "99" : void 0, paths: bars }))],
+        series: [{}, ...series2.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, fill: bars ? COLORS[i % COLORS.length] + "99" : void 0, paths: bars }))],
         axes: [{ stroke: "#555" }, { size: 70, label: options.yLabel, stroke: "#555" }]
       },
-      [[], ...series.map(() => [])],
+      [[], ...series2.map(() => [])],
       el
     );
     charts.add({ plot, el });
@@ -268,12 +268,12 @@
       $("sales-form")
     );
     const now = /* @__PURE__ */ new Date();
-    const start = new Date(now);
+    const start2 = new Date(now);
     const days = { "7d": 7, "30d": 30, "90d": 90 }[preset];
-    if (preset === "today") start.setHours(0, 0, 0, 0);
-    else if (days) start.setTime(now.getTime() - days * 864e5);
+    if (preset === "today") start2.setHours(0, 0, 0, 0);
+    else if (days) start2.setTime(now.getTime() - days * 864e5);
     else return;
-    form2.from.value = localInput(start);
+    form2.from.value = localInput(start2);
     form2.to.value = localInput(now);
     form2.window.value = preset === "today" ? "1h" : preset === "90d" ? "1w" : "1d";
   }
@@ -524,7 +524,7 @@
   }
   async function bulk(action) {
     const ids = applicable(action).slice(0, 100);
-    const verb = action === "cancel" ? "Cancel" : "Mark as shipped";
+    const verb = { cancel: "Cancel", mark_shipped: "Mark as shipped", mark_delivered: "Mark as delivered" }[action];
     const skipped = state.selected.size - ids.length;
     const note = skipped ? ` (${skipped} selected order${skipped > 1 ? "s are" : " is"} not in a state that allows it and will be left alone)` : "";
     if (!ids.length || !window.confirm(`${verb} ${ids.length} order${ids.length > 1 ? "s" : ""}?${note}${action === "cancel" ? " Paid orders are refunded. This cannot be undone." : ""}`)) return;
@@ -573,7 +573,8 @@
         row.status = o.status;
         render();
       }
-      const actions = ["cancel", "mark_shipped"].filter((a) => allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${a === "cancel" ? "Cancel order" : "Mark shipped"}</button>`).join(" ");
+      const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
+      const actions = Object.keys(labels).filter((a) => allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
       const reason = o.cancel_reason ? ` <span class="bad">(${esc(String(o.cancel_reason).replace(/_/g, " "))})</span>` : "";
       $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3><p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p><p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} ${o.refunded ? "· refunded" : ""}</p>` + (o.risk_score != null ? `<p>risk ${esc(o.risk_score)}: ${esc((o.risk_reasons || []).join("; "))}</p>` : "") + `<h4>Items</h4><table>${o.items.map((i) => {
         const p = names.get(i.product_id);
@@ -639,11 +640,11 @@
     try {
       const job = await api("/api/admin/exports", { method: "POST", json: Object.fromEntries(params) });
       toast("export started");
-      const poll2 = async () => {
+      const poll3 = async () => {
         try {
           const s = await api(job.status_url);
           $("orders-info").textContent = `export: ${s.status} · ${s.rows} rows`;
-          if (s.status === "running") return void setTimeout(poll2, 1e3);
+          if (s.status === "running") return void setTimeout(poll3, 1e3);
           if (s.status === "done") {
             const saved = await download(s.download_url, `orders-${s.id}.csv`);
             toast(`saved ${saved.name} (${s.rows} rows)`);
@@ -652,7 +653,7 @@
           showState($("orders-state"), "Export failed: " + e.message);
         }
       };
-      poll2();
+      poll3();
     } catch (e) {
       showState($("orders-state"), "Export failed: " + e.message);
     }
@@ -1647,10 +1648,119 @@
     }
   };
 
+  // src/pages/load-test.js
+  var chart4 = null;
+  var timer4 = 0;
+  var series = {
+    /** @type {number[]} */
+    t: [],
+    /** @type {number[]} */
+    rps: [],
+    /** @type {number[]} */
+    p95: [],
+    /** @type {number[]} */
+    p99: []
+  };
+  var lastCompleted = 0;
+  var lastAt = 0;
+  function draw2(run) {
+    const p = run.report ? run.report.latency_ms : run.progress.latency_ms;
+    $("lt-status").textContent = run.status;
+    $("lt-status").className = "pill " + (run.status === "running" ? "up" : run.status === "failed" ? "bad" : "");
+    $("lt-throughput").textContent = `${Number(run.throughput_rps).toFixed(0)} /s`;
+    $("lt-sent").textContent = `${int(run.progress.completed)} answered · ${int(run.progress.errors)} errors`;
+    $("lt-latency").textContent = `${p.p50.toFixed(1)} / ${p.p95.toFixed(1)} / ${p.p99.toFixed(1)} ms`;
+    $("lt-statuses").textContent = Object.entries(run.progress.statuses).map(([code, n]) => `${code}: ${int(n)}`).join(" · ") || "–";
+    $("lt-error").textContent = run.error || "";
+    const now = Date.now() / 1e3;
+    if (run.status === "running" && lastAt) {
+      series.t.push(now);
+      series.rps.push((run.progress.completed - lastCompleted) / Math.max(1e-3, now - lastAt));
+      series.p95.push(run.progress.latency_ms.p95);
+      series.p99.push(run.progress.latency_ms.p99);
+      if (chart4) chart4.setData([series.t, series.rps, series.p95, series.p99]);
+    }
+    lastCompleted = run.progress.completed;
+    lastAt = now;
+    $("lt-run").disabled = run.status === "running";
+    $("lt-stop").disabled = run.status !== "running";
+  }
+  async function poll2() {
+    try {
+      const r = await api("/api/admin/load-test");
+      const f = (
+        /** @type {HTMLFormElement} */
+        $("lt-form")
+      );
+      $("lt-limits").textContent = r.limits.enabled ? `This instance allows up to ${r.limits.max_rate} orders/s for ${r.limits.max_duration_secs} s over ${r.limits.max_connections} connections.` : "Load tests are off on this instance: start `orderstream up --load-test-max-rate 500` to allow them.";
+      f.rate.max = String(r.limits.max_rate || 1);
+      f.duration_secs.max = String(r.limits.max_duration_secs);
+      $("lt-run").disabled = !r.limits.enabled;
+      if (r.run) draw2(r.run);
+      if (!r.run || r.run.status !== "running") {
+        clearInterval(timer4);
+        timer4 = 0;
+      }
+    } catch (e) {
+      showState($("lt-state"), "Cannot read the load test: " + e.message);
+    }
+  }
+  function watch() {
+    if (!timer4) timer4 = window.setInterval(poll2, 500);
+  }
+  async function start(e) {
+    e.preventDefault();
+    const f = (
+      /** @type {HTMLFormElement} */
+      $("lt-form")
+    );
+    const body = { rate: Number(f.rate.value), duration_secs: Number(f.duration_secs.value), connections: Number(f.connections.value) };
+    try {
+      showState($("lt-state"), null);
+      series.t = [];
+      series.rps = [];
+      series.p95 = [];
+      series.p99 = [];
+      lastCompleted = 0;
+      lastAt = 0;
+      if (!chart4) chart4 = lineChart($("chart-load"), ["answered/s", "p95 ms", "p99 ms"], { height: 240 });
+      chart4.setData([[], [], [], []]);
+      const run = await api("/api/admin/load-test", { method: "POST", json: body });
+      toast(`load test ${run.id} started`);
+      draw2(run);
+      watch();
+    } catch (err) {
+      showState($("lt-state"), err.message + (err.field ? ` (${esc(err.field)})` : ""));
+    }
+  }
+  var loadTest = {
+    enter() {
+      if (!chart4) chart4 = lineChart($("chart-load"), ["answered/s", "p95 ms", "p99 ms"], { height: 240 });
+      poll2().then(() => {
+        if ($("lt-status").textContent === "running") watch();
+      });
+    },
+    leave() {
+      clearInterval(timer4);
+      timer4 = 0;
+    },
+    init() {
+      $("lt-form").addEventListener("submit", start);
+      $("lt-stop").addEventListener("click", async () => {
+        try {
+          await api("/api/admin/load-test", { method: "DELETE" });
+          toast("stopping the load test");
+        } catch (e) {
+          showState($("lt-state"), e.message);
+        }
+      });
+    }
+  };
+
   // src/main.js
-  var pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder };
+  var pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
   var PAGES_FOR = {
-    admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order"],
+    admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order", "load-test"],
     analyst: ["overview", "sales", "inventory", "forecast", "system"],
     viewer: ["overview", "sales", "inventory", "forecast", "system"],
     producer: []

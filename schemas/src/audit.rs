@@ -28,6 +28,7 @@ impl AdminAction {
             (_, ["orders", "export"]) | (_, ["exports", ..]) => "export",
             (_, ["products", _, "stock"]) => "stock",
             (_, ["dlq", _, "retry"]) => "dlq_retry",
+            (_, ["load-test"]) => "load_test",
             _ => "admin",
         }
     }

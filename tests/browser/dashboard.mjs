@@ -296,7 +296,30 @@ try {
   step("the tracking page follows the order as it ships");
   await fetch(`${base}/api/admin/orders/bulk`, { method: "POST", headers: { ...asAdmin, "content-type": "application/json" }, body: JSON.stringify({ action: "mark_shipped", order_ids: [tracked] }) });
   await page.waitForSelector('ol.steps[data-status="shipped"]', { timeout: 20000 });
+  await fetch(`${base}/api/admin/orders/bulk`, { method: "POST", headers: { ...asAdmin, "content-type": "application/json" }, body: JSON.stringify({ action: "mark_delivered", order_ids: [tracked] }) });
+  await page.waitForSelector('ol.steps[data-status="delivered"]', { timeout: 20000 });
+  if (!(await page.textContent("#track-result")).includes("Delivered")) throw new Error("delivered without its date");
   await page.screenshot({ path: `${out}/track.png`, fullPage: true });
+
+  step("the tracking link works signed out");
+  const link = await (await fetch(`${base}/api/orders`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + PRODUCER_KEY }, body: JSON.stringify({ customer_id: "browser-link", items: [{ product_id: "p-1", quantity: 1, unit_price: "19.99" }] }) })).json();
+  const customerPage = await browser.newPage({ viewport: { width: 390, height: 800 } });
+  customerPage.on("pageerror", (e) => errors.push(`customer page error: ${e.message}`));
+  await customerPage.goto(`${base}/#track/${link.tracking_url.split("/").pop()}`);
+  await customerPage.waitForSelector('ol.steps[data-status="confirmed"]', { timeout: 20000 });
+  await customerPage.close();
+
+  step("a small load test from the panel");
+  await page.goto(`${base}/#load-test`);
+  await until("the load test allowed", async () => !(await page.isDisabled("#lt-run")));
+  await page.fill('#lt-form input[name="rate"]', "50");
+  await page.fill('#lt-form input[name="duration_secs"]', "2");
+  await page.click("#lt-run");
+  await page.waitForFunction(() => document.getElementById("lt-status").textContent === "done", null, { timeout: 30000 });
+  const throughput = Number((await page.textContent("#lt-throughput")).replace(/[^0-9.]/g, ""));
+  if (!(throughput > 10)) throw new Error(`load test throughput ${throughput}`);
+  if (!/202: 100/.test(await page.textContent("#lt-statuses"))) throw new Error(`load test answers: ${await page.textContent("#lt-statuses")}`);
+  await page.screenshot({ path: `${out}/load-test.png`, fullPage: true });
 
   step("System: status lights, requests by route, dead letters");
   await page.goto(`${base}/#system`);

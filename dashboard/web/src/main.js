@@ -14,15 +14,16 @@ import { forecast } from "./pages/forecast.js";
 import { system } from "./pages/system.js";
 import { track } from "./pages/track.js";
 import { newOrder } from "./pages/new-order.js";
+import { loadTest } from "./pages/load-test.js";
 
 /** @typedef {{enter: (arg?: string) => void, leave?: () => void, init?: () => void}} Page */
 /** @type {Record<string, Page>} */
-const pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder };
+const pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
 
 // Which pages each role may open (the server refuses the rest anyway).
 /** @type {Record<string, string[]>} */
 const PAGES_FOR = {
-  admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order"],
+  admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order", "load-test"],
   analyst: ["overview", "sales", "inventory", "forecast", "system"],
   viewer: ["overview", "sales", "inventory", "forecast", "system"],
   producer: [],

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use schemas::http::{Path, Query};
 
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use broker::kv_key;
 use schemas::http::{HttpError, json_body};
@@ -18,7 +18,7 @@ use super::orders::{command_and_wait, load_view, parse_id, settled_view, verdict
 use super::{ApiState, unavailable};
 use crate::dlq::{self, DeadLetter};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     decision: ReviewDecision,
@@ -47,6 +47,17 @@ fn review_text(value: Option<String>, field: &str, max: usize) -> Result<Option<
 }
 
 /// Approve (resume the saga) or reject (cancel as fraud) a flagged order.
+#[utoipa::path(
+    post, path = "/api/admin/orders/{id}/review", tag = "admin",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = ReviewRequest, description = "decision approve|reject, optional reviewer and note"),
+    responses(
+        (status = 200, description = "Decided: the order as it stands", body = schemas::OrderView),
+        (status = 202, description = "Durable, the verdict on its way"),
+        (status = 404, body = schemas::ApiError), (status = 409, description = "Not flagged", body = schemas::ApiError),
+        (status = 422, body = schemas::ApiError),
+    )
+)]
 pub async fn review(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -80,7 +91,7 @@ pub async fn review(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"order_id": id, "status": "review_requested"}))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockRequest {
     /// Make exactly this many units available…
@@ -92,6 +103,17 @@ pub struct StockRequest {
 
 /// Sets or adjusts a product's available stock, audited as a stock event.
 /// An `Idempotency-Key` makes a retried request one change.
+#[utoipa::path(
+    put, path = "/api/admin/products/{id}/stock", tag = "admin",
+    params(("id" = String, Path, description = "product id"), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = StockRequest, description = "exactly one of quantity or delta, and a reason"),
+    responses(
+        (status = 200, description = "The stock event: before and after", body = schemas::StockEvent),
+        (status = 202, description = "Durable, applied shortly"),
+        (status = 404, body = schemas::ApiError), (status = 409, description = "Would go negative, or the key was used for another change", body = schemas::ApiError),
+        (status = 422, body = schemas::ApiError),
+    )
+)]
 pub async fn set_stock(
     State(state): State<ApiState>,
     Path(product_id): Path<String>,
@@ -203,10 +225,27 @@ pub struct ProductQuery {
 }
 
 /// The catalog with live stock, by category, a page at a time (pages from 1).
+/// One page of the catalog with live stock.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    pub products: Vec<ProductView>,
+    pub page: usize,
+    pub page_size: usize,
+    pub total: usize,
+}
+
+#[utoipa::path(
+    get, path = "/api/products", tag = "catalog",
+    params(
+        ("category" = Option<String>, Query), ("low_stock" = Option<bool>, Query),
+        ("page" = Option<usize>, Query, description = "from 1"), ("page_size" = Option<usize>, Query, description = "1 to 500, default 50"),
+    ),
+    responses((status = 200, body = ProductPage), (status = 400, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
 pub async fn products(
     State(state): State<ApiState>,
     Query(q): Query<ProductQuery>,
-) -> Result<Json<serde_json::Value>, HttpError> {
+) -> Result<Json<ProductPage>, HttpError> {
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(50);
     if page == 0 || !(1..=500).contains(&page_size) {
@@ -228,7 +267,7 @@ pub async fn products(
     views.sort_by(|a, b| a.product_id.cmp(&b.product_id));
     let total = views.len();
     let items: Vec<ProductView> = views.into_iter().skip((page - 1) * page_size).take(page_size).collect();
-    Ok(Json(serde_json::json!({"products": items, "page": page, "page_size": page_size, "total": total})))
+    Ok(Json(ProductPage { products: items, page, page_size, total }))
 }
 
 #[derive(Deserialize)]
@@ -236,16 +275,28 @@ pub struct DlqQuery {
     limit: Option<usize>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadLetterPage {
+    /// Dead letters in the DLQ now.
+    pub total: u64,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
 /// The newest dead letters first.
+#[utoipa::path(
+    get, path = "/api/admin/dlq", tag = "admin",
+    params(("limit" = Option<usize>, Query, description = "1 to 500, default 50")),
+    responses((status = 200, body = DeadLetterPage), (status = 503, body = schemas::ApiError))
+)]
 pub async fn list_dlq(
     State(state): State<ApiState>,
     Query(q): Query<DlqQuery>,
-) -> Result<Json<serde_json::Value>, HttpError> {
+) -> Result<Json<DeadLetterPage>, HttpError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let (count, messages) = newest_messages(&state, broker::DLQ_STREAM, limit).await?;
     let letters: Vec<DeadLetter> = messages.iter().map(dead_letter).collect();
     state.metrics.dlq_messages.set(count as i64);
-    Ok(Json(serde_json::json!({"total": count, "dead_letters": letters})))
+    Ok(Json(DeadLetterPage { total: count, dead_letters: letters }))
 }
 
 /// The newest `limit` messages of `stream`, newest first, and how many it
@@ -284,11 +335,28 @@ fn dead_letter(message: &async_nats::jetstream::message::StreamMessage) -> DeadL
     }
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadLetterRetried {
+    /// The dead letter's sequence in the DLQ (now deleted there).
+    pub retried: u64,
+    pub subject: String,
+    /// Its sequence on the original subject's stream.
+    pub new_seq: u64,
+}
+
 /// Puts a dead letter back on its original subject and removes it from the DLQ.
+#[utoipa::path(
+    post, path = "/api/admin/dlq/{seq}/retry", tag = "admin",
+    params(("seq" = u64, Path)),
+    responses(
+        (status = 200, body = DeadLetterRetried), (status = 400, body = schemas::ApiError),
+        (status = 404, body = schemas::ApiError), (status = 409, description = "Not retryable", body = schemas::ApiError),
+    )
+)]
 pub async fn retry_dlq(
     State(state): State<ApiState>,
     Path(seq): Path<String>,
-) -> Result<Json<serde_json::Value>, HttpError> {
+) -> Result<Json<DeadLetterRetried>, HttpError> {
     let seq: u64 = seq.parse().ok().filter(|seq| *seq > 0).ok_or_else(|| {
         HttpError::new(StatusCode::BAD_REQUEST, "invalid_id", "seq is a dead letter's sequence: 1 or more")
             .with_field("seq")
@@ -316,7 +384,7 @@ pub async fn retry_dlq(
         .map_err(unavailable)?;
     let stream = state.js.get_stream(broker::DLQ_STREAM).await.map_err(unavailable)?;
     stream.delete_message(seq).await.map_err(unavailable)?;
-    Ok(Json(serde_json::json!({"retried": seq, "subject": letter.original_subject, "new_seq": ack.sequence})))
+    Ok(Json(DeadLetterRetried { retried: seq, subject: letter.original_subject, new_seq: ack.sequence }))
 }
 
 #[derive(serde::Deserialize)]
@@ -326,10 +394,21 @@ pub struct AuditQuery {
 
 /// `GET /api/admin/audit?limit=`: the newest admin actions first (who,
 /// what, the answer), from `ADMIN_AUDIT`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub total: u64,
+    pub actions: Vec<schemas::audit::AdminAction>,
+}
+
+#[utoipa::path(
+    get, path = "/api/admin/audit", tag = "admin",
+    params(("limit" = Option<usize>, Query, description = "1 to 500, default 100")),
+    responses((status = 200, body = AuditPage), (status = 400, body = schemas::ApiError))
+)]
 pub async fn audit_log(
     State(state): State<ApiState>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<serde_json::Value>, HttpError> {
+) -> Result<Json<AuditPage>, HttpError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(
@@ -339,5 +418,5 @@ pub async fn audit_log(
     let (count, messages) = newest_messages(&state, broker::ADMIN_AUDIT_STREAM, limit).await?;
     let actions: Vec<schemas::audit::AdminAction> =
         messages.iter().filter_map(|message| serde_json::from_slice(&message.payload).ok()).collect();
-    Ok(Json(serde_json::json!({"total": count, "actions": actions})))
+    Ok(Json(AuditPage { total: count, actions }))
 }

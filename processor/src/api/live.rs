@@ -26,6 +26,11 @@ pub struct LiveQuery {
 }
 
 /// `GET /api/ws/orders[?order_id=…|customer_id=…]`: status events as JSON text frames.
+#[utoipa::path(
+    get, path = "/api/ws/orders", tag = "orders",
+    params(("order_id" = Option<uuid::Uuid>, Query), ("customer_id" = Option<String>, Query)),
+    responses((status = 101, description = "WebSocket: each order event as a JSON text frame"), (status = 400, body = schemas::ApiError))
+)]
 pub async fn websocket(
     State(state): State<ApiState>,
     Query(q): Query<LiveQuery>,
@@ -69,6 +74,12 @@ async fn forward(mut socket: WebSocket, mut events: async_nats::Subscriber, cust
 }
 
 /// `GET /api/orders/{id}/stream`: the order's status events as server-sent events.
+#[utoipa::path(
+    get, path = "/api/orders/{id}/stream", tag = "orders",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Server-sent events, one per order event, named by kind", content_type = "text/event-stream"),
+        (status = 404, body = schemas::ApiError))
+)]
 pub async fn sse(
     State(state): State<ApiState>,
     caller: access::Caller,

@@ -4,6 +4,7 @@
 
 mod admin;
 mod live;
+pub mod openapi;
 mod orders;
 mod track;
 

@@ -70,6 +70,12 @@ pub(crate) async fn owned_order(state: &ApiState, caller: &Caller, id: Uuid) -> 
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The order as the processor sees it now", body = OrderView),
+        (status = 400, body = schemas::ApiError), (status = 404, description = "Unknown, or another producer's", body = schemas::ApiError))
+)]
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
@@ -80,17 +86,23 @@ pub async fn get(
     Ok(Json(view_of(&state, &order, seq).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// The stream the entry comes from: `ORDERS` (accepted) or `ORDER_EVENTS`.
     pub stream: &'static str,
     pub seq: u64,
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub event: OrderEvent,
 }
 
 /// Every step of the order in the order it happened: its acceptance
 /// (pending, from ORDERS), then the processor's events.
+#[utoipa::path(
+    get, path = "/api/orders/{id}/events", tag = "orders",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<TimelineEntry>), (status = 404, body = schemas::ApiError))
+)]
 pub async fn timeline(
     State(state): State<ApiState>,
     caller: Caller,
@@ -128,7 +140,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     orders: Vec<OrderView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -137,6 +149,11 @@ pub struct OrderPage {
 
 /// A customer's processed orders, newest first (order ids are UUIDv7:
 /// time-ordered), optionally by status; keyset pagination by order id.
+#[utoipa::path(
+    get, path = "/api/orders", tag = "orders",
+    params(("customer_id" = String, Query), ("status" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = OrderPage), (status = 400, body = schemas::ApiError))
+)]
 pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<OrderPage>, HttpError> {
     let customer = q.customer_id.filter(|c| !c.is_empty()).ok_or_else(|| {
         HttpError::new(StatusCode::BAD_REQUEST, "missing_parameter", "customer_id is required")
@@ -225,6 +242,12 @@ pub(crate) fn verdict(event: Option<OrderEvent>) -> Result<bool, HttpError> {
 }
 
 /// Cancel before shipping: stock released once, a refund if paid. 409 once shipped.
+#[utoipa::path(
+    post, path = "/api/orders/{id}/cancel", tag = "orders",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Cancelled: the order as it stands", body = OrderView), (status = 202, description = "Durable, the verdict on its way"),
+        (status = 404, body = schemas::ApiError), (status = 409, description = "Already shipped or finished", body = schemas::ApiError))
+)]
 pub async fn cancel(
     State(state): State<ApiState>,
     caller: Caller,

@@ -45,6 +45,12 @@ fn customer_view(mut view: OrderView) -> OrderView {
 }
 
 /// `GET /api/track/{token}`.
+#[utoipa::path(
+    get, path = "/api/track/{token}", tag = "tracking",
+    params(("token" = String, Path, description = "the token of an order's tracking_url")),
+    responses((status = 200, description = "The order without addresses, IPs or risk", body = OrderView),
+        (status = 404, body = schemas::ApiError), (status = 410, description = "The link expired", body = schemas::ApiError))
+)]
 pub async fn track(State(state): State<ApiState>, Path(token): Path<String>) -> Result<Json<OrderView>, HttpError> {
     let id = verified(&state, &token)?;
     let view = super::orders::load_view(&state, id).await?.ok_or_else(|| HttpError::not_found("order"))?;
@@ -52,6 +58,12 @@ pub async fn track(State(state): State<ApiState>, Path(token): Path<String>) -> 
 }
 
 /// `GET /api/track/{token}/stream`: `{status, at}` per status change.
+#[utoipa::path(
+    get, path = "/api/track/{token}/stream", tag = "tracking",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "Server-sent events `status` with `{status, at}`", content_type = "text/event-stream"),
+        (status = 404, body = schemas::ApiError), (status = 410, body = schemas::ApiError))
+)]
 pub async fn track_stream(
     State(state): State<ApiState>,
     Path(token): Path<String>,

@@ -123,7 +123,7 @@ function updateBulk() {
 /** @param {string} action */
 async function bulk(action) {
   const ids = applicable(action).slice(0, 100);
-  const verb = action === "cancel" ? "Cancel" : "Mark as shipped";
+  const verb = { cancel: "Cancel", mark_shipped: "Mark as shipped", mark_delivered: "Mark as delivered" }[action];
   const skipped = state.selected.size - ids.length;
   const note = skipped ? ` (${skipped} selected order${skipped > 1 ? "s are" : " is"} not in a state that allows it and will be left alone)` : "";
   if (!ids.length || !window.confirm(`${verb} ${ids.length} order${ids.length > 1 ? "s" : ""}?${note}${action === "cancel" ? " Paid orders are refunded. This cannot be undone." : ""}`)) return;
@@ -167,8 +167,9 @@ async function drawPanel(id) {
     if (openId !== id) return;
     const row = state.rows.find((r) => r.order_id === id);
     if (row && row.status !== o.status) { row.status = o.status; render(); }
-    const actions = ["cancel", "mark_shipped"].filter((a) => allows(a, o.status))
-      .map((a) => `<button data-action="${a}" data-id="${esc(id)}">${a === "cancel" ? "Cancel order" : "Mark shipped"}</button>`).join(" ");
+    const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
+    const actions = Object.keys(labels).filter((a) => allows(a, o.status))
+      .map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
     const reason = o.cancel_reason ? ` <span class="bad">(${esc(String(o.cancel_reason).replace(/_/g, " "))})</span>` : "";
     $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3>` +
       `<p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p>` +

@@ -1,0 +1,18 @@
+//! The dashboard's routes in the OpenAPI document (`GET /api/openapi.json`
+//! merges it with ingest's and the processor's). Sales answers are typed
+//! with exact money; the rest are described by their documentation.
+
+use utoipa::OpenApi;
+
+use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, search, sql_api, views};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(sales::summary, sales::revenue, sales::top_products, bulk::statuses, bulk::bulk, export::export_csv, export::start, export::status, export::cancel, export::list, export::download, forecast_api::demand_forecast, inventory_api::inventory, fraud_api::fraud_stats, fraud_api::fraud_audit, fraud_api::fraud_context, views::heatmap, views::funnel, views::fraud_queue, views::low_stock, views::health, views::order_detail, search::search, sql_api::tables, sql_api::run, live::websocket),
+    components(schemas(
+        sales::Summary, sales::Revenue, sales::RevenueRow, sales::CategoryTotal, sales::Totals, sales::Comparison,
+        sales::Served, sales::TopProducts, sales::TopProduct, export::ExportJob, schemas::Amount,
+    )),
+    tags((name = "dashboard"), (name = "analytics"), (name = "sql"), (name = "admin"))
+)]
+pub struct DashboardApi;
