@@ -10,16 +10,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use schemas::http::{HttpError, Path};
 use schemas::tables::Table;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Dashboard;
 use crate::params::{self, Q, bad, ts_sql};
 use crate::rollups::Coverage;
-use crate::views::{has, rows};
+use crate::views::{has, rows, typed_rows};
 
 /// The status events the screen and the reviews write.
 const SCREENING_EVENTS: &str = "AND kind = 'status_changed' AND from_status IN ('pending', 'flagged')";
@@ -32,12 +32,76 @@ pub struct StatsQuery {
     bucket: Option<String>,
 }
 
-fn ratio(a: f64, b: f64) -> Value {
-    if b > 0.0 { json!(a / b) } else { Value::Null }
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
 }
 
-fn count(row: &Value, name: &str) -> f64 {
-    row.get(name).and_then(Value::as_f64).unwrap_or(0.0)
+/// A window's (or the range's) screening counts and rates.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct FraudCounts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<DateTime<Utc>>,
+    pub screened: u64,
+    pub flagged: u64,
+    pub rejected: u64,
+    pub approved: u64,
+    /// flagged / screened
+    #[serde(default)]
+    pub flagged_share: Option<f64>,
+    /// rejected / screened
+    #[serde(default)]
+    pub fraud_rate: Option<f64>,
+    /// approved / (approved + rejected)
+    #[serde(default)]
+    pub false_positive_rate: Option<f64>,
+}
+
+impl FraudCounts {
+    fn with_rates(mut self) -> FraudCounts {
+        self.flagged_share = ratio(self.flagged, self.screened);
+        self.fraud_rate = ratio(self.rejected, self.screened);
+        self.false_positive_rate = ratio(self.approved, self.approved + self.rejected);
+        self
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub orders: u64,
+    pub flagged: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FraudStats {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub bucket: &'static str,
+    pub series: Vec<FraudCounts>,
+    pub totals: FraudCounts,
+    pub reasons: Vec<ReasonCount>,
+    pub served: crate::sales::Served,
+}
+
+/// A review decided, for the review log.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Review {
+    pub order_id: String,
+    pub customer_id: Option<String>,
+    pub reviewed_at: DateTime<Utc>,
+    /// `approved` or `rejected`.
+    pub review: String,
+    pub reviewer: Option<String>,
+    pub review_note: Option<String>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub order_total: Option<schemas::Amount>,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewLog {
+    pub reviews: Vec<Review>,
 }
 
 /// `GET /api/dashboard/fraud-stats`: per window, orders screened, flagged,
@@ -45,9 +109,10 @@ fn count(row: &Value, name: &str) -> f64 {
 /// the most common reasons.
 #[utoipa::path(
     get, path = "/api/dashboard/fraud-stats", tag = "dashboard",
-    responses((status = 200, description = "fraud rates per window and over the range, top reasons", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query, description = "default: the last 30 days"), ("bucket" = Option<String>, Query, description = "hour or day (default)")),
+    responses((status = 200, body = FraudStats), (status = 400, body = schemas::ApiError))
 )]
-pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) -> Result<Json<FraudStats>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(30), Duration::days(366))?;
     let (pipeline, size, interval) = match q.bucket.as_deref().unwrap_or("day") {
         "day" => ("fraud_rates_1d", Duration::days(1), "1 day"),
@@ -55,7 +120,15 @@ pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) ->
         _ => return Err(bad("bucket", "bucket is hour or day")),
     };
     if !has(&state, &["order_events"]).await {
-        return Ok(Json(json!({"from": from, "to": to, "series": [], "totals": {}, "reasons": []})));
+        return Ok(Json(FraudStats {
+            from,
+            to,
+            bucket: interval,
+            series: Vec::new(),
+            totals: FraudCounts::default(),
+            reasons: Vec::new(),
+            served: crate::sales::Served { windows_from_pipeline: 0, pipeline },
+        }));
     }
     let from = window_start(from, size);
     let counts = "window_start, screened, flagged, rejected, approved";
@@ -72,37 +145,25 @@ pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) ->
         "SELECT window_start, sum(screened) AS screened, sum(flagged) AS flagged, sum(rejected) AS rejected, \
                 sum(approved) AS approved FROM ({union}) GROUP BY window_start ORDER BY window_start"
     );
-    let windows = rows(&state, &sql).await?;
-    let mut totals = [0.0; 4];
-    let series: Vec<Value> = windows
-        .iter()
-        .map(|w| {
-            let c = [count(w, "screened"), count(w, "flagged"), count(w, "rejected"), count(w, "approved")];
-            for (t, v) in totals.iter_mut().zip(c) {
-                *t += v;
-            }
-            json!({
-                "window_start": w.get("window_start"),
-                "screened": c[0], "flagged": c[1], "rejected": c[2], "approved": c[3],
-                "flagged_share": ratio(c[1], c[0]),
-                "fraud_rate": ratio(c[2], c[0]),
-                "false_positive_rate": ratio(c[3], c[3] + c[2]),
-            })
-        })
-        .collect();
+    let series: Vec<FraudCounts> =
+        typed_rows::<FraudCounts>(&state, &sql).await?.into_iter().map(FraudCounts::with_rates).collect();
+    let mut totals = FraudCounts::default();
+    for w in &series {
+        totals.screened += w.screened;
+        totals.flagged += w.flagged;
+        totals.rejected += w.rejected;
+        totals.approved += w.approved;
+    }
     let reasons = top_reasons(&state, from, to).await?;
-    Ok(Json(json!({
-        "from": from, "to": to, "bucket": interval,
-        "series": series,
-        "totals": {
-            "screened": totals[0], "flagged": totals[1], "rejected": totals[2], "approved": totals[3],
-            "flagged_share": ratio(totals[1], totals[0]),
-            "fraud_rate": ratio(totals[2], totals[0]),
-            "false_positive_rate": ratio(totals[3], totals[3] + totals[2]),
-        },
-        "reasons": reasons,
-        "served": {"pipeline": pipeline, "windows_from_pipeline": coverage.windows_from_pipeline()},
-    })))
+    Ok(Json(FraudStats {
+        from,
+        to,
+        bucket: interval,
+        series,
+        totals: totals.with_rates(),
+        reasons,
+        served: crate::sales::Served { windows_from_pipeline: coverage.windows_from_pipeline(), pipeline },
+    }))
 }
 
 /// The ten reason codes given most often over whole days of the range.
@@ -110,7 +171,7 @@ async fn top_reasons(
     state: &Dashboard,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<Value>, HttpError> {
+) -> Result<Vec<ReasonCount>, HttpError> {
     let from = window_start(from, Duration::days(1));
     let coverage = Coverage::of(state, "fraud_reasons_1d", Table::OrderEvents, Duration::days(1), from, to).await?;
     let union = coverage.union_filtered(
@@ -123,7 +184,7 @@ async fn top_reasons(
         "SELECT split_part(reason_text, ':', 1) AS reason, sum(orders) AS orders, sum(flagged) AS flagged \
          FROM ({union}) GROUP BY 1 ORDER BY orders DESC, reason LIMIT 10"
     );
-    rows(state, &sql).await
+    typed_rows(state, &sql).await
 }
 
 /// `t` at the start of its window of `size`.
@@ -141,9 +202,10 @@ pub struct AuditQuery {
 /// `days` (default 30), newest first: who, when, what, why, and the score.
 #[utoipa::path(
     get, path = "/api/dashboard/fraud-audit", tag = "dashboard",
-    responses((status = 200, description = "reviews decided, newest first", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    params(("days" = Option<i64>, Query, description = "1 to 366, default 30"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 200")),
+    responses((status = 200, body = ReviewLog), (status = 400, body = schemas::ApiError))
 )]
-pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) -> Result<Json<ReviewLog>, HttpError> {
     let days = q.days.unwrap_or(30);
     if !(1..=366).contains(&days) {
         return Err(bad("days", "days is 1 to 366"));
@@ -153,7 +215,7 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
         return Err(bad("limit", "limit is 1 to 1000"));
     }
     if !has(&state, &["order_events"]).await {
-        return Ok(Json(json!({"reviews": []})));
+        return Ok(Json(ReviewLog { reviews: Vec::new() }));
     }
     let to = chrono::Utc::now();
     let from = to - Duration::days(days);
@@ -165,7 +227,7 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
          ORDER BY occurred_at DESC, order_id LIMIT {limit}",
         params::time_range("occurred_at", from, to)
     );
-    Ok(Json(json!({"reviews": rows(&state, &sql).await?})))
+    Ok(Json(ReviewLog { reviews: typed_rows(&state, &sql).await? }))
 }
 
 /// `GET /api/dashboard/fraud-context/{order_id}`: the order, its screening

@@ -11,7 +11,10 @@ use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, s
     paths(sales::summary, sales::revenue, sales::top_products, bulk::statuses, bulk::bulk, export::export_csv, export::start, export::status, export::cancel, export::list, export::download, forecast_api::demand_forecast, inventory_api::inventory, fraud_api::fraud_stats, fraud_api::fraud_audit, fraud_api::fraud_context, views::heatmap, views::funnel, views::fraud_queue, views::low_stock, views::health, views::order_detail, search::search, sql_api::tables, sql_api::run, live::websocket),
     components(schemas(
         sales::Summary, sales::Revenue, sales::RevenueRow, sales::CategoryTotal, sales::Totals, sales::Comparison,
-        sales::Served, sales::TopProducts, sales::TopProduct, export::ExportJob, schemas::Amount,
+        sales::Served, sales::TopProducts, sales::TopProduct, export::ExportJob, schemas::Amount, views::Heatmap,
+        views::HeatCell, views::Funnel, views::FunnelStep, views::FraudQueue, views::FlaggedOrder, views::LowStock,
+        schemas::ProductView, fraud_api::FraudStats, fraud_api::FraudCounts, fraud_api::ReasonCount, fraud_api::ReviewLog,
+        fraud_api::Review,
     )),
     tags((name = "dashboard"), (name = "analytics"), (name = "sql"), (name = "admin"))
 )]

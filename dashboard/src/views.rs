@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use schemas::http::HttpError;
 use schemas::http::Path;
 use schemas::tables::Table;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::bloom_index::DateScope;
@@ -55,14 +55,6 @@ pub(crate) async fn has(state: &Dashboard, names: &[&str]) -> bool {
     names.iter().all(|name| tables.contains(*name))
 }
 
-fn num(v: Option<&Value>) -> f64 {
-    match v {
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-        Some(Value::String(s)) => s.parse().unwrap_or(0.0),
-        _ => 0.0,
-    }
-}
-
 #[derive(Deserialize)]
 pub struct RangeQuery {
     from: Option<String>,
@@ -70,12 +62,31 @@ pub struct RangeQuery {
     currency: Option<String>,
 }
 
+/// One weekday × hour cell of the heatmap.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct HeatCell {
+    /// 0 = Sunday.
+    pub weekday: u8,
+    pub hour: u8,
+    pub revenue: schemas::Amount,
+    pub orders: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Heatmap {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub currency: String,
+    pub cells: Vec<HeatCell>,
+}
+
 /// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
 #[utoipa::path(
     get, path = "/api/dashboard/heatmap", tag = "dashboard",
-    responses((status = 200, description = "revenue and orders by weekday × hour (UTC)", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query, description = "default: the last 28 days"), ("currency" = Option<String>, Query)),
+    responses((status = 200, body = Heatmap), (status = 400, body = schemas::ApiError))
 )]
-pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Heatmap>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(28), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;
     let cells = if has(&state, &["orders"]).await {
@@ -87,11 +98,32 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
             ts_sql(from),
             ts_sql(to)
         );
-        rows(&state, &sql).await?
+        typed_rows(&state, &sql).await?
     } else {
         Vec::new()
     };
-    Ok(Json(json!({"from": from, "to": to, "currency": currency, "cells": cells})))
+    Ok(Json(Heatmap { from, to, currency, cells }))
+}
+
+/// How many status changes of one kind (and reason) happened.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct FunnelStep {
+    pub status: String,
+    pub reason: Option<String>,
+    pub n: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Funnel {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub placed: u64,
+    pub statuses: Vec<FunnelStep>,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
 }
 
 /// Orders placed, and how many status changes of each kind happened, over
@@ -99,9 +131,10 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
 /// the cancellations by reason.
 #[utoipa::path(
     get, path = "/api/dashboard/funnel", tag = "dashboard",
-    responses((status = 200, description = "orders placed and status changes by status and reason", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query, description = "default: the last 7 days")),
+    responses((status = 200, body = Funnel), (status = 400, body = schemas::ApiError))
 )]
-pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Funnel>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(7), Duration::days(366))?;
     let placed_sql = format!("SELECT count(*) AS n FROM orders WHERE {}", params::time_range("placed_at", from, to));
     let steps_sql = format!(
@@ -111,16 +144,34 @@ pub async fn funnel(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Resu
     );
     let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
     // Two tables, two independent scans: run side by side.
-    let (placed, steps) = tokio::join!(
-        rows_if(&state, with_orders.then_some(placed_sql.as_str())),
-        rows_if(&state, with_events.then_some(steps_sql.as_str()))
-    );
-    let (placed, steps) = (placed?, steps?);
-    Ok(Json(json!({
-        "from": from, "to": to,
-        "placed": placed.first().map(|r| num(r.get("n"))).unwrap_or(0.0),
-        "statuses": steps,
-    })))
+    let placed = async { if with_orders { typed_rows::<Count>(&state, &placed_sql).await } else { Ok(Vec::new()) } };
+    let steps = async { if with_events { typed_rows::<FunnelStep>(&state, &steps_sql).await } else { Ok(Vec::new()) } };
+    let (placed, statuses) = tokio::try_join!(placed, steps)?;
+    Ok(Json(Funnel { from, to, placed: placed.first().map_or(0, |c| c.n), statuses }))
+}
+
+/// An order awaiting review.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct FlaggedOrder {
+    pub order_id: String,
+    pub customer_id: Option<String>,
+    pub risk_score: Option<i32>,
+    pub risk_reasons: Option<Vec<String>>,
+    pub order_total: Option<schemas::Amount>,
+    pub currency: Option<String>,
+    pub flagged_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FraudQueue {
+    pub orders: Vec<FlaggedOrder>,
+    pub served: crate::sales::Served,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LowStock {
+    pub threshold: u64,
+    pub products: Vec<schemas::ProductView>,
 }
 
 #[derive(Deserialize)]
@@ -143,9 +194,10 @@ pub struct FraudQuery {
 /// day's files twice (docs/benchmarks.md).
 #[utoipa::path(
     get, path = "/api/dashboard/fraud-queue", tag = "dashboard",
-    responses((status = 200, description = "orders awaiting review, highest risk first", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    params(("days" = Option<i64>, Query, description = "1 to 366, default 14"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses((status = 200, body = FraudQueue), (status = 400, body = schemas::ApiError))
 )]
-pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) -> Result<Json<FraudQueue>, HttpError> {
     let days = q.days.unwrap_or(14);
     if !(1..=366).contains(&days) {
         return Err(bad("days", "days is 1 to 366"));
@@ -155,14 +207,15 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
         return Err(bad("limit", "limit is 1 to 1000"));
     }
     if !has(&state, &["order_events"]).await {
-        return Ok(Json(json!({"orders": []})));
+        let served = crate::sales::Served { windows_from_pipeline: 0, pipeline: "fraud_reviews_1d" };
+        return Ok(Json(FraudQueue { orders: Vec::new(), served }));
     }
     // Whole days, through today: the queue as it stands now.
     let today = Utc::now().date_naive();
     let (from, to) = (params::midnight(today - Duration::days(days)), params::midnight(today + Duration::days(1)));
     let pipeline = "fraud_reviews_1d";
     let coverage = Coverage::of(&state, pipeline, Table::OrderEvents, Duration::days(1), from, to).await?;
-    let served = json!({"windows_from_pipeline": coverage.windows_from_pipeline(), "pipeline": pipeline});
+    let served = crate::sales::Served { windows_from_pipeline: coverage.windows_from_pipeline(), pipeline };
     let in_review = "AND (status = 'flagged' OR from_status = 'flagged')";
     let keys = "order_id, status, from_status, risk_score, occurred_at, date";
     let still_flagged = format!(
@@ -172,16 +225,18 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
          min(occurred_at) FILTER (WHERE status = 'flagged'), order_id LIMIT {limit}",
         reviews = coverage.union(keys, keys, in_review)
     );
-    let queue = rows(&state, &still_flagged).await?;
+    #[derive(Deserialize)]
+    struct Waiting {
+        order_id: String,
+        date: String,
+    }
+    let queue: Vec<Waiting> = typed_rows(&state, &still_flagged).await?;
     if queue.is_empty() {
-        return Ok(Json(json!({"orders": [], "served": served})));
+        return Ok(Json(FraudQueue { orders: Vec::new(), served }));
     }
-    let (mut ids, mut dates) = (BTreeSet::new(), BTreeSet::new());
-    for row in &queue {
-        let text = |name: &str| row.get(name).and_then(Value::as_str).map(|v| format!("'{}'", v.replace('\'', "''")));
-        ids.extend(text("order_id"));
-        dates.extend(text("date"));
-    }
+    let quoted = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let ids: BTreeSet<String> = queue.iter().map(|w| quoted(&w.order_id)).collect();
+    let dates: BTreeSet<String> = queue.iter().map(|w| quoted(&w.date)).collect();
     let columns = "order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at";
     let filters = format!(
         "AND status = 'flagged' AND date IN ({}) AND order_id IN ({})",
@@ -193,19 +248,19 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
          FROM ({reviews}) ORDER BY risk_score DESC, occurred_at, order_id",
         reviews = coverage.union(columns, columns, &filters)
     );
-    Ok(Json(json!({"orders": rows(&state, &sql).await?, "served": served})))
+    Ok(Json(FraudQueue { orders: typed_rows(&state, &sql).await?, served }))
 }
 
 /// Products at or below the low-stock threshold, from the live stock.
 #[utoipa::path(
     get, path = "/api/dashboard/low-stock", tag = "dashboard",
-    responses((status = 200, description = "products at or below the threshold", content_type = "application/json"))
+    responses((status = 200, body = LowStock), (status = 503, body = schemas::ApiError))
 )]
-pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
+pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<LowStock>, HttpError> {
     let threshold = state.settings.low_stock_threshold;
     let products = processor::catalog::product_views(&state.js, threshold).await.map_err(DashboardError::nats)?;
     let low: Vec<_> = products.into_iter().filter(|p| p.low_stock).collect();
-    Ok(Json(json!({"threshold": threshold, "products": low})))
+    Ok(Json(LowStock { threshold, products: low }))
 }
 
 /// Throughput, latency percentiles, consumer lag per consumer and the DLQ.

@@ -680,6 +680,19 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         let (status, body) = s.get(path).await?;
         assert_eq!(status, 200, "{path}: {body}");
     }
+    // The heatmap's cells add up to the range's sales, exactly.
+    let (_, heat) = s.get("/api/dashboard/heatmap?from=2026-11-12T06:00:00Z&to=2026-11-22").await?;
+    let cells: schemas::Amount = heat["cells"].as_array().unwrap().iter().map(|c| exact(&c["revenue"]).unwrap()).sum();
+    let total: Value = s
+        .sql(
+            "SELECT sum(total) AS r FROM orders WHERE placed_at >= TIMESTAMP '2026-11-12T06:00:00Z' \
+             AND placed_at < TIMESTAMP '2026-11-22T00:00:00Z' AND currency = 'USD'",
+            "application/json",
+        )
+        .await?
+        .json()
+        .await?;
+    assert_eq!(Ok(cells), exact(&total["rows"][0]["r"]), "{heat}");
     // The funnel over whole days (partitions alone) and over cut times
     // equals the same counts taken from the rows' times.
     for (from, to) in
@@ -782,7 +795,13 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     // step, by id, on the day each was flagged).
     let shown = |rows: &Value| -> Vec<String> {
         let fields = ["order_id", "customer_id", "risk_score", "risk_reasons", "order_total", "flagged_at"];
-        let row = |r: &Value| format!("{:?}", fields.map(|f| r[f].to_string()));
+        // Money as its exact value, whether a string (the API) or a number (SQL's JSON).
+        let cell = |v: &Value| match v.as_str().and_then(|t| schemas::Amount::parse(t).ok()) {
+            Some(amount) => amount.to_string(),
+            None if v.is_number() => schemas::Amount::parse(&v.to_string()).map_or(v.to_string(), |a| a.to_string()),
+            None => v.to_string(),
+        };
+        let row = |r: &Value| format!("{:?}", fields.map(|f| cell(&r[f])));
         rows.as_array().unwrap().iter().map(row).collect()
     };
     assert_eq!(shown(&queue["orders"]), shown(&expected["rows"]));
