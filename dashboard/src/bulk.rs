@@ -14,8 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use futures::StreamExt;
 use schemas::http::{HttpError, json_body};
 use schemas::{CancelReason, EventPayload, OrderCommand, OrderEvent, OrderStatus};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Dashboard;
@@ -90,20 +89,70 @@ impl BulkAction {
     }
 }
 
+/// A status and where it may go next.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusStep {
+    pub status: OrderStatus,
+    pub next: Vec<OrderStatus>,
+    pub terminal: bool,
+}
+
+/// The state machine as the page needs it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Contract {
+    pub statuses: Vec<StatusStep>,
+    /// Each bulk action and the statuses it applies to.
+    pub actions: std::collections::BTreeMap<&'static str, Vec<OrderStatus>>,
+    pub max_bulk: usize,
+}
+
 /// `GET /api/dashboard/statuses`: the statuses, their transitions and which
 /// bulk action applies where, so the page offers only what can happen.
 #[utoipa::path(
     get, path = "/api/dashboard/statuses", tag = "dashboard",
-    responses((status = 200, description = "statuses with their next states; where each bulk action applies", content_type = "application/json"))
+    responses((status = 200, body = Contract))
 )]
-pub async fn statuses() -> axum::Json<Value> {
-    let statuses: Vec<Value> = OrderStatus::ALL
+pub async fn statuses() -> Json<Contract> {
+    let statuses = OrderStatus::ALL
         .into_iter()
-        .map(|s| json!({"status": s, "next": s.next_states(), "terminal": s.next_states().is_empty()}))
+        .map(|s| StatusStep { status: s, next: s.next_states().to_vec(), terminal: s.next_states().is_empty() })
         .collect();
-    let actions: serde_json::Map<String, Value> =
-        BulkAction::ALL.into_iter().map(|a| (a.name().to_string(), json!(a.allowed_from()))).collect();
-    axum::Json(json!({"statuses": statuses, "actions": actions, "max_bulk": MAX_BULK}))
+    let actions = BulkAction::ALL.into_iter().map(|a| (a.name(), a.allowed_from())).collect();
+    Json(Contract { statuses, actions, max_bulk: MAX_BULK })
+}
+
+/// What became of one order of a bulk request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResult {
+    pub order_id: Uuid,
+    /// `applied`, `rejected`, `duplicate`, `queued` or `failed`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<OrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl BulkResult {
+    fn new(order_id: Uuid, result: &'static str) -> BulkResult {
+        BulkResult { order_id, result, status: None, message: None }
+    }
+
+    fn because(mut self, message: impl Into<String>) -> BulkResult {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkAnswer {
+    pub action: &'static str,
+    pub applied: usize,
+    pub rejected: usize,
+    pub queued: usize,
+    pub duplicate: usize,
+    pub failed: usize,
+    pub results: Vec<BulkResult>,
 }
 
 #[derive(Deserialize)]
@@ -115,9 +164,13 @@ pub struct BulkRequest {
 
 #[utoipa::path(
     post, path = "/api/admin/orders/bulk", tag = "admin",
-    responses((status = 200, description = "a result per order: applied, rejected (with why), duplicate, queued or failed", content_type = "application/json"), (status = 422, body = schemas::ApiError))
+    responses((status = 200, description = "a result per order: applied, rejected (with why), duplicate, queued or failed", body = BulkAnswer), (status = 422, body = schemas::ApiError))
 )]
-pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body) -> Result<Json<Value>, HttpError> {
+pub async fn bulk(
+    State(state): State<Dashboard>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<BulkAnswer>, HttpError> {
     let request: BulkRequest = json_body(&headers, body, state.settings.max_body_bytes).await?;
     let invalid = |field: String, message: &str| {
         HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_field(field)
@@ -133,7 +186,7 @@ pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body
         }
         ids.push(id);
     }
-    let results: Vec<Value> = futures::stream::iter(ids)
+    let results: Vec<BulkResult> = futures::stream::iter(ids)
         .map(|id| {
             let state = state.clone();
             async move { one(&state, id, request.action).await }
@@ -141,26 +194,20 @@ pub async fn bulk(State(state): State<Dashboard>, headers: HeaderMap, body: Body
         .buffered(16)
         .collect()
         .await;
-    let count = |r: &str| results.iter().filter(|v| v["result"] == r).count();
-    Ok(Json(json!({
-        "action": request.action_name(),
-        "applied": count("applied"),
-        "rejected": count("rejected"),
-        "queued": count("queued"),
-        "duplicate": count("duplicate"),
-        "failed": count("failed"),
-        "results": results,
-    })))
-}
-
-impl BulkRequest {
-    fn action_name(&self) -> &'static str {
-        self.action.name()
-    }
+    let count = |r: &str| results.iter().filter(|v| v.result == r).count();
+    Ok(Json(BulkAnswer {
+        action: request.action.name(),
+        applied: count("applied"),
+        rejected: count("rejected"),
+        queued: count("queued"),
+        duplicate: count("duplicate"),
+        failed: count("failed"),
+        results,
+    }))
 }
 
 /// Sends the action's command(s) for one order and waits for the verdict.
-async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
+async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> BulkResult {
     let commands = action.commands();
     let answer = action.target().unwrap_or(OrderStatus::Cancelled);
     // A refusal names the command refused: the last step's is the verdict.
@@ -168,38 +215,39 @@ async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> Value {
     // Subscribe first so the verdict cannot slip past.
     let mut events = match state.client.subscribe(broker::order_event_subject(id, "*")).await {
         Ok(s) => s,
-        Err(e) => return json!({"order_id": id, "result": "failed", "message": format!("NATS: {e}")}),
+        Err(e) => return BulkResult::new(id, "failed").because(format!("NATS: {e}")),
     };
     let mut all_duplicates = true;
     for command in commands {
         match processor::commands::send_order_command_acked(&state.js, id, command).await {
             Ok(ack) => all_duplicates &= ack.duplicate,
-            Err(e) => return json!({"order_id": id, "result": "failed", "message": e.to_string()}),
+            Err(e) => return BulkResult::new(id, "failed").because(e.to_string()),
         }
     }
     // JetStream already had these commands (a retried request): the engine
     // decided them the first time; nothing new will happen.
     if all_duplicates {
-        return json!({"order_id": id, "result": "duplicate", "message": "this action was already sent for this order"});
+        return BulkResult::new(id, "duplicate").because("this action was already sent for this order");
     }
     let wait = async {
         while let Some(message) = events.next().await {
             let Ok(event) = serde_json::from_slice::<OrderEvent>(&message.payload) else { continue };
             match &event.payload {
                 EventPayload::StatusChanged { to, .. } if *to == answer => {
-                    return json!({"order_id": id, "result": "applied", "status": to});
+                    return BulkResult { status: Some(*to), ..BulkResult::new(id, "applied") };
                 }
                 EventPayload::CommandRejected { command, status, message } if command == name => {
-                    return json!({"order_id": id, "result": "rejected", "status": status, "message": message});
+                    return BulkResult { status: Some(*status), ..BulkResult::new(id, "rejected") }
+                        .because(message.clone());
                 }
                 _ => {}
             }
         }
-        json!({"order_id": id, "result": "queued"})
+        BulkResult::new(id, "queued")
     };
-    tokio::time::timeout(state.settings.command_timeout, wait).await.unwrap_or_else(
-        |_| json!({"order_id": id, "result": "queued", "message": "durable in the log; the verdict is on its way"}),
-    )
+    tokio::time::timeout(state.settings.command_timeout, wait)
+        .await
+        .unwrap_or_else(|_| BulkResult::new(id, "queued").because("durable in the log; the verdict is on its way"))
 }
 
 #[cfg(test)]

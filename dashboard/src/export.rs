@@ -20,7 +20,7 @@ use futures::StreamExt;
 use schemas::http::Path;
 use schemas::http::{HttpError, json_body};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::search::{ExportPlan, SearchQuery};
@@ -294,12 +294,17 @@ pub async fn cancel(State(state): State<Dashboard>, Path(id): Path<String>) -> R
 
 #[utoipa::path(
     get, path = "/api/admin/exports", tag = "admin",
-    responses((status = 200, description = "the export jobs", content_type = "application/json"))
+    responses((status = 200, body = ExportList))
 )]
-pub async fn list(State(state): State<Dashboard>) -> Json<Value> {
-    let mut jobs: Vec<ExportJob> = state.exports.lock().values().cloned().collect();
-    jobs.sort_by_key(|job| std::cmp::Reverse(job.started_at));
-    Json(json!({"exports": jobs}))
+pub async fn list(State(state): State<Dashboard>) -> Json<ExportList> {
+    let mut exports: Vec<ExportJob> = state.exports.lock().values().cloned().collect();
+    exports.sort_by_key(|job| std::cmp::Reverse(job.started_at));
+    Json(ExportList { exports })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExportList {
+    pub exports: Vec<ExportJob>,
 }
 
 /// Streams a finished export from disk.

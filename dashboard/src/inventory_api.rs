@@ -6,7 +6,11 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::NaiveDate;
-use forecast::inventory::{DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, PlanRow, PlanSettings, StockPosition};
+use std::sync::Arc;
+
+use forecast::inventory::{
+    DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, PlanInputs, PlanRow, PlanSettings, StockPosition,
+};
 use schemas::http::HttpError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -120,11 +124,23 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
         })
         .map(StockPosition::from)
         .collect();
-    let timeout = state.settings.query_timeout;
-    let mut rows = state
-        .lake
-        .run(timeout, move |ctx| async move { Ok(forecast::inventory::plans(&ctx, as_of, &stock, settings).await?) })
-        .await?;
+    // No catalog product matches: nothing to plan, nothing to read.
+    let mut rows = if stock.is_empty() {
+        Vec::new()
+    } else {
+        let inputs = match state.plan_inputs.get(as_of) {
+            Some(inputs) => inputs,
+            None => {
+                let timeout = state.settings.query_timeout;
+                let inputs = state
+                    .lake
+                    .run(timeout, move |ctx| async move { Ok(forecast::inventory::plan_inputs(&ctx, as_of).await?) })
+                    .await?;
+                state.plan_inputs.put(inputs)
+            }
+        };
+        inputs.plans(&stock, settings)
+    };
     rows.retain(|r| low_stock.is_none_or(|l| r.low_stock == l) && overstock.is_none_or(|o| r.overstock == o));
     sort_rows(&mut rows, sort, descending);
     let total = rows.len();
@@ -134,6 +150,34 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
         "sort": sort, "order": if descending { "desc" } else { "asc" },
         "page": page, "page_size": page_size, "total": total, "products": items,
     })))
+}
+
+/// The lake's part of the plan for one `as_of`, kept for a few minutes: it
+/// takes seconds to read (90 days of demand, the stockout days, the
+/// forecasts) and changes only when files of those days do (a late event,
+/// a forecast run), while live stock and the settings are applied per
+/// request. At most [`PLAN_INPUTS_TTL`] stale.
+#[derive(Default)]
+pub struct PlanInputsCache {
+    kept: std::sync::Mutex<Option<(std::time::Instant, Arc<PlanInputs>)>>,
+}
+
+pub const PLAN_INPUTS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl PlanInputsCache {
+    fn get(&self, as_of: NaiveDate) -> Option<Arc<PlanInputs>> {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(at, inputs)| inputs.as_of == as_of && at.elapsed() < PLAN_INPUTS_TTL)
+            .map(|(_, inputs)| inputs.clone())
+    }
+
+    fn put(&self, inputs: PlanInputs) -> Arc<PlanInputs> {
+        let inputs = Arc::new(inputs);
+        *self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), inputs.clone()));
+        inputs
+    }
 }
 
 /// Sorted by `column`, missing values last either way, ties by product.
@@ -166,4 +210,19 @@ fn sort_rows(rows: &mut [PlanRow], column: &str, descending: bool) {
         };
         by_value.then(by_id)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_inputs_are_kept_for_their_day_only() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let cache = PlanInputsCache::default();
+        assert!(cache.get(day(20)).is_none());
+        cache.put(PlanInputs { as_of: day(20), ..PlanInputs::default() });
+        assert_eq!(cache.get(day(20)).map(|i| i.as_of), Some(day(20)));
+        assert!(cache.get(day(21)).is_none(), "another day reads the lake again");
+    }
 }

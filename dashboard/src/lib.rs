@@ -177,6 +177,7 @@ pub struct Dashboard {
     pub coverage: Arc<coverage_cache::CoverageCache>,
     pub blooms: Arc<bloom_index::BloomIndex>,
     pub statuses: Arc<status_index::StatusIndex>,
+    pub plan_inputs: Arc<inventory_api::PlanInputsCache>,
 }
 
 impl Dashboard {
@@ -197,6 +198,7 @@ impl Dashboard {
             coverage: Arc::default(),
             blooms: Arc::default(),
             statuses: Arc::default(),
+            plan_inputs: Arc::default(),
         }
     }
 }

@@ -14,7 +14,8 @@ use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, s
         sales::Served, sales::TopProducts, sales::TopProduct, export::ExportJob, schemas::Amount, views::Heatmap,
         views::HeatCell, views::Funnel, views::FunnelStep, views::FraudQueue, views::FlaggedOrder, views::LowStock,
         schemas::ProductView, fraud_api::FraudStats, fraud_api::FraudCounts, fraud_api::ReasonCount, fraud_api::ReviewLog,
-        fraud_api::Review,
+        fraud_api::Review, bulk::Contract, bulk::StatusStep, bulk::BulkAnswer, bulk::BulkResult, export::ExportList,
+        sql_api::TableList, sql_api::TableInfo, sql_api::ColumnInfo,
     )),
     tags((name = "dashboard"), (name = "analytics"), (name = "sql"), (name = "admin"))
 )]

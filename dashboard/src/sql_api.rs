@@ -309,21 +309,39 @@ where
 /// `GET /api/sql/tables`: every registered table and its columns.
 #[utoipa::path(
     get, path = "/api/sql/tables", tag = "sql",
-    responses((status = 200, description = "the tables and their columns", content_type = "application/json"))
+    responses((status = 200, body = TableList))
 )]
-pub async fn tables(State(state): State<Dashboard>) -> Result<Json<serde_json::Value>, HttpError> {
+pub async fn tables(State(state): State<Dashboard>) -> Result<Json<TableList>, HttpError> {
     let _ = state.lake.refresh().await;
     let mut out = Vec::new();
     for name in state.lake.tables().await.iter() {
         let frame =
             state.lake.plan(&format!("SELECT * FROM \"{name}\" LIMIT 0")).await.map_err(DashboardError::from)?;
-        let columns: Vec<serde_json::Value> = frame
+        let columns = frame
             .schema()
             .fields()
             .iter()
-            .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
+            .map(|f| ColumnInfo { name: f.name().clone(), data_type: f.data_type().to_string() })
             .collect();
-        out.push(serde_json::json!({"name": name, "columns": columns}));
+        out.push(TableInfo { name: name.clone(), columns });
     }
-    Ok(Json(serde_json::json!({"tables": out})))
+    Ok(Json(TableList { tables: out }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TableInfo {
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TableList {
+    pub tables: Vec<TableInfo>,
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::bloom_index::DateScope;
-use crate::params::{self, Days, Q, bad, partitions, ts_sql};
+use crate::params::{self, Days, Q, bad};
 use crate::rollups::Coverage;
 use crate::{Dashboard, DashboardError};
 
@@ -63,13 +63,14 @@ pub struct RangeQuery {
 }
 
 /// One weekday × hour cell of the heatmap.
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HeatCell {
     /// 0 = Sunday.
     pub weekday: u8,
     pub hour: u8,
+    /// Sales before tax (order lines), as on the Sales page.
     pub revenue: schemas::Amount,
-    pub orders: u64,
+    pub units: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -78,31 +79,38 @@ pub struct Heatmap {
     pub to: DateTime<Utc>,
     pub currency: String,
     pub cells: Vec<HeatCell>,
+    pub served: crate::sales::Served,
 }
 
-/// Revenue and orders by weekday (0 = Sunday) × hour of day, UTC.
+/// Sales by weekday (0 = Sunday) × hour of day, UTC, over whole hours:
+/// the hourly revenue windows (closed hours from `revenue_by_category_1h`,
+/// the rest from the order lines) folded onto the week.
 #[utoipa::path(
     get, path = "/api/dashboard/heatmap", tag = "dashboard",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query, description = "default: the last 28 days"), ("currency" = Option<String>, Query)),
     responses((status = 200, body = Heatmap), (status = 400, body = schemas::ApiError))
 )]
 pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Result<Json<Heatmap>, HttpError> {
+    use chrono::{Datelike, Timelike};
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(28), Duration::days(366))?;
     let currency = params::currency(q.currency.as_deref())?;
-    let cells = if has(&state, &["orders"]).await {
-        let sql = format!(
-            "SELECT CAST(date_part('dow', placed_at) AS INT) AS weekday, CAST(date_part('hour', placed_at) AS INT) AS hour, \
-             sum(total) AS revenue, count(*) AS orders FROM orders \
-             WHERE {} AND placed_at >= {} AND placed_at < {} AND currency = '{currency}' GROUP BY 1, 2 ORDER BY 1, 2",
-            partitions("date", from, to),
-            ts_sql(from),
-            ts_sql(to)
-        );
-        typed_rows(&state, &sql).await?
-    } else {
-        Vec::new()
-    };
-    Ok(Json(Heatmap { from, to, currency, cells }))
+    let hour = crate::rollups::WINDOWS[1].1;
+    let (from, to) = (hour.floor(from), hour.ceil(to));
+    let filters = format!("AND currency = '{currency}'");
+    let (windows, from_pipeline) = crate::rollups::revenue_rows(&state, hour, from, to, &filters).await?;
+    let mut grid: std::collections::BTreeMap<(u8, u8), (schemas::Amount, i64)> = std::collections::BTreeMap::new();
+    for w in windows {
+        let at = w.window_start;
+        let cell = grid.entry((at.weekday().num_days_from_sunday() as u8, at.hour() as u8)).or_default();
+        cell.0 += w.revenue;
+        cell.1 += w.units;
+    }
+    let cells = grid
+        .into_iter()
+        .map(|((weekday, hour), (revenue, units))| HeatCell { weekday, hour, revenue, units })
+        .collect();
+    let served = crate::sales::Served { windows_from_pipeline: from_pipeline, pipeline: hour.pipeline };
+    Ok(Json(Heatmap { from, to, currency, cells, served }))
 }
 
 /// How many status changes of one kind (and reason) happened.

@@ -297,8 +297,20 @@
     if (form2.get("from")) params.set("from", isoFromLocal(String(form2.get("from"))));
     if (form2.get("to")) params.set("to", isoFromLocal(String(form2.get("to"))));
     showState($("sales-state"), "loading…", "muted");
+    const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
+    if (params.get("from")) range.set("from", params.get("from"));
+    if (params.get("to")) range.set("to", params.get("to"));
+    if (!params.get("from") && !params.get("to")) {
+      const span = { "1m": 36e5, "1h": 864e5, "1d": 30 * 864e5, "1w": 91 * 864e5, "1mo": 91 * 864e5 }[params.get("window")] || 864e5;
+      range.set("from", new Date(Date.now() - span).toISOString());
+      range.set("to", (/* @__PURE__ */ new Date()).toISOString());
+    }
     try {
-      const r = await api("/api/dashboard/revenue?" + params);
+      const [r, top, heat] = await Promise.all([
+        api("/api/dashboard/revenue?" + params),
+        api("/api/dashboard/top-products?" + range),
+        api("/api/dashboard/heatmap?" + range)
+      ]);
       const cur = r.currency;
       shown = r;
       $("sales-current").textContent = money(r.totals.current, cur);
@@ -317,12 +329,11 @@
       const xs = [...byWindow.keys()].sort((a, b) => a - b);
       if (!chart2) chart2 = lineChart($("chart-revenue"), ["this period", "previous period"], { height: 260 });
       chart2.setData([xs, xs.map((x) => byWindow.get(x)[0]), xs.map((x) => byWindow.get(x)[1])]);
+      chart2.setScale("x", { min: epoch(r.from), max: epoch(r.to) });
       if (!r.windows.length) {
         showState($("sales-state"), `No sales in ${cur} between ${new Date(r.from).toLocaleString()} and ${new Date(r.to).toLocaleString()}.`, "muted");
       } else showState($("sales-state"), null);
       drawCategories(r.categories, cur, r.comparison.complete);
-      const range = new URLSearchParams({ from: r.from, to: r.to, currency: cur });
-      const [top, heat] = await Promise.all([api("/api/dashboard/top-products?" + range), api("/api/dashboard/heatmap?" + range)]);
       $("top-products").innerHTML = top.products.map((p) => `<tr><td>${esc(p.name || p.product_id)}<div class="muted small">${esc(p.product_id)}</div></td><td>${esc(p.category || "uncategorized")}</td><td class="num">${int(p.units)}</td><td class="num">${esc(money(p.revenue, cur))}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">no sales in this range</td></tr>';
       drawHeatmap(heat.cells, cur);
     } catch (e) {
@@ -879,6 +890,7 @@
     return queue;
   }
   async function load3() {
+    const stats = loadStats();
     try {
       const q = await api("/api/dashboard/fraud-queue");
       queueTable().set(q.orders);
@@ -887,7 +899,7 @@
     } catch (e) {
       showState($("fraud-state"), "Cannot read the review queue: " + e.message);
     }
-    loadStats();
+    await stats;
   }
   async function loadStats() {
     try {
@@ -900,6 +912,7 @@
       const xs = s.series.map((w) => Date.parse(w.window_start) / 1e3);
       const v = (key) => s.series.map((w) => w[key] === null ? null : Number(w[key]) * 100);
       chart3.setData([xs, v("flagged_share"), v("fraud_rate"), v("false_positive_rate")]);
+      chart3.setScale("x", { min: Date.parse(s.from) / 1e3, max: Date.parse(s.to) / 1e3 });
       $("fraud-reasons").innerHTML = s.reasons.map((r) => `<tr><td>${esc(r.reason)}</td><td class="num">${int(r.orders)}</td><td class="num">${int(r.flagged)}</td></tr>`).join("") || '<tr><td colspan="3" class="muted">no screened orders in 30 days</td></tr>';
       $("fraud-audit").innerHTML = audit.reviews.map((r) => `<tr data-order="${esc(r.order_id)}"><td>${esc(when(r.reviewed_at))}</td><td class="id">${esc(r.order_id)}</td><td>${esc(r.customer_id)}</td><td>${esc(r.review)}</td><td>${esc(r.reviewer || "–")}</td><td>${esc(r.review_note || "")}</td><td class="outcome">…</td></tr>`).join("") || '<tr><td colspan="7" class="muted">no reviews in 30 days</td></tr>';
       outcomes(audit.reviews.slice(0, 20));

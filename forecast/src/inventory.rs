@@ -180,15 +180,48 @@ pub fn plan(
     }
 }
 
-/// The plan of every product in `stock`, from the lake as of `as_of`: the
-/// last 90 days of demand, the stockout days, and the product forecasts
-/// of the `demand_forecast` run for `as_of` when there is one.
+/// What the lake says about every product as of a day: its recent demand
+/// and stockout days, and its forecast when a run for that day exists. It
+/// depends on the lake alone (not on live stock or the plan's settings), so
+/// a caller may keep it while the day's files stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct PlanInputs {
+    pub as_of: NaiveDate,
+    pub recent: std::collections::HashMap<String, RecentDemand>,
+    pub forecasts: std::collections::HashMap<String, UnitsForecast>,
+}
+
+impl PlanInputs {
+    /// The plan of every product in `stock`.
+    pub fn plans(&self, stock: &[StockPosition], settings: PlanSettings) -> Vec<PlanRow> {
+        let empty = RecentDemand::default();
+        stock
+            .iter()
+            .map(|s| {
+                let demand = self.recent.get(&s.product_id).unwrap_or(&empty);
+                plan(s, demand, self.forecasts.get(&s.product_id), self.as_of, settings)
+            })
+            .collect()
+    }
+}
+
+/// The plan of every product in `stock`, from the lake as of `as_of`.
 pub async fn plans(
     ctx: &datafusion::prelude::SessionContext,
     as_of: NaiveDate,
     stock: &[StockPosition],
     settings: PlanSettings,
 ) -> Result<Vec<PlanRow>, crate::ForecastError> {
+    Ok(plan_inputs(ctx, as_of).await?.plans(stock, settings))
+}
+
+/// The lake's part of the plan as of `as_of`: the last 90 days of demand,
+/// the stockout days, and the product forecasts of the `demand_forecast`
+/// run for `as_of` when there is one.
+pub async fn plan_inputs(
+    ctx: &datafusion::prelude::SessionContext,
+    as_of: NaiveDate,
+) -> Result<PlanInputs, crate::ForecastError> {
     use std::collections::HashMap;
 
     use crate::series::{self, Selection};
@@ -264,14 +297,7 @@ pub async fn plans(
             }
         }
     }
-    let empty = RecentDemand::default();
-    Ok(stock
-        .iter()
-        .map(|s| {
-            let demand = recent.get(&s.product_id).unwrap_or(&empty);
-            plan(s, demand, forecasts.get(&s.product_id), as_of, settings)
-        })
-        .collect())
+    Ok(PlanInputs { as_of, recent, forecasts })
 }
 
 #[cfg(test)]

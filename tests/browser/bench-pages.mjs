@@ -16,7 +16,7 @@ const pages = [
   ["fraud", "#fraud-reasons tr"],
   ["inventory", "#stock-table tbody tr"],
   ["forecast", "#inv-count:not(:empty)"],
-  ["system", "#consumers tr"],
+  ["system", "#light-service.ok, #light-service.warn, #light-service.bad"],
 ];
 
 const browser = await chromium.launch({

@@ -4,5 +4,6 @@ declare class uPlot {
   constructor(options: any, data: any[], target: HTMLElement);
   setData(data: any[]): void;
   setSize(size: { width: number; height: number }): void;
+  setScale(key: string, range: { min: number; max: number }): void;
   destroy(): void;
 }

@@ -34,13 +34,14 @@ function queueTable() {
 }
 
 async function load() {
+  const stats = loadStats();
   try {
     const q = await api("/api/dashboard/fraud-queue");
     queueTable().set(q.orders);
     $("fraud-empty").hidden = q.orders.length > 0;
     showState($("fraud-state"), null);
   } catch (e) { showState($("fraud-state"), "Cannot read the review queue: " + e.message); }
-  loadStats();
+  await stats;
 }
 
 async function loadStats() {
@@ -54,6 +55,7 @@ async function loadStats() {
     const xs = s.series.map((/** @type {any} */ w) => Date.parse(w.window_start) / 1000);
     const v = (/** @type {string} */ key) => s.series.map((/** @type {any} */ w) => (w[key] === null ? null : Number(w[key]) * 100));
     chart.setData([xs, v("flagged_share"), v("fraud_rate"), v("false_positive_rate")]);
+    chart.setScale("x", { min: Date.parse(s.from) / 1000, max: Date.parse(s.to) / 1000 });
     $("fraud-reasons").innerHTML = s.reasons.map((/** @type {any} */ r) =>
       `<tr><td>${esc(r.reason)}</td><td class="num">${int(r.orders)}</td><td class="num">${int(r.flagged)}</td></tr>`).join("") ||
       '<tr><td colspan="3" class="muted">no screened orders in 30 days</td></tr>';

@@ -48,8 +48,22 @@ async function load() {
   if (form.get("from")) params.set("from", isoFromLocal(String(form.get("from"))));
   if (form.get("to")) params.set("to", isoFromLocal(String(form.get("to"))));
   showState($("sales-state"), "loading…", "muted");
+  // The three answers are independent: asked side by side.
+  const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
+  if (params.get("from")) range.set("from", params.get("from"));
+  if (params.get("to")) range.set("to", params.get("to"));
+  if (!params.get("from") && !params.get("to")) {
+    // The revenue's default span for this window, so all three cover the same days.
+    const span = { "1m": 3600e3, "1h": 86400e3, "1d": 30 * 86400e3, "1w": 91 * 86400e3, "1mo": 91 * 86400e3 }[params.get("window")] || 86400e3;
+    range.set("from", new Date(Date.now() - span).toISOString());
+    range.set("to", new Date().toISOString());
+  }
   try {
-    const r = await api("/api/dashboard/revenue?" + params);
+    const [r, top, heat] = await Promise.all([
+      api("/api/dashboard/revenue?" + params),
+      api("/api/dashboard/top-products?" + range),
+      api("/api/dashboard/heatmap?" + range),
+    ]);
     const cur = r.currency;
     shown = r;
     $("sales-current").textContent = money(r.totals.current, cur);
@@ -69,12 +83,12 @@ async function load() {
     const xs = [...byWindow.keys()].sort((a, b) => a - b);
     if (!chart) chart = lineChart($("chart-revenue"), ["this period", "previous period"], { height: 260 });
     chart.setData([xs, xs.map((x) => byWindow.get(x)[0]), xs.map((x) => byWindow.get(x)[1])]);
+    // The axis spans the period asked for, however few windows have sales.
+    chart.setScale("x", { min: epoch(r.from), max: epoch(r.to) });
     if (!r.windows.length) {
       showState($("sales-state"), `No sales in ${cur} between ${new Date(r.from).toLocaleString()} and ${new Date(r.to).toLocaleString()}.`, "muted");
     } else showState($("sales-state"), null);
     drawCategories(r.categories, cur, r.comparison.complete);
-    const range = new URLSearchParams({ from: r.from, to: r.to, currency: cur });
-    const [top, heat] = await Promise.all([api("/api/dashboard/top-products?" + range), api("/api/dashboard/heatmap?" + range)]);
     $("top-products").innerHTML = top.products.map((/** @type {any} */ p) =>
       `<tr><td>${esc(p.name || p.product_id)}<div class="muted small">${esc(p.product_id)}</div></td><td>${esc(p.category || "uncategorized")}</td>` +
       `<td class="num">${int(p.units)}</td><td class="num">${esc(money(p.revenue, cur))}</td></tr>`).join("") ||
