@@ -219,15 +219,36 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
     }
     let to = chrono::Utc::now();
     let from = to - Duration::days(days);
-    let sql = format!(
-        "SELECT order_id, customer_id, occurred_at AS reviewed_at, \
-                CASE WHEN reason = 'fraud_rejected' THEN 'rejected' ELSE 'approved' END AS review, \
-                reviewer, review_note, status, reason, order_total, currency \
-         FROM order_events WHERE {} AND kind = 'status_changed' AND from_status = 'flagged' \
-         ORDER BY occurred_at DESC, order_id LIMIT {limit}",
-        params::time_range("occurred_at", from, to)
-    );
-    Ok(Json(ReviewLog { reviews: typed_rows(&state, &sql).await? }))
+    // Newest first, so the days are read newest first too, in growing
+    // chunks (1, 2, 4, … days) until `limit` reviews are found: a busy
+    // shop fills the log from its last day or two instead of scanning a
+    // month of status events.
+    let mut dates: Vec<chrono::NaiveDate> = crate::search::partition_dates(&state, "order_events")
+        .await?
+        .into_iter()
+        .filter(|d| *d >= from.date_naive() && *d <= to.date_naive())
+        .collect();
+    dates.reverse();
+    let mut reviews: Vec<Review> = Vec::new();
+    let (mut next, mut chunk) = (0, 1);
+    while next < dates.len() && reviews.len() < limit {
+        let slice = &dates[next..(next + chunk).min(dates.len())];
+        let (newest, oldest) = (slice[0], slice[slice.len() - 1]);
+        let sql = format!(
+            "SELECT order_id, customer_id, occurred_at AS reviewed_at, \
+                    CASE WHEN reason = 'fraud_rejected' THEN 'rejected' ELSE 'approved' END AS review, \
+                    reviewer, review_note, status, reason, order_total, currency \
+             FROM order_events WHERE date BETWEEN '{oldest}' AND '{newest}' AND {} \
+             AND kind = 'status_changed' AND from_status = 'flagged' \
+             ORDER BY occurred_at DESC, order_id LIMIT {}",
+            params::time_range("occurred_at", from, to),
+            limit - reviews.len()
+        );
+        reviews.extend(typed_rows::<Review>(&state, &sql).await?);
+        next += slice.len();
+        chunk *= 2;
+    }
+    Ok(Json(ReviewLog { reviews }))
 }
 
 /// `GET /api/dashboard/fraud-context/{order_id}`: the order, its screening

@@ -1105,6 +1105,26 @@ async fn fraud_rates_reasons_audit_and_context_answer_from_the_lake() -> TestRes
     let reviews = audit["reviews"].as_array().unwrap();
     assert!(!reviews.is_empty());
     assert!(reviews.iter().all(|r| r["reviewer"] == "seed-reviewer" && r["review_note"].is_string()), "{reviews:?}");
+    // Read newest day first in growing chunks, the log is the one query's
+    // answer: the same reviews in the same order, for any limit.
+    for limit in [3, 40, 1000] {
+        let (_, audit) = s.get(&format!("/api/dashboard/fraud-audit?days=366&limit={limit}")).await?;
+        let expected: Value = s
+            .sql(
+                &format!(
+                    "SELECT order_id FROM order_events WHERE kind = 'status_changed' AND from_status = 'flagged' \
+                     AND occurred_at >= now() - INTERVAL '366 days' ORDER BY occurred_at DESC, order_id LIMIT {limit}"
+                ),
+                "application/json",
+            )
+            .await?
+            .json()
+            .await?;
+        let ids = |rows: &Value| -> Vec<String> {
+            rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(ids(&audit["reviews"]), ids(&expected["rows"]), "limit {limit}");
+    }
 
     let flagged: Value = s
         .sql(

@@ -6,17 +6,27 @@
     document.getElementById(id)
   );
   var esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  var moneyFormats = /* @__PURE__ */ new Map();
+  var intFormat = new Intl.NumberFormat(void 0, { maximumFractionDigits: 0 });
+  function moneyFormat(currency) {
+    let format = moneyFormats.get(currency);
+    if (!format) {
+      format = new Intl.NumberFormat(void 0, { style: "currency", currency, maximumFractionDigits: 2 });
+      moneyFormats.set(currency, format);
+    }
+    return format;
+  }
   function money(v, currency = "USD") {
     if (v === null || v === void 0 || v === "") return "–";
     const n = Number(v);
     if (!Number.isFinite(n)) return "–";
     try {
-      return n.toLocaleString(void 0, { style: "currency", currency, maximumFractionDigits: 2 });
+      return moneyFormat(currency).format(n);
     } catch {
       return `${n.toFixed(2)} ${currency}`;
     }
   }
-  var int = (v) => v !== null && v !== void 0 && Number.isFinite(Number(v)) ? Math.round(Number(v)).toLocaleString() : "–";
+  var int = (v) => v !== null && v !== void 0 && Number.isFinite(Number(v)) ? intFormat.format(Math.round(Number(v))) : "–";
   var pct = (v) => v === null || v === void 0 || !Number.isFinite(Number(v)) ? "–" : (Number(v) * 100).toFixed(1) + "%";
   var when = (t) => t ? new Date(t).toLocaleString() : "";
   var day = (t) => t ? new Date(t).toLocaleDateString() : "";
@@ -1004,13 +1014,10 @@
   var table = null;
   var all = [];
   async function fetchAll() {
-    const out = [];
-    for (let page = 1; page <= 100; page++) {
-      const r = await api(`/api/products?page_size=500&page=${page}`);
-      out.push(...r.products);
-      if (out.length >= r.total || !r.products.length) break;
-    }
-    return out;
+    const first = await api("/api/products?page_size=500&page=1");
+    const pages2 = Math.min(100, Math.ceil(first.total / 500));
+    const rest = await Promise.all(Array.from({ length: Math.max(0, pages2 - 1) }, (_, i) => api(`/api/products?page_size=500&page=${i + 2}`)));
+    return [first, ...rest].flatMap((r) => r.products);
   }
   function stockTable() {
     if (table) return table;

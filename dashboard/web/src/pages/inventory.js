@@ -13,14 +13,12 @@ let table = null;
 /** @type {any[]} */
 let all = [];
 
+/** Every product: the first page says how many there are, the rest are asked side by side. */
 async function fetchAll() {
-  const out = [];
-  for (let page = 1; page <= 100; page++) {
-    const r = await api(`/api/products?page_size=500&page=${page}`);
-    out.push(...r.products);
-    if (out.length >= r.total || !r.products.length) break;
-  }
-  return out;
+  const first = await api("/api/products?page_size=500&page=1");
+  const pages = Math.min(100, Math.ceil(first.total / 500));
+  const rest = await Promise.all(Array.from({ length: Math.max(0, pages - 1) }, (_, i) => api(`/api/products?page_size=500&page=${i + 2}`)));
+  return [first, ...rest].flatMap((r) => r.products);
 }
 
 function stockTable() {
