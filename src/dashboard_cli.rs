@@ -82,7 +82,11 @@ pub async fn start(
     let lake = dashboard::Lake::open(lake, limits).await.with_context(|| format!("opening the tables at {lake}"))?;
     dashboard::spawn_refresh(lake.clone(), stop.clone());
     let live = dashboard::live::Live::start(client.clone(), stop).await?;
-    Ok(dashboard::Dashboard::new(lake, client, live, settings))
+    let dashboard = dashboard::Dashboard::new(lake, client, live, settings);
+    // The inventory plan's lake inputs take seconds: read them now, not on
+    // the first visit to the page.
+    tokio::spawn(dashboard::inventory_api::warm(dashboard.clone()));
+    Ok(dashboard)
 }
 
 /// `orderstream dashboard`: the tables answer at once, whether or not NATS

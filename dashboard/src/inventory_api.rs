@@ -106,10 +106,7 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
     };
     let as_of = match q.as_of.as_deref() {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| invalid("as_of", "as_of is YYYY-MM-DD"))?,
-        None => forecast::run::default_as_of(
-            forecast::run::latest_day(state.lake.store()).await.map_err(DashboardError::from)?,
-            chrono::Utc::now().date_naive(),
-        ),
+        None => default_as_of(&state).await?,
     };
     let needle = q.q.as_deref().map(str::to_lowercase);
     let stock: Vec<StockPosition> = processor::catalog::product_views(&state.js, state.settings.low_stock_threshold)
@@ -125,22 +122,8 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
         .map(StockPosition::from)
         .collect();
     // No catalog product matches: nothing to plan, nothing to read.
-    let mut rows = if stock.is_empty() {
-        Vec::new()
-    } else {
-        let inputs = match state.plan_inputs.get(as_of) {
-            Some(inputs) => inputs,
-            None => {
-                let timeout = state.settings.query_timeout;
-                let inputs = state
-                    .lake
-                    .run(timeout, move |ctx| async move { Ok(forecast::inventory::plan_inputs(&ctx, as_of).await?) })
-                    .await?;
-                state.plan_inputs.put(inputs)
-            }
-        };
-        inputs.plans(&stock, settings)
-    };
+    let mut rows =
+        if stock.is_empty() { Vec::new() } else { plan_inputs(&state, as_of).await?.plans(&stock, settings) };
     rows.retain(|r| low_stock.is_none_or(|l| r.low_stock == l) && overstock.is_none_or(|o| r.overstock == o));
     sort_rows(&mut rows, sort, descending);
     let total = rows.len();
@@ -150,6 +133,45 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
         "sort": sort, "order": if descending { "desc" } else { "asc" },
         "page": page, "page_size": page_size, "total": total, "products": items,
     })))
+}
+
+/// The day the plan is as of when the request names none: the lake's last
+/// closed day.
+async fn default_as_of(state: &Dashboard) -> Result<NaiveDate, DashboardError> {
+    Ok(forecast::run::default_as_of(
+        forecast::run::latest_day(state.lake.store()).await?,
+        chrono::Utc::now().date_naive(),
+    ))
+}
+
+/// The kept inputs for `as_of`, or read now (and kept).
+async fn plan_inputs(state: &Dashboard, as_of: NaiveDate) -> Result<Arc<PlanInputs>, DashboardError> {
+    match state.plan_inputs.get(as_of) {
+        Some(inputs) => Ok(inputs),
+        None => read_plan_inputs(state, as_of).await,
+    }
+}
+
+async fn read_plan_inputs(state: &Dashboard, as_of: NaiveDate) -> Result<Arc<PlanInputs>, DashboardError> {
+    let timeout = state.settings.query_timeout;
+    let inputs = state
+        .lake
+        .run(timeout, move |ctx| async move { Ok(forecast::inventory::plan_inputs(&ctx, as_of).await?) })
+        .await?;
+    Ok(state.plan_inputs.put(inputs))
+}
+
+/// Reads the default day's inputs ahead of the requests, and again before
+/// they expire, so no visitor waits for them (a failure is only logged: a
+/// request then reads them itself).
+pub async fn warm(state: Dashboard) {
+    loop {
+        let warmed = async { read_plan_inputs(&state, default_as_of(&state).await?).await };
+        if let Err(e) = warmed.await {
+            tracing::debug!(error = %e, "could not read the inventory plan's inputs ahead");
+        }
+        tokio::time::sleep(PLAN_INPUTS_TTL.saturating_sub(std::time::Duration::from_secs(60))).await;
+    }
 }
 
 /// The lake's part of the plan for one `as_of`, kept for a few minutes: it

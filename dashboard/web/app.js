@@ -790,7 +790,7 @@
     /**
      * @param {HTMLTableElement} table
      * @param {Column[]} columns
-     * @param {{empty?: string, onOpen?: (row: any) => void, rowClass?: (row: any) => string, rowKey?: (row: any) => string, sortable?: boolean}} [options]
+     * @param {{empty?: string, onOpen?: (row: any) => void, rowClass?: (row: any) => string, rowKey?: (row: any) => string, sortable?: boolean, pageSize?: number}} [options]
      */
     constructor(table2, columns, options = {}) {
       this.table = table2;
@@ -841,10 +841,21 @@
         });
       }
       this.view = [];
+      this.shown = options.pageSize || Infinity;
+      table2.addEventListener("click", (e) => {
+        if (
+          /** @type {HTMLElement} */
+          e.target.dataset.more !== void 0
+        ) {
+          this.shown += options.pageSize || Infinity;
+          this.render();
+        }
+      });
     }
     /** @param {any[]} rows */
     set(rows) {
       this.rows = rows;
+      this.shown = this.options.pageSize || Infinity;
       this.render();
     }
     /** @param {string} key */
@@ -872,11 +883,12 @@
         return;
       }
       const focusable = this.options.onOpen ? ' tabindex="0"' : "";
-      this.body.innerHTML = rows.map((row, i) => {
+      const more = rows.length > this.shown ? `<tr class="more"><td colspan="${this.columns.length}"><button type="button" data-more>Show more</button> <span class="muted">${this.shown} of ${rows.length} shown</span></td></tr>` : "";
+      this.body.innerHTML = rows.slice(0, this.shown).map((row, i) => {
         const cls = this.options.rowClass ? this.options.rowClass(row) : "";
         const key = this.options.rowKey ? ` data-key="${esc(this.options.rowKey(row))}"` : "";
         return `<tr data-index="${i}"${key} class="${esc(cls)}"${focusable}>` + this.columns.map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(row) : esc(row[c.key])}</td>`).join("") + "</tr>";
-      }).join("");
+      }).join("") + more;
     }
   };
 
@@ -1033,7 +1045,8 @@
     ], {
       empty: "No catalog products yet. Import a catalog with `orderstream catalog import FILE` (CSV: product_id,name,category,unit_price,stock).",
       rowClass: (p) => p.low_stock ? "low" : "",
-      rowKey: (p) => p.product_id
+      rowKey: (p) => p.product_id,
+      pageSize: 200
     });
     return table;
   }

@@ -18,7 +18,7 @@ export class Table {
   /**
    * @param {HTMLTableElement} table
    * @param {Column[]} columns
-   * @param {{empty?: string, onOpen?: (row: any) => void, rowClass?: (row: any) => string, rowKey?: (row: any) => string, sortable?: boolean}} [options]
+   * @param {{empty?: string, onOpen?: (row: any) => void, rowClass?: (row: any) => string, rowKey?: (row: any) => string, sortable?: boolean, pageSize?: number}} [options]
    */
   constructor(table, columns, options = {}) {
     this.table = table;
@@ -54,11 +54,21 @@ export class Table {
     }
     /** @type {any[]} */
     this.view = [];
+    // Long tables draw a page of rows and more on request: drawing
+    // thousands of rows at once is what made a page slow.
+    this.shown = options.pageSize || Infinity;
+    table.addEventListener("click", (e) => {
+      if (/** @type {HTMLElement} */ (e.target).dataset.more !== undefined) {
+        this.shown += options.pageSize || Infinity;
+        this.render();
+      }
+    });
   }
 
   /** @param {any[]} rows */
   set(rows) {
     this.rows = rows;
+    this.shown = this.options.pageSize || Infinity;
     this.render();
   }
 
@@ -89,13 +99,17 @@ export class Table {
       return;
     }
     const focusable = this.options.onOpen ? ' tabindex="0"' : "";
+    const more = rows.length > this.shown
+      ? `<tr class="more"><td colspan="${this.columns.length}"><button type="button" data-more>Show more</button> <span class="muted">${this.shown} of ${rows.length} shown</span></td></tr>`
+      : "";
     this.body.innerHTML = rows
+      .slice(0, this.shown)
       .map((row, i) => {
         const cls = this.options.rowClass ? this.options.rowClass(row) : "";
         const key = this.options.rowKey ? ` data-key="${esc(this.options.rowKey(row))}"` : "";
         return `<tr data-index="${i}"${key} class="${esc(cls)}"${focusable}>` +
           this.columns.map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(row) : esc(row[c.key])}</td>`).join("") + "</tr>";
       })
-      .join("");
+      .join("") + more;
   }
 }

@@ -36,6 +36,7 @@ function stockTable() {
     empty: "No catalog products yet. Import a catalog with `orderstream catalog import FILE` (CSV: product_id,name,category,unit_price,stock).",
     rowClass: (p) => (p.low_stock ? "low" : ""),
     rowKey: (p) => p.product_id,
+    pageSize: 200,
   });
   return table;
 }
