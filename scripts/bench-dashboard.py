@@ -69,8 +69,10 @@ def main():
         cases.append((name, path, duck_sqls))
 
     add("summary (a day)", f"/api/dashboard/summary?date={END}", [
-        f"SELECT count(*), sum(total), avg(total) FROM orders WHERE date = '{END}' AND currency = 'USD'",
-        f"SELECT status, count(*) FROM order_events WHERE date = '{END}' AND status IN ('confirmed','cancelled') GROUP BY status",
+        f"SELECT count(*), sum(total) FROM orders WHERE date = '{END}' AND currency = 'USD'",
+        f"SELECT count(*) FILTER (WHERE status = 'confirmed'), sum(order_total) FILTER (WHERE status = 'confirmed'), "
+        f"sum(refund_amount) FILTER (WHERE kind = 'refund_issued') FROM order_events WHERE date = '{END}' AND currency = 'USD'",
+        f"SELECT reason, count(*) FROM order_events WHERE date = '{END}' AND currency = 'USD' AND status = 'cancelled' GROUP BY reason",
     ])
     for window, interval, frm, to in [
         ("1m", "1 minute", "2026-11-21T18:00:00Z", "2026-11-21T19:00:00Z"),
@@ -93,10 +95,18 @@ def main():
                     f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"]
         add(f"revenue {window} by category + previous", f"/api/dashboard/revenue?window={window}&from={frm}&to={to}", duck)
     f28 = "2026-10-24T00:00:00Z"
-    add("heatmap (28 days)", f"/api/dashboard/heatmap?from={f28}&to=2026-11-21T00:00:00Z", [
-        f"SELECT date_part('dow', placed_at::TIMESTAMP), date_part('hour', placed_at::TIMESTAMP), sum(total), count(*) FROM orders "
-        f"WHERE date BETWEEN '2026-10-24' AND '2026-11-20' AND placed_at >= {ts(f28)} AND placed_at < {ts('2026-11-21T00:00:00Z')} "
-        f"AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2"])
+    # Ours folds the hourly revenue windows onto the week: the same files here.
+    if "revenue_by_category_1h" in rollups:
+        where = (f"date BETWEEN '2026-10-24' AND '2026-11-20' AND window_start >= {ts(f28)} "
+                 f"AND window_end <= {ts('2026-11-21T00:00:00Z')} AND currency = 'USD'")
+        hours = f"({latest_final('revenue_by_category_1h', 'window_start, revenue, units', where)})"
+        heat = (f"SELECT date_part('dow', window_start::TIMESTAMP), date_part('hour', window_start::TIMESTAMP), sum(revenue), sum(units) "
+                f"FROM {hours} GROUP BY 1, 2 ORDER BY 1, 2")
+    else:
+        heat = (f"SELECT date_part('dow', placed_at::TIMESTAMP), date_part('hour', placed_at::TIMESTAMP), sum(line_total), sum(quantity) "
+                f"FROM order_items WHERE date BETWEEN '2026-10-24' AND '2026-11-20' AND placed_at >= {ts(f28)} "
+                f"AND placed_at < {ts('2026-11-21T00:00:00Z')} AND currency = 'USD' GROUP BY 1, 2 ORDER BY 1, 2")
+    add("heatmap (28 days)", f"/api/dashboard/heatmap?from={f28}&to=2026-11-21T00:00:00Z", [heat])
     f7 = "2026-11-14T00:00:00Z"
     if "revenue_by_product_1d" in rollups:
         where = (f"date BETWEEN '2026-11-14' AND '2026-11-20' AND window_start >= {ts(f7)} "
