@@ -13,7 +13,7 @@ use schemas::forecast::{
     DEMAND_FORECAST_TABLE, DEMAND_HISTORY_TABLE, HISTORY_DAYS, MAX_HORIZON_DAYS, Metric, Scope, TOTAL_KEY,
 };
 use schemas::http::HttpError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::params::Q;
@@ -100,9 +100,12 @@ impl SeriesRequest {
 
 #[utoipa::path(
     get, path = "/api/analytics/demand-forecast", tag = "analytics",
-    responses((status = 200, description = "history, forecast points with 80%/95% intervals, the model and its backtest (docs/forecasting.md)", content_type = "application/json"), (status = 404, body = schemas::ApiError), (status = 422, body = schemas::ApiError))
+    responses((status = 200, body = DemandForecast), (status = 404, body = schemas::ApiError), (status = 422, body = schemas::ApiError))
 )]
-pub async fn demand_forecast(State(state): State<Dashboard>, Q(q): Q<ForecastQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn demand_forecast(
+    State(state): State<Dashboard>,
+    Q(q): Q<ForecastQuery>,
+) -> Result<Json<DemandForecast>, HttpError> {
     let request = SeriesRequest::parse(&q)?;
     let today = chrono::Utc::now().date_naive();
     let as_of = match request.as_of {
@@ -128,7 +131,7 @@ async fn answer(
     as_of: NaiveDate,
     stored_table: bool,
     history_table: bool,
-) -> Result<Result<Value, HttpError>, DashboardError> {
+) -> Result<Result<DemandForecast, HttpError>, DashboardError> {
     let selection = Selection::One { scope: request.scope, key: request.key.clone() };
     let stored = if stored_table { stored_points(ctx, &request, as_of).await? } else { None };
     // A run's forecast comes with the history it was made from.
@@ -137,12 +140,8 @@ async fn answer(
         && let Some(history) = stored_history(ctx, &request, as_of).await?
     {
         let folds = if wape.is_some() || mase.is_some() { select::FOLDS } else { 0 };
-        return Ok(Ok(json!({
-            "scope": request.scope.as_str(), "key": request.key, "metric": request.metric.as_str(),
-            "currency": request.currency, "as_of": as_of, "horizon_days": request.horizon,
-            "model": model, "backtest": {"wape": wape, "mase": mase, "folds": folds}, "source": "table",
-            "history": history, "points": points,
-        })));
+        let backtest = BacktestErrors { wape: *wape, mase: *mase, folds, fold_days: None };
+        return Ok(Ok(DemandForecast::of(&request, as_of, model.clone(), backtest, "table", history, points.clone())?));
     }
     // A stored forecast needs only the history the answer shows; one to
     // compute needs all of it.
@@ -177,7 +176,7 @@ async fn answer(
     let (source, model, points, backtest) = match stored {
         Some((model, points, wape, mase)) => {
             let folds = if wape.is_some() || mase.is_some() { select::FOLDS } else { 0 };
-            ("table", model, points, json!({"wape": wape, "mase": mase, "folds": folds}))
+            ("table", model, points, BacktestErrors { wape, mase, folds, fold_days: None })
         }
         None => {
             let values = one.values(request.metric).to_vec();
@@ -185,19 +184,95 @@ async fn answer(
             let choice = tokio::task::spawn_blocking(move || select::forecast(&values, horizon))
                 .await
                 .map_err(|e| DashboardError::Internal(format!("the forecast failed: {e}")))?;
-            let backtest = json!({
-                "wape": choice.backtest.wape, "mase": choice.backtest.mase, "folds": choice.backtest.folds,
-                "fold_days": choice.backtest.fold_days,
-            });
+            let backtest = BacktestErrors {
+                wape: choice.backtest.wape,
+                mase: choice.backtest.mase,
+                folds: choice.backtest.folds,
+                fold_days: Some(choice.backtest.fold_days),
+            };
             ("computed", choice.method.name().to_string(), points_of(&choice, as_of), backtest)
         }
     };
-    Ok(Ok(json!({
-        "scope": request.scope.as_str(), "key": request.key, "metric": request.metric.as_str(),
-        "currency": request.currency, "as_of": as_of, "horizon_days": request.horizon,
-        "model": model, "backtest": backtest, "source": source,
-        "history": history(&one, request.metric, as_of), "points": points,
-    })))
+    let history = history(&one, request.metric, as_of);
+    Ok(Ok(DemandForecast::of(&request, as_of, model, backtest, source, history, points)?))
+}
+
+/// How the chosen model did on the rolling-origin backtest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BacktestErrors {
+    pub wape: Option<f64>,
+    pub mase: Option<f64>,
+    pub folds: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold_days: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct HistoryPoint {
+    pub date: NaiveDate,
+    pub value: f64,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ForecastPoint {
+    pub date: NaiveDate,
+    pub forecast: f64,
+    pub lo80: f64,
+    pub hi80: f64,
+    pub lo95: f64,
+    pub hi95: f64,
+}
+
+/// A series' history and forecast with its intervals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DemandForecast {
+    pub scope: &'static str,
+    pub key: String,
+    pub metric: &'static str,
+    pub currency: String,
+    pub as_of: NaiveDate,
+    pub horizon_days: usize,
+    pub model: String,
+    pub backtest: BacktestErrors,
+    /// `table` (the daily run's) or `computed` (fitted for this request).
+    pub source: &'static str,
+    pub history: Vec<HistoryPoint>,
+    pub points: Vec<ForecastPoint>,
+}
+
+impl DemandForecast {
+    fn of(
+        request: &SeriesRequest,
+        as_of: NaiveDate,
+        model: String,
+        backtest: BacktestErrors,
+        source: &'static str,
+        history: Vec<Value>,
+        points: Vec<Value>,
+    ) -> Result<DemandForecast, DashboardError> {
+        let typed = |what: &str, e: serde_json::Error| DashboardError::Encode(format!("a forecast's {what}: {e}"));
+        Ok(DemandForecast {
+            scope: request.scope.as_str(),
+            key: request.key.clone(),
+            metric: request.metric.as_str(),
+            currency: request.currency.clone(),
+            as_of,
+            horizon_days: request.horizon,
+            model,
+            backtest,
+            source,
+            history: history
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<_, _>>()
+                .map_err(|e| typed("history", e))?,
+            points: points
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<_, _>>()
+                .map_err(|e| typed("points", e))?,
+        })
+    }
 }
 
 fn history(series: &DemandSeries, metric: Metric, as_of: NaiveDate) -> Vec<Value> {

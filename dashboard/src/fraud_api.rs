@@ -14,12 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 use schemas::http::{HttpError, Path};
 use schemas::tables::Table;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::Dashboard;
 use crate::params::{self, Q, bad, ts_sql};
 use crate::rollups::Coverage;
-use crate::views::{has, rows, typed_rows};
+use crate::views::{has, typed_rows};
 
 /// The status events the screen and the reviews write.
 const SCREENING_EVENTS: &str = "AND kind = 'status_changed' AND from_status IN ('pending', 'flagged')";
@@ -257,14 +256,17 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
 #[utoipa::path(
     get, path = "/api/dashboard/fraud-context/{order_id}", tag = "dashboard",
     params(("order_id" = String, Path)),
-    responses((status = 200, description = "the order beside the customer's usual orders, and its screening", content_type = "application/json"), (status = 404, body = schemas::ApiError))
+    responses((status = 200, body = FraudContext), (status = 404, body = schemas::ApiError))
 )]
-pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
+pub async fn fraud_context(
+    State(state): State<Dashboard>,
+    Path(id): Path<String>,
+) -> Result<Json<FraudContext>, HttpError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| bad("order_id", "an order id is a UUID"))?.to_string();
     if !has(&state, &["orders", "order_events"]).await {
         return Err(HttpError::not_found("order"));
     }
-    let order = rows(
+    let order: Vec<ContextOrder> = typed_rows(
         &state,
         &format!(
             "SELECT order_id, customer_id, placed_at, total, currency, city, country, client_ip, address_key \
@@ -274,14 +276,11 @@ pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String
     .await?;
     let Some(order) = order.into_iter().next() else { return Err(HttpError::not_found("order")) };
     // Any text ingest accepted (quotes and spaces too): quoted, not checked.
-    let customer_id = order.get("customer_id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let customer = customer_id.replace('\'', "''");
-    let placed = order.get("placed_at").and_then(Value::as_str).unwrap_or_default().to_string();
-    let placed =
-        chrono::DateTime::parse_from_rfc3339(&placed).map(|t| t.to_utc()).unwrap_or_else(|_| chrono::Utc::now());
-    let before = format!("customer_id = '{customer}' AND order_id <> '{id}' AND placed_at < {}", ts_sql(placed));
+    let customer = order.customer_id.replace('\'', "''");
+    let before =
+        format!("customer_id = '{customer}' AND order_id <> '{id}' AND placed_at < {}", ts_sql(order.placed_at));
     let usual_sql = format!(
-        "SELECT count(*) AS orders, avg(total) AS average_total, max(total) AS largest_total, \
+        "SELECT count(*) AS orders, CAST(avg(total) AS DECIMAL(18, 4)) AS average_total, max(total) AS largest_total, \
                 min(placed_at) AS first_order_at, max(placed_at) AS last_order_at FROM orders WHERE {before}"
     );
     let places_sql = format!(
@@ -301,22 +300,100 @@ pub async fn fraud_context(State(state): State<Dashboard>, Path(id): Path<String
         "SELECT scored_at, score, reasons, model_version, decision, review, reviewer, review_note, reviewed_at \
          FROM fraud_scores WHERE order_id = '{id}'"
     );
-    let (usual, places, ips, flags, screening) = tokio::join!(
-        rows(&state, &usual_sql),
-        rows(&state, &places_sql),
-        rows(&state, &ips_sql),
-        rows(&state, &flags_sql),
-        rows(&state, &screening_sql)
-    );
-    Ok(Json(json!({
-        "order": order,
-        "screening": screening?.into_iter().next(),
-        "customer": {
-            "customer_id": customer_id,
-            "usual": usual?.into_iter().next(),
-            "places": places?,
-            "ips": ips?,
-            "earlier_flags": flags?,
-        },
-    })))
+    let (usual, places, ips, earlier_flags, screening) = tokio::try_join!(
+        typed_rows::<Usual>(&state, &usual_sql),
+        typed_rows::<Place>(&state, &places_sql),
+        typed_rows::<Ip>(&state, &ips_sql),
+        typed_rows::<EarlierFlag>(&state, &flags_sql),
+        typed_rows::<Screening>(&state, &screening_sql)
+    )?;
+    let customer = CustomerHistory {
+        customer_id: order.customer_id.clone(),
+        usual: usual.into_iter().next(),
+        places,
+        ips,
+        earlier_flags,
+    };
+    Ok(Json(FraudContext { order, screening: screening.into_iter().next(), customer }))
+}
+
+/// The order under review, as the lake has it.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ContextOrder {
+    pub order_id: String,
+    pub customer_id: String,
+    pub placed_at: DateTime<Utc>,
+    pub total: schemas::Amount,
+    pub currency: String,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub client_ip: Option<String>,
+    pub address_key: Option<String>,
+}
+
+/// The customer's orders before this one.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Usual {
+    pub orders: u64,
+    pub average_total: Option<schemas::Amount>,
+    pub largest_total: Option<schemas::Amount>,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Place {
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub address_key: Option<String>,
+    pub orders: u64,
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Ip {
+    pub client_ip: String,
+    pub orders: u64,
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct EarlierFlag {
+    pub order_id: String,
+    pub scored_at: DateTime<Utc>,
+    pub score: Option<i32>,
+    pub reasons: Option<Vec<String>>,
+    pub review: Option<String>,
+    pub reviewer: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// The fraud screen's verdict on the order, and its review.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Screening {
+    pub scored_at: DateTime<Utc>,
+    pub score: Option<i32>,
+    pub reasons: Option<Vec<String>>,
+    pub model_version: Option<String>,
+    pub decision: String,
+    pub review: Option<String>,
+    pub reviewer: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerHistory {
+    pub customer_id: String,
+    pub usual: Option<Usual>,
+    pub places: Vec<Place>,
+    pub ips: Vec<Ip>,
+    pub earlier_flags: Vec<EarlierFlag>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FraudContext {
+    pub order: ContextOrder,
+    pub screening: Option<Screening>,
+    pub customer: CustomerHistory,
 }

@@ -13,7 +13,6 @@ use forecast::inventory::{
 };
 use schemas::http::HttpError;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::forecast_api::invalid;
 use crate::params::Q;
@@ -72,9 +71,12 @@ fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, HttpError> {
 
 #[utoipa::path(
     get, path = "/api/analytics/inventory", tag = "analytics",
-    responses((status = 200, description = "the inventory plan per product (docs/forecasting.md)", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    responses((status = 200, body = InventoryPage), (status = 400, body = schemas::ApiError))
 )]
-pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn inventory(
+    State(state): State<Dashboard>,
+    Q(q): Q<InventoryQuery>,
+) -> Result<Json<InventoryPage>, HttpError> {
     let settings = PlanSettings {
         lead_time_days: number(
             "lead_time_days",
@@ -127,12 +129,35 @@ pub async fn inventory(State(state): State<Dashboard>, Q(q): Q<InventoryQuery>) 
     rows.retain(|r| low_stock.is_none_or(|l| r.low_stock == l) && overstock.is_none_or(|o| r.overstock == o));
     sort_rows(&mut rows, sort, descending);
     let total = rows.len();
-    let items: Vec<&PlanRow> = rows.iter().skip((page - 1) * page_size).take(page_size).collect();
-    Ok(Json(json!({
-        "as_of": as_of, "lead_time_days": settings.lead_time_days, "service_level": settings.service_level,
-        "sort": sort, "order": if descending { "desc" } else { "asc" },
-        "page": page, "page_size": page_size, "total": total, "products": items,
-    })))
+    let products: Vec<PlanRow> = rows.into_iter().skip((page - 1) * page_size).take(page_size).collect();
+    Ok(Json(InventoryPage {
+        as_of,
+        lead_time_days: settings.lead_time_days,
+        service_level: settings.service_level,
+        sort: sort.to_string(),
+        order: if descending { "desc" } else { "asc" },
+        page,
+        page_size,
+        total,
+        products,
+    }))
+}
+
+/// One page of the inventory plan.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct InventoryPage {
+    pub as_of: NaiveDate,
+    pub lead_time_days: u32,
+    pub service_level: f64,
+    pub sort: String,
+    pub order: &'static str,
+    pub page: usize,
+    pub page_size: usize,
+    /// Products matching the filters.
+    pub total: usize,
+    /// Each product's plan (docs/forecasting.md, "Inventory plan").
+    #[schema(value_type = Vec<Object>)]
+    pub products: Vec<PlanRow>,
 }
 
 /// The day the plan is as of when the request names none: the lake's last

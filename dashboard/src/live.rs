@@ -244,8 +244,21 @@ async fn push(mut socket: WebSocket, mut latest: watch::Receiver<Value>, redact:
     }
 }
 
+/// One durable consumer's backlog.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ConsumerLag {
+    pub stream: &'static str,
+    pub consumer: String,
+    /// Messages not yet delivered.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: usize,
+    pub redelivered: usize,
+    pub delivered_stream_seq: u64,
+}
+
 /// Every durable consumer of the order streams and its backlog.
-pub async fn consumer_lag(js: &jetstream::Context) -> Result<Vec<Value>, DashboardError> {
+pub async fn consumer_lag(js: &jetstream::Context) -> Result<Vec<ConsumerLag>, DashboardError> {
     let mut out = Vec::new();
     for name in [broker::ORDERS_STREAM, broker::ORDER_EVENTS_STREAM] {
         let stream = js.get_stream_no_info(name).await.map_err(DashboardError::nats)?;
@@ -256,14 +269,14 @@ pub async fn consumer_lag(js: &jetstream::Context) -> Result<Vec<Value>, Dashboa
             if info.config.durable_name.is_none() {
                 continue;
             }
-            out.push(json!({
-                "stream": name,
-                "consumer": info.name,
-                "pending": info.num_pending,
-                "ack_pending": info.num_ack_pending,
-                "redelivered": info.num_redelivered,
-                "delivered_stream_seq": info.delivered.stream_sequence,
-            }));
+            out.push(ConsumerLag {
+                stream: name,
+                consumer: info.name.clone(),
+                pending: info.num_pending,
+                ack_pending: info.num_ack_pending,
+                redelivered: info.num_redelivered,
+                delivered_stream_seq: info.delivered.stream_sequence,
+            });
         }
     }
     Ok(out)

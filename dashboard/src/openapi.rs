@@ -15,7 +15,10 @@ use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, s
         views::HeatCell, views::Funnel, views::FunnelStep, views::FraudQueue, views::FlaggedOrder, views::LowStock,
         schemas::ProductView, fraud_api::FraudStats, fraud_api::FraudCounts, fraud_api::ReasonCount, fraud_api::ReviewLog,
         fraud_api::Review, bulk::Contract, bulk::StatusStep, bulk::BulkAnswer, bulk::BulkResult, export::ExportList,
-        sql_api::TableList, sql_api::TableInfo, sql_api::ColumnInfo,
+        search::SearchPage, search::OrderRow, views::OrderDetail, views::LakeOrder, views::LakeItem, views::LakeEvent,
+        fraud_api::FraudContext, fraud_api::ContextOrder, fraud_api::Usual, fraud_api::Place, fraud_api::Ip,
+        fraud_api::EarlierFlag, fraud_api::Screening, fraud_api::CustomerHistory, inventory_api::InventoryPage, forecast_api::DemandForecast, forecast_api::ForecastPoint,
+        forecast_api::HistoryPoint, forecast_api::BacktestErrors, sql_api::TableList, sql_api::TableInfo, sql_api::ColumnInfo,
     )),
     tags((name = "dashboard"), (name = "analytics"), (name = "sql"), (name = "admin"))
 )]

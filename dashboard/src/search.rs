@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use object_store::ObjectMeta;
 use schemas::OrderStatus;
 use schemas::http::HttpError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::bloom_index::{DateScope, list_files};
@@ -312,11 +312,39 @@ pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<Naive
     Ok(dates)
 }
 
+/// One order of a search page: the order as the lake has it, with its
+/// latest status.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub customer_id: String,
+    pub placed_at: DateTime<Utc>,
+    pub total: schemas::Amount,
+    pub currency: String,
+    pub item_count: i32,
+    pub payment_method: Option<String>,
+    pub country: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    pub orders: Vec<OrderRow>,
+    /// Pass as `cursor` for the next page (same filters and sort).
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+    /// Queries the page took (chunks of days).
+    pub queries: usize,
+    /// Where the statuses came from: `filter`, `index` or `sql`.
+    pub statuses_from: &'static str,
+    pub elapsed_ms: f64,
+}
+
 #[utoipa::path(
     get, path = "/api/admin/orders", tag = "admin",
-    responses((status = 200, description = "a keyset page of matching orders with their latest status", content_type = "application/json"), (status = 400, body = schemas::ApiError))
+    responses((status = 200, description = "a keyset page of matching orders with their latest status", body = SearchPage), (status = 400, body = schemas::ApiError))
 )]
-pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Result<Json<SearchPage>, HttpError> {
     let started = Instant::now();
     let search = Search::parse(q)?;
     // A table not written yet: nothing can match.
@@ -324,7 +352,14 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         [Some("orders"), search.status.map(|_| "order_events"), search.product_id.as_ref().map(|_| "order_items")];
     let tables = state.lake.tables().await;
     if needed.into_iter().flatten().any(|t| !tables.contains(t)) {
-        return Ok(Json(json!({"orders": [], "next_cursor": null, "has_more": false})));
+        return Ok(Json(SearchPage {
+            orders: Vec::new(),
+            next_cursor: None,
+            has_more: false,
+            queries: 0,
+            statuses_from: "filter",
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }));
     }
     let want = search.page_size + 1;
     let (lo, hi) = search.day_bounds();
@@ -391,14 +426,19 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         }
     }
     let next_cursor = if has_more { found.last().map(|r| cursor_of(r, search.key)) } else { None };
-    Ok(Json(json!({
-        "orders": found,
-        "next_cursor": next_cursor,
-        "has_more": has_more,
-        "queries": queries,
-        "statuses_from": statuses_from,
-        "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
-    })))
+    let orders = found
+        .into_iter()
+        .map(serde_json::from_value::<OrderRow>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| DashboardError::Encode(format!("a search row: {e}")))?;
+    Ok(Json(SearchPage {
+        orders,
+        next_cursor,
+        has_more,
+        queries,
+        statuses_from,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
 }
 
 /// Rows of a query that finds a few orders by id across many daily files

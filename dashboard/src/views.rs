@@ -12,7 +12,7 @@ use schemas::http::HttpError;
 use schemas::http::Path;
 use schemas::tables::Table;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::bloom_index::DateScope;
 use crate::params::{self, Days, Q, bad};
@@ -37,14 +37,6 @@ pub async fn typed_rows<T: serde::de::DeserializeOwned>(state: &Dashboard, sql: 
     let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
     let out = crate::sql_api::json_array(&collected.batches)?;
     serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
-}
-
-/// [`rows`] of `sql`, or none when there is no query (its table is absent).
-async fn rows_if(state: &Dashboard, sql: Option<&str>) -> Result<Vec<Value>, HttpError> {
-    match sql {
-        Some(sql) => rows(state, sql).await,
-        None => Ok(Vec::new()),
-    }
 }
 
 /// Whether every table a query needs is registered; one that is not has
@@ -274,29 +266,96 @@ pub async fn low_stock(State(state): State<Dashboard>) -> Result<Json<LowStock>,
 /// Throughput, latency percentiles, consumer lag per consumer and the DLQ.
 #[utoipa::path(
     get, path = "/api/dashboard/health", tag = "dashboard",
-    responses((status = 200, description = "live rates, consumer lag, DLQ size", content_type = "application/json"))
+    responses((status = 200, body = Health))
 )]
-pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpError> {
+pub async fn health(State(state): State<Dashboard>) -> Result<Json<Health>, HttpError> {
     let queries_running = state.lake.queries_running();
     if state.client.connection_state() != async_nats::connection::State::Connected {
         // The tables still answer; what only NATS knows is marked unavailable.
-        return Ok(Json(json!({
-            "nats": "unavailable",
-            "live": Value::Null,
-            "consumers": Value::Null,
-            "dlq_size": Value::Null,
-            "queries_running": queries_running,
-        })));
+        return Ok(Json(Health { nats: "unavailable", live: None, consumers: None, dlq_size: None, queries_running }));
     }
     let consumers = crate::live::consumer_lag(&state.js).await.map_err(HttpError::from)?;
     let dlq = crate::live::stream_messages(&state.js, broker::DLQ_STREAM).await.map_err(HttpError::from)?;
-    Ok(Json(json!({
-        "nats": "connected",
-        "live": state.live.snapshot(),
-        "consumers": consumers,
-        "dlq_size": dlq,
-        "queries_running": queries_running,
-    })))
+    Ok(Json(Health {
+        nats: "connected",
+        live: Some(state.live.snapshot()),
+        consumers: Some(consumers),
+        dlq_size: Some(dlq),
+        queries_running,
+    }))
+}
+
+/// What only NATS knows (null while it does not answer) and the queries
+/// running now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `connected` or `unavailable`.
+    pub nats: &'static str,
+    /// The live block (rates, latency percentiles, newest orders), as the
+    /// WebSocket sends it.
+    #[schema(value_type = Option<Object>)]
+    pub live: Option<Value>,
+    pub consumers: Option<Vec<crate::live::ConsumerLag>>,
+    pub dlq_size: Option<u64>,
+    pub queries_running: usize,
+}
+
+/// An order's row in the lake's `orders` table.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LakeOrder {
+    pub order_id: String,
+    pub customer_id: String,
+    pub placed_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub currency: String,
+    pub subtotal: schemas::Amount,
+    pub tax: schemas::Amount,
+    pub total: schemas::Amount,
+    pub item_count: i32,
+    pub unit_count: i64,
+    pub payment_method: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub client_ip: Option<String>,
+    pub stream_seq: i64,
+}
+
+/// An order line in the lake's `order_items` table.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LakeItem {
+    pub line_no: i32,
+    pub product_id: String,
+    pub category: String,
+    pub quantity: i32,
+    pub unit_price: schemas::Amount,
+    pub line_total: schemas::Amount,
+    pub currency: String,
+}
+
+/// An order event in the lake's `order_events` table.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LakeEvent {
+    pub event_id: String,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub risk_score: Option<i32>,
+    pub risk_reasons: Option<Vec<String>>,
+    pub refund_amount: Option<schemas::Amount>,
+    pub command: Option<String>,
+    pub message: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub stream_seq: i64,
+    pub reviewer: Option<String>,
+    pub review_note: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderDetail {
+    pub order: LakeOrder,
+    pub items: Vec<LakeItem>,
+    pub events: Vec<LakeEvent>,
 }
 
 /// One order from the lake: the order, its items and its timeline, each
@@ -304,9 +363,12 @@ pub async fn health(State(state): State<Dashboard>) -> Result<Json<Value>, HttpE
 #[utoipa::path(
     get, path = "/api/admin/orders/{id}/detail", tag = "admin",
     params(("id" = String, Path)),
-    responses((status = 200, description = "the order, its lines and its timeline from the lake", content_type = "application/json"), (status = 404, body = schemas::ApiError))
+    responses((status = 200, body = OrderDetail), (status = 404, body = schemas::ApiError))
 )]
-pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Json<Value>, HttpError> {
+pub async fn order_detail(
+    State(state): State<Dashboard>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, HttpError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| HttpError::bad_id("id"))?.to_string();
     let sql_on = |table: &'static str, order_by: &'static str| {
         let (state, id) = (&state, &id);
@@ -330,11 +392,19 @@ pub async fn order_detail(State(state): State<Dashboard>, Path(id): Path<String>
         sql_on("order_events", " ORDER BY occurred_at, stream_seq"),
     )?;
     let Some(order_sql) = order_sql else { return Err(HttpError::not_found("order")) };
-    let (order, items, events) = tokio::join!(
-        rows(&state, &order_sql),
-        rows_if(&state, items_sql.as_deref()),
-        rows_if(&state, events_sql.as_deref()),
-    );
-    let order = order?.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
-    Ok(Json(json!({"order": order, "items": items?, "events": events?})))
+    let items = async {
+        match &items_sql {
+            Some(sql) => typed_rows::<LakeItem>(&state, sql).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let events = async {
+        match &events_sql {
+            Some(sql) => typed_rows::<LakeEvent>(&state, sql).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (order, items, events) = tokio::try_join!(typed_rows::<LakeOrder>(&state, &order_sql), items, events)?;
+    let order = order.into_iter().next().ok_or_else(|| HttpError::not_found("order"))?;
+    Ok(Json(OrderDetail { order, items, events }))
 }
