@@ -105,8 +105,8 @@ pub struct Progress {
     pub completed: AtomicU64,
     pub errors: AtomicU64,
     stop: AtomicBool,
-    latency: Mutex<Histogram<u64>>,
-    statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Latency and answers, under one lock: one acquisition per request.
+    answered: Mutex<(Histogram<u64>, BTreeMap<u16, u64>)>,
 }
 
 /// What [`Progress`] shows at one moment.
@@ -124,8 +124,7 @@ impl Progress {
             completed: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             stop: AtomicBool::new(false),
-            latency: Mutex::new(histogram()?),
-            statuses: Mutex::new(BTreeMap::new()),
+            answered: Mutex::new((histogram()?, BTreeMap::new())),
         })
     }
 
@@ -135,23 +134,25 @@ impl Progress {
     }
 
     pub fn view(&self) -> ProgressView {
+        let answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
         ProgressView {
             completed: self.completed.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            latency_ms: Percentiles::of(&self.latency.lock().unwrap_or_else(PoisonError::into_inner)),
-            statuses: self.statuses.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            latency_ms: Percentiles::of(&answered.0),
+            statuses: answered.1.clone(),
         }
     }
 
     fn record(&self, latency_micros: u64, status: Option<u16>) {
-        self.latency.lock().unwrap_or_else(PoisonError::into_inner).saturating_record(latency_micros);
-        match status {
-            Some(status) => {
-                *self.statuses.lock().unwrap_or_else(PoisonError::into_inner).entry(status).or_default() += 1
+        {
+            let mut answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+            answered.0.saturating_record(latency_micros);
+            if let Some(status) = status {
+                *answered.1.entry(status).or_default() += 1;
             }
-            None => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-            }
+        }
+        if status.is_none() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
         }
         self.completed.fetch_add(1, Ordering::Relaxed);
     }

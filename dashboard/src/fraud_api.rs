@@ -229,10 +229,10 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
         .collect();
     dates.reverse();
     let mut reviews: Vec<Review> = Vec::new();
-    let (mut next, mut chunk) = (0, 1);
-    while next < dates.len() && reviews.len() < limit {
-        let slice = &dates[next..(next + chunk).min(dates.len())];
-        let (newest, oldest) = (slice[0], slice[slice.len() - 1]);
+    for (oldest, newest) in params::growing_chunks(&dates) {
+        if reviews.len() >= limit {
+            break;
+        }
         let sql = format!(
             "SELECT order_id, customer_id, occurred_at AS reviewed_at, \
                     CASE WHEN reason = 'fraud_rejected' THEN 'rejected' ELSE 'approved' END AS review, \
@@ -244,8 +244,6 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
             limit - reviews.len()
         );
         reviews.extend(typed_rows::<Review>(&state, &sql).await?);
-        next += slice.len();
-        chunk *= 2;
     }
     Ok(Json(ReviewLog { reviews }))
 }

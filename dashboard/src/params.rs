@@ -74,6 +74,21 @@ pub fn text(field: &str, value: Option<&str>) -> Result<Option<String>, HttpErro
     }
 }
 
+/// `days` (in the order to read them) as runs of 1, 2, 4, … days, each
+/// as its first and last date in calendar order: a search that wants the
+/// newest (or oldest) few rows reads a day or two, not the whole range.
+pub fn growing_chunks(days: &[NaiveDate]) -> impl Iterator<Item = (NaiveDate, NaiveDate)> + '_ {
+    let mut next = 0;
+    let mut chunk = 1;
+    std::iter::from_fn(move || {
+        let slice = days.get(next..(next + chunk).min(days.len())).filter(|s| !s.is_empty())?;
+        next += slice.len();
+        chunk *= 2;
+        let (a, b) = (slice[0], slice[slice.len() - 1]);
+        Some(if a <= b { (a, b) } else { (b, a) })
+    })
+}
+
 /// A time as a SQL literal.
 pub fn ts_sql(t: DateTime<Utc>) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))

@@ -395,18 +395,14 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         if search.descending {
             days.reverse();
         }
-        let mut next = 0;
-        let mut chunk = 1;
-        while next < days.len() && found.len() < want {
-            let slice = &days[next..(next + chunk).min(days.len())];
-            let (a, b) = (slice[0], slice[slice.len() - 1]);
-            let (first, last) = if a <= b { (a, b) } else { (b, a) };
+        for (first, last) in params::growing_chunks(&days) {
+            if found.len() >= want {
+                break;
+            }
             let days = Days::Between(first, last);
             let mut more = rows(&state, &search.chunk_sql(&days, Some(want - found.len()), false)).await?;
             found.append(&mut more);
             queries += 1;
-            next += slice.len();
-            chunk *= 2;
             if started.elapsed() > state.settings.query_timeout {
                 return Err(DashboardError::Timeout(state.settings.query_timeout).into());
             }

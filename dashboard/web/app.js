@@ -28,6 +28,7 @@
   }
   var int = (v) => v !== null && v !== void 0 && Number.isFinite(Number(v)) ? intFormat.format(Math.round(Number(v))) : "–";
   var pct = (v) => v === null || v === void 0 || !Number.isFinite(Number(v)) ? "–" : (Number(v) * 100).toFixed(1) + "%";
+  var words = (v) => String(v ?? "").replace(/_/g, " ");
   var when = (t) => t ? new Date(t).toLocaleString() : "";
   var day = (t) => t ? new Date(t).toLocaleDateString() : "";
   var epoch = (t) => Date.parse(t) / 1e3;
@@ -38,6 +39,10 @@
   function setApiKey(key) {
     if (key) sessionStorage.setItem(KEY_STORE, key.trim());
     else sessionStorage.removeItem(KEY_STORE);
+  }
+  function withToken(path) {
+    const key = apiKey();
+    return key ? `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(key)}` : path;
   }
   function headers(extra = {}) {
     const key = apiKey();
@@ -98,18 +103,12 @@
     const disposition = response.headers.get("content-disposition") || "";
     const named = /filename="?([^";]+)"?/.exec(disposition);
     const blob = await response.blob();
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = named ? named[1] : fallbackName;
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1e4);
-    return { bytes: blob.size, name: a.download };
+    const name = named ? named[1] : fallbackName;
+    saveBlob(name, blob);
+    return { bytes: blob.size, name };
   }
-  function saveText(name, text) {
-    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  function saveBlob(name, blob) {
+    const url = URL.createObjectURL(blob);
     const a = document.createElement("a");
     a.href = url;
     a.download = name;
@@ -118,6 +117,7 @@
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 1e4);
   }
+  var saveText = (name, text) => saveBlob(name, new Blob([text], { type: "text/csv" }));
   var csvLine = (cells) => cells.map((c) => {
     const s = String(c ?? "");
     return /[",\n\r]/.test(s) || /^[=+\-@]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -133,9 +133,9 @@
     if (latest) f(latest);
   }
   var unlisten = (f) => listeners.delete(f);
+  var socketTo = (path) => new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + withToken(path));
   function open() {
-    const query2 = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query2);
+    const ws = socketTo("/api/dashboard/ws");
     socket = ws;
     ws.onopen = () => {
       $("ws-state").textContent = "live";
@@ -162,6 +162,28 @@
     wanted = on;
     if (socket) socket.close();
     else if (on) open();
+  }
+  function followOrder(orderId, onEvent, onState = () => {
+  }) {
+    let stopped = false;
+    let ws = null;
+    const connect2 = () => {
+      ws = socketTo(`/api/ws/orders?order_id=${encodeURIComponent(orderId)}`);
+      ws.onopen = () => onState("live");
+      ws.onmessage = () => onEvent();
+      ws.onclose = () => {
+        if (stopped) return;
+        onState("reconnecting");
+        setTimeout(() => {
+          if (!stopped) connect2();
+        }, 1e3);
+      };
+    };
+    connect2();
+    return () => {
+      stopped = true;
+      if (ws) ws.close();
+    };
   }
 
   // src/lib/session.js
@@ -247,7 +269,7 @@
       $("kpi-aov").textContent = s.average_order === null ? "–" : money(s.average_order, c);
       $("kpi-success").textContent = pct(s.payment_success_rate);
       $("kpi-success-note").textContent = `${int(s.payments_approved)} approved, ${int(s.payments_declined)} declined`;
-      const cancelled = Object.entries(s.cancelled || {}).map(([why, n]) => `${why.replace(/_/g, " ")} ${int(n)}`).join(", ");
+      const cancelled = Object.entries(s.cancelled || {}).map(([why, n]) => `${words(why)} ${int(n)}`).join(", ");
       $("kpi-cancelled").textContent = cancelled || "none";
       $("overview-date").textContent = `${s.date} (UTC), ${c}`;
     } catch (e) {
@@ -299,22 +321,21 @@
     shown = null;
   }
   async function load() {
-    const form2 = new FormData(
+    const f = (
       /** @type {HTMLFormElement} */
       $("sales-form")
     );
+    if (!f.from.value && !f.to.value) {
+      f.from.value = localInput(new Date(Date.now() - 864e5));
+      f.to.value = localInput(/* @__PURE__ */ new Date());
+    }
+    const form2 = new FormData(f);
     const params = new URLSearchParams({ window: String(form2.get("window")), currency: String(form2.get("currency") || "USD") });
     if (form2.get("from")) params.set("from", isoFromLocal(String(form2.get("from"))));
     if (form2.get("to")) params.set("to", isoFromLocal(String(form2.get("to"))));
     showState($("sales-state"), "loading…", "muted");
     const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
-    if (params.get("from")) range.set("from", params.get("from"));
-    if (params.get("to")) range.set("to", params.get("to"));
-    if (!params.get("from") && !params.get("to")) {
-      const span = { "1m": 36e5, "1h": 864e5, "1d": 30 * 864e5, "1w": 91 * 864e5, "1mo": 91 * 864e5 }[params.get("window")] || 864e5;
-      range.set("from", new Date(Date.now() - span).toISOString());
-      range.set("to", (/* @__PURE__ */ new Date()).toISOString());
-    }
+    for (const bound of ["from", "to"]) if (params.get(bound)) range.set(bound, params.get(bound));
     try {
       const [r, top, heat] = await Promise.all([
         api("/api/dashboard/revenue?" + params),
@@ -428,13 +449,23 @@
   // src/lib/products.js
   var cached = null;
   var at = 0;
-  function productNames(refresh = false) {
+  async function fetchAll() {
+    const first = await api("/api/products?page_size=500&page=1");
+    const pages2 = Math.min(100, Math.ceil(first.total / 500));
+    const rest = await Promise.all(Array.from({ length: Math.max(0, pages2 - 1) }, (_, i) => api(`/api/products?page_size=500&page=${i + 2}`)));
+    return [first, ...rest].flatMap((r) => r.products);
+  }
+  function allProducts(refresh = false) {
     if (!cached || refresh || Date.now() - at > 6e4) {
       at = Date.now();
-      cached = api("/api/products?page_size=500").then((r) => new Map(r.products.map((p) => [p.product_id, p]))).catch(() => /* @__PURE__ */ new Map());
+      cached = fetchAll();
+      cached.catch(() => {
+        cached = null;
+      });
     }
     return cached;
   }
+  var productNames = () => allProducts().then((all2) => new Map(all2.map((p) => [p.product_id, p]))).catch(() => /* @__PURE__ */ new Map());
 
   // src/pages/orders.js
   var ROW = 32;
@@ -451,7 +482,9 @@
     /** @type {Set<string>} */
     fresh: /* @__PURE__ */ new Set(),
     /** @type {any[]} */
-    waiting: []
+    waiting: [],
+    /** New orders shown highlighted, until the highlight fades. */
+    newCount: 0
   };
   var follow = null;
   var openId = "";
@@ -571,18 +604,14 @@
     const panel = $("order-panel");
     panel.hidden = false;
     $("order-panel-body").innerHTML = '<p class="muted">loading…</p>';
-    if (follow) follow.close();
+    if (follow) follow();
     await drawPanel(id);
-    const token = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-    follow = new EventSource(`/api/orders/${encodeURIComponent(id)}/stream${token}`);
-    const redraw = () => {
+    follow = followOrder(id, () => {
       if (openId === id) drawPanel(id);
-    };
-    for (const kind of ["status", "status_changed", "refund_issued", "message"]) follow.addEventListener(kind, redraw);
-    follow.onmessage = redraw;
-    follow.onerror = () => {
-      $("panel-live").textContent = "live updates paused (reconnecting)";
-    };
+    }, (state2) => {
+      const live = $("panel-live");
+      if (live) live.textContent = state2 === "live" ? "live" : "live updates paused (reconnecting)";
+    });
     render();
   }
   async function drawPanel(id) {
@@ -596,7 +625,7 @@
       }
       const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
       const actions = Object.keys(labels).filter((a) => allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
-      const reason = o.cancel_reason ? ` <span class="bad">(${esc(String(o.cancel_reason).replace(/_/g, " "))})</span>` : "";
+      const reason = o.cancel_reason ? ` <span class="bad">(${esc(words(o.cancel_reason))})</span>` : "";
       $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3><p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p><p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} ${o.refunded ? "· refunded" : ""}</p>` + (o.risk_score != null ? `<p>risk ${esc(o.risk_score)}: ${esc((o.risk_reasons || []).join("; "))}</p>` : "") + `<h4>Items</h4><table>${o.items.map((i) => {
         const p = names.get(i.product_id);
         return `<tr><td>${esc(p ? p.name : i.product_id)}<div class="muted small">${esc(i.product_id)}${p ? " · " + esc(p.category) : ""}</div></td><td class="num">${esc(i.quantity)} ×</td><td class="num">${esc(money(i.line_total, o.currency))}</td></tr>`;
@@ -627,7 +656,7 @@
     state.rows.unshift(...state.waiting);
     const n = state.waiting.length;
     state.waiting = [];
-    state.newCount = (state.newCount || 0) + n;
+    state.newCount += n;
     badge();
     render();
     setTimeout(() => {
@@ -638,11 +667,10 @@
     }, 8e3);
   }
   function badge() {
-    const waiting = state.waiting.length, added = state.newCount || 0;
+    const waiting = state.waiting.length, added = state.newCount;
     $("orders-new").hidden = !waiting && !added;
     $("orders-new").textContent = waiting ? `${waiting} new — show` : `${added} new`;
   }
-  state.newCount = 0;
   async function exportCsv2() {
     const params = query();
     params.delete("page_size");
@@ -694,7 +722,7 @@
     },
     leave() {
       unlisten(arriving);
-      if (follow) follow.close();
+      if (follow) follow();
       follow = null;
     },
     init() {
@@ -765,7 +793,8 @@
       $("panel-close").addEventListener("click", () => {
         $("order-panel").hidden = true;
         openId = "";
-        if (follow) follow.close();
+        if (follow) follow();
+        follow = null;
         render();
       });
       $("order-panel-body").addEventListener("click", async (e) => {
@@ -947,7 +976,7 @@
       const cell = $("fraud-audit").querySelector(`tr[data-order="${CSS.escape(r.order_id)}"] .outcome`);
       try {
         const o = await api(`/api/orders/${encodeURIComponent(r.order_id)}`);
-        if (cell) cell.innerHTML = `<span class="status ${esc(o.status)}">${esc(o.status)}</span>${o.cancel_reason ? ` (${esc(String(o.cancel_reason).replace(/_/g, " "))})` : ""}`;
+        if (cell) cell.innerHTML = `<span class="status ${esc(o.status)}">${esc(o.status)}</span>${o.cancel_reason ? ` (${esc(words(o.cancel_reason))})` : ""}`;
       } catch {
         if (cell) cell.textContent = "–";
       }
@@ -1025,12 +1054,6 @@
   // src/pages/inventory.js
   var table = null;
   var all = [];
-  async function fetchAll() {
-    const first = await api("/api/products?page_size=500&page=1");
-    const pages2 = Math.min(100, Math.ceil(first.total / 500));
-    const rest = await Promise.all(Array.from({ length: Math.max(0, pages2 - 1) }, (_, i) => api(`/api/products?page_size=500&page=${i + 2}`)));
-    return [first, ...rest].flatMap((r) => r.products);
-  }
   function stockTable() {
     if (table) return table;
     table = new Table($("stock-table"), [
@@ -1060,7 +1083,7 @@
   }
   async function load4() {
     try {
-      all = await fetchAll();
+      all = await allProducts(true);
       showState($("inventory-state"), null);
       filter();
     } catch (e) {
@@ -1158,7 +1181,6 @@
     }
     showState($("inventory-state"), failed.length ? `${done} set, ${failed.length} failed: ${failed.slice(0, 5).join("; ")}` : null);
     toast(`stock import: ${done} products set`);
-    productNames(true);
     load4();
   }
   var inventory = {
@@ -1385,11 +1407,13 @@
     lag: []
   };
   var lastMetrics = null;
+  var confirmLatency = null;
   var timer3 = 0;
   function drawLive2(snapshot) {
     $("sys-orders").textContent = Number(snapshot.orders_per_s).toFixed(1);
     $("sys-events").textContent = Number(snapshot.events_per_s).toFixed(1);
     const l = snapshot.confirm_latency;
+    confirmLatency = l;
     $("sys-latency").textContent = l ? `${l.p50_ms} / ${l.p95_ms} / ${l.p99_ms} ms` : "–";
     if (charts2.throughput) {
       const rows = snapshot.per_second || [];
@@ -1459,13 +1483,12 @@
       ingestLatency = latency(lastMetrics, samples, "/api/orders");
     }
     if (samples) lastMetrics = samples;
-    const confirm = $("sys-latency").textContent.match(/(\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?)/);
     history.t.push(now);
     history.lat[0].push(ingestLatency ? ingestLatency.p50 : null);
     history.lat[1].push(ingestLatency ? ingestLatency.p95 : null);
     history.lat[2].push(ingestLatency ? ingestLatency.p99 : null);
-    history.lat[3].push(confirm ? Number(confirm[2]) : null);
-    history.lat[4].push(confirm ? Number(confirm[3]) : null);
+    history.lat[3].push(confirmLatency ? Number(confirmLatency.p95_ms) : null);
+    history.lat[4].push(confirmLatency ? Number(confirmLatency.p99_ms) : null);
     if (history.t.length > HISTORY) {
       history.t.shift();
       history.lag.shift();
@@ -1556,11 +1579,11 @@
     $("track-result").innerHTML = `<h3>Order <span class="id">${esc(o.order_id)}</span></h3><p>${esc(money(o.total, o.currency))} · ${o.items.length} item${o.items.length === 1 ? "" : "s"} · placed ${esc(when(o.placed_at))}</p><ol class="steps${cancelled ? " cancelled" : ""}" data-status="${esc(o.status)}">` + STEPS.map((s, i) => {
       const done = reached.has(s) || !cancelled && i <= index;
       return `<li class="${done ? "done" : ""}${s === o.status ? " current" : ""}"><b>${esc(s)}</b><span>${esc(when(reached.get(s)))}</span></li>`;
-    }).join("") + "</ol>" + (cancelled ? `<p class="bad">Cancelled${o.cancel_reason ? ": " + esc(String(o.cancel_reason).replace(/_/g, " ")) : ""}${o.refunded ? " — refunded" : ""}.</p>` : `<p>${eta && eta.actual ? "Delivered" : "Estimated delivery"}: <b id="track-eta">${esc(day(eta && eta.date))}</b></p>`);
+    }).join("") + "</ol>" + (cancelled ? `<p class="bad">Cancelled${o.cancel_reason ? ": " + esc(words(o.cancel_reason)) : ""}${o.refunded ? " — refunded" : ""}.</p>` : `<p>${eta && eta.actual ? "Delivered" : "Estimated delivery"}: <b id="track-eta">${esc(day(eta && eta.date))}</b></p>`);
     $("track-status").textContent = o.status;
   }
   function stop() {
-    if (follow2) follow2.close();
+    if (follow2) follow2();
     follow2 = null;
   }
   async function open2(kind, key) {
@@ -1580,16 +1603,20 @@
     };
     await refresh();
     if (!following || following.key !== key) return;
-    const query2 = kind === "order" && apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-    follow2 = new EventSource(`${path}/stream${query2}`);
     const again = () => {
       if (following && following.key === key) refresh();
     };
-    for (const name of ["status", "status_changed", "refund_issued"]) follow2.addEventListener(name, again);
-    follow2.onmessage = again;
-    follow2.onerror = () => {
-      $("track-live").textContent = "reconnecting…";
+    const shown2 = (state2) => {
+      $("track-live").textContent = state2 === "live" ? "following live" : "reconnecting…";
     };
+    if (kind === "order") {
+      follow2 = followOrder(key, again, shown2);
+    } else {
+      const source = new EventSource(`${path}/stream`);
+      source.addEventListener("status", again);
+      source.onerror = () => shown2("reconnecting");
+      follow2 = () => source.close();
+    }
   }
   async function customerOrders(customer) {
     stop();

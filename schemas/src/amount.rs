@@ -16,6 +16,10 @@ use crate::money::{MONEY_PRECISION, MONEY_SCALE};
 
 const SCALE: u32 = MONEY_SCALE.unsigned_abs() as u32;
 const PER_UNIT: i128 = 10_i128.pow(SCALE);
+/// The largest amount read from text, in major units: what fits in the
+/// parser's `i64` of minor units at the lake's scale (≈ 9.2 × 10^14), one
+/// less so that its fraction cannot overflow either.
+const MAX_SUM_MAJOR: i64 = i64::MAX / 10_i64.pow(SCALE) - 1;
 
 /// Money at the lake's scale: `Amount(12_3450)` is 12.345.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,21 +36,9 @@ impl Amount {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
-        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.is_empty() || !all_digits(int_part) || !all_digits(frac_part) || int_part.len() > 30 {
-            return Err(MoneyError::NotADecimal);
-        }
-        let frac = frac_part.trim_end_matches('0');
-        if frac.len() > SCALE as usize {
-            return Err(MoneyError::TooPrecise { max_decimals: SCALE as u8 });
-        }
-        let major: i128 = int_part.parse().map_err(|_| MoneyError::NotADecimal)?;
-        let mut minor: i128 = 0;
-        for position in 0..SCALE as usize {
-            minor = minor * 10 + frac.as_bytes().get(position).map_or(0, |b| i128::from(b - b'0'));
-        }
-        let value = major * PER_UNIT + minor;
+        // The one decimal parser (`money::parse_decimal`), at the lake's
+        // scale and up to the largest sum its integers hold.
+        let value = i128::from(parse_decimal(digits, SCALE as u8, MAX_SUM_MAJOR)?.0);
         Ok(Amount(if negative { -value } else { value }))
     }
 

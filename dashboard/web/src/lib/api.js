@@ -13,6 +13,16 @@ export function setApiKey(key) {
   else sessionStorage.removeItem(KEY_STORE);
 }
 
+/**
+ * `path` with the key in its query, for what cannot send a header (a
+ * WebSocket, an EventSource).
+ * @param {string} path
+ */
+export function withToken(path) {
+  const key = apiKey();
+  return key ? `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(key)}` : path;
+}
+
 /** @param {Record<string,string>} [extra] */
 export function headers(extra = {}) {
   const key = apiKey();
@@ -87,20 +97,14 @@ export async function download(path, fallbackName) {
   const disposition = response.headers.get("content-disposition") || "";
   const named = /filename="?([^";]+)"?/.exec(disposition);
   const blob = await response.blob();
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = named ? named[1] : fallbackName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  return { bytes: blob.size, name: a.download };
+  const name = named ? named[1] : fallbackName;
+  saveBlob(name, blob);
+  return { bytes: blob.size, name };
 }
 
-/** Saves text the page made itself (a CSV of what it shows). @param {string} name @param {string} text */
-export function saveText(name, text) {
-  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+/** Hands `blob` to the browser as a file named `name`. @param {string} name @param {Blob} blob */
+function saveBlob(name, blob) {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
   a.download = name;
@@ -109,6 +113,9 @@ export function saveText(name, text) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** Saves text the page made itself (a CSV of what it shows). @param {string} name @param {string} text */
+export const saveText = (name, text) => saveBlob(name, new Blob([text], { type: "text/csv" }));
 
 /** One CSV line, quoted where needed. @param {unknown[]} cells */
 export const csvLine = (cells) =>

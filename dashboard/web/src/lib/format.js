@@ -43,6 +43,9 @@ export const int = (v) => (v !== null && v !== undefined && Number.isFinite(Numb
 /** A share (0..1) as a percentage. @param {number|null|undefined} v */
 export const pct = (v) => (v === null || v === undefined || !Number.isFinite(Number(v)) ? "–" : (Number(v) * 100).toFixed(1) + "%");
 
+/** A code such as `out_of_stock` in words. @param {unknown} v */
+export const words = (v) => String(v ?? "").replace(/_/g, " ");
+
 /** @param {string|null|undefined} t */
 export const when = (t) => (t ? new Date(t).toLocaleString() : "");
 

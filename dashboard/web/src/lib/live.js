@@ -3,7 +3,7 @@
 // snapshot shared with whichever pages listen. A browser cannot put a
 // header on a WebSocket, so the key rides in the query.
 import { $ } from "./format.js";
-import { apiKey } from "./api.js";
+import { withToken } from "./api.js";
 
 /** @type {any} */
 export let latest = null;
@@ -21,9 +21,11 @@ export function listen(f) {
 /** @param {(snapshot: any) => void} f */
 export const unlisten = (f) => listeners.delete(f);
 
+/** A WebSocket to `path` on this server, with the key. @param {string} path */
+const socketTo = (path) => new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + withToken(path));
+
 function open() {
-  const query = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/dashboard/ws" + query);
+  const ws = socketTo("/api/dashboard/ws");
   socket = ws;
   ws.onopen = () => { $("ws-state").textContent = "live"; $("ws-state").classList.add("up"); };
   ws.onclose = () => {
@@ -43,4 +45,30 @@ export function connect(on) {
   wanted = on;
   if (socket) socket.close();
   else if (on) open();
+}
+
+/**
+ * Calls `onEvent` for every event of one order (status changes, refunds,
+ * refusals) from the processor's feed, `onState` with "live" or
+ * "reconnecting"; reconnects until the returned function is called.
+ * @param {string} orderId
+ * @param {() => void} onEvent
+ * @param {(state: string) => void} [onState]
+ */
+export function followOrder(orderId, onEvent, onState = () => {}) {
+  let stopped = false;
+  /** @type {WebSocket|null} */
+  let ws = null;
+  const connect = () => {
+    ws = socketTo(`/api/ws/orders?order_id=${encodeURIComponent(orderId)}`);
+    ws.onopen = () => onState("live");
+    ws.onmessage = () => onEvent();
+    ws.onclose = () => {
+      if (stopped) return;
+      onState("reconnecting");
+      setTimeout(() => { if (!stopped) connect(); }, 1000);
+    };
+  };
+  connect();
+  return () => { stopped = true; if (ws) ws.close(); };
 }

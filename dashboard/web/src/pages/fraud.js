@@ -2,7 +2,7 @@
 // Fraud review: the queue (highest risk first), an order opened beside the
 // customer's usual orders with its risk breakdown, approve or reject (with
 // a confirmation), the review log and what became of reviewed orders.
-import { $, esc, int, money, pct, when } from "../lib/format.js";
+import { $, esc, int, money, pct, when, words } from "../lib/format.js";
 import { api } from "../lib/api.js";
 import { lineChart } from "../lib/chart.js";
 import { Table } from "../lib/table.js";
@@ -73,7 +73,7 @@ async function outcomes(reviews) {
     const cell = $("fraud-audit").querySelector(`tr[data-order="${CSS.escape(r.order_id)}"] .outcome`);
     try {
       const o = await api(`/api/orders/${encodeURIComponent(r.order_id)}`);
-      if (cell) cell.innerHTML = `<span class="status ${esc(o.status)}">${esc(o.status)}</span>${o.cancel_reason ? ` (${esc(String(o.cancel_reason).replace(/_/g, " "))})` : ""}`;
+      if (cell) cell.innerHTML = `<span class="status ${esc(o.status)}">${esc(o.status)}</span>${o.cancel_reason ? ` (${esc(words(o.cancel_reason))})` : ""}`;
     } catch { if (cell) cell.textContent = "–"; }
   }));
 }

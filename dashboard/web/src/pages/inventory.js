@@ -6,20 +6,13 @@ import { $, esc, int, money } from "../lib/format.js";
 import { api, csvLine, saveText } from "../lib/api.js";
 import { Table } from "../lib/table.js";
 import { showState, toast } from "../lib/toast.js";
-import { productNames } from "../lib/products.js";
+import { allProducts } from "../lib/products.js";
 
 /** @type {Table|null} */
 let table = null;
 /** @type {any[]} */
 let all = [];
 
-/** Every product: the first page says how many there are, the rest are asked side by side. */
-async function fetchAll() {
-  const first = await api("/api/products?page_size=500&page=1");
-  const pages = Math.min(100, Math.ceil(first.total / 500));
-  const rest = await Promise.all(Array.from({ length: Math.max(0, pages - 1) }, (_, i) => api(`/api/products?page_size=500&page=${i + 2}`)));
-  return [first, ...rest].flatMap((r) => r.products);
-}
 
 function stockTable() {
   if (table) return table;
@@ -53,7 +46,7 @@ function filter() {
 
 async function load() {
   try {
-    all = await fetchAll();
+    all = await allProducts(true);
     showState($("inventory-state"), null);
     filter();
   } catch (e) {
@@ -140,7 +133,6 @@ async function importCsv(file) {
   }
   showState($("inventory-state"), failed.length ? `${done} set, ${failed.length} failed: ${failed.slice(0, 5).join("; ")}` : null);
   toast(`stock import: ${done} products set`);
-  productNames(true);
   load();
 }
 

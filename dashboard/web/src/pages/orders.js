@@ -2,10 +2,10 @@
 // Orders: search with keyset pages in a virtualised table, new matching
 // orders arriving live, bulk actions only where the state machine allows,
 // and a side panel that follows its order.
-import { $, esc, money, when } from "../lib/format.js";
-import { api, apiKey, download } from "../lib/api.js";
+import { $, esc, money, when, words } from "../lib/format.js";
+import { api, download } from "../lib/api.js";
 import { allows, loadContract, statuses } from "../lib/contract.js";
-import { listen, unlisten } from "../lib/live.js";
+import { followOrder, listen, unlisten } from "../lib/live.js";
 import { showState, toast } from "../lib/toast.js";
 import { productNames } from "../lib/products.js";
 
@@ -19,8 +19,10 @@ const state = {
   seq: 0,
   /** @type {Set<string>} */ fresh: new Set(),
   /** @type {any[]} */ waiting: [],
+  /** New orders shown highlighted, until the highlight fades. */
+  newCount: 0,
 };
-/** @type {EventSource|null} */
+/** Stops following the open order. @type {(() => void)|null} */
 let follow = null;
 let openId = "";
 
@@ -148,15 +150,13 @@ async function openOrder(id) {
   const panel = $("order-panel");
   panel.hidden = false;
   $("order-panel-body").innerHTML = '<p class="muted">loading…</p>';
-  if (follow) follow.close();
+  if (follow) follow();
   await drawPanel(id);
-  // Follows the order: every status event redraws the panel and its row.
-  const token = apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-  follow = new EventSource(`/api/orders/${encodeURIComponent(id)}/stream${token}`);
-  const redraw = () => { if (openId === id) drawPanel(id); };
-  for (const kind of ["status", "status_changed", "refund_issued", "message"]) follow.addEventListener(kind, redraw);
-  follow.onmessage = redraw;
-  follow.onerror = () => { $("panel-live").textContent = "live updates paused (reconnecting)"; };
+  // Follows the order: every event of it redraws the panel and its row.
+  follow = followOrder(id, () => { if (openId === id) drawPanel(id); }, (state) => {
+    const live = $("panel-live");
+    if (live) live.textContent = state === "live" ? "live" : "live updates paused (reconnecting)";
+  });
   render();
 }
 
@@ -170,7 +170,7 @@ async function drawPanel(id) {
     const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
     const actions = Object.keys(labels).filter((a) => allows(a, o.status))
       .map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
-    const reason = o.cancel_reason ? ` <span class="bad">(${esc(String(o.cancel_reason).replace(/_/g, " "))})</span>` : "";
+    const reason = o.cancel_reason ? ` <span class="bad">(${esc(words(o.cancel_reason))})</span>` : "";
     $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3>` +
       `<p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p>` +
       `<p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} ${o.refunded ? "· refunded" : ""}</p>` +
@@ -212,18 +212,17 @@ function showNew() {
   state.rows.unshift(...state.waiting);
   const n = state.waiting.length;
   state.waiting = [];
-  state.newCount = (state.newCount || 0) + n;
+  state.newCount += n;
   badge();
   render();
   setTimeout(() => { state.fresh.clear(); state.newCount = 0; badge(); render(); }, 8000);
 }
 
 function badge() {
-  const waiting = state.waiting.length, added = state.newCount || 0;
+  const waiting = state.waiting.length, added = state.newCount;
   $("orders-new").hidden = !waiting && !added;
   $("orders-new").textContent = waiting ? `${waiting} new — show` : `${added} new`;
 }
-/** @type {any} */ (state).newCount = 0;
 
 async function exportCsv() {
   const params = query();
@@ -272,7 +271,7 @@ export const orders = {
   },
   leave() {
     unlisten(arriving);
-    if (follow) follow.close();
+    if (follow) follow();
     follow = null;
   },
   init() {
@@ -308,7 +307,7 @@ export const orders = {
       render(); updateBulk();
     });
     $("orders-new").addEventListener("click", () => { $("orders-viewport").scrollTop = 0; showNew(); });
-    $("panel-close").addEventListener("click", () => { $("order-panel").hidden = true; openId = ""; if (follow) follow.close(); render(); });
+    $("panel-close").addEventListener("click", () => { $("order-panel").hidden = true; openId = ""; if (follow) follow(); follow = null; render(); });
     $("order-panel-body").addEventListener("click", async (/** @type {Event} */ e) => {
       const button = /** @type {HTMLButtonElement} */ (e.target);
       if (!button.dataset.action) return;

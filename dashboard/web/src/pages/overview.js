@@ -1,7 +1,7 @@
 // @ts-check
 // Overview: today's sales (net beside gross), payment success, and the
 // live rates and newest orders.
-import { $, esc, int, money, pct, when } from "../lib/format.js";
+import { $, esc, int, money, pct, when, words } from "../lib/format.js";
 import { api } from "../lib/api.js";
 import { lineChart } from "../lib/chart.js";
 import { listen, unlisten } from "../lib/live.js";
@@ -36,7 +36,7 @@ async function loadSummary() {
     $("kpi-aov").textContent = s.average_order === null ? "–" : money(s.average_order, c);
     $("kpi-success").textContent = pct(s.payment_success_rate);
     $("kpi-success-note").textContent = `${int(s.payments_approved)} approved, ${int(s.payments_declined)} declined`;
-    const cancelled = Object.entries(s.cancelled || {}).map(([why, n]) => `${why.replace(/_/g, " ")} ${int(n)}`).join(", ");
+    const cancelled = Object.entries(s.cancelled || {}).map(([why, n]) => `${words(why)} ${int(n)}`).join(", ");
     $("kpi-cancelled").textContent = cancelled || "none";
     $("overview-date").textContent = `${s.date} (UTC), ${c}`;
   } catch (e) {

@@ -43,21 +43,20 @@ function clear() {
 }
 
 async function load() {
-  const form = new FormData(/** @type {HTMLFormElement} */ ($("sales-form")));
+  const f = /** @type {HTMLFormElement} */ ($("sales-form"));
+  if (!f.from.value && !f.to.value) {
+    f.from.value = localInput(new Date(Date.now() - 86400000));
+    f.to.value = localInput(new Date());
+  }
+  const form = new FormData(f);
   const params = new URLSearchParams({ window: String(form.get("window")), currency: String(form.get("currency") || "USD") });
   if (form.get("from")) params.set("from", isoFromLocal(String(form.get("from"))));
   if (form.get("to")) params.set("to", isoFromLocal(String(form.get("to"))));
   showState($("sales-state"), "loading…", "muted");
-  // The three answers are independent: asked side by side.
+  // The three answers are independent: asked side by side, over the range
+  // the form shows (the last 24 hours until one is chosen).
   const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
-  if (params.get("from")) range.set("from", params.get("from"));
-  if (params.get("to")) range.set("to", params.get("to"));
-  if (!params.get("from") && !params.get("to")) {
-    // The revenue's default span for this window, so all three cover the same days.
-    const span = { "1m": 3600e3, "1h": 86400e3, "1d": 30 * 86400e3, "1w": 91 * 86400e3, "1mo": 91 * 86400e3 }[params.get("window")] || 86400e3;
-    range.set("from", new Date(Date.now() - span).toISOString());
-    range.set("to", new Date().toISOString());
-  }
+  for (const bound of ["from", "to"]) if (params.get(bound)) range.set(bound, params.get(bound));
   try {
     const [r, top, heat] = await Promise.all([
       api("/api/dashboard/revenue?" + params),

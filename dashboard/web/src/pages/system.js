@@ -16,6 +16,8 @@ const charts = { throughput: null, latency: null, lag: null };
 const history = { /** @type {number[]} */ t: [], /** @type {(number|null)[][]} */ lat: [[], [], [], [], []], /** @type {number[]} */ lag: [] };
 /** @type {any[]|null} */
 let lastMetrics = null;
+/** The live feed's latest confirm latency, for the latency history. @type {any} */
+let confirmLatency = null;
 let timer = 0;
 
 /** @param {any} snapshot */
@@ -23,6 +25,7 @@ function drawLive(snapshot) {
   $("sys-orders").textContent = Number(snapshot.orders_per_s).toFixed(1);
   $("sys-events").textContent = Number(snapshot.events_per_s).toFixed(1);
   const l = snapshot.confirm_latency;
+  confirmLatency = l;
   $("sys-latency").textContent = l ? `${l.p50_ms} / ${l.p95_ms} / ${l.p99_ms} ms` : "–";
   if (charts.throughput) {
     const rows = snapshot.per_second || [];
@@ -82,13 +85,12 @@ async function poll() {
     ingestLatency = latency(lastMetrics, samples, "/api/orders");
   }
   if (samples) lastMetrics = samples;
-  const confirm = $("sys-latency").textContent.match(/(\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?) \/ (\d+(?:\.\d+)?)/);
   history.t.push(now);
   history.lat[0].push(ingestLatency ? ingestLatency.p50 : null);
   history.lat[1].push(ingestLatency ? ingestLatency.p95 : null);
   history.lat[2].push(ingestLatency ? ingestLatency.p99 : null);
-  history.lat[3].push(confirm ? Number(confirm[2]) : null);
-  history.lat[4].push(confirm ? Number(confirm[3]) : null);
+  history.lat[3].push(confirmLatency ? Number(confirmLatency.p95_ms) : null);
+  history.lat[4].push(confirmLatency ? Number(confirmLatency.p99_ms) : null);
   if (history.t.length > HISTORY) { history.t.shift(); history.lag.shift(); history.lat.forEach((s) => s.shift()); }
   if (charts.latency) charts.latency.setData([history.t, ...history.lat]);
   if (charts.lag) charts.lag.setData([history.t, history.lag]);

@@ -4,8 +4,9 @@
 // estimated delivery date. Opened by a tracking link (`#track/t1.…`,
 // no key needed: the link is the credential) or, for an admin, by order id
 // or by customer.
-import { $, day, esc, money, when } from "../lib/format.js";
-import { api, apiKey } from "../lib/api.js";
+import { $, day, esc, money, when, words } from "../lib/format.js";
+import { api } from "../lib/api.js";
+import { followOrder } from "../lib/live.js";
 import { showState } from "../lib/toast.js";
 
 const STEPS = ["pending", "confirmed", "processing", "shipped", "delivered"];
@@ -14,7 +15,7 @@ const STEPS = ["pending", "confirmed", "processing", "shipped", "delivered"];
 const DAYS_AFTER_SHIPPING = 2;
 const DAYS_AFTER_PLACING = 5;
 
-/** @type {EventSource|null} */
+/** Stops following the order shown. @type {(() => void)|null} */
 let follow = null;
 /** @type {{kind: "token"|"order", key: string}|null} */
 let following = null;
@@ -47,13 +48,13 @@ function draw(o) {
       return `<li class="${done ? "done" : ""}${s === o.status ? " current" : ""}"><b>${esc(s)}</b><span>${esc(when(reached.get(s)))}</span></li>`;
     }).join("") + "</ol>" +
     (cancelled
-      ? `<p class="bad">Cancelled${o.cancel_reason ? ": " + esc(String(o.cancel_reason).replace(/_/g, " ")) : ""}${o.refunded ? " — refunded" : ""}.</p>`
+      ? `<p class="bad">Cancelled${o.cancel_reason ? ": " + esc(words(o.cancel_reason)) : ""}${o.refunded ? " — refunded" : ""}.</p>`
       : `<p>${eta && eta.actual ? "Delivered" : "Estimated delivery"}: <b id="track-eta">${esc(day(eta && eta.date))}</b></p>`);
   $("track-status").textContent = o.status;
 }
 
 function stop() {
-  if (follow) follow.close();
+  if (follow) follow();
   follow = null;
 }
 
@@ -75,12 +76,18 @@ async function open(kind, key) {
   };
   await refresh();
   if (!following || following.key !== key) return;
-  const query = kind === "order" && apiKey() ? "?access_token=" + encodeURIComponent(apiKey()) : "";
-  follow = new EventSource(`${path}/stream${query}`);
   const again = () => { if (following && following.key === key) refresh(); };
-  for (const name of ["status", "status_changed", "refund_issued"]) follow.addEventListener(name, again);
-  follow.onmessage = again;
-  follow.onerror = () => { $("track-live").textContent = "reconnecting…"; };
+  const shown = (/** @type {string} */ state) => { $("track-live").textContent = state === "live" ? "following live" : "reconnecting…"; };
+  if (kind === "order") {
+    // An admin follows the order's own events.
+    follow = followOrder(key, again, shown);
+  } else {
+    // A customer's link: the link's stream says each new status.
+    const source = new EventSource(`${path}/stream`);
+    source.addEventListener("status", again);
+    source.onerror = () => shown("reconnecting");
+    follow = () => source.close();
+  }
 }
 
 /** A customer's orders (admins), each opening its timeline. @param {string} customer */
