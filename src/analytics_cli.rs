@@ -48,6 +48,10 @@ pub struct AnalyticsOptions {
     /// day closes (and at start when the latest closed day's run is missing).
     #[arg(long, env = "ORDERSTREAM_DAILY_FORECAST", default_value_t = true, action = clap::ArgAction::Set)]
     pub daily_forecast: bool,
+    /// Rebuild the bought-together model and the customer tables this
+    /// often, in minutes (at start, then every interval); 0 turns it off.
+    #[arg(long, env = "ORDERSTREAM_CUSTOMERS_EVERY_MINS", default_value_t = 60)]
+    pub customers_every_mins: u64,
 }
 
 impl AnalyticsOptions {
@@ -102,6 +106,10 @@ pub async fn start_live(
     if options.daily_forecast {
         let source = live_stock_source(js.clone());
         tokio::spawn(forecast::schedule::run_daily(store.clone(), source, stop.clone()));
+    }
+    if options.customers_every_mins > 0 {
+        let every = Duration::from_secs(options.customers_every_mins * 60);
+        tokio::spawn(customers::schedule::run_every(store.clone(), every, stop.clone()));
     }
     Ok(tokio::spawn(analytics::live::run(js, store, specs, settings, stop)))
 }

@@ -67,6 +67,9 @@ pub enum Command {
     Sql(crate::analytics_cli::SqlArgs),
     /// Demand forecasts per product, category and total (`demand_forecast`).
     Forecast(crate::forecast_cli::ForecastArgs),
+    /// The bought-together model and the customer tables (segments,
+    /// cohorts, new vs returning) of a lake.
+    Customers(crate::customers_cli::CustomersArgs),
     /// Fit the fraud model on labelled orders, or judge one against labels.
     Fraud {
         #[command(subcommand)]
@@ -98,6 +101,9 @@ pub enum BenchCommand {
     /// Demand forecasts scored on held-out days (docs/benchmarks.md,
     /// bench/forecast/ compares them with statsforecast).
     Forecast(crate::forecast_cli::BenchForecastArgs),
+    /// Recommendations' leave-one-out hit rate on a time split, against
+    /// the popularity baseline.
+    Recommendations(crate::customers_cli::BenchRecommendationsArgs),
 }
 
 #[derive(Subcommand, Debug)]

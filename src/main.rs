@@ -2,6 +2,7 @@
 
 mod analytics_cli;
 mod cli;
+mod customers_cli;
 mod dashboard_cli;
 mod forecast_cli;
 mod fraud_cli;
@@ -50,9 +51,11 @@ async fn main() -> Result<()> {
         Command::Seed(args) => analytics_cli::seed(args).await,
         Command::Sql(args) => analytics_cli::sql(args).await,
         Command::Forecast(args) => forecast_cli::forecast(args).await,
+        Command::Customers(args) => customers_cli::customers(args).await,
         Command::Fraud { command } => fraud_cli::run(command).await,
         Command::Bench { command: cli::BenchCommand::Window(args) } => analytics_cli::bench_window(args).await,
         Command::Bench { command: cli::BenchCommand::Forecast(args) } => forecast_cli::bench(args).await,
+        Command::Bench { command: cli::BenchCommand::Recommendations(args) } => customers_cli::bench(args).await,
         Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,
     }
 }

@@ -167,7 +167,8 @@ pub async fn register_tables(ctx: &SessionContext, store: &DataStore) -> Result<
             .iter()
             .find(|t| t.name() == name)
             .map(|t| t.schema())
-            .or_else(|| schemas::forecast::declared_schema(&name));
+            .or_else(|| schemas::forecast::declared_schema(&name))
+            .or_else(|| schemas::customers::declared_schema(&name));
         let config = match declared {
             Some(schema) => config.with_schema(schema),
             None => config.infer_schema(&ctx.state()).await?,

@@ -186,6 +186,26 @@ pub fn products(config: &SeedConfig) -> Vec<SeedProduct> {
         .collect()
 }
 
+/// How often a further line of an honest basket is a companion of its
+/// first product.
+pub const COMPANION_SHARE: f64 = 0.6;
+
+/// What goes with catalog product `i` (of `n`) in a seeded basket: two
+/// more of its own category (a same-category bundle) and two from its
+/// paired category (accessories: Electronics with Computers, Phones with
+/// Audio, ... — categories `2k` and `2k + 1`). Product `i` is in category
+/// `i % 50`, so its category's products are `i % 50 + 50 j`.
+pub fn companions(i: usize, n: usize) -> [usize; 4] {
+    let categories = CATEGORIES.len();
+    let category = i % categories;
+    let paired = if (category ^ 1) < categories && (category ^ 1) < n { category ^ 1 } else { category };
+    // Products of a category `c`: c, c + 50, ... below n.
+    let members = |c: usize| n.saturating_sub(c).div_ceil(categories).max(1);
+    let nth = |c: usize, k: usize| (c + categories * (k % members(c))).min(n.saturating_sub(1));
+    let g = i / categories;
+    [nth(category, g + 1), nth(category, g + 5), nth(paired, g), nth(paired, g + 3)]
+}
+
 fn unreachable_distribution() -> LogNormal<f64> {
     // The parameters above are constants that LogNormal accepts.
     LogNormal::new(0.0, 1.0).unwrap_or_else(|_| std::process::abort())
@@ -300,19 +320,36 @@ impl DayGen<'_> {
         ((u * u * u) * n as f64) as usize % n.max(1)
     }
 
+    /// An order's lines. An honest basket has structure: after the first
+    /// product, each further line is one of its [`companions`] with
+    /// probability [`COMPANION_SHARE`], otherwise another popular product.
+    /// Fraud's pricey picks (`expensive`) have none.
     fn items(&mut self, count: usize, expensive: bool) -> Vec<OrderItem> {
-        (0..count)
-            .map(|_| {
-                let mut p = self.skewed(self.catalog.len());
-                if expensive {
-                    // The priciest of a few picks.
-                    for _ in 0..4 {
-                        let q = self.rng.random_range(0..self.catalog.len());
-                        if self.catalog[q].product.unit_price > self.catalog[p].product.unit_price {
-                            p = q;
-                        }
+        let mut picked: Vec<usize> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut p = self.skewed(self.catalog.len());
+            if expensive {
+                // The priciest of a few picks.
+                for _ in 0..4 {
+                    let q = self.rng.random_range(0..self.catalog.len());
+                    if self.catalog[q].product.unit_price > self.catalog[p].product.unit_price {
+                        p = q;
                     }
                 }
+            } else if let Some(&anchor) = picked.first()
+                && self.rng.random::<f64>() < COMPANION_SHARE
+            {
+                let with = companions(anchor, self.catalog.len());
+                let q = with[self.rng.random_range(0..with.len())];
+                if !picked.contains(&q) {
+                    p = q;
+                }
+            }
+            picked.push(p);
+        }
+        picked
+            .into_iter()
+            .map(|p| {
                 let product = &self.catalog[p].product;
                 let quantity = if self.rng.random::<f64>() < 0.85 { 1 } else { self.rng.random_range(2..4) };
                 OrderItem { product_id: product.product_id.clone(), quantity, unit_price: product.unit_price }
@@ -661,6 +698,31 @@ mod tests {
     fn black_friday_is_the_fourth_friday_of_november() {
         assert_eq!(black_friday(2025), NaiveDate::from_ymd_opt(2025, 11, 28).unwrap());
         assert_eq!(black_friday(2026), NaiveDate::from_ymd_opt(2026, 11, 27).unwrap());
+    }
+
+    #[test]
+    fn baskets_hold_companions_of_their_first_product() {
+        let n = 2_000;
+        for i in [0, 1, 49, 50, 777, 1_999] {
+            let with = companions(i, n);
+            assert!(with.iter().all(|&q| q < n && q != i), "{i}: {with:?}");
+            assert_eq!(with[0] % 50, i % 50, "a bundle is of the product's category");
+            assert_eq!(with[2] % 50, (i % 50) ^ 1, "an accessory is of the paired category");
+        }
+        let config = config();
+        let catalog = products(&config);
+        let day = generate_day(&config, &catalog, 3, 2_000);
+        let index = |id: &str| id.trim_start_matches("p-").parse::<usize>().unwrap();
+        let (mut pairs, mut with_companion) = (0, 0);
+        for o in day.orders.iter().filter(|o| o.fraud.is_none() && o.order.items.len() >= 2) {
+            let first = index(&o.order.items[0].product_id);
+            for item in &o.order.items[1..] {
+                pairs += 1;
+                with_companion += usize::from(companions(first, catalog.len()).contains(&index(&item.product_id)));
+            }
+        }
+        let share = with_companion as f64 / pairs as f64;
+        assert!(pairs > 500 && (0.5..0.7).contains(&share), "{with_companion} of {pairs} lines are companions");
     }
 
     #[test]

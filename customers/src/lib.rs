@@ -1,9 +1,24 @@
 //! Customer analytics and recommendations over the lake, beside (not in)
 //! the streaming engine: it reads the Parquet tables the analytics job
-//! writes. This first part is the item-to-item "bought together" model
-//! ([`affinity`]).
+//! writes and writes the `schemas::customers` tables.
+//!
+//! - [`affinity`]: the item-to-item "bought together" model (support,
+//!   confidence, lift, cosine), counted a day at a time in memory.
+//! - [`segments`]: segments and lifetime value, cohorts, new vs returning.
+//! - [`run`]: one run over a lake; [`schedule`]: runs inside `up`.
+//! - [`table`]: the tables' files.
+//! - [`recommend`]: answering from the model (item and personalized);
+//!   [`evaluate`]: its hit rate on a time split against popularity.
 
 pub mod affinity;
+pub mod evaluate;
+pub mod recommend;
+pub mod run;
+pub mod schedule;
+pub mod segments;
+pub mod table;
+
+pub use run::{CustomersOptions, CustomersReport, build};
 
 use thiserror::Error;
 
@@ -12,7 +27,11 @@ pub enum CustomersError {
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
     Analytics(#[from] analytics::AnalyticsError),
     #[error("the {0} columns are not what the model reads")]
     Shape(&'static str),
+    #[error("a worker task failed: {0}")]
+    Worker(String),
 }

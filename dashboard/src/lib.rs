@@ -18,6 +18,8 @@ pub mod assets;
 pub mod bloom_index;
 pub mod bulk;
 pub mod coverage_cache;
+pub mod customer_figures;
+pub mod customers_api;
 pub mod export;
 pub mod forecast_api;
 pub mod fraud_api;
@@ -25,6 +27,7 @@ pub mod inventory_api;
 pub mod lake;
 pub mod live;
 pub mod openapi;
+pub mod operations_api;
 pub mod params;
 pub mod rollups;
 pub mod sales;
@@ -178,6 +181,8 @@ pub struct Dashboard {
     pub blooms: Arc<bloom_index::BloomIndex>,
     pub statuses: Arc<status_index::StatusIndex>,
     pub plan_inputs: Arc<inventory_api::PlanInputsCache>,
+    pub customers: Arc<customers_api::CustomersCache>,
+    pub operations: Arc<operations_api::OperationsCache>,
 }
 
 impl Dashboard {
@@ -199,6 +204,8 @@ impl Dashboard {
             blooms: Arc::default(),
             statuses: Arc::default(),
             plan_inputs: Arc::default(),
+            customers: Arc::default(),
+            operations: Arc::default(),
         }
     }
 }
@@ -231,6 +238,13 @@ pub fn routes(state: Dashboard) -> Router {
         .route("/api/dashboard/ws", get(live::websocket))
         .route("/api/analytics/demand-forecast", get(forecast_api::demand_forecast))
         .route("/api/analytics/inventory", get(inventory_api::inventory))
+        .route("/api/analytics/operations", get(operations_api::operations))
+        .route("/api/analytics/customers/segments", get(customers_api::segments))
+        .route("/api/analytics/customers/clv", get(customers_api::clv))
+        .route("/api/analytics/customers/cohorts", get(customers_api::cohorts))
+        .route("/api/analytics/customers/new-vs-returning", get(customers_api::new_vs_returning))
+        .route("/api/recommendations", get(customers_api::recommendations))
+        .route("/api/recommendations/personalized", get(customers_api::personalized))
         .merge(admin)
         .with_state(state)
         .merge(assets::routes())

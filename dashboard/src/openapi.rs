@@ -4,11 +4,14 @@
 
 use utoipa::OpenApi;
 
-use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, search, sql_api, views};
+use crate::{
+    bulk, customer_figures, customers_api, export, forecast_api, fraud_api, inventory_api, live, operations_api, sales,
+    search, sql_api, views,
+};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(sales::summary, sales::revenue, sales::top_products, bulk::statuses, bulk::bulk, export::export_csv, export::start, export::status, export::cancel, export::list, export::download, forecast_api::demand_forecast, inventory_api::inventory, fraud_api::fraud_stats, fraud_api::fraud_audit, fraud_api::fraud_context, views::heatmap, views::funnel, views::fraud_queue, views::low_stock, views::health, views::order_detail, search::search, sql_api::tables, sql_api::run, live::websocket),
+    paths(sales::summary, sales::revenue, sales::top_products, bulk::statuses, bulk::bulk, export::export_csv, export::start, export::status, export::cancel, export::list, export::download, forecast_api::demand_forecast, inventory_api::inventory, fraud_api::fraud_stats, fraud_api::fraud_audit, fraud_api::fraud_context, views::heatmap, views::funnel, views::fraud_queue, views::low_stock, views::health, views::order_detail, search::search, sql_api::tables, sql_api::run, live::websocket, customers_api::recommendations, customers_api::personalized, customers_api::segments, customers_api::clv, customers_api::cohorts, customers_api::new_vs_returning, operations_api::operations),
     components(schemas(
         sales::Summary, sales::Revenue, sales::RevenueRow, sales::CategoryTotal, sales::Totals, sales::Comparison,
         sales::Served, sales::TopProducts, sales::TopProduct, export::ExportJob, schemas::Amount, views::Heatmap,
@@ -19,7 +22,13 @@ use crate::{bulk, export, forecast_api, fraud_api, inventory_api, live, sales, s
         fraud_api::FraudContext, fraud_api::ContextOrder, fraud_api::Usual, fraud_api::Place, fraud_api::Ip,
         fraud_api::EarlierFlag, fraud_api::Screening, fraud_api::CustomerHistory, inventory_api::InventoryPage, forecast_api::DemandForecast, forecast_api::ForecastPoint,
         forecast_api::HistoryPoint, forecast_api::BacktestErrors, sql_api::TableList, sql_api::TableInfo, sql_api::ColumnInfo,
+        customers_api::Recommendation, customers_api::Recommendations, customers_api::PersonalizedRecommendations,
+        schemas::customers::RecommendationReason, schemas::customers::Segment, customer_figures::CustomerRow,
+        customer_figures::SegmentSummary, customer_figures::SegmentsAnswer, customer_figures::ClvBucket, customer_figures::Clv,
+        customer_figures::Cohort, customer_figures::Cohorts, customer_figures::DayCustomers, customer_figures::NewVsReturning,
+        operations_api::Operations, operations_api::OperationsDay, operations_api::Stage, operations_api::PaymentMethodFigures,
+        operations_api::OutOfStock,
     )),
-    tags((name = "dashboard"), (name = "analytics"), (name = "sql"), (name = "admin"))
+    tags((name = "dashboard"), (name = "analytics"), (name = "customers"), (name = "sql"), (name = "admin"))
 )]
 pub struct DashboardApi;

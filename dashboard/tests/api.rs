@@ -1157,3 +1157,141 @@ async fn fraud_rates_reasons_audit_and_context_answer_from_the_lake() -> TestRes
     assert_eq!(status, 404);
     Ok(())
 }
+
+/// Rows of `sql` over the served lake, read directly (not through the API).
+async fn lake_rows(s: &Served, sql: &str) -> Vec<Value> {
+    let store = DataStore::open(&s.lake_dir).unwrap();
+    let (ctx, _) = analytics::query::session(&store, &QueryLimits::default()).await.unwrap();
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    dashboard::views::json_rows(&batches).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommendations_and_customer_figures_answer_from_the_customers_run() -> TestResult {
+    let s = serve(8_000, 150, |_| {}, 512).await?;
+    // Before any run: a clear 503, not an empty list.
+    let (status, body) = s.get("/api/recommendations?product_id=p-00000").await?;
+    assert_eq!((status, body["error"].as_str()), (503, Some("model_not_built")), "{body}");
+
+    let store = DataStore::open(&s.lake_dir)?;
+    let report = customers::build(&store, &customers::CustomersOptions::default()).await?;
+    assert_eq!(report.as_of, NaiveDate::parse_from_str(END, "%Y-%m-%d").ok());
+    // The dashboard registers the new tables within seconds.
+    let mut answer = (0, Value::Null);
+    for _ in 0..100 {
+        answer = s.get("/api/recommendations?product_id=p-00000").await?;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, recs) = answer;
+    assert_eq!(status, 200, "{recs}");
+    let list = recs["recommendations"].as_array().unwrap();
+    assert_eq!(list.len(), 10, "{recs}");
+    assert!(list.iter().all(|r| r["product_id"] != "p-00000"), "never the asked product: {recs}");
+    assert!(list.iter().all(|r| r["name"].is_string() && r["category"].is_string()), "named from the catalog: {recs}");
+    // The first pick is the product's best pair in the table.
+    let best = lake_rows(
+        &s,
+        &format!("SELECT other_id, support FROM product_affinity WHERE as_of = '{END}' AND product_id = 'p-00000' AND support >= 3 ORDER BY rank LIMIT 1"),
+    )
+    .await;
+    assert_eq!(list[0]["product_id"], best[0]["other_id"], "{recs}");
+    assert_eq!(list[0]["reason"], "bought_together");
+    assert_eq!(list[0]["support"], best[0]["support"]);
+    // A seeded basket's companions are what the model finds.
+    let companions = analytics::seed::companions(0, 2_000).map(|i| format!("p-{i:05}"));
+    let top4: Vec<&str> = list.iter().take(4).filter_map(|r| r["product_id"].as_str()).collect();
+    assert!(companions.iter().filter(|c| top4.contains(&c.as_str())).count() >= 3, "{top4:?} vs {companions:?}");
+
+    for (query, code, field) in [
+        ("/api/recommendations", 422, "product_id"),
+        ("/api/recommendations?product_id=p-00000&limit=0", 422, "limit"),
+        ("/api/recommendations?product_id=p-00000&limit=ten", 422, "limit"),
+        ("/api/recommendations?product_id=bad%20id!", 422, "product_id"),
+        ("/api/recommendations?product_id=p-99999", 404, "product_id"),
+        ("/api/recommendations/personalized", 422, "customer_id"),
+        ("/api/recommendations/personalized?customer_id=c-nobody", 404, "customer_id"),
+        ("/api/recommendations/personalized?customer_id=c-00000001&limit=101", 422, "limit"),
+        ("/api/analytics/customers/segments?segment=vip", 422, "segment"),
+        ("/api/analytics/customers/segments?limit=0", 422, "limit"),
+        ("/api/analytics/customers/cohorts?months=0", 422, "months"),
+        ("/api/analytics/customers/new-vs-returning?from=2026-11-02&to=2026-11-01", 422, "from"),
+        ("/api/analytics/customers/clv?currency=dollars", 422, "currency"),
+        ("/api/analytics/operations?from=2025-01-01&to=2026-11-21", 422, "from"),
+    ] {
+        let (status, body) = s.get(query).await?;
+        assert_eq!((status, body["field"].as_str()), (code, Some(field)), "{query}: {body}");
+    }
+    let (_, short) = s.get("/api/recommendations?product_id=p-00000&limit=3").await?;
+    assert_eq!(short["recommendations"].as_array().unwrap().len(), 3);
+
+    // Personalized: a regular customer's picks are none of what they bought.
+    let regular = lake_rows(
+        &s,
+        "SELECT customer_id FROM order_items GROUP BY customer_id HAVING count(DISTINCT order_id) >= 3 ORDER BY customer_id LIMIT 1",
+    )
+    .await;
+    let customer = regular[0]["customer_id"].as_str().unwrap();
+    let bought: HashSet<String> =
+        lake_rows(&s, &format!("SELECT DISTINCT product_id FROM order_items WHERE customer_id = '{customer}'"))
+            .await
+            .iter()
+            .map(|r| r["product_id"].as_str().unwrap().to_string())
+            .collect();
+    let (status, mine) = s.get(&format!("/api/recommendations/personalized?customer_id={customer}")).await?;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["bought"].as_u64(), Some(bought.len() as u64));
+    let picks = mine["recommendations"].as_array().unwrap();
+    assert!(!picks.is_empty());
+    assert!(picks.iter().all(|p| !bought.contains(p["product_id"].as_str().unwrap())), "{mine} vs {bought:?}");
+
+    // Segments: every customer in one, the list is the segment's, by value.
+    let (status, seg) = s.get("/api/analytics/customers/segments").await?;
+    assert_eq!(status, 200, "{seg}");
+    let customers_n = lake_rows(&s, &format!("SELECT count(*) AS n FROM customer_segments WHERE as_of = '{END}'"))
+        .await[0]["n"]
+        .as_u64()
+        .unwrap();
+    let summed: u64 = seg["segments"].as_array().unwrap().iter().map(|x| x["customers"].as_u64().unwrap()).sum();
+    assert_eq!((seg["customers"].as_u64(), summed), (Some(customers_n), customers_n));
+    let churn = seg["list"].as_array().unwrap();
+    assert!(!churn.is_empty(), "150 days of history leave customers gone quiet: {seg}");
+    assert!(churn.iter().all(|c| c["segment"] == "churn_risk" && c["days_since_last_order"].as_i64().unwrap() > 90));
+    let values: Vec<f64> = churn.iter().map(|c| money(&c["lifetime_value"])).collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "most valuable first");
+
+    let (_, clv) = s.get("/api/analytics/customers/clv").await?;
+    let in_buckets: u64 = clv["buckets"].as_array().unwrap().iter().map(|b| b["customers"].as_u64().unwrap()).sum();
+    assert_eq!((clv["customers"].as_u64(), in_buckets), (Some(customers_n), customers_n), "{clv}");
+    assert!(clv["p50"].as_f64().unwrap() <= clv["p90"].as_f64().unwrap());
+
+    let (_, cohorts) = s.get("/api/analytics/customers/cohorts?months=6").await?;
+    let cohorts = cohorts["cohorts"].as_array().unwrap();
+    assert_eq!(cohorts.len(), 6);
+    for c in cohorts {
+        assert_eq!(c["active"][0], c["customers"], "month +0 is the whole cohort");
+        assert_eq!(c["retention"][0].as_f64(), Some(1.0));
+    }
+
+    let (_, days) = s.get("/api/analytics/customers/new-vs-returning?from=2020-01-01").await?;
+    assert_eq!(days["new_customers"].as_u64(), Some(customers_n), "each customer is new once: {}", days["from"]);
+
+    // Operations: the orders and payment methods add up to the lake's.
+    let (status, ops) = s.get("/api/analytics/operations?from=2026-11-01&to=2026-11-21").await?;
+    assert_eq!(status, 200, "{ops}");
+    let placed = lake_rows(&s, "SELECT count(*) AS n FROM orders WHERE date BETWEEN '2026-11-01' AND '2026-11-21'")
+        .await[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(ops["orders"].as_u64(), Some(placed));
+    let by_method: u64 = ops["payment_methods"].as_array().unwrap().iter().map(|m| m["orders"].as_u64().unwrap()).sum();
+    assert_eq!(by_method, placed);
+    let stages: Vec<&str> = ops["fulfilment"].as_array().unwrap().iter().filter_map(|x| x["status"].as_str()).collect();
+    assert_eq!(stages, ["confirmed", "shipped", "delivered"], "{ops}");
+    assert!(
+        ops["cancelled"]["out_of_stock"].as_u64().unwrap() > 0 && !ops["out_of_stock"].as_array().unwrap().is_empty()
+    );
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod command;
 pub mod currency;
+pub mod customers;
 pub mod event;
 pub mod forecast;
 pub mod fraud;

@@ -1,0 +1,105 @@
+//! One run: the bought-together model and the customer tables of a lake as
+//! of a day, written as the five `schemas::customers` tables.
+
+use std::time::Instant;
+
+use analytics::query::QueryLimits;
+use analytics::store::DataStore;
+use chrono::NaiveDate;
+use schemas::customers::{
+    CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_MIN_SUPPORT,
+    PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE,
+};
+use schemas::tables::{PARTITION_COLUMN, Table};
+
+use crate::{CustomersError, affinity, segments, table};
+
+#[derive(Clone, Debug)]
+pub struct CustomersOptions {
+    /// The last day of orders read (default: the lake's latest).
+    pub as_of: Option<NaiveDate>,
+    /// Orders holding both products, at least, for a pair to be kept.
+    pub min_support: u64,
+    pub limits: QueryLimits,
+}
+
+impl Default for CustomersOptions {
+    fn default() -> Self {
+        CustomersOptions { as_of: None, min_support: DEFAULT_MIN_SUPPORT, limits: QueryLimits::default() }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CustomersReport {
+    pub as_of: Option<NaiveDate>,
+    /// Orders read by the affinity model.
+    pub orders: u64,
+    pub products: usize,
+    /// Pairs at or above the minimum support (both directions).
+    pub pairs: usize,
+    pub affinity_rows: usize,
+    pub customers: usize,
+    pub cohort_cells: usize,
+    pub days: usize,
+    pub affinity_seconds: f64,
+    pub customers_seconds: f64,
+    pub bytes: usize,
+}
+
+/// The latest day the lake has order lines on.
+pub async fn latest_day(store: &DataStore) -> Result<Option<NaiveDate>, CustomersError> {
+    let prefix = format!("{PARTITION_COLUMN}=");
+    let days = store.list(&store.path(Table::OrderItems.name())).await?;
+    Ok(days
+        .iter()
+        .filter(|m| m.location.as_ref().ends_with(".parquet"))
+        .filter_map(|m| {
+            m.location.parts().find_map(|p| {
+                p.as_ref().strip_prefix(&prefix).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            })
+        })
+        .max())
+}
+
+/// Builds every table from scratch as of `options.as_of`; `None` when the
+/// lake has no orders yet.
+pub async fn build(store: &DataStore, options: &CustomersOptions) -> Result<CustomersReport, CustomersError> {
+    let as_of = match options.as_of {
+        Some(day) => day,
+        None => match latest_day(store).await? {
+            Some(day) => day,
+            None => return Ok(CustomersReport::default()),
+        },
+    };
+    let (ctx, _) = analytics::query::session(store, &options.limits).await?;
+    if !ctx.table_exist(Table::OrderItems.name())? || !ctx.table_exist(Table::Orders.name())? {
+        return Ok(CustomersReport::default());
+    }
+    let mut report = CustomersReport { as_of: Some(as_of), ..CustomersReport::default() };
+
+    let started = Instant::now();
+    let model = affinity::count(&ctx, options.min_support, Some(as_of)).await?;
+    let affinity = table::affinity_batch(&model)?;
+    let popularity = table::popularity_batch(&model)?;
+    report.affinity_seconds = started.elapsed().as_secs_f64();
+    (report.orders, report.products, report.pairs) = (model.orders, model.products.len(), model.pairs.len());
+    report.affinity_rows = affinity.num_rows();
+    drop(model);
+
+    let started = Instant::now();
+    let customers = segments::customer_tables(&ctx, as_of).await?;
+    report.customers_seconds = started.elapsed().as_secs_f64();
+    (report.customers, report.cohort_cells, report.days) =
+        (customers.segments.num_rows(), customers.cohorts.num_rows(), customers.daily.num_rows());
+
+    for (name, batch) in [
+        (PRODUCT_AFFINITY_TABLE, affinity),
+        (PRODUCT_POPULARITY_TABLE, popularity),
+        (CUSTOMER_SEGMENTS_TABLE, customers.segments),
+        (CUSTOMER_COHORTS_TABLE, customers.cohorts),
+        (CUSTOMERS_DAILY_TABLE, customers.daily),
+    ] {
+        report.bytes += table::write(store, name, as_of, batch).await?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,436 @@
+//! Recommendations and customer analytics, answered from the tables
+//! `orderstream customers` writes (`schemas::customers`). Each run's tables
+//! are immutable, so what an answer needs is read once per run (`as_of`)
+//! and kept: the bought-together model with product names, and the
+//! customer figures (segments, CLV, cohorts, new vs returning).
+//!
+//! - `GET /api/recommendations?product_id&limit`
+//! - `GET /api/recommendations/personalized?customer_id&limit`
+//! - `GET /api/analytics/customers/{segments,clv,cohorts,new-vs-returning}`
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use customers::recommend::{Pick, Recommender};
+use schemas::ProductView;
+use schemas::customers::{
+    CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_RECOMMENDATIONS,
+    MAX_RECOMMENDATIONS, PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE, RecommendationReason, Segment,
+};
+use schemas::http::HttpError;
+use serde::{Deserialize, Serialize};
+
+use crate::bloom_index::DateScope;
+use crate::forecast_api::invalid;
+use crate::params::{self, Days, Q};
+use crate::views::{has, typed_rows};
+use crate::{Dashboard, DashboardError};
+
+/// A kept model is read again after this long even when no new run came
+/// (the live catalog's names may have changed).
+pub const KEEP_FOR: Duration = Duration::from_secs(300);
+
+/// One value per run of the customers job, loaded once by whoever asks
+/// first (the others wait for it rather than load it again).
+pub struct PerRun<T> {
+    slot: tokio::sync::Mutex<Option<(NaiveDate, Instant, Arc<T>)>>,
+}
+
+impl<T> Default for PerRun<T> {
+    fn default() -> Self {
+        PerRun { slot: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl<T> PerRun<T> {
+    pub async fn get<F, Fut>(&self, as_of: NaiveDate, load: F) -> Result<Arc<T>, HttpError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, HttpError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((day, at, value)) = slot.as_ref()
+            && *day == as_of
+            && at.elapsed() < KEEP_FOR
+        {
+            return Ok(value.clone());
+        }
+        let value = Arc::new(load().await?);
+        *slot = Some((as_of, Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// What the customer endpoints keep per run.
+#[derive(Default)]
+pub struct CustomersCache {
+    pub model: PerRun<NamedModel>,
+    pub figures: PerRun<crate::customer_figures::Figures>,
+}
+
+/// The latest run that wrote `table`, or a 503 saying none has.
+pub async fn latest_run(state: &Dashboard, table: &str) -> Result<NaiveDate, HttpError> {
+    let runs = customers::table::partitions(state.lake.store(), table).await.map_err(DashboardError::from)?;
+    match runs.last() {
+        Some(day) if has(state, &[table]).await => Ok(*day),
+        _ => Err(HttpError {
+            retry_after_secs: Some(60),
+            ..HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_not_built",
+                format!(
+                    "no {table} yet: `orderstream customers` builds it (`up` and `analytics` run it at start and hourly)"
+                ),
+            )
+        }),
+    }
+}
+
+impl From<customers::CustomersError> for DashboardError {
+    fn from(e: customers::CustomersError) -> Self {
+        match e {
+            customers::CustomersError::DataFusion(e) => DashboardError::DataFusion(e),
+            customers::CustomersError::Analytics(e) => DashboardError::Analytics(e),
+            other => DashboardError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Rows of a model read at most (`AFFINITY_TOP_K` pairs for 1M products).
+const MODEL_ROWS: usize = 50_000_000;
+
+/// The model and what to call its products.
+pub struct NamedModel {
+    pub model: Recommender,
+    /// Product id → (name, category): the live catalog over the lake's
+    /// `products` table.
+    pub names: HashMap<String, (String, String)>,
+}
+
+async fn load_model(state: &Dashboard, as_of: NaiveDate) -> Result<NamedModel, HttpError> {
+    let [popularity, pairs] = Recommender::queries(as_of);
+    let timeout = state.settings.query_timeout;
+    let (popularity, pairs) = tokio::try_join!(
+        state.lake.collect(&popularity, MODEL_ROWS, timeout),
+        state.lake.collect(&pairs, MODEL_ROWS, timeout)
+    )?;
+    if popularity.truncated || pairs.truncated {
+        return Err(DashboardError::Internal(format!("the model has more than {MODEL_ROWS} rows")).into());
+    }
+    let model = Recommender::from_batches(as_of, &popularity.batches, &pairs.batches).map_err(DashboardError::from)?;
+    let mut names = HashMap::new();
+    if has(state, &["products"]).await {
+        #[derive(Deserialize)]
+        struct Named {
+            product_id: String,
+            name: String,
+            category: String,
+        }
+        let sql = "SELECT product_id, name, category FROM products";
+        for p in typed_rows::<Named>(state, sql).await.unwrap_or_default() {
+            names.insert(p.product_id, (p.name, p.category));
+        }
+    }
+    match processor::catalog::product_views(&state.js, state.settings.low_stock_threshold).await {
+        Ok(catalog) => {
+            for ProductView { product_id, name, category, .. } in catalog {
+                names.insert(product_id, (name, category));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the catalog to name recommendations"),
+    }
+    Ok(NamedModel { model, names })
+}
+
+async fn model(state: &Dashboard) -> Result<Arc<NamedModel>, HttpError> {
+    let as_of = latest_run(state, PRODUCT_AFFINITY_TABLE).await?;
+    latest_run(state, PRODUCT_POPULARITY_TABLE).await?;
+    state.customers.model.get(as_of, || load_model(state, as_of)).await
+}
+
+#[derive(Deserialize)]
+pub struct RecommendationsQuery {
+    product_id: Option<String>,
+    customer_id: Option<String>,
+    limit: Option<String>,
+}
+
+fn limit(value: Option<&str>) -> Result<usize, HttpError> {
+    match value {
+        None => Ok(DEFAULT_RECOMMENDATIONS),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_RECOMMENDATIONS).contains(n))
+            .ok_or_else(|| invalid("limit", format!("limit is 1 to {MAX_RECOMMENDATIONS}"))),
+    }
+}
+
+fn required_id(field: &str, value: Option<&str>) -> Result<String, HttpError> {
+    match value {
+        None | Some("") => Err(invalid(field, format!("{field} is required"))),
+        Some(v) => params::id(field, Some(v))
+            .map_err(|e| invalid(field, e.body.message))?
+            .ok_or_else(|| invalid(field, format!("{field} is required"))),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Recommendation {
+    pub product_id: String,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub score: f64,
+    /// Orders holding both (0 when the reason is a bestseller).
+    pub support: u64,
+    pub reason: RecommendationReason,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Recommendations {
+    pub product_id: String,
+    /// The model's run: the last day of orders it counted.
+    pub as_of: Option<NaiveDate>,
+    pub recommendations: Vec<Recommendation>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PersonalizedRecommendations {
+    pub customer_id: String,
+    pub as_of: Option<NaiveDate>,
+    /// The customer's products the picks start from, most recent first.
+    pub based_on: Vec<String>,
+    /// How many products the customer has bought (none is recommended).
+    pub bought: usize,
+    pub recommendations: Vec<Recommendation>,
+}
+
+fn named(model: &NamedModel, picks: Vec<Pick>) -> Vec<Recommendation> {
+    picks
+        .into_iter()
+        .map(|p| {
+            let (name, category) = match model.names.get(&p.product_id) {
+                Some((n, c)) => (Some(n.clone()), Some(c.clone())),
+                None => (None, model.model.category_of(&p.product_id).map(str::to_string)),
+            };
+            Recommendation {
+                product_id: p.product_id,
+                name,
+                category,
+                score: p.score,
+                support: p.support,
+                reason: p.reason,
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/recommendations`: bought together with a product.
+#[utoipa::path(
+    get, path = "/api/recommendations", tag = "customers",
+    params(("product_id" = String, Query), ("limit" = Option<usize>, Query, description = "1 to 100, default 10")),
+    responses((status = 200, body = Recommendations), (status = 404, body = schemas::ApiError),
+        (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn recommendations(
+    State(state): State<Dashboard>,
+    Q(q): Q<RecommendationsQuery>,
+) -> Result<Json<Recommendations>, HttpError> {
+    let product_id = required_id("product_id", q.product_id.as_deref())?;
+    let limit = limit(q.limit.as_deref())?;
+    let model = model(&state).await?;
+    let category = model.names.get(&product_id).map(|(_, c)| c.as_str());
+    if category.is_none() && !model.model.knows(&product_id) {
+        return Err(HttpError::not_found("product").with_field("product_id"));
+    }
+    let picks = model.model.for_product(&product_id, category, limit);
+    Ok(Json(Recommendations { product_id, as_of: model.model.as_of, recommendations: named(&model, picks) }))
+}
+
+/// The customer's products, most recently bought first, from their order
+/// lines (the files that may hold them, by their bloom filters).
+async fn bought_by(state: &Dashboard, customer_id: &str) -> Result<Vec<String>, HttpError> {
+    if !has(state, &["order_items"]).await {
+        return Ok(Vec::new());
+    }
+    let scope = DateScope::Between(None, None);
+    let days = state
+        .blooms
+        .dates_that_may_hold(state.lake.store(), "order_items", &["customer_id"], scope, &[customer_id])
+        .await?;
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(Deserialize)]
+    struct Bought {
+        product_id: String,
+    }
+    let sql = format!(
+        "SELECT product_id, max(placed_at) AS last FROM order_items WHERE {} AND customer_id = '{customer_id}' \
+         GROUP BY product_id ORDER BY last DESC, product_id",
+        Days::Only(days).predicate("date", 0)
+    );
+    Ok(typed_rows::<Bought>(state, &sql).await?.into_iter().map(|b| b.product_id).collect())
+}
+
+/// Products a customer's recent baskets start from.
+const RECENT_PRODUCTS: usize = 20;
+
+/// `GET /api/recommendations/personalized`: for a customer, from their
+/// recent orders, none of what they bought.
+#[utoipa::path(
+    get, path = "/api/recommendations/personalized", tag = "customers",
+    params(("customer_id" = String, Query), ("limit" = Option<usize>, Query, description = "1 to 100, default 10")),
+    responses((status = 200, body = PersonalizedRecommendations), (status = 404, body = schemas::ApiError),
+        (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn personalized(
+    State(state): State<Dashboard>,
+    Q(q): Q<RecommendationsQuery>,
+) -> Result<Json<PersonalizedRecommendations>, HttpError> {
+    let customer_id = required_id("customer_id", q.customer_id.as_deref())?;
+    let limit = limit(q.limit.as_deref())?;
+    let model = model(&state).await?;
+    let bought = bought_by(&state, &customer_id).await?;
+    if bought.is_empty() {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, "not_found", "no order history for this customer")
+            .with_field("customer_id"));
+    }
+    let recent: Vec<String> = bought.iter().take(RECENT_PRODUCTS).cloned().collect();
+    let exclude: HashSet<String> = bought.iter().cloned().collect();
+    let picks = model.model.for_customer(&recent, &exclude, limit);
+    Ok(Json(PersonalizedRecommendations {
+        customer_id,
+        as_of: model.model.as_of,
+        based_on: recent,
+        bought: bought.len(),
+        recommendations: named(&model, picks),
+    }))
+}
+
+/// The run the customer figures come from; they load once per run.
+pub async fn figures(state: &Dashboard) -> Result<Arc<crate::customer_figures::Figures>, HttpError> {
+    let as_of = latest_run(state, CUSTOMER_SEGMENTS_TABLE).await?;
+    for table in [CUSTOMER_COHORTS_TABLE, CUSTOMERS_DAILY_TABLE] {
+        latest_run(state, table).await?;
+    }
+    state.customers.figures.get(as_of, || crate::customer_figures::load(state, as_of)).await
+}
+
+#[derive(Deserialize)]
+pub struct SegmentsQuery {
+    currency: Option<String>,
+    segment: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/analytics/customers/segments`: customers per segment, and the
+/// most valuable customers of one segment (churn risk by default).
+#[utoipa::path(
+    get, path = "/api/analytics/customers/segments", tag = "customers",
+    params(("currency" = Option<String>, Query), ("segment" = Option<String>, Query, description = "churn_risk (default), high_value, returning or new"),
+        ("limit" = Option<usize>, Query, description = "customers listed, 1 to 200, default 50")),
+    responses((status = 200, body = crate::customer_figures::SegmentsAnswer), (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn segments(
+    State(state): State<Dashboard>,
+    Q(q): Q<SegmentsQuery>,
+) -> Result<Json<crate::customer_figures::SegmentsAnswer>, HttpError> {
+    let currency = params::currency(q.currency.as_deref()).map_err(|e| invalid("currency", e.body.message))?;
+    let segment = match q.segment.as_deref() {
+        None | Some("") => Segment::ChurnRisk,
+        Some(s) => Segment::parse(s)
+            .ok_or_else(|| invalid("segment", "segment is churn_risk, high_value, returning or new"))?,
+    };
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::customer_figures::LISTED).contains(n))
+            .ok_or_else(|| invalid("limit", format!("limit is 1 to {}", crate::customer_figures::LISTED)))?,
+    };
+    let figures = figures(&state).await?;
+    Ok(Json(figures.segments(&currency, segment, limit)))
+}
+
+#[derive(Deserialize)]
+pub struct CurrencyQuery {
+    currency: Option<String>,
+}
+
+/// `GET /api/analytics/customers/clv`: the lifetime value distribution.
+#[utoipa::path(
+    get, path = "/api/analytics/customers/clv", tag = "customers",
+    params(("currency" = Option<String>, Query)),
+    responses((status = 200, body = crate::customer_figures::Clv), (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn clv(
+    State(state): State<Dashboard>,
+    Q(q): Q<CurrencyQuery>,
+) -> Result<Json<crate::customer_figures::Clv>, HttpError> {
+    let currency = params::currency(q.currency.as_deref()).map_err(|e| invalid("currency", e.body.message))?;
+    let figures = figures(&state).await?;
+    Ok(Json(figures.clv(&currency)))
+}
+
+#[derive(Deserialize)]
+pub struct CohortsQuery {
+    months: Option<String>,
+}
+
+/// `GET /api/analytics/customers/cohorts`: retention by month of first order.
+#[utoipa::path(
+    get, path = "/api/analytics/customers/cohorts", tag = "customers",
+    params(("months" = Option<usize>, Query, description = "the latest cohorts shown, 1 to 120, default 12")),
+    responses((status = 200, body = crate::customer_figures::Cohorts), (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn cohorts(
+    State(state): State<Dashboard>,
+    Q(q): Q<CohortsQuery>,
+) -> Result<Json<crate::customer_figures::Cohorts>, HttpError> {
+    let months = match q.months.as_deref() {
+        None => 12,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=120).contains(n))
+            .ok_or_else(|| invalid("months", "months is 1 to 120"))?,
+    };
+    let figures = figures(&state).await?;
+    Ok(Json(figures.cohorts(months)))
+}
+
+#[derive(Deserialize)]
+pub struct DaysQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/analytics/customers/new-vs-returning`: per day.
+#[utoipa::path(
+    get, path = "/api/analytics/customers/new-vs-returning", tag = "customers",
+    params(("from" = Option<String>, Query, description = "YYYY-MM-DD, default 89 days before to"),
+        ("to" = Option<String>, Query, description = "YYYY-MM-DD, default the run's as_of")),
+    responses((status = 200, body = crate::customer_figures::NewVsReturning), (status = 422, body = schemas::ApiError), (status = 503, body = schemas::ApiError))
+)]
+pub async fn new_vs_returning(
+    State(state): State<Dashboard>,
+    Q(q): Q<DaysQuery>,
+) -> Result<Json<crate::customer_figures::NewVsReturning>, HttpError> {
+    let date = |field: &str, v: Option<&str>| params::date(field, v).map_err(|e| invalid(field, e.body.message));
+    let (from, to) = (date("from", q.from.as_deref())?, date("to", q.to.as_deref())?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(invalid("from", "from is on or before to"));
+    }
+    let figures = figures(&state).await?;
+    Ok(Json(figures.new_vs_returning(from, to)))
+}
