@@ -24,6 +24,15 @@ pub struct CustomersArgs {
     /// Query threads; default one per core.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Build only the bought-together model or only the customer tables.
+    #[arg(long, value_enum)]
+    pub only: Option<OnlyArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum OnlyArg {
+    Affinity,
+    Customers,
 }
 
 fn limits(memory_mib: usize, threads: Option<usize>) -> QueryLimits {
@@ -37,6 +46,11 @@ pub async fn customers(args: CustomersArgs) -> Result<()> {
         as_of: args.as_of,
         min_support: args.min_support,
         limits: limits(args.memory_mib, args.threads),
+        parts: match args.only {
+            None => customers::Parts::All,
+            Some(OnlyArg::Affinity) => customers::Parts::Affinity,
+            Some(OnlyArg::Customers) => customers::Parts::Customers,
+        },
     };
     let report = customers::build(&store, &options).await?;
     match report.as_of {

@@ -86,6 +86,7 @@ pub async fn start(
     // The inventory plan's lake inputs take seconds: read them now, not on
     // the first visit to the page.
     tokio::spawn(dashboard::inventory_api::warm(dashboard.clone()));
+    tokio::spawn(dashboard::customers_api::warm(dashboard.clone()));
     Ok(dashboard)
 }
 

@@ -402,3 +402,29 @@ async fn a_published_seed_with_its_events_replays_to_the_seeds_own_rows() {
     assert!(output.status.success(), "notebook failed on seeded data: {}", String::from_utf8_lossy(&output.stderr));
     server.stop().await.unwrap();
 }
+
+/// The customers notebook reads the customers run's tables with DuckDB and
+/// checks each figure against the base tables (it raises on a mismatch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_notebook_runs_against_a_customers_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let store = DataStore::open(&lake.to_string_lossy()).unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+    let config = analytics::seed::SeedConfig::new(11, 4_000, 120, end);
+    let screen = analytics::seed::SeedScreen::builtin().unwrap();
+    analytics::seed::seed_to_parquet(&store, &config, screen, &[], 2, false).await.unwrap();
+    let report = customers::build(&store, &customers::CustomersOptions::default()).await.unwrap();
+    assert_eq!(report.as_of, Some(end));
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = std::process::Command::new(python())
+        .arg(repo().join("scripts/run_notebook.py"))
+        .arg(repo().join("notebooks/customers_and_baskets.ipynb"))
+        .arg(artifacts.join("customers_and_baskets.executed.ipynb"))
+        .env("ORDERSTREAM_DATA", &lake)
+        .current_dir(repo().join("notebooks"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "notebook failed: {}", String::from_utf8_lossy(&output.stderr));
+}

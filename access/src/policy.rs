@@ -60,6 +60,11 @@ pub fn route_access(method: &Method, path: &str) -> Access {
     match parts {
         ["openapi.json"] | ["track", ..] => Access::Public,
         ["whoami"] | ["products"] if get => Access::AnyKey,
+        // A product's "bought together" is catalog knowledge a storefront
+        // (a producer key) may show; a customer's picks reveal what they
+        // bought, so they are staff's.
+        ["recommendations"] if get => Access::AnyKey,
+        ["recommendations", "personalized"] if get => Access::Viewer,
         ["orders"] | ["orders", "batch"] if post => Access::Producer,
         // A customer's order list: customers' data, for admins.
         ["orders"] => Access::Admin,
@@ -107,6 +112,9 @@ mod tests {
             (Method::GET, "/api/dashboard/fraud-queue", Access::Admin),
             (Method::GET, "/api/dashboard/fraud-context/o", Access::Admin),
             (Method::GET, "/api/analytics/demand-forecast", Access::Viewer),
+            (Method::GET, "/api/analytics/customers/segments", Access::Viewer),
+            (Method::GET, "/api/recommendations", Access::AnyKey),
+            (Method::GET, "/api/recommendations/personalized", Access::Viewer),
             (Method::POST, "/api/admin/orders/bulk", Access::Admin),
             (Method::GET, "/api/something-new", Access::Admin),
             (Method::GET, "/api/dashboard/a/b/c/d/e/f", Access::Viewer),

@@ -47,11 +47,13 @@ pub struct ProductOrders {
     pub orders: u64,
 }
 
-/// The counted model: every pair at or above the minimum support, every
-/// product's orders, and the orders read.
+/// The counted model: the pairs at or above the minimum support (each
+/// product's best, when asked), every product's orders, and the orders read.
 #[derive(Debug, Default)]
 pub struct AffinityModel {
     pub pairs: Vec<Affinity>,
+    /// Pairs at or above the minimum support, both directions, before any cut.
+    pub all_pairs: usize,
     pub products: Vec<ProductOrders>,
     pub orders: u64,
 }
@@ -67,7 +69,7 @@ fn text(column: &ArrayRef) -> Result<ArrayRef, CustomersError> {
 /// `min_support` orders. Sorted by product, then by cosine (highest
 /// first), then by the other product.
 pub async fn bought_together(ctx: &SessionContext, min_support: u64) -> Result<Vec<Affinity>, CustomersError> {
-    Ok(count(ctx, min_support, None).await?.pairs)
+    Ok(count(ctx, min_support, None, None).await?.pairs)
 }
 
 /// Interned products: number ↔ id, category and orders holding it.
@@ -93,11 +95,13 @@ impl Products {
     }
 }
 
-/// The model over the days up to `up_to` (all days when `None`).
+/// The model over the days up to `up_to` (all days when `None`), keeping
+/// each product's best `keep` pairs (all when `None`), in [`bought_together`]'s order.
 pub async fn count(
     ctx: &SessionContext,
     min_support: u64,
     up_to: Option<NaiveDate>,
+    keep: Option<usize>,
 ) -> Result<AffinityModel, CustomersError> {
     let mut products = Products::default();
     // A pair (a < b) packed into one key.
@@ -115,29 +119,48 @@ pub async fn count(
             orders += count_day(&lines, &mut products, &mut pairs)?;
         }
     }
-    let mut out = Vec::new();
+    // Each product's partners, then their scores; only the kept ones
+    // become rows (a year of a 2,000-product shop has millions of pairs).
+    let mut partners: Vec<Vec<(u32, u64)>> = vec![Vec::new(); products.names.len()];
+    let mut all_pairs = 0;
     for (key, support) in pairs {
         if support < min_support.max(1) {
             continue;
         }
         let (a, b) = ((key >> 32) as u32, key as u32);
-        for (p, o) in [(a, b), (b, a)] {
-            let (np, no) = (products.orders[p as usize], products.orders[o as usize]);
-            out.push(Affinity {
-                product_id: products.names[p as usize].clone(),
-                other_id: products.names[o as usize].clone(),
-                support,
-                product_orders: np,
-                other_orders: no,
-                confidence: support as f64 / np as f64,
-                lift: support as f64 * orders as f64 / (np as f64 * no as f64),
-                cosine: support as f64 / ((np as f64) * (no as f64)).sqrt(),
-            });
+        partners[a as usize].push((b, support));
+        partners[b as usize].push((a, support));
+        all_pairs += 2;
+    }
+    let names = &products.names;
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&x, &y| names[x].cmp(&names[y]));
+    let mut out = Vec::new();
+    for p in order {
+        let np = products.orders[p];
+        let mut scored: Vec<Affinity> = partners[p]
+            .iter()
+            .map(|&(o, support)| {
+                let no = products.orders[o as usize];
+                Affinity {
+                    product_id: String::new(),
+                    other_id: names[o as usize].clone(),
+                    support,
+                    product_orders: np,
+                    other_orders: no,
+                    confidence: support as f64 / np as f64,
+                    lift: support as f64 * orders as f64 / (np as f64 * no as f64),
+                    cosine: support as f64 / ((np as f64) * (no as f64)).sqrt(),
+                }
+            })
+            .collect();
+        scored.sort_by(|x, y| y.cosine.total_cmp(&x.cosine).then_with(|| x.other_id.cmp(&y.other_id)));
+        scored.truncate(keep.unwrap_or(usize::MAX));
+        for mut a in scored {
+            a.product_id.clone_from(&names[p]);
+            out.push(a);
         }
     }
-    out.sort_by(|x, y| {
-        x.product_id.cmp(&y.product_id).then(y.cosine.total_cmp(&x.cosine)).then_with(|| x.other_id.cmp(&y.other_id))
-    });
     let Products { names, categories, orders: counts, .. } = products;
     let mut per_product: Vec<ProductOrders> = names
         .into_iter()
@@ -146,7 +169,7 @@ pub async fn count(
         .map(|((product_id, category), orders)| ProductOrders { product_id, category, orders })
         .collect();
     per_product.sort_by(|x, y| x.product_id.cmp(&y.product_id));
-    Ok(AffinityModel { pairs: out, products: per_product, orders })
+    Ok(AffinityModel { pairs: out, all_pairs, products: per_product, orders })
 }
 
 /// One day's lines into baskets, and each basket's pairs into `pairs`;

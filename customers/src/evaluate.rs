@@ -43,7 +43,7 @@ pub async fn hit_rate(
     k: usize,
     max_baskets: u64,
 ) -> Result<HitRate, CustomersError> {
-    let model = count(ctx, min_support, Some(train_end)).await?;
+    let model = count(ctx, min_support, Some(train_end), Some(schemas::customers::AFFINITY_TOP_K)).await?;
     let recommender = Recommender::from_model(&model, train_end);
     let mut rate = HitRate { train_orders: model.orders, ..HitRate::default() };
     drop(model);

@@ -18,7 +18,7 @@ pub mod schedule;
 pub mod segments;
 pub mod table;
 
-pub use run::{CustomersOptions, CustomersReport, build};
+pub use run::{CustomersOptions, CustomersReport, Parts, build};
 
 use thiserror::Error;
 

@@ -7,7 +7,7 @@ use analytics::query::QueryLimits;
 use analytics::store::DataStore;
 use chrono::NaiveDate;
 use schemas::customers::{
-    CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_MIN_SUPPORT,
+    AFFINITY_TOP_K, CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_MIN_SUPPORT,
     PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE,
 };
 use schemas::tables::{PARTITION_COLUMN, Table};
@@ -21,11 +21,29 @@ pub struct CustomersOptions {
     /// Orders holding both products, at least, for a pair to be kept.
     pub min_support: u64,
     pub limits: QueryLimits,
+    /// Which tables to build.
+    pub parts: Parts,
+}
+
+/// The bought-together model, the customer tables, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Parts {
+    #[default]
+    All,
+    /// `product_affinity` and `product_popularity`.
+    Affinity,
+    /// `customer_segments`, `customer_cohorts` and `customers_daily`.
+    Customers,
 }
 
 impl Default for CustomersOptions {
     fn default() -> Self {
-        CustomersOptions { as_of: None, min_support: DEFAULT_MIN_SUPPORT, limits: QueryLimits::default() }
+        CustomersOptions {
+            as_of: None,
+            min_support: DEFAULT_MIN_SUPPORT,
+            limits: QueryLimits::default(),
+            parts: Parts::All,
+        }
     }
 }
 
@@ -77,29 +95,31 @@ pub async fn build(store: &DataStore, options: &CustomersOptions) -> Result<Cust
     }
     let mut report = CustomersReport { as_of: Some(as_of), ..CustomersReport::default() };
 
-    let started = Instant::now();
-    let model = affinity::count(&ctx, options.min_support, Some(as_of)).await?;
-    let affinity = table::affinity_batch(&model)?;
-    let popularity = table::popularity_batch(&model)?;
-    report.affinity_seconds = started.elapsed().as_secs_f64();
-    (report.orders, report.products, report.pairs) = (model.orders, model.products.len(), model.pairs.len());
-    report.affinity_rows = affinity.num_rows();
-    drop(model);
-
-    let started = Instant::now();
-    let customers = segments::customer_tables(&ctx, as_of).await?;
-    report.customers_seconds = started.elapsed().as_secs_f64();
-    (report.customers, report.cohort_cells, report.days) =
-        (customers.segments.num_rows(), customers.cohorts.num_rows(), customers.daily.num_rows());
-
-    for (name, batch) in [
-        (PRODUCT_AFFINITY_TABLE, affinity),
-        (PRODUCT_POPULARITY_TABLE, popularity),
-        (CUSTOMER_SEGMENTS_TABLE, customers.segments),
-        (CUSTOMER_COHORTS_TABLE, customers.cohorts),
-        (CUSTOMERS_DAILY_TABLE, customers.daily),
-    ] {
-        report.bytes += table::write(store, name, as_of, batch).await?;
+    if options.parts != Parts::Customers {
+        let started = Instant::now();
+        let model = affinity::count(&ctx, options.min_support, Some(as_of), Some(AFFINITY_TOP_K)).await?;
+        let affinity = table::affinity_batch(&model)?;
+        let popularity = table::popularity_batch(&model)?;
+        report.affinity_seconds = started.elapsed().as_secs_f64();
+        (report.orders, report.products, report.pairs) = (model.orders, model.products.len(), model.all_pairs);
+        report.affinity_rows = affinity.num_rows();
+        drop(model);
+        report.bytes += table::write(store, PRODUCT_AFFINITY_TABLE, as_of, affinity).await?;
+        report.bytes += table::write(store, PRODUCT_POPULARITY_TABLE, as_of, popularity).await?;
+    }
+    if options.parts != Parts::Affinity {
+        let started = Instant::now();
+        let customers = segments::customer_tables(&ctx, as_of).await?;
+        report.customers_seconds = started.elapsed().as_secs_f64();
+        (report.customers, report.cohort_cells, report.days) =
+            (customers.segments.num_rows(), customers.cohorts.num_rows(), customers.daily.num_rows());
+        for (name, batch) in [
+            (CUSTOMER_SEGMENTS_TABLE, customers.segments),
+            (CUSTOMER_COHORTS_TABLE, customers.cohorts),
+            (CUSTOMERS_DAILY_TABLE, customers.daily),
+        ] {
+            report.bytes += table::write(store, name, as_of, batch).await?;
+        }
     }
     Ok(report)
 }

@@ -13,6 +13,9 @@ use tokio::sync::watch;
 use crate::run::{CustomersOptions, build};
 
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(3600);
+/// How soon a lake without orders is looked at again (a fresh `up` has
+/// its first orders within minutes, not an hour).
+pub const UNTIL_FIRST_ORDERS: Duration = Duration::from_secs(300);
 
 /// Runs until `stop`.
 pub async fn run_every(store: DataStore, every: Duration, mut stop: watch::Receiver<bool>) {
@@ -21,6 +24,7 @@ pub async fn run_every(store: DataStore, every: Duration, mut stop: watch::Recei
             limits: QueryLimits { memory_bytes: 1 << 30, target_partitions: 1 },
             ..CustomersOptions::default()
         };
+        let mut wait = every;
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             report = build(&store, &options) => match report {
@@ -29,13 +33,16 @@ pub async fn run_every(store: DataStore, every: Duration, mut stop: watch::Recei
                     affinity_seconds = r.affinity_seconds, customers_seconds = r.customers_seconds,
                     "customer tables and bought-together model written"
                 ),
-                Ok(_) => tracing::debug!("no orders yet: no customer tables"),
+                Ok(_) => {
+                    tracing::debug!("no orders yet: no customer tables");
+                    wait = every.min(UNTIL_FIRST_ORDERS);
+                }
                 Err(e) => tracing::warn!(error = %e, "the customers run failed; retrying at the next interval"),
             }
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

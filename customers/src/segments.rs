@@ -1,19 +1,27 @@
 //! Customer analytics from the lake's `orders` (less the cancelled ones,
 //! told by `order_events`): each customer's segment and lifetime value,
 //! cohort retention by month of first order, and new against returning
-//! customers per day. DataFusion does the scans and groupings; the
-//! segment rules (a percentile and three thresholds) are applied here.
+//! customers per day.
+//!
+//! DataFusion scans the orders and anti-joins the cancellations; the kept
+//! orders stream through one pass here that interns each customer and
+//! keeps, per customer, their days of ordering and, per currency, their
+//! count, value and first and last order. Grouping 10M orders by customer
+//! and by customer-day in SQL held several hash tables of string keys at
+//! once (4 GB on the 10M-order seed, and a 1 GiB pool refused it); this
+//! pass holds about 60 bytes per order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Decimal128Type, TimestampMicrosecondType};
 use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use schemas::customers::{
     CHURN_AFTER_DAYS, HIGH_VALUE_SHARE, Segment, customer_cohorts_schema, customer_segments_schema,
     customers_daily_schema,
@@ -21,9 +29,6 @@ use schemas::customers::{
 use schemas::tables::{MONEY_PRECISION, MONEY_SCALE};
 
 use crate::CustomersError;
-
-/// The view of kept orders the queries below read.
-const KEPT: &str = "customers_kept_orders";
 
 /// The three customer tables of one run.
 pub struct CustomerTables {
@@ -48,26 +53,133 @@ pub fn day_number(day: NaiveDate) -> i32 {
 /// Every customer table as of the end of `as_of` (orders placed after it,
 /// and cancellations recorded after it, are not read).
 pub async fn customer_tables(ctx: &SessionContext, as_of: NaiveDate) -> Result<CustomerTables, CustomersError> {
-    let cancelled = if ctx.table_exist("order_events")? {
+    // The cancellations (a tenth of the orders) are the hash join's build
+    // side; the orders stream past them. (A LEFT ANTI JOIN from orders
+    // builds on the orders: 10M ids held at once.)
+    let kept = if ctx.table_exist("order_events")? {
         format!(
-            " LEFT ANTI JOIN (SELECT DISTINCT order_id FROM order_events \
-             WHERE status = 'cancelled' AND date <= '{as_of}') c ON o.order_id = c.order_id"
+            "SELECT o.customer_id, o.currency, o.placed_at, o.total FROM (SELECT DISTINCT order_id FROM order_events \
+             WHERE status = 'cancelled' AND date <= '{as_of}') c RIGHT ANTI JOIN orders o ON c.order_id = o.order_id \
+             WHERE o.date <= '{as_of}'"
         )
     } else {
-        String::new()
+        format!("SELECT customer_id, currency, placed_at, total FROM orders WHERE date <= '{as_of}'")
     };
-    let kept = format!(
-        "SELECT o.customer_id, o.currency, o.placed_at, o.total FROM orders o{cancelled} WHERE o.date <= '{as_of}'"
-    );
-    let kept = ctx.sql(&kept).await?.cache().await?;
-    ctx.register_table(KEPT, kept.into_view())?;
-    let result = async {
-        let (segments, cohorts, daily) = tokio::try_join!(segments(ctx, as_of), cohorts(ctx, as_of), daily(ctx))?;
-        Ok(CustomerTables { segments, cohorts, daily })
+    let mut book = Book::default();
+    let mut stream = ctx.sql(&kept).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        book.add(&batch?)?;
     }
-    .await;
-    ctx.deregister_table(KEPT)?;
-    result
+    let (customers, high) = book.segments();
+    Ok(CustomerTables {
+        segments: customers_batch(&customers, &high, as_of)?,
+        cohorts: cohorts_batch(&book, as_of)?,
+        daily: daily_batch(&book)?,
+    })
+}
+
+/// The kept orders, per customer.
+#[derive(Default)]
+struct Book {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+    /// Per customer, the day (days from the epoch) of each kept order.
+    days: Vec<Vec<i32>>,
+    currencies: Vec<String>,
+    /// Per (customer, currency): orders, value, first and last order.
+    totals: HashMap<(u32, u16), Totals>,
+}
+
+#[derive(Clone, Copy)]
+struct Totals {
+    orders: i64,
+    value: i128,
+    first: i64,
+    last: i64,
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+impl Book {
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), CustomersError> {
+        let (ids, currencies) = (utf8(batch.column(0))?, utf8(batch.column(1))?);
+        let ids = ids.as_string_opt::<i32>().ok_or_else(|| shape("customer_id"))?;
+        let currencies = currencies.as_string_opt::<i32>().ok_or_else(|| shape("currency"))?;
+        let placed =
+            batch.column(2).as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| shape("placed_at"))?;
+        let totals = batch.column(3).as_primitive_opt::<Decimal128Type>().ok_or_else(|| shape("total"))?;
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) || placed.is_null(i) {
+                continue;
+            }
+            let id = ids.value(i);
+            let customer = match self.ids.get(id) {
+                Some(c) => *c,
+                None => {
+                    let c = self.names.len() as u32;
+                    self.ids.insert(id.to_string(), c);
+                    self.names.push(id.to_string());
+                    self.days.push(Vec::new());
+                    c
+                }
+            };
+            let currency = if currencies.is_null(i) { "" } else { currencies.value(i) };
+            let currency = match self.currencies.iter().position(|c| c == currency) {
+                Some(k) => k as u16,
+                None => {
+                    self.currencies.push(currency.to_string());
+                    (self.currencies.len() - 1) as u16
+                }
+            };
+            let at = placed.value(i);
+            let value = if totals.is_null(i) { 0 } else { totals.value(i) };
+            self.days[customer as usize].push(at.div_euclid(MICROS_PER_DAY) as i32);
+            let entry =
+                self.totals.entry((customer, currency)).or_insert(Totals { orders: 0, value: 0, first: at, last: at });
+            entry.orders += 1;
+            entry.value += value;
+            entry.first = entry.first.min(at);
+            entry.last = entry.last.max(at);
+        }
+        Ok(())
+    }
+
+    /// Every (customer, currency), sorted, and whether each is among the
+    /// currency's top spenders: the first ⌈10%⌉ by value (ties by id).
+    fn segments(&self) -> (Vec<Customer>, Vec<bool>) {
+        let mut customers: Vec<Customer> = self
+            .totals
+            .iter()
+            .map(|((c, k), t)| Customer {
+                id: self.names[*c as usize].clone(),
+                currency: self.currencies[*k as usize].clone(),
+                orders: t.orders,
+                value: t.value,
+                first: t.first,
+                last: t.last,
+            })
+            .collect();
+        customers.sort_by(|x, y| x.id.cmp(&y.id).then_with(|| x.currency.cmp(&y.currency)));
+        let mut by_value: Vec<usize> = (0..customers.len()).collect();
+        by_value.sort_by(|&a, &b| {
+            let (x, y) = (&customers[a], &customers[b]);
+            x.currency.cmp(&y.currency).then(y.value.cmp(&x.value)).then_with(|| x.id.cmp(&y.id))
+        });
+        let mut per_currency: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &customers {
+            *per_currency.entry(c.currency.as_str()).or_default() += 1;
+        }
+        let mut high = vec![false; customers.len()];
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for &i in &by_value {
+            let currency = customers[i].currency.as_str();
+            let rank = seen.entry(currency).or_default();
+            let quota = (per_currency[currency] as f64 * HIGH_VALUE_SHARE).ceil() as usize;
+            high[i] = *rank < quota;
+            *rank += 1;
+        }
+        (customers, high)
+    }
 }
 
 /// One customer's kept orders in one currency.
@@ -80,51 +192,8 @@ struct Customer {
     last: i64,
 }
 
-async fn segments(ctx: &SessionContext, as_of: NaiveDate) -> Result<RecordBatch, CustomersError> {
-    let sql = format!(
-        "SELECT customer_id, currency, count(*) AS orders, sum(total) AS value, \
-         min(placed_at) AS first_at, max(placed_at) AS last_at FROM {KEPT} GROUP BY customer_id, currency"
-    );
-    let mut customers = Vec::new();
-    for batch in ctx.sql(&sql).await?.collect().await? {
-        let (ids, currencies) = (utf8(batch.column(0))?, utf8(batch.column(1))?);
-        let ids = ids.as_string_opt::<i32>().ok_or_else(|| shape("customer_id"))?;
-        let currencies = currencies.as_string_opt::<i32>().ok_or_else(|| shape("currency"))?;
-        let orders = batch.column(2).as_primitive_opt::<Int64Type>().ok_or_else(|| shape("orders"))?;
-        let values = batch.column(3).as_primitive_opt::<Decimal128Type>().ok_or_else(|| shape("lifetime value"))?;
-        let first = batch.column(4).as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| shape("first"))?;
-        let last = batch.column(5).as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| shape("last"))?;
-        for i in 0..batch.num_rows() {
-            customers.push(Customer {
-                id: ids.value(i).to_string(),
-                currency: currencies.value(i).to_string(),
-                orders: orders.value(i),
-                value: if values.is_null(i) { 0 } else { values.value(i) },
-                first: first.value(i),
-                last: last.value(i),
-            });
-        }
-    }
-    // Top spenders per currency: the first ⌈10%⌉ by value (ties by id).
-    let mut by_value: Vec<usize> = (0..customers.len()).collect();
-    by_value.sort_by(|&a, &b| {
-        let (x, y) = (&customers[a], &customers[b]);
-        x.currency.cmp(&y.currency).then(y.value.cmp(&x.value)).then_with(|| x.id.cmp(&y.id))
-    });
-    let mut high = vec![false; customers.len()];
-    let mut per_currency: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &customers {
-        *per_currency.entry(c.currency.as_str()).or_default() += 1;
-    }
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for &i in &by_value {
-        let currency = customers[i].currency.as_str();
-        let rank = seen.entry(currency).or_default();
-        let quota = (per_currency[currency] as f64 * HIGH_VALUE_SHARE).ceil() as usize;
-        high[i] = *rank < quota;
-        *rank += 1;
-    }
-    customers_batch(&customers, &high, as_of)
+fn date_of(day: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(i64::from(day))
 }
 
 fn customers_batch(customers: &[Customer], high: &[bool], as_of: NaiveDate) -> Result<RecordBatch, CustomersError> {
@@ -179,22 +248,19 @@ fn months_between(cohort: NaiveDate, month: NaiveDate) -> i32 {
     (month.year() - cohort.year()) * 12 + month.month() as i32 - cohort.month() as i32
 }
 
-async fn cohorts(ctx: &SessionContext, as_of: NaiveDate) -> Result<RecordBatch, CustomersError> {
-    let sql = format!(
-        "WITH months AS (SELECT DISTINCT customer_id, CAST(date_trunc('month', placed_at) AS DATE) AS month FROM {KEPT}), \
-         firsts AS (SELECT customer_id, min(month) AS cohort FROM months GROUP BY customer_id) \
-         SELECT f.cohort, m.month, count(*) AS active FROM months m JOIN firsts f ON m.customer_id = f.customer_id \
-         GROUP BY f.cohort, m.month"
-    );
+fn cohorts_batch(book: &Book, as_of: NaiveDate) -> Result<RecordBatch, CustomersError> {
     // cohort → month offset → customers ordering then.
     let mut cells: BTreeMap<NaiveDate, BTreeMap<i32, i64>> = BTreeMap::new();
-    for batch in ctx.sql(&sql).await?.collect().await? {
-        let cohort = batch.column(0).as_primitive_opt::<Date32Type>().ok_or_else(|| shape("cohort"))?;
-        let month = batch.column(1).as_primitive_opt::<Date32Type>().ok_or_else(|| shape("month"))?;
-        let active = batch.column(2).as_primitive_opt::<Int64Type>().ok_or_else(|| shape("active"))?;
-        for i in 0..batch.num_rows() {
-            let (Some(c), Some(m)) = (cohort.value_as_date(i), month.value_as_date(i)) else { continue };
-            cells.entry(c).or_default().insert(months_between(c, m), active.value(i));
+    for days in &book.days {
+        let Some(first) = days.iter().min() else { continue };
+        let cohort = date_of(*first).with_day(1).unwrap_or_default();
+        let mut offsets: Vec<i32> =
+            days.iter().map(|d| months_between(cohort, date_of(*d).with_day(1).unwrap_or_default())).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let row = cells.entry(cohort).or_default();
+        for k in offsets {
+            *row.entry(k).or_default() += 1;
         }
     }
     let last_month = as_of.with_day(1).unwrap_or(as_of);
@@ -222,41 +288,33 @@ async fn cohorts(ctx: &SessionContext, as_of: NaiveDate) -> Result<RecordBatch, 
     Ok(RecordBatch::try_new(customer_cohorts_schema(), columns)?)
 }
 
-async fn daily(ctx: &SessionContext) -> Result<RecordBatch, CustomersError> {
-    let sql = format!(
-        "WITH firsts AS (SELECT customer_id, CAST(min(placed_at) AS DATE) AS first_day FROM {KEPT} GROUP BY customer_id), \
-         days AS (SELECT customer_id, CAST(placed_at AS DATE) AS day, count(*) AS n FROM {KEPT} GROUP BY 1, 2) \
-         SELECT d.day, \
-           sum(CASE WHEN d.day = f.first_day THEN 1 ELSE 0 END) AS new_customers, \
-           sum(CASE WHEN d.day > f.first_day THEN 1 ELSE 0 END) AS returning_customers, \
-           sum(CASE WHEN d.day = f.first_day THEN d.n ELSE 0 END) AS new_customer_orders, \
-           sum(CASE WHEN d.day > f.first_day THEN d.n ELSE 0 END) AS returning_customer_orders \
-         FROM days d JOIN firsts f ON d.customer_id = f.customer_id GROUP BY d.day ORDER BY d.day"
-    );
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    let schema = customers_daily_schema();
-    let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
-    for batch in &batches {
-        for (i, field) in schema.fields().iter().enumerate() {
-            columns[i].push(
-                arrow::compute::cast(batch.column(i), field.data_type())
-                    .map_err(datafusion::error::DataFusionError::from)?,
-            );
+/// Per day: [new customers, returning customers, their orders, theirs].
+fn daily_batch(book: &Book) -> Result<RecordBatch, CustomersError> {
+    let mut per_day: BTreeMap<i32, [i64; 4]> = BTreeMap::new();
+    for days in &book.days {
+        let Some(first) = days.iter().min().copied() else { continue };
+        let mut sorted = days.clone();
+        sorted.sort_unstable();
+        let mut previous = None;
+        for d in sorted {
+            let row = per_day.entry(d).or_default();
+            let (customer, orders) = if d == first { (0, 2) } else { (1, 3) };
+            if previous != Some(d) {
+                row[customer] += 1;
+            }
+            row[orders] += 1;
+            previous = Some(d);
         }
     }
-    let columns: Vec<ArrayRef> = columns
-        .into_iter()
-        .zip(schema.fields())
-        .map(|(parts, field)| {
-            let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-            if parts.is_empty() {
-                Ok(arrow::array::new_empty_array(field.data_type()))
-            } else {
-                arrow::compute::concat(&parts).map_err(datafusion::error::DataFusionError::from)
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
+    let column = |k: usize| -> ArrayRef { Arc::new(per_day.values().map(|r| r[k]).collect::<Int64Array>()) };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Date32Array::from(per_day.keys().copied().collect::<Vec<i32>>())),
+        column(0),
+        column(1),
+        column(2),
+        column(3),
+    ];
+    Ok(RecordBatch::try_new(customers_daily_schema(), columns)?)
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ fn layout(table: &str) -> FileLayout {
     }
 }
 
-/// The affinity table's rows: each product's best [`AFFINITY_TOP_K`].
+/// The affinity table's rows: each product's best [`AFFINITY_TOP_K`]
+/// (the model keeps no more; the cut here holds for any model).
 pub fn affinity_batch(model: &AffinityModel) -> Result<RecordBatch, CustomersError> {
     let top = top_k(&model.pairs, AFFINITY_TOP_K);
     let columns: Vec<ArrayRef> = vec![

@@ -187,9 +187,9 @@ async fn segments_cohorts_and_days_equal_the_hand_computed_figures() -> TestResu
         let (c, n, a) =
             (strings(b, "cohort"), b.column(2).as_primitive::<Int64Type>(), b.column(3).as_primitive::<Int64Type>());
         let r = b.column(4).as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
+        for (i, cohort) in c.into_iter().enumerate() {
             assert!((r.value(i) - a.value(i) as f64 / n.value(i) as f64).abs() < 1e-12);
-            matrix.entry(c[i].clone()).or_default().push((n.value(i), a.value(i)));
+            matrix.entry(cohort).or_default().push((n.value(i), a.value(i)));
         }
     }
     let expected: BTreeMap<String, Vec<(i64, i64)>> = [
@@ -211,10 +211,9 @@ async fn segments_cohorts_and_days_equal_the_hand_computed_figures() -> TestResu
     .await;
     let mut got = Vec::new();
     for b in &daily {
-        let days = strings(b, "day");
-        for i in 0..b.num_rows() {
+        for (i, day) in strings(b, "day").into_iter().enumerate() {
             let n = |c: usize| b.column(c).as_primitive::<Int64Type>().value(i);
-            got.push((days[i].clone(), n(1), n(2), n(3), n(4)));
+            got.push((day, n(1), n(2), n(3), n(4)));
         }
     }
     let want: Vec<(String, i64, i64, i64, i64)> = [

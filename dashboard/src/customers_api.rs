@@ -314,6 +314,21 @@ pub async fn personalized(
     }))
 }
 
+/// Reads each new run's model and figures ahead of the requests (and
+/// again before they are kept too long), so no visitor waits for them; a
+/// failure (no run yet) is only logged.
+pub async fn warm(state: Dashboard) {
+    loop {
+        if let Err(e) = model(&state).await {
+            tracing::debug!(error = ?e.body, "no recommendation model to read ahead");
+        }
+        if let Err(e) = figures(&state).await {
+            tracing::debug!(error = ?e.body, "no customer figures to read ahead");
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
 /// The run the customer figures come from; they load once per run.
 pub async fn figures(state: &Dashboard) -> Result<Arc<crate::customer_figures::Figures>, HttpError> {
     let as_of = latest_run(state, CUSTOMER_SEGMENTS_TABLE).await?;

@@ -290,6 +290,28 @@
     }
   };
 
+  // src/lib/operations.js
+  var asked = /* @__PURE__ */ new Map();
+  function operations(from, to, currency = "USD") {
+    const key = `${from}/${to}/${currency}`;
+    if (!asked.has(key)) {
+      const answer = api(`/api/analytics/operations?${new URLSearchParams({ from, to, currency })}`);
+      asked.set(key, answer);
+      answer.then(() => setTimeout(() => asked.delete(key), 6e4), () => asked.delete(key));
+    }
+    return (
+      /** @type {Promise<any>} */
+      asked.get(key)
+    );
+  }
+  function duration(h) {
+    if (h === null || h === void 0 || !Number.isFinite(Number(h))) return "–";
+    const v = Number(h);
+    if (v < 1) return `${Math.round(v * 60)} min`;
+    if (v < 48) return `${v.toFixed(1)} h`;
+    return `${(v / 24).toFixed(1)} d`;
+  }
+
   // src/pages/sales.js
   var chart2 = null;
   var shown = null;
@@ -336,6 +358,7 @@
     showState($("sales-state"), "loading…", "muted");
     const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
     for (const bound of ["from", "to"]) if (params.get(bound)) range.set(bound, params.get(bound));
+    loadOperations(range);
     try {
       const [r, top, heat] = await Promise.all([
         api("/api/dashboard/revenue?" + params),
@@ -402,6 +425,34 @@
       td.style.background = `rgba(36,87,214,${td.dataset.alpha})`;
     });
   }
+  var opsCharts = {};
+  async function loadOperations(range) {
+    const day2 = (t) => t ? new Date(t).toISOString().slice(0, 10) : (/* @__PURE__ */ new Date()).toISOString().slice(0, 10);
+    const from = day2(range.get("from")), to = day2(range.get("to"));
+    const cur = range.get("currency") || "USD";
+    $("ops-state").textContent = `${from} to ${to} (UTC days)`;
+    try {
+      const o = await operations(from, to, cur);
+      $("ops-aov").textContent = o.average_order == null ? "–" : money(o.average_order, cur);
+      $("ops-cancel").textContent = pct(o.cancellation_rate);
+      $("ops-payfail").textContent = pct(o.payment_failure_rate);
+      const xs = o.days.map((d) => Date.parse(d.day + "T00:00:00Z") / 1e3);
+      if (!opsCharts.aov) opsCharts.aov = lineChart($("chart-aov"), ["average order"], { yLabel: cur });
+      opsCharts.aov.setData([xs, o.days.map((d) => d.average_order == null ? null : Number(d.average_order))]);
+      const reasons = Object.keys(o.cancelled).sort();
+      if (!opsCharts.cancel || opsCharts.cancelReasons !== reasons.join(",")) {
+        if (opsCharts.cancel) opsCharts.cancel.destroy();
+        opsCharts.cancel = lineChart($("chart-cancel"), reasons.map((r) => r.replace(/_/g, " ")), { yLabel: "% of orders" });
+        opsCharts.cancelReasons = reasons.join(",");
+      }
+      opsCharts.cancel.setData([xs, ...reasons.map((r) => o.days.map((d) => d.orders ? 100 * (d.cancelled[r] || 0) / d.orders : null))]);
+      $("chart-aov").dataset.drawn = String(o.days.length);
+      $("ops-methods").innerHTML = o.payment_methods.map((m) => `<tr><td>${esc(m.method.replace(/_/g, " "))}</td><td class="num">${int(m.orders)}</td><td class="num">${pct(m.share)}</td><td class="num">${int(m.declined)}</td><td class="num">${pct(m.failure_rate)}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">no orders in this range</td></tr>';
+      $("ops-stock").innerHTML = o.out_of_stock.map((p) => `<tr><td class="id">${esc(p.product_id)}</td><td class="num">${int(p.lines)}</td><td class="num">${int(p.out_of_stock)}</td><td class="num">${pct(p.rate)}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">no out-of-stock cancellations in this range</td></tr>';
+    } catch (e) {
+      $("ops-state").textContent = "No operations figures: " + e.message;
+    }
+  }
   function exportCsv() {
     if (!shown) return;
     const lines = [csvLine(["period", "window_start", "category", "revenue", "units", "currency"])];
@@ -445,6 +496,23 @@
   }
   var allows = (action, status) => !!contract && (contract.actions[action] || []).includes(status);
   var statuses = () => contract ? contract.statuses.map((s) => s.status) : [];
+
+  // src/lib/recommend.js
+  var boughtTogether = (productId, limit = 8) => api(`/api/recommendations?product_id=${encodeURIComponent(productId)}&limit=${limit}`);
+  var forCustomer = (customerId, limit = 6) => api(`/api/recommendations/personalized?customer_id=${encodeURIComponent(customerId)}&limit=${limit}`);
+  function picksHtml(picks, empty) {
+    if (!picks.length) return `<p class="muted small">${esc(empty)}</p>`;
+    return '<ol class="recs">' + picks.map((p) => `<li data-product="${esc(p.product_id)}"><span>${esc(p.name || p.product_id)}</span><span class="muted small">${esc(p.product_id)}${p.category ? " · " + esc(p.category) : ""} · ${esc(words(p.reason))}${p.support ? ` · ${esc(p.support)} orders together` : ""}</span></li>`).join("") + "</ol>";
+  }
+  async function showPicks(el, ask, empty) {
+    el.innerHTML = '<p class="muted small">loading…</p>';
+    try {
+      const r = await ask();
+      el.innerHTML = picksHtml(r.recommendations, empty) + (r.as_of ? `<p class="muted small">model as of ${esc(r.as_of)}</p>` : "");
+    } catch (e) {
+      el.innerHTML = `<p class="muted small">${esc(e.message)}</p>`;
+    }
+  }
 
   // src/lib/products.js
   var cached = null;
@@ -599,6 +667,18 @@
       showState($("orders-state"), "Bulk action failed: " + e.message);
     }
   }
+  var picksFor = /* @__PURE__ */ new Map();
+  function customerPicks(customerId) {
+    if (!picksFor.has(customerId)) {
+      const answer = forCustomer(customerId);
+      picksFor.set(customerId, answer);
+      answer.catch(() => picksFor.delete(customerId));
+    }
+    return (
+      /** @type {Promise<any>} */
+      picksFor.get(customerId)
+    );
+  }
   async function openOrder(id) {
     openId = id;
     const panel = $("order-panel");
@@ -614,9 +694,33 @@
     });
     render();
   }
+  async function lakeOrder(id) {
+    const d = await api(`/api/admin/orders/${encodeURIComponent(id)}/detail`);
+    const steps = d.events.filter((e) => e.status);
+    const last = steps[steps.length - 1];
+    const risk = d.events.find((e) => e.risk_score != null);
+    return {
+      ...d.order,
+      status: last ? last.status : "pending",
+      cancel_reason: last && last.status === "cancelled" ? last.reason : null,
+      risk_score: risk ? risk.risk_score : null,
+      risk_reasons: risk ? risk.risk_reasons : [],
+      items: d.items,
+      history: steps.map((e) => ({ status: e.status, at: e.occurred_at })),
+      actions: false
+    };
+  }
+  async function orderView(id) {
+    try {
+      return await api(`/api/orders/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+      return lakeOrder(id);
+    }
+  }
   async function drawPanel(id) {
     try {
-      const [o, names] = await Promise.all([api(`/api/orders/${encodeURIComponent(id)}`), productNames()]);
+      const [o, names] = await Promise.all([orderView(id), productNames()]);
       if (openId !== id) return;
       const row = state.rows.find((r) => r.order_id === id);
       if (row && row.status !== o.status) {
@@ -624,12 +728,13 @@
         render();
       }
       const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
-      const actions = Object.keys(labels).filter((a) => allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
+      const actions = Object.keys(labels).filter((a) => o.actions !== false && allows(a, o.status)).map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
       const reason = o.cancel_reason ? ` <span class="bad">(${esc(words(o.cancel_reason))})</span>` : "";
       $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3><p><span class="status ${esc(o.status)}">${esc(o.status)}</span>${reason} <span id="panel-live" class="muted small">live</span></p><p>${esc(o.customer_id)} · ${esc(money(o.total, o.currency))} · ${esc(o.payment_method || "")} ${o.refunded ? "· refunded" : ""}</p>` + (o.risk_score != null ? `<p>risk ${esc(o.risk_score)}: ${esc((o.risk_reasons || []).join("; "))}</p>` : "") + `<h4>Items</h4><table>${o.items.map((i) => {
         const p = names.get(i.product_id);
         return `<tr><td>${esc(p ? p.name : i.product_id)}<div class="muted small">${esc(i.product_id)}${p ? " · " + esc(p.category) : ""}</div></td><td class="num">${esc(i.quantity)} ×</td><td class="num">${esc(money(i.line_total, o.currency))}</td></tr>`;
-      }).join("")}</table><h4>Timeline</h4><ul class="timeline"><li>placed · ${esc(when(o.placed_at))}</li>` + (o.history || []).map((h) => `<li>${esc(h.status)} · ${esc(when(h.at))}</li>`).join("") + "</ul>" + (actions ? `<div class="actions">${actions}</div>` : "");
+      }).join("")}</table><h4>Timeline</h4><ul class="timeline"><li>placed · ${esc(when(o.placed_at))}</li>` + (o.history || []).map((h) => `<li>${esc(h.status)} · ${esc(when(h.at))}</li>`).join("") + "</ul>" + (actions ? `<div class="actions">${actions}</div>` : "") + `<h4>Also for this customer</h4><div id="panel-recs"></div>`;
+      showPicks($("panel-recs"), () => customerPicks(o.customer_id), "No picks for this customer yet.");
     } catch (e) {
       if (openId === id) $("order-panel-body").innerHTML = `<p class="bad">${esc(e.message)}</p>`;
     }
@@ -708,7 +813,8 @@
     }
   }
   var orders = {
-    async enter() {
+    /** @param {string} [arg] `customer=ID` shows that customer's orders. */
+    async enter(arg) {
       await loadContract().catch(() => null);
       if (form().status.options.length <= 1) {
         for (const s of statuses()) {
@@ -718,9 +824,15 @@
         }
       }
       listen(arriving);
-      if (!state.rows.length) load2(true);
+      const customer = arg && arg.startsWith("customer=") ? decodeURIComponent(arg.slice("customer=".length)) : "";
+      if (customer) {
+        form().reset();
+        form().customer_id.value = customer;
+        load2(true);
+      } else if (!state.rows.length) load2(true);
     },
     leave() {
+      picksFor.clear();
       unlisten(arriving);
       if (follow) follow();
       follow = null;
@@ -1069,7 +1181,8 @@
       empty: "No catalog products yet. Import a catalog with `orderstream catalog import FILE` (CSV: product_id,name,category,unit_price,stock).",
       rowClass: (p) => p.low_stock ? "low" : "",
       rowKey: (p) => p.product_id,
-      pageSize: 200
+      pageSize: 200,
+      onOpen: (p) => openProduct(p.product_id)
     });
     return table;
   }
@@ -1080,6 +1193,13 @@
     stockTable().set(rows);
     const lowCount = all.filter((p) => p.low_stock).length;
     $("stock-count").textContent = `${int(rows.length)} of ${int(all.length)} products · ${int(lowCount)} low on stock`;
+  }
+  function openProduct(id) {
+    const p = all.find((x) => x.product_id === id);
+    $("product-detail").hidden = false;
+    $("product-detail").dataset.product = id;
+    $("product-detail-body").innerHTML = p ? `<h3>${esc(p.name)}</h3><p><span class="id">${esc(id)}</span> · ${esc(p.category)} · ${esc(money(p.unit_price, p.currency))} · ${int(p.stock.available)} available</p>` : `<h3 class="id">${esc(id)}</h3><p class="muted">not in the catalog</p>`;
+    showPicks($("product-recs"), () => boughtTogether(id), "Nothing is bought with it often enough yet.");
   }
   async function load4() {
     try {
@@ -1197,6 +1317,17 @@
         );
         if (id) openAdjust(id);
       });
+      $("product-recs").addEventListener("click", (e) => {
+        const li = (
+          /** @type {HTMLElement} */
+          /** @type {HTMLElement} */
+          e.target.closest("li[data-product]")
+        );
+        if (li) openProduct(li.dataset.product || "");
+      });
+      $("product-detail-close").addEventListener("click", () => {
+        $("product-detail").hidden = true;
+      });
       $("adjust-form").addEventListener("submit", submitAdjust);
       $("adjust-cancel").addEventListener("click", () => {
         $("adjust-form").hidden = true;
@@ -1210,6 +1341,86 @@
         if (input.files && input.files[0]) importCsv(input.files[0]).finally(() => {
           input.value = "";
         });
+      });
+    }
+  };
+
+  // src/pages/customers.js
+  var daysChart = null;
+  function drawSegments(s) {
+    const by = Object.fromEntries(s.segments.map((x) => [x.segment, x]));
+    $("cust-total").textContent = int(s.customers);
+    $("cust-high").textContent = int(by.high_value ? by.high_value.customers : 0);
+    $("cust-churn").textContent = int(by.churn_risk ? by.churn_risk.customers : 0);
+    $("cust-rules").textContent = `As of ${s.as_of}: ${s.rules}.`;
+    $("cust-segments").innerHTML = s.segments.map((x) => `<tr data-segment="${esc(x.segment)}"><td><span class="status">${esc(words(x.segment))}</span></td><td class="num">${int(x.customers)}</td><td class="num">${pct(x.share)}</td><td class="num">${int(x.orders)}</td><td class="num">${esc(money(x.lifetime_value, s.currency))}</td><td class="num">${esc(money(x.average_lifetime_value, s.currency))}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">no customers yet</td></tr>';
+    $("cust-list-title").textContent = `${words(s.segment)}: most valuable first`;
+    $("cust-list").innerHTML = s.list.map((c) => `<tr><td><a class="id" href="#orders/customer=${encodeURIComponent(c.customer_id)}">${esc(c.customer_id)}</a></td><td class="num">${int(c.orders)}</td><td class="num">${esc(money(c.lifetime_value, c.currency))}</td><td class="num">${esc(money(c.average_order_value, c.currency))}</td><td>${esc(c.last_order_at.slice(0, 10))}</td><td class="num">${int(c.days_since_last_order)}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">no customers in this segment</td></tr>';
+  }
+  function drawClv(clv) {
+    const max = Math.max(1, ...clv.buckets.map((b) => b.customers));
+    const label = (b) => b.to ? `${money(b.from, clv.currency)} – ${money(b.to, clv.currency)}` : `${money(b.from, clv.currency)} +`;
+    $("cust-clv").innerHTML = clv.buckets.map((b) => `<div class="bar-row"><span class="bar-label">${esc(label(b))}</span><span class="bar" data-w="${(b.customers / max * 100).toFixed(1)}"></span><span class="bar-value">${int(b.customers)}</span></div>`).join("");
+    $("cust-clv").querySelectorAll(".bar").forEach((b) => {
+      b.style.width = b.dataset.w + "%";
+    });
+    const m = (v) => v === null ? "–" : money(v, clv.currency);
+    $("cust-clv-stats").textContent = `median ${m(clv.p50)} · p75 ${m(clv.p75)} · p90 ${m(clv.p90)} · p99 ${m(clv.p99)} · mean ${m(clv.mean)}`;
+  }
+  function drawCohorts(c) {
+    const width = Math.max(0, ...c.cohorts.map((x) => x.retention.length));
+    let html = '<div class="scroll"><table class="heat cohorts"><tr><th>cohort</th><th class="num">customers</th>' + Array.from({ length: width }, (_, k) => `<th>+${k}</th>`).join("") + "</tr>";
+    for (const row of c.cohorts) {
+      html += `<tr><th>${esc(row.cohort.slice(0, 7))}</th><td class="num">${int(row.customers)}</td>` + row.retention.map((r, k) => `<td title="${esc(row.cohort.slice(0, 7))} +${k}: ${int(row.active[k])} of ${int(row.customers)}" data-alpha="${k === 0 ? "0" : Math.min(1, r * 4).toFixed(2)}">${k === 0 ? "" : esc((r * 100).toFixed(1))}</td>`).join("") + "</tr>";
+    }
+    $("cust-cohorts").innerHTML = c.cohorts.length ? html + "</table></div>" : '<p class="muted">no cohorts yet</p>';
+    $("cust-cohorts").querySelectorAll("td[data-alpha]").forEach((td) => {
+      td.style.background = `rgba(36,87,214,${td.dataset.alpha})`;
+    });
+  }
+  function drawDays(d) {
+    if (!daysChart) daysChart = lineChart($("chart-new-returning"), ["new", "returning"], { bars: false });
+    const xs = d.days.map((x) => Date.parse(x.day + "T00:00:00Z") / 1e3);
+    daysChart.setData([xs, d.days.map((x) => x.new_customers), d.days.map((x) => x.returning_customers)]);
+    const all2 = d.new_customers + d.returning_customers;
+    $("cust-new-share").textContent = all2 ? pct(d.new_customers / all2) : "–";
+    $("chart-new-returning").dataset.drawn = String(d.days.length);
+  }
+  async function load5() {
+    const segment = $("cust-segment").value;
+    showState($("customers-state"), "loading…", "muted");
+    try {
+      const [s, clv, cohorts, days] = await Promise.all([
+        api(`/api/analytics/customers/segments?segment=${encodeURIComponent(segment)}&limit=50`),
+        api("/api/analytics/customers/clv"),
+        api("/api/analytics/customers/cohorts?months=12"),
+        api("/api/analytics/customers/new-vs-returning")
+      ]);
+      showState($("customers-state"), null);
+      drawSegments(s);
+      drawClv(clv);
+      drawCohorts(cohorts);
+      drawDays(days);
+    } catch (e) {
+      showState($("customers-state"), "No customer figures: " + e.message);
+    }
+  }
+  var customers = {
+    enter() {
+      load5();
+    },
+    init() {
+      $("cust-segment").addEventListener("change", load5);
+      $("cust-segments").addEventListener("click", (e) => {
+        const row = (
+          /** @type {HTMLElement} */
+          /** @type {HTMLElement} */
+          e.target.closest("tr[data-segment]")
+        );
+        if (row) {
+          $("cust-segment").value = row.dataset.segment;
+          load5();
+        }
       });
     }
   };
@@ -1514,6 +1725,16 @@
       showState($("system-state"), "Cannot read the audit: " + e.message);
     }
   }
+  async function loadFulfilment() {
+    const to = (/* @__PURE__ */ new Date()).toISOString().slice(0, 10);
+    const from = new Date(Date.now() - 29 * 864e5).toISOString().slice(0, 10);
+    try {
+      const o = await operations(from, to);
+      $("fulfilment").innerHTML = o.fulfilment.map((f) => `<tr><td>${esc(f.status)}</td><td class="num">${int(f.orders)}</td><td class="num">${esc(duration(f.mean_hours))}</td><td class="num">${esc(duration(f.p50_hours))}</td><td class="num">${esc(duration(f.p90_hours))}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">no orders confirmed in the last 30 days</td></tr>';
+    } catch (e) {
+      showState($("system-state"), "Cannot read the fulfilment times: " + e.message);
+    }
+  }
   var system = {
     enter() {
       const admin = role() === "admin";
@@ -1523,6 +1744,7 @@
         loadAudit();
         loadDlq();
       }
+      loadFulfilment();
       if (!charts2.throughput) {
         charts2.throughput = lineChart($("chart-system"), ["orders/s", "events/s"]);
         charts2.latency = lineChart($("chart-latency"), ["ingest p50", "ingest p95", "ingest p99", "confirm p95", "confirm p99"], { yLabel: "ms" });
@@ -1818,11 +2040,11 @@
   };
 
   // src/main.js
-  var pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
+  var pages = { overview, sales, orders, fraud, customers, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
   var PAGES_FOR = {
-    admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order", "load-test"],
-    analyst: ["overview", "sales", "inventory", "forecast", "system"],
-    viewer: ["overview", "sales", "inventory", "forecast", "system"],
+    admin: ["overview", "sales", "orders", "fraud", "customers", "inventory", "forecast", "system", "track", "new-order", "load-test"],
+    analyst: ["overview", "sales", "customers", "inventory", "forecast", "system"],
+    viewer: ["overview", "sales", "customers", "inventory", "forecast", "system"],
     producer: []
   };
   var role2 = null;

@@ -10,6 +10,7 @@ import { sales } from "./pages/sales.js";
 import { orders } from "./pages/orders.js";
 import { fraud } from "./pages/fraud.js";
 import { inventory } from "./pages/inventory.js";
+import { customers } from "./pages/customers.js";
 import { forecast } from "./pages/forecast.js";
 import { system } from "./pages/system.js";
 import { track } from "./pages/track.js";
@@ -18,14 +19,14 @@ import { loadTest } from "./pages/load-test.js";
 
 /** @typedef {{enter: (arg?: string) => void, leave?: () => void, init?: () => void}} Page */
 /** @type {Record<string, Page>} */
-const pages = { overview, sales, orders, fraud, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
+const pages = { overview, sales, orders, fraud, customers, inventory, forecast, system, track, "new-order": newOrder, "load-test": loadTest };
 
 // Which pages each role may open (the server refuses the rest anyway).
 /** @type {Record<string, string[]>} */
 const PAGES_FOR = {
-  admin: ["overview", "sales", "orders", "fraud", "inventory", "forecast", "system", "track", "new-order", "load-test"],
-  analyst: ["overview", "sales", "inventory", "forecast", "system"],
-  viewer: ["overview", "sales", "inventory", "forecast", "system"],
+  admin: ["overview", "sales", "orders", "fraud", "customers", "inventory", "forecast", "system", "track", "new-order", "load-test"],
+  analyst: ["overview", "sales", "customers", "inventory", "forecast", "system"],
+  viewer: ["overview", "sales", "customers", "inventory", "forecast", "system"],
   producer: [],
 };
 /** @type {string|null} */

@@ -7,6 +7,7 @@ import { api, csvLine, saveText } from "../lib/api.js";
 import { Table } from "../lib/table.js";
 import { showState, toast } from "../lib/toast.js";
 import { allProducts } from "../lib/products.js";
+import { boughtTogether, showPicks } from "../lib/recommend.js";
 
 /** @type {Table|null} */
 let table = null;
@@ -30,6 +31,7 @@ function stockTable() {
     rowClass: (p) => (p.low_stock ? "low" : ""),
     rowKey: (p) => p.product_id,
     pageSize: 200,
+    onOpen: (p) => openProduct(p.product_id),
   });
   return table;
 }
@@ -42,6 +44,17 @@ function filter() {
   stockTable().set(rows);
   const lowCount = all.filter((p) => p.low_stock).length;
   $("stock-count").textContent = `${int(rows.length)} of ${int(all.length)} products · ${int(lowCount)} low on stock`;
+}
+
+/** A product's detail: its stock and what is bought with it. @param {string} id */
+function openProduct(id) {
+  const p = all.find((x) => x.product_id === id);
+  $("product-detail").hidden = false;
+  $("product-detail").dataset.product = id;
+  $("product-detail-body").innerHTML = p
+    ? `<h3>${esc(p.name)}</h3><p><span class="id">${esc(id)}</span> · ${esc(p.category)} · ${esc(money(p.unit_price, p.currency))} · ${int(p.stock.available)} available</p>`
+    : `<h3 class="id">${esc(id)}</h3><p class="muted">not in the catalog</p>`;
+  showPicks($("product-recs"), () => boughtTogether(id), "Nothing is bought with it often enough yet.");
 }
 
 async function load() {
@@ -145,6 +158,11 @@ export const inventory = {
       const id = /** @type {HTMLElement} */ (e.target).dataset.adjust;
       if (id) openAdjust(id);
     });
+    $("product-recs").addEventListener("click", (/** @type {Event} */ e) => {
+      const li = /** @type {HTMLElement} */ (/** @type {HTMLElement} */ (e.target).closest("li[data-product]"));
+      if (li) openProduct(li.dataset.product || "");
+    });
+    $("product-detail-close").addEventListener("click", () => { $("product-detail").hidden = true; });
     $("adjust-form").addEventListener("submit", submitAdjust);
     $("adjust-cancel").addEventListener("click", () => { $("adjust-form").hidden = true; });
     $("stock-export").addEventListener("click", exportCsv);

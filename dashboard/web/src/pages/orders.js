@@ -3,8 +3,9 @@
 // orders arriving live, bulk actions only where the state machine allows,
 // and a side panel that follows its order.
 import { $, esc, money, when, words } from "../lib/format.js";
-import { api, download } from "../lib/api.js";
+import { ApiError, api, download } from "../lib/api.js";
 import { allows, loadContract, statuses } from "../lib/contract.js";
+import { forCustomer, showPicks } from "../lib/recommend.js";
 import { followOrder, listen, unlisten } from "../lib/live.js";
 import { showState, toast } from "../lib/toast.js";
 import { productNames } from "../lib/products.js";
@@ -144,6 +145,18 @@ async function bulk(action) {
   } catch (e) { showState($("orders-state"), "Bulk action failed: " + e.message); }
 }
 
+/** @type {Map<string, Promise<any>>} */
+const picksFor = new Map();
+/** A customer's picks, asked once while the page is open. @param {string} customerId */
+function customerPicks(customerId) {
+  if (!picksFor.has(customerId)) {
+    const answer = forCustomer(customerId);
+    picksFor.set(customerId, answer);
+    answer.catch(() => picksFor.delete(customerId));
+  }
+  return /** @type {Promise<any>} */ (picksFor.get(customerId));
+}
+
 /** The order's live view (the processor's), its lines named, and actions. @param {string} id */
 async function openOrder(id) {
   openId = id;
@@ -160,15 +173,48 @@ async function openOrder(id) {
   render();
 }
 
+/**
+ * An order the order engine does not hold (seeded or imported history) as
+ * the lake has it, in the engine's shape; `actions: false`, since no
+ * command can reach it.
+ * @param {string} id
+ */
+async function lakeOrder(id) {
+  const d = await api(`/api/admin/orders/${encodeURIComponent(id)}/detail`);
+  const steps = d.events.filter((/** @type {any} */ e) => e.status);
+  const last = steps[steps.length - 1];
+  const risk = d.events.find((/** @type {any} */ e) => e.risk_score != null);
+  return {
+    ...d.order,
+    status: last ? last.status : "pending",
+    cancel_reason: last && last.status === "cancelled" ? last.reason : null,
+    risk_score: risk ? risk.risk_score : null,
+    risk_reasons: risk ? risk.risk_reasons : [],
+    items: d.items,
+    history: steps.map((/** @type {any} */ e) => ({ status: e.status, at: e.occurred_at })),
+    actions: false,
+  };
+}
+
+/** The engine's view of an order, or the lake's when the engine has none. @param {string} id */
+async function orderView(id) {
+  try {
+    return await api(`/api/orders/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    return lakeOrder(id);
+  }
+}
+
 /** @param {string} id */
 async function drawPanel(id) {
   try {
-    const [o, names] = await Promise.all([api(`/api/orders/${encodeURIComponent(id)}`), productNames()]);
+    const [o, names] = await Promise.all([orderView(id), productNames()]);
     if (openId !== id) return;
     const row = state.rows.find((r) => r.order_id === id);
     if (row && row.status !== o.status) { row.status = o.status; render(); }
     const labels = { cancel: "Cancel order", mark_shipped: "Mark shipped", mark_delivered: "Mark delivered" };
-    const actions = Object.keys(labels).filter((a) => allows(a, o.status))
+    const actions = Object.keys(labels).filter((a) => o.actions !== false && allows(a, o.status))
       .map((a) => `<button data-action="${a}" data-id="${esc(id)}">${labels[a]}</button>`).join(" ");
     const reason = o.cancel_reason ? ` <span class="bad">(${esc(words(o.cancel_reason))})</span>` : "";
     $("order-panel-body").innerHTML = `<h3 class="id">${esc(o.order_id)}</h3>` +
@@ -181,7 +227,9 @@ async function drawPanel(id) {
       }).join("")}</table>` +
       `<h4>Timeline</h4><ul class="timeline"><li>placed · ${esc(when(o.placed_at))}</li>` +
       (o.history || []).map((/** @type {any} */ h) => `<li>${esc(h.status)} · ${esc(when(h.at))}</li>`).join("") + "</ul>" +
-      (actions ? `<div class="actions">${actions}</div>` : "");
+      (actions ? `<div class="actions">${actions}</div>` : "") +
+      `<h4>Also for this customer</h4><div id="panel-recs"></div>`;
+    showPicks($("panel-recs"), () => customerPicks(o.customer_id), "No picks for this customer yet.");
   } catch (e) {
     if (openId === id) $("order-panel-body").innerHTML = `<p class="bad">${esc(e.message)}</p>`;
   }
@@ -257,7 +305,8 @@ async function exportAll() {
 }
 
 export const orders = {
-  async enter() {
+  /** @param {string} [arg] `customer=ID` shows that customer's orders. */
+  async enter(arg) {
     await loadContract().catch(() => null);
     if (form().status.options.length <= 1) {
       for (const s of statuses()) {
@@ -267,9 +316,16 @@ export const orders = {
       }
     }
     listen(arriving);
-    if (!state.rows.length) load(true);
+    const customer = arg && arg.startsWith("customer=") ? decodeURIComponent(arg.slice("customer=".length)) : "";
+    if (customer) {
+      form().reset();
+      form().customer_id.value = customer;
+      load(true);
+    } else if (!state.rows.length) load(true);
   },
+
   leave() {
+    picksFor.clear();
     unlisten(arriving);
     if (follow) follow();
     follow = null;

@@ -5,6 +5,7 @@ import { $, esc, epoch, int, money, pct } from "../lib/format.js";
 import { api, csvLine, saveText } from "../lib/api.js";
 import { lineChart } from "../lib/chart.js";
 import { showState } from "../lib/toast.js";
+import { operations } from "../lib/operations.js";
 
 /** @type {uPlot|null} */
 let chart = null;
@@ -57,6 +58,7 @@ async function load() {
   // the form shows (the last 24 hours until one is chosen).
   const range = new URLSearchParams({ currency: params.get("currency") || "USD" });
   for (const bound of ["from", "to"]) if (params.get(bound)) range.set(bound, params.get(bound));
+  loadOperations(range);
   try {
     const [r, top, heat] = await Promise.all([
       api("/api/dashboard/revenue?" + params),
@@ -134,6 +136,41 @@ function drawHeatmap(cells, currency) {
     `<div class="legend"><span>${esc(money(0, currency))}</span><span class="gradient"></span><span>${esc(money(max, currency))}</span><span class="muted small">per hour cell, UTC</span></div>`;
   $("heatmap").innerHTML = html;
   $("heatmap").querySelectorAll("td[data-alpha]").forEach((/** @type {HTMLElement} */ td) => { td.style.background = `rgba(36,87,214,${td.dataset.alpha})`; });
+}
+
+/** @type {Record<string, any>} */
+const opsCharts = {};
+/** The operations figures of the range's days (UTC). @param {URLSearchParams} range */
+async function loadOperations(range) {
+  const day = (/** @type {string|null} */ t) => (t ? new Date(t).toISOString().slice(0, 10) : new Date().toISOString().slice(0, 10));
+  const from = day(range.get("from")), to = day(range.get("to"));
+  const cur = range.get("currency") || "USD";
+  $("ops-state").textContent = `${from} to ${to} (UTC days)`;
+  try {
+    const o = await operations(from, to, cur);
+    $("ops-aov").textContent = o.average_order == null ? "–" : money(o.average_order, cur);
+    $("ops-cancel").textContent = pct(o.cancellation_rate);
+    $("ops-payfail").textContent = pct(o.payment_failure_rate);
+    const xs = o.days.map((/** @type {any} */ d) => Date.parse(d.day + "T00:00:00Z") / 1000);
+    if (!opsCharts.aov) opsCharts.aov = lineChart($("chart-aov"), ["average order"], { yLabel: cur });
+    opsCharts.aov.setData([xs, o.days.map((/** @type {any} */ d) => (d.average_order == null ? null : Number(d.average_order)))]);
+    const reasons = Object.keys(o.cancelled).sort();
+    if (!opsCharts.cancel || opsCharts.cancelReasons !== reasons.join(",")) {
+      if (opsCharts.cancel) opsCharts.cancel.destroy();
+      opsCharts.cancel = lineChart($("chart-cancel"), reasons.map((r) => r.replace(/_/g, " ")), { yLabel: "% of orders" });
+      opsCharts.cancelReasons = reasons.join(",");
+    }
+    opsCharts.cancel.setData([xs, ...reasons.map((r) => o.days.map((/** @type {any} */ d) => (d.orders ? (100 * (d.cancelled[r] || 0)) / d.orders : null)))]);
+    $("chart-aov").dataset.drawn = String(o.days.length);
+    $("ops-methods").innerHTML = o.payment_methods.map((/** @type {any} */ m) =>
+      `<tr><td>${esc(m.method.replace(/_/g, " "))}</td><td class="num">${int(m.orders)}</td><td class="num">${pct(m.share)}</td><td class="num">${int(m.declined)}</td><td class="num">${pct(m.failure_rate)}</td></tr>`).join("") ||
+      '<tr><td colspan="5" class="muted">no orders in this range</td></tr>';
+    $("ops-stock").innerHTML = o.out_of_stock.map((/** @type {any} */ p) =>
+      `<tr><td class="id">${esc(p.product_id)}</td><td class="num">${int(p.lines)}</td><td class="num">${int(p.out_of_stock)}</td><td class="num">${pct(p.rate)}</td></tr>`).join("") ||
+      '<tr><td colspan="4" class="muted">no out-of-stock cancellations in this range</td></tr>';
+  } catch (e) {
+    $("ops-state").textContent = "No operations figures: " + e.message;
+  }
 }
 
 function exportCsv() {

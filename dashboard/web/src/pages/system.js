@@ -9,6 +9,7 @@ import { listen, unlisten } from "../lib/live.js";
 import { latency, parse, requestRates } from "../lib/metrics.js";
 import { showState, toast } from "../lib/toast.js";
 import { role } from "../lib/session.js";
+import { duration, operations } from "../lib/operations.js";
 
 const HISTORY = 300; // points kept (10 minutes at one every 2 s)
 /** @type {{throughput: uPlot|null, latency: uPlot|null, lag: uPlot|null}} */
@@ -116,12 +117,26 @@ async function loadAudit() {
   } catch (e) { showState($("system-state"), "Cannot read the audit: " + e.message); }
 }
 
+/** Accepted to confirmed, shipped and delivered over the last 30 days. */
+async function loadFulfilment() {
+  const to = new Date().toISOString().slice(0, 10);
+  const from = new Date(Date.now() - 29 * 86400000).toISOString().slice(0, 10);
+  try {
+    const o = await operations(from, to);
+    $("fulfilment").innerHTML = o.fulfilment.map((/** @type {any} */ f) =>
+      `<tr><td>${esc(f.status)}</td><td class="num">${int(f.orders)}</td><td class="num">${esc(duration(f.mean_hours))}</td>` +
+      `<td class="num">${esc(duration(f.p50_hours))}</td><td class="num">${esc(duration(f.p90_hours))}</td></tr>`).join("") ||
+      '<tr><td colspan="5" class="muted">no orders confirmed in the last 30 days</td></tr>';
+  } catch (e) { showState($("system-state"), "Cannot read the fulfilment times: " + e.message); }
+}
+
 export const system = {
   enter() {
     const admin = role() === "admin";
     $("audit-panel").classList.toggle("hidden", !admin);
     $("dlq-panel").classList.toggle("hidden", !admin);
     if (admin) { loadAudit(); loadDlq(); }
+    loadFulfilment();
     if (!charts.throughput) {
       charts.throughput = lineChart($("chart-system"), ["orders/s", "events/s"]);
       charts.latency = lineChart($("chart-latency"), ["ingest p50", "ingest p95", "ingest p99", "confirm p95", "confirm p99"], { yLabel: "ms" });
