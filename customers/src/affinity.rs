@@ -119,6 +119,21 @@ pub async fn count(
             orders += count_day(&lines, &mut products, &mut pairs)?;
         }
     }
+    // Scoring and sorting millions of pairs: off the async workers, which
+    // the stream job in the same process shares.
+    tokio::task::spawn_blocking(move || score(products, pairs, orders, min_support, keep))
+        .await
+        .map_err(|e| CustomersError::Worker(e.to_string()))
+}
+
+/// The counted pairs as scored rows, each product's best `keep`.
+fn score(
+    products: Products,
+    pairs: FastMap<u64, u64>,
+    orders: u64,
+    min_support: u64,
+    keep: Option<usize>,
+) -> AffinityModel {
     // Each product's partners, then their scores; only the kept ones
     // become rows (a year of a 2,000-product shop has millions of pairs).
     let mut partners: Vec<Vec<(u32, u64)>> = vec![Vec::new(); products.names.len()];
@@ -169,7 +184,7 @@ pub async fn count(
         .map(|((product_id, category), orders)| ProductOrders { product_id, category, orders })
         .collect();
     per_product.sort_by(|x, y| x.product_id.cmp(&y.product_id));
-    Ok(AffinityModel { pairs: out, all_pairs, products: per_product, orders })
+    AffinityModel { pairs: out, all_pairs, products: per_product, orders }
 }
 
 /// One day's lines into baskets, and each basket's pairs into `pairs`;
