@@ -187,7 +187,7 @@ def main():
     # after a run (ours, cold) is printed apart.
     colds = []
     if os.path.isdir(f"{seed}/customer_segments"):
-        for t in ["customer_segments", "customer_cohorts", "customers_daily", "product_affinity", "product_popularity"]:
+        for t in ["customer_segments", "customer_cohorts", "customers_daily", "product_affinity", "product_popularity", "customer_products"]:
             db.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{seed}/{t}/*/*.parquet', hive_partitioning = true)")
         as_of = db.execute("SELECT max(as_of) FROM customer_segments").fetchone()[0]
         on = f"as_of = '{as_of}'"
@@ -223,7 +223,7 @@ def main():
         busiest = db.execute(f"SELECT customer_id FROM customer_segments WHERE {on} ORDER BY orders DESC, customer_id LIMIT 1").fetchone()[0]
         for label, who in [("a typical customer", typical), ("the busiest customer", busiest)]:
             add(f"recommendations, {label} (personalized)", f"/api/recommendations/personalized?customer_id={who}", [
-                f"WITH mine AS (SELECT product_id, max(placed_at) AS last FROM order_items WHERE customer_id = '{who}' GROUP BY 1), "
+                f"WITH mine AS (SELECT product_id, last_bought AS last FROM customer_products WHERE {on} AND customer_id = '{who}'), "
                 f"recent AS (SELECT product_id, row_number() OVER (ORDER BY last DESC, product_id) - 1 AS k FROM mine) "
                 f"SELECT a.other_id, sum(power(0.5, r.k / 5.0) * a.cosine) AS score FROM recent r JOIN product_affinity a ON a.product_id = r.product_id "
                 f"WHERE a.{on} AND r.k < 20 AND a.support >= 3 AND a.other_id NOT IN (SELECT product_id FROM mine) GROUP BY 1 ORDER BY 2 DESC LIMIT 10"])

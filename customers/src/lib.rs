@@ -4,13 +4,15 @@
 //!
 //! - [`affinity`]: the item-to-item "bought together" model (support,
 //!   confidence, lift, cosine), counted a day at a time in memory.
-//! - [`segments`]: segments and lifetime value, cohorts, new vs returning.
+//! - [`segments`]: segments and lifetime value, cohorts, new vs returning;
+//!   [`customer_products`]: what each customer bought, for their picks.
 //! - [`run`]: one run over a lake; [`schedule`]: runs inside `up`.
 //! - [`table`]: the tables' files.
 //! - [`recommend`]: answering from the model (item and personalized);
 //!   [`evaluate`]: its hit rate on a time split against popularity.
 
 pub mod affinity;
+pub mod customer_products;
 pub mod evaluate;
 pub mod recommend;
 pub mod run;

@@ -7,8 +7,8 @@ use analytics::query::QueryLimits;
 use analytics::store::DataStore;
 use chrono::NaiveDate;
 use schemas::customers::{
-    AFFINITY_TOP_K, CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_MIN_SUPPORT,
-    PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE,
+    AFFINITY_TOP_K, CUSTOMER_COHORTS_TABLE, CUSTOMER_PRODUCTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE,
+    DEFAULT_MIN_SUPPORT, PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE,
 };
 use schemas::tables::{PARTITION_COLUMN, Table};
 
@@ -59,6 +59,8 @@ pub struct CustomersReport {
     pub customers: usize,
     pub cohort_cells: usize,
     pub days: usize,
+    /// Rows of `customer_products`.
+    pub customer_products: usize,
     pub affinity_seconds: f64,
     pub customers_seconds: f64,
     pub bytes: usize,
@@ -110,7 +112,6 @@ pub async fn build(store: &DataStore, options: &CustomersOptions) -> Result<Cust
     if options.parts != Parts::Affinity {
         let started = Instant::now();
         let customers = segments::customer_tables(&ctx, as_of).await?;
-        report.customers_seconds = started.elapsed().as_secs_f64();
         (report.customers, report.cohort_cells, report.days) =
             (customers.segments.num_rows(), customers.cohorts.num_rows(), customers.daily.num_rows());
         for (name, batch) in [
@@ -120,6 +121,10 @@ pub async fn build(store: &DataStore, options: &CustomersOptions) -> Result<Cust
         ] {
             report.bytes += table::write(store, name, as_of, batch).await?;
         }
+        let bought = crate::customer_products::customer_products(&ctx, as_of).await?;
+        report.customer_products = bought.num_rows();
+        report.bytes += table::write(store, CUSTOMER_PRODUCTS_TABLE, as_of, bought).await?;
+        report.customers_seconds = started.elapsed().as_secs_f64();
     }
     Ok(report)
 }

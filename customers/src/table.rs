@@ -9,8 +9,8 @@ use analytics::store::DataStore;
 use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use schemas::customers::{
-    AFFINITY_TOP_K, CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, PRODUCT_AFFINITY_TABLE,
-    PRODUCT_POPULARITY_TABLE, product_affinity_schema, product_popularity_schema,
+    AFFINITY_TOP_K, CUSTOMER_COHORTS_TABLE, CUSTOMER_PRODUCTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE,
+    PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE, product_affinity_schema, product_popularity_schema,
 };
 use schemas::forecast::AS_OF_COLUMN;
 
@@ -30,6 +30,9 @@ fn layout(table: &str) -> FileLayout {
         CUSTOMER_SEGMENTS_TABLE => FileLayout::new(&["customer_id", "currency"], &["customer_id"]),
         CUSTOMER_COHORTS_TABLE => FileLayout::new(&["cohort", "month_offset"], &[]),
         CUSTOMERS_DAILY_TABLE => FileLayout::new(&["day"], &[]),
+        // Written in order already (customer, then most recent first):
+        // small row groups, so a customer's lookup decodes few rows.
+        CUSTOMER_PRODUCTS_TABLE => FileLayout::new(&[], &["customer_id"]).with_row_group_rows(32 * 1024),
         _ => FileLayout::new(&[], &[]),
     }
 }

@@ -231,6 +231,40 @@ async fn segments_cohorts_and_days_equal_the_hand_computed_figures() -> TestResu
     .map(|(d, a, b, c, e)| (d.to_string(), a, b, c, e))
     .collect();
     assert_eq!(got, want);
+
+    // What each customer bought, most recent first: A's last order held p4
+    // and p5; B's cancelled order is in it too (a purchase attempt is not
+    // a thing to recommend back); E's order after as_of is not.
+    let bought = rows(
+        &store,
+        "SELECT customer_id, product_id, CAST(last_bought AS VARCHAR) AS last, lines FROM customer_products \
+         WHERE as_of = '2026-06-30' AND customer_id IN ('A', 'B', 'E')",
+    )
+    .await;
+    let mut listed = Vec::new();
+    for b in &bought {
+        let (who, what, last) = (strings(b, "customer_id"), strings(b, "product_id"), strings(b, "last"));
+        let lines = b.column(3).as_primitive::<Int64Type>();
+        for (i, ((who, what), last)) in who.iter().zip(&what).zip(&last).enumerate() {
+            listed.push(format!("{who} {what} {last} {}", lines.value(i)));
+        }
+    }
+    assert_eq!(
+        listed,
+        [
+            "A p4 2026-06-20 1",
+            "A p5 2026-06-20 1",
+            "A p1 2026-02-15 2",
+            "A p3 2026-02-15 1",
+            "A p2 2026-01-10 1",
+            "B p1 2026-03-01 2",
+            "B p2 2026-03-01 2",
+            "B p3 2026-01-20 1",
+            "E p5 2026-06-01 1",
+            "E p2 2026-05-05 1",
+            "E p3 2026-05-05 1",
+        ]
+    );
     Ok(())
 }
 

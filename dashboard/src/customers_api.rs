@@ -20,9 +20,11 @@ use chrono::NaiveDate;
 use customers::recommend::{Pick, Recommender};
 use schemas::ProductView;
 use schemas::customers::{
-    CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, DEFAULT_RECOMMENDATIONS,
-    MAX_RECOMMENDATIONS, PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE, RecommendationReason, Segment,
+    CUSTOMER_COHORTS_TABLE, CUSTOMER_PRODUCTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE,
+    DEFAULT_RECOMMENDATIONS, MAX_RECOMMENDATIONS, PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE,
+    RecommendationReason, Segment,
 };
+use schemas::forecast::AS_OF_COLUMN;
 use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
 
@@ -253,30 +255,55 @@ pub async fn recommendations(
     Ok(Json(Recommendations { product_id, as_of: model.model.as_of, recommendations: named(&model, picks) }))
 }
 
-/// The customer's products, most recently bought first, from their order
-/// lines (the files that may hold them, by their bloom filters).
+/// The customer's products, most recently bought first: from the latest
+/// customers run's `customer_products` (one row group read), and the order
+/// lines of the days after it (the files that may hold the customer, by
+/// their bloom filters); from the order lines alone when no run has it.
 async fn bought_by(state: &Dashboard, customer_id: &str) -> Result<Vec<String>, HttpError> {
     if !has(state, &["order_items"]).await {
-        return Ok(Vec::new());
-    }
-    let scope = DateScope::Between(None, None);
-    let days = state
-        .blooms
-        .dates_that_may_hold(state.lake.store(), "order_items", &["customer_id"], scope, &[customer_id])
-        .await?;
-    if days.is_empty() {
         return Ok(Vec::new());
     }
     #[derive(Deserialize)]
     struct Bought {
         product_id: String,
     }
-    let sql = format!(
-        "SELECT product_id, max(placed_at) AS last FROM order_items WHERE {} AND customer_id = '{customer_id}' \
-         GROUP BY product_id ORDER BY last DESC, product_id",
-        Days::Only(days).predicate("date", 0)
-    );
-    Ok(typed_rows::<Bought>(state, &sql).await?.into_iter().map(|b| b.product_id).collect())
+    let registered = has(state, &[CUSTOMER_PRODUCTS_TABLE]).await;
+    let run = customers::table::partitions(state.lake.store(), CUSTOMER_PRODUCTS_TABLE)
+        .await
+        .map_err(DashboardError::from)?
+        .last()
+        .copied()
+        .filter(|_| registered);
+    let scope = match run {
+        Some(as_of) => DateScope::Between(as_of.succ_opt(), None),
+        None => DateScope::Between(None, None),
+    };
+    let days = state
+        .blooms
+        .dates_that_may_hold(state.lake.store(), "order_items", &["customer_id"], scope, &[customer_id])
+        .await?;
+    let recent = async {
+        if days.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT product_id, max(placed_at) AS last FROM order_items WHERE {} AND customer_id = '{customer_id}' \
+             GROUP BY product_id ORDER BY last DESC, product_id",
+            Days::Only(days.clone()).predicate("date", 0)
+        );
+        typed_rows::<Bought>(state, &sql).await
+    };
+    let earlier = async {
+        let Some(as_of) = run else { return Ok(Vec::new()) };
+        let sql = format!(
+            "SELECT product_id FROM {CUSTOMER_PRODUCTS_TABLE} WHERE {AS_OF_COLUMN} = '{as_of}' \
+             AND customer_id = '{customer_id}' ORDER BY last_bought DESC, product_id"
+        );
+        typed_rows::<Bought>(state, &sql).await
+    };
+    let (recent, earlier) = tokio::try_join!(recent, earlier)?;
+    let mut seen = HashSet::new();
+    Ok(recent.into_iter().chain(earlier).map(|b| b.product_id).filter(|p| seen.insert(p.clone())).collect())
 }
 
 /// Products a customer's recent baskets start from.

@@ -18,12 +18,14 @@ pub const PRODUCT_POPULARITY_TABLE: &str = "product_popularity";
 pub const CUSTOMER_SEGMENTS_TABLE: &str = "customer_segments";
 pub const CUSTOMER_COHORTS_TABLE: &str = "customer_cohorts";
 pub const CUSTOMERS_DAILY_TABLE: &str = "customers_daily";
-pub const TABLES: [&str; 5] = [
+pub const CUSTOMER_PRODUCTS_TABLE: &str = "customer_products";
+pub const TABLES: [&str; 6] = [
     PRODUCT_AFFINITY_TABLE,
     PRODUCT_POPULARITY_TABLE,
     CUSTOMER_SEGMENTS_TABLE,
     CUSTOMER_COHORTS_TABLE,
     CUSTOMERS_DAILY_TABLE,
+    CUSTOMER_PRODUCTS_TABLE,
 ];
 
 /// Orders holding both products, at least, for a pair to be kept.
@@ -103,8 +105,8 @@ pub enum RecommendationReason {
 
 #[cfg(feature = "arrow")]
 pub use self::arrow_schemas::{
-    customer_cohorts_schema, customer_segments_schema, customers_daily_schema, declared_schema,
-    product_affinity_schema, product_popularity_schema,
+    customer_cohorts_schema, customer_products_schema, customer_segments_schema, customers_daily_schema,
+    declared_schema, product_affinity_schema, product_popularity_schema,
 };
 
 #[cfg(feature = "arrow")]
@@ -127,6 +129,7 @@ mod arrow_schemas {
             super::CUSTOMER_SEGMENTS_TABLE => Some(customer_segments_schema()),
             super::CUSTOMER_COHORTS_TABLE => Some(customer_cohorts_schema()),
             super::CUSTOMERS_DAILY_TABLE => Some(customers_daily_schema()),
+            super::CUSTOMER_PRODUCTS_TABLE => Some(customer_products_schema()),
             _ => None,
         }
     }
@@ -186,6 +189,18 @@ mod arrow_schemas {
             field("customers", DataType::Int64),
             field("active", DataType::Int64),
             field("retention", DataType::Float64),
+        ]))
+    }
+
+    /// One row per customer and product they bought (any order, cancelled
+    /// or not): the last day they did and in how many order lines. Sorted
+    /// by customer, most recent first.
+    pub fn customer_products_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("customer_id", DataType::Utf8),
+            field("product_id", DataType::Utf8),
+            field("last_bought", DataType::Date32),
+            field("lines", DataType::Int64),
         ]))
     }
 
