@@ -31,6 +31,22 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Executes `notebooks/{name}.ipynb` headless over the lake at `data`,
+/// keeping the executed copy as `target/test-artifacts/{saved_as}.ipynb`.
+fn run_notebook(name: &str, saved_as: &str, data: &Path, failure: &str) {
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = std::process::Command::new(python())
+        .arg(repo().join("scripts/run_notebook.py"))
+        .arg(repo().join(format!("notebooks/{name}.ipynb")))
+        .arg(artifacts.join(format!("{saved_as}.ipynb")))
+        .env("ORDERSTREAM_DATA", data)
+        .current_dir(repo().join("notebooks"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{failure}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
 fn python() -> PathBuf {
     let venv = repo().join(".tools/venv/bin/python");
     assert!(venv.exists(), "run scripts/bootstrap: {} is missing", venv.display());
@@ -297,17 +313,7 @@ async fn killed_mid_batch_the_job_loses_and_duplicates_nothing_and_replays_are_i
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let replayed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(replayed["customer_sessions"]["duckdb"], 300, "{replayed}");
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let output = std::process::Command::new(python())
-        .arg(repo().join("scripts/run_notebook.py"))
-        .arg(repo().join("notebooks/revenue_by_window.ipynb"))
-        .arg(artifacts.join("revenue_by_window.executed.ipynb"))
-        .env("ORDERSTREAM_DATA", &live)
-        .current_dir(repo().join("notebooks"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "notebook failed: {}", String::from_utf8_lossy(&output.stderr));
+    run_notebook("revenue_by_window", "revenue_by_window.executed", &live, "notebook failed");
     server.stop().await.unwrap();
 }
 
@@ -389,17 +395,7 @@ async fn a_published_seed_with_its_events_replays_to_the_seeds_own_rows() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "status events out of event-time order in ORDER_EVENTS");
 
     // The shipped notebook runs on seeded history as it does on the live job's.
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let output = std::process::Command::new(python())
-        .arg(repo().join("scripts/run_notebook.py"))
-        .arg(repo().join("notebooks/revenue_by_window.ipynb"))
-        .arg(artifacts.join("revenue_by_window.seeded.ipynb"))
-        .env("ORDERSTREAM_DATA", &parquet)
-        .current_dir(repo().join("notebooks"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "notebook failed on seeded data: {}", String::from_utf8_lossy(&output.stderr));
+    run_notebook("revenue_by_window", "revenue_by_window.seeded", &parquet, "notebook failed on seeded data");
     server.stop().await.unwrap();
 }
 
@@ -416,15 +412,5 @@ async fn the_customers_notebook_runs_against_a_customers_run() {
     analytics::seed::seed_to_parquet(&store, &config, screen, &[], 2, false).await.unwrap();
     let report = customers::build(&store, &customers::CustomersOptions::default()).await.unwrap();
     assert_eq!(report.as_of, Some(end));
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let output = std::process::Command::new(python())
-        .arg(repo().join("scripts/run_notebook.py"))
-        .arg(repo().join("notebooks/customers_and_baskets.ipynb"))
-        .arg(artifacts.join("customers_and_baskets.executed.ipynb"))
-        .env("ORDERSTREAM_DATA", &lake)
-        .current_dir(repo().join("notebooks"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "notebook failed: {}", String::from_utf8_lossy(&output.stderr));
+    run_notebook("customers_and_baskets", "customers_and_baskets.executed", &lake, "notebook failed");
 }

@@ -116,6 +116,28 @@ impl DataStore {
         self.store.list(Some(prefix)).try_collect().await.map_err(|e| AnalyticsError::store("list", prefix, e))
     }
 
+    /// The days of `table`'s `column=YYYY-MM-DD` partitions that hold
+    /// Parquet, ascending (the lake's `date=` and the derived tables' `as_of=`).
+    pub async fn partition_days(&self, table: &str, column: &str) -> Result<Vec<chrono::NaiveDate>, AnalyticsError> {
+        let prefix = format!("{column}=");
+        let mut days: Vec<chrono::NaiveDate> = self
+            .list(&self.path(table))
+            .await?
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".parquet"))
+            .filter_map(|m| {
+                m.location.parts().find_map(|part| {
+                    part.as_ref()
+                        .strip_prefix(&prefix)
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                })
+            })
+            .collect();
+        days.sort();
+        days.dedup();
+        Ok(days)
+    }
+
     /// [`DataStore::list`] of each prefix, in the order given. A listing
     /// waits on the file system or the network more than it computes, so
     /// up to `LISTINGS_AT_ONCE` run at once (a fortnight of a pipeline and

@@ -10,15 +10,12 @@
 //! builds a hash table of the whole table; this holds one day's lines and
 //! the pair counts (at most products² of them).
 
-use std::collections::HashMap;
-
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use hashbrown::HashMap as FastMap;
 
-use crate::CustomersError;
+use crate::{CustomersError, Interned, utf8};
 
 /// One ordered pair: customers who bought `product_id` also bought
 /// `other_id`. Both directions of a pair are listed.
@@ -58,12 +55,6 @@ pub struct AffinityModel {
     pub orders: u64,
 }
 
-/// A text column as plain UTF-8, however the reader encoded it (views,
-/// dictionaries for partition values).
-fn text(column: &ArrayRef) -> Result<ArrayRef, CustomersError> {
-    Ok(arrow::compute::cast(column, &DataType::Utf8).map_err(datafusion::error::DataFusionError::from)?)
-}
-
 /// Every pair of products bought in the same order over the lake's
 /// `order_items`, keeping the pairs bought together in at least
 /// `min_support` orders. Sorted by product, then by cosine (highest
@@ -72,26 +63,22 @@ pub async fn bought_together(ctx: &SessionContext, min_support: u64) -> Result<V
     Ok(count(ctx, min_support, None, None).await?.pairs)
 }
 
-/// Interned products: number ↔ id, category and orders holding it.
+/// Interned products, with each one's category and orders holding it.
 #[derive(Default)]
 struct Products {
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
+    ids: Interned,
     categories: Vec<String>,
     orders: Vec<u64>,
 }
 
 impl Products {
     fn intern(&mut self, product: &str, category: &str) -> u32 {
-        if let Some(id) = self.ids.get(product) {
-            return *id;
+        let (n, new) = self.ids.number(product);
+        if new {
+            self.categories.push(category.to_string());
+            self.orders.push(0);
         }
-        let id = self.names.len() as u32;
-        self.ids.insert(product.to_string(), id);
-        self.names.push(product.to_string());
-        self.categories.push(category.to_string());
-        self.orders.push(0);
-        id
+        n
     }
 }
 
@@ -110,7 +97,7 @@ pub async fn count(
     let until = up_to.map(|d| format!(" WHERE date <= '{d}'")).unwrap_or_default();
     let days = ctx.sql(&format!("SELECT DISTINCT date FROM order_items{until} ORDER BY date")).await?.collect().await?;
     for batch in days {
-        let dates = text(batch.column(0))?;
+        let dates = utf8(batch.column(0))?;
         let dates = dates.as_string_opt::<i32>().ok_or(CustomersError::Shape("order_items date"))?;
         for day in dates.iter().flatten() {
             let day = day.replace('\'', "''");
@@ -136,7 +123,7 @@ fn score(
 ) -> AffinityModel {
     // Each product's partners, then their scores; only the kept ones
     // become rows (a year of a 2,000-product shop has millions of pairs).
-    let mut partners: Vec<Vec<(u32, u64)>> = vec![Vec::new(); products.names.len()];
+    let mut partners: Vec<Vec<(u32, u64)>> = vec![Vec::new(); products.ids.names.len()];
     let mut all_pairs = 0;
     for (key, support) in pairs {
         if support < min_support.max(1) {
@@ -147,7 +134,7 @@ fn score(
         partners[b as usize].push((a, support));
         all_pairs += 2;
     }
-    let names = &products.names;
+    let names = &products.ids.names;
     let mut order: Vec<usize> = (0..names.len()).collect();
     order.sort_by(|&x, &y| names[x].cmp(&names[y]));
     let mut out = Vec::new();
@@ -176,7 +163,8 @@ fn score(
             out.push(a);
         }
     }
-    let Products { names, categories, orders: counts, .. } = products;
+    let Products { ids, categories, orders: counts } = products;
+    let names = ids.names;
     let mut per_product: Vec<ProductOrders> = names
         .into_iter()
         .zip(categories)
@@ -197,7 +185,7 @@ fn count_day(
     let shape = || CustomersError::Shape("order_items order_id, product_id, category");
     let columns: Vec<(ArrayRef, ArrayRef, ArrayRef)> = lines
         .iter()
-        .map(|b| Ok((text(b.column(0))?, text(b.column(1))?, text(b.column(2))?)))
+        .map(|b| Ok((utf8(b.column(0))?, utf8(b.column(1))?, utf8(b.column(2))?)))
         .collect::<Result<_, CustomersError>>()?;
     let mut baskets: FastMap<&str, Vec<u32>> = FastMap::new();
     for (order_ids, product_ids, categories) in &columns {

@@ -5,7 +5,6 @@
 //! days (0.6 s); this table holds them in one place, sorted by customer
 //! with a bloom filter, so a lookup reads one row group.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringArray};
@@ -16,25 +15,7 @@ use futures::StreamExt;
 use hashbrown::HashMap as FastMap;
 use schemas::customers::customer_products_schema;
 
-use crate::CustomersError;
-
-#[derive(Default)]
-struct Interned {
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Interned {
-    fn get(&mut self, text: &str) -> u32 {
-        if let Some(id) = self.ids.get(text) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.ids.insert(text.to_string(), id);
-        self.names.push(text.to_string());
-        id
-    }
-}
+use crate::{CustomersError, Interned, utf8};
 
 /// The table's rows as of `as_of`: per customer (in id order), their
 /// products, most recently bought first.
@@ -47,8 +28,8 @@ pub async fn customer_products(ctx: &SessionContext, as_of: NaiveDate) -> Result
     let shape = || CustomersError::Shape("order_items customer_id, product_id, date");
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let text = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Utf8);
-        let (who, what, day) = (text(0)?, text(1)?, arrow::compute::cast(batch.column(2), &DataType::Date32)?);
+        let (who, what) = (utf8(batch.column(0))?, utf8(batch.column(1))?);
+        let day = arrow::compute::cast(batch.column(2), &DataType::Date32)?;
         let who = who.as_string_opt::<i32>().ok_or_else(shape)?;
         let what = what.as_string_opt::<i32>().ok_or_else(shape)?;
         let day = day.as_primitive_opt::<arrow::datatypes::Date32Type>().ok_or_else(shape)?;
@@ -56,7 +37,7 @@ pub async fn customer_products(ctx: &SessionContext, as_of: NaiveDate) -> Result
             if who.is_null(i) || what.is_null(i) || day.is_null(i) {
                 continue;
             }
-            let key = (u64::from(customers.get(who.value(i))) << 32) | u64::from(products.get(what.value(i)));
+            let key = (u64::from(customers.number(who.value(i)).0) << 32) | u64::from(products.number(what.value(i)).0);
             let entry = bought.entry(key).or_insert((day.value(i), 0));
             entry.0 = entry.0.max(day.value(i));
             entry.1 += 1;

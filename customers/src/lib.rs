@@ -37,3 +37,30 @@ pub enum CustomersError {
     #[error("a worker task failed: {0}")]
     Worker(String),
 }
+
+/// A text column as plain UTF-8, however the reader encoded it (views,
+/// dictionaries for partition values).
+pub(crate) fn utf8(column: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef, CustomersError> {
+    Ok(arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?)
+}
+
+/// Ids numbered in the order first seen, so the counts are kept by number
+/// and each id's text is held once.
+#[derive(Default)]
+pub(crate) struct Interned {
+    numbers: std::collections::HashMap<String, u32>,
+    pub names: Vec<String>,
+}
+
+impl Interned {
+    /// The id's number, and whether it is new.
+    pub fn number(&mut self, id: &str) -> (u32, bool) {
+        if let Some(n) = self.numbers.get(id) {
+            return (*n, false);
+        }
+        let n = self.names.len() as u32;
+        self.numbers.insert(id.to_string(), n);
+        self.names.push(id.to_string());
+        (n, true)
+    }
+}

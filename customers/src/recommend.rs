@@ -6,13 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{Float64Type, Int64Type};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use schemas::customers::{PRODUCT_AFFINITY_TABLE, PRODUCT_POPULARITY_TABLE, RecommendationReason, THIN_SUPPORT};
 use schemas::forecast::AS_OF_COLUMN;
 
-use crate::CustomersError;
+use crate::{CustomersError, utf8};
 
 /// One recommended product.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,10 +40,6 @@ pub struct Recommender {
     category_of: HashMap<String, String>,
     /// Per category, its products by orders (best first).
     bestsellers: HashMap<String, Vec<(String, u64)>>,
-}
-
-fn utf8(column: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef, CustomersError> {
-    Ok(arrow::compute::cast(column, &DataType::Utf8)?)
 }
 
 impl Recommender {

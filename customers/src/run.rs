@@ -68,17 +68,7 @@ pub struct CustomersReport {
 
 /// The latest day the lake has order lines on.
 pub async fn latest_day(store: &DataStore) -> Result<Option<NaiveDate>, CustomersError> {
-    let prefix = format!("{PARTITION_COLUMN}=");
-    let days = store.list(&store.path(Table::OrderItems.name())).await?;
-    Ok(days
-        .iter()
-        .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| {
-            m.location.parts().find_map(|p| {
-                p.as_ref().strip_prefix(&prefix).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            })
-        })
-        .max())
+    Ok(store.partition_days(Table::OrderItems.name(), PARTITION_COLUMN).await?.pop())
 }
 
 /// Builds every table from scratch as of `options.as_of`; `None` when the

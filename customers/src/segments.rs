@@ -18,7 +18,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Decimal128Type, TimestampMicrosecondType};
+use arrow::datatypes::{Date32Type, Decimal128Type, TimestampMicrosecondType};
 use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -28,7 +28,7 @@ use schemas::customers::{
 };
 use schemas::tables::{MONEY_PRECISION, MONEY_SCALE};
 
-use crate::CustomersError;
+use crate::{CustomersError, Interned, utf8};
 
 /// The three customer tables of one run.
 pub struct CustomerTables {
@@ -39,15 +39,6 @@ pub struct CustomerTables {
 
 fn shape(what: &'static str) -> CustomersError {
     CustomersError::Shape(what)
-}
-
-fn utf8(column: &ArrayRef) -> Result<ArrayRef, CustomersError> {
-    Ok(arrow::compute::cast(column, &DataType::Utf8).map_err(datafusion::error::DataFusionError::from)?)
-}
-
-/// The days from the epoch of `day` (Arrow's Date32).
-pub fn day_number(day: NaiveDate) -> i32 {
-    (day - NaiveDate::default()).num_days() as i32
 }
 
 /// Every customer table as of the end of `as_of` (orders placed after it,
@@ -87,8 +78,7 @@ pub async fn customer_tables(ctx: &SessionContext, as_of: NaiveDate) -> Result<C
 /// The kept orders, per customer.
 #[derive(Default)]
 struct Book {
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
+    customers: Interned,
     /// Per customer, the day (days from the epoch) of each kept order.
     days: Vec<Vec<i32>>,
     currencies: Vec<String>,
@@ -119,16 +109,10 @@ impl Book {
                 continue;
             }
             let id = ids.value(i);
-            let customer = match self.ids.get(id) {
-                Some(c) => *c,
-                None => {
-                    let c = self.names.len() as u32;
-                    self.ids.insert(id.to_string(), c);
-                    self.names.push(id.to_string());
-                    self.days.push(Vec::new());
-                    c
-                }
-            };
+            let (customer, new) = self.customers.number(id);
+            if new {
+                self.days.push(Vec::new());
+            }
             let currency = if currencies.is_null(i) { "" } else { currencies.value(i) };
             let currency = match self.currencies.iter().position(|c| c == currency) {
                 Some(k) => k as u16,
@@ -157,7 +141,7 @@ impl Book {
             .totals
             .iter()
             .map(|((c, k), t)| Customer {
-                id: self.names[*c as usize].clone(),
+                id: self.customers.names[*c as usize].clone(),
                 currency: self.currencies[*k as usize].clone(),
                 orders: t.orders,
                 value: t.value,
@@ -196,10 +180,6 @@ struct Customer {
     value: i128,
     first: i64,
     last: i64,
-}
-
-fn date_of(day: i32) -> NaiveDate {
-    NaiveDate::default() + chrono::Duration::days(i64::from(day))
 }
 
 fn customers_batch(customers: &[Customer], high: &[bool], as_of: NaiveDate) -> Result<RecordBatch, CustomersError> {
@@ -249,6 +229,11 @@ fn rounded_mean(value: i128, count: i64) -> i128 {
     if 2 * r.abs() >= n { q + value.signum() } else { q }
 }
 
+/// The first day of the month of an Arrow day number.
+fn month_of(day: i32) -> NaiveDate {
+    Date32Type::to_naive_date_opt(day).and_then(|d| d.with_day(1)).unwrap_or_default()
+}
+
 /// Months from `cohort` to `month` (both first days of a month).
 fn months_between(cohort: NaiveDate, month: NaiveDate) -> i32 {
     (month.year() - cohort.year()) * 12 + month.month() as i32 - cohort.month() as i32
@@ -259,9 +244,8 @@ fn cohorts_batch(book: &Book, as_of: NaiveDate) -> Result<RecordBatch, Customers
     let mut cells: BTreeMap<NaiveDate, BTreeMap<i32, i64>> = BTreeMap::new();
     for days in &book.days {
         let Some(first) = days.iter().min() else { continue };
-        let cohort = date_of(*first).with_day(1).unwrap_or_default();
-        let mut offsets: Vec<i32> =
-            days.iter().map(|d| months_between(cohort, date_of(*d).with_day(1).unwrap_or_default())).collect();
+        let cohort = month_of(*first);
+        let mut offsets: Vec<i32> = days.iter().map(|d| months_between(cohort, month_of(*d))).collect();
         offsets.sort_unstable();
         offsets.dedup();
         let row = cells.entry(cohort).or_default();
@@ -277,7 +261,7 @@ fn cohorts_batch(book: &Book, as_of: NaiveDate) -> Result<RecordBatch, Customers
         // Every month up to as_of, zeros included: an empty cell is news.
         for k in 0..=months_between(*c, last_month).max(0) {
             let n = months.get(&k).copied().unwrap_or(0);
-            cohort.push(day_number(*c));
+            cohort.push(Date32Type::from_naive_date(*c));
             offset.push(k);
             size.push(customers);
             active.push(n);

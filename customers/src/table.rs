@@ -90,19 +90,5 @@ pub async fn write(
 
 /// The `as_of` days `table` has, ascending.
 pub async fn partitions(store: &DataStore, table: &str) -> Result<Vec<NaiveDate>, CustomersError> {
-    let prefix = format!("{AS_OF_COLUMN}=");
-    let mut days: Vec<NaiveDate> = store
-        .list(&store.path(table))
-        .await?
-        .iter()
-        .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| {
-            m.location.parts().find_map(|part| {
-                part.as_ref().strip_prefix(&prefix).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            })
-        })
-        .collect();
-    days.sort();
-    days.dedup();
-    Ok(days)
+    Ok(store.partition_days(table, AS_OF_COLUMN).await?)
 }

@@ -29,8 +29,7 @@ use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
 
 use crate::bloom_index::DateScope;
-use crate::forecast_api::invalid;
-use crate::params::{self, Days, Q};
+use crate::params::{self, Days, Q, invalid, number, unprocessable};
 use crate::views::{has, typed_rows};
 use crate::{Dashboard, DashboardError};
 
@@ -150,10 +149,18 @@ async fn load_model(state: &Dashboard, as_of: NaiveDate) -> Result<NamedModel, H
     Ok(NamedModel { model, names })
 }
 
+/// The latest run's model; its tables are checked for only when a new run
+/// is read, not on every request.
 async fn model(state: &Dashboard) -> Result<Arc<NamedModel>, HttpError> {
     let as_of = latest_run(state, PRODUCT_AFFINITY_TABLE).await?;
-    latest_run(state, PRODUCT_POPULARITY_TABLE).await?;
-    state.customers.model.get(as_of, || load_model(state, as_of)).await
+    state
+        .customers
+        .model
+        .get(as_of, || async move {
+            latest_run(state, PRODUCT_POPULARITY_TABLE).await?;
+            load_model(state, as_of).await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -164,21 +171,20 @@ pub struct RecommendationsQuery {
 }
 
 fn limit(value: Option<&str>) -> Result<usize, HttpError> {
-    match value {
-        None => Ok(DEFAULT_RECOMMENDATIONS),
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_RECOMMENDATIONS).contains(n))
-            .ok_or_else(|| invalid("limit", format!("limit is 1 to {MAX_RECOMMENDATIONS}"))),
-    }
+    number(
+        "limit",
+        value,
+        DEFAULT_RECOMMENDATIONS,
+        1..=MAX_RECOMMENDATIONS,
+        &format!("limit is 1 to {MAX_RECOMMENDATIONS}"),
+    )
 }
 
 fn required_id(field: &str, value: Option<&str>) -> Result<String, HttpError> {
     match value {
         None | Some("") => Err(invalid(field, format!("{field} is required"))),
         Some(v) => params::id(field, Some(v))
-            .map_err(|e| invalid(field, e.body.message))?
+            .map_err(unprocessable)?
             .ok_or_else(|| invalid(field, format!("{field} is required"))),
     }
 }
@@ -359,10 +365,16 @@ pub async fn warm(state: Dashboard) {
 /// The run the customer figures come from; they load once per run.
 pub async fn figures(state: &Dashboard) -> Result<Arc<crate::customer_figures::Figures>, HttpError> {
     let as_of = latest_run(state, CUSTOMER_SEGMENTS_TABLE).await?;
-    for table in [CUSTOMER_COHORTS_TABLE, CUSTOMERS_DAILY_TABLE] {
-        latest_run(state, table).await?;
-    }
-    state.customers.figures.get(as_of, || crate::customer_figures::load(state, as_of)).await
+    state
+        .customers
+        .figures
+        .get(as_of, || async move {
+            for table in [CUSTOMER_COHORTS_TABLE, CUSTOMERS_DAILY_TABLE] {
+                latest_run(state, table).await?;
+            }
+            crate::customer_figures::load(state, as_of).await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -384,20 +396,14 @@ pub async fn segments(
     State(state): State<Dashboard>,
     Q(q): Q<SegmentsQuery>,
 ) -> Result<Json<crate::customer_figures::SegmentsAnswer>, HttpError> {
-    let currency = params::currency(q.currency.as_deref()).map_err(|e| invalid("currency", e.body.message))?;
+    let currency = params::currency(q.currency.as_deref()).map_err(unprocessable)?;
     let segment = match q.segment.as_deref() {
         None | Some("") => Segment::ChurnRisk,
         Some(s) => Segment::parse(s)
             .ok_or_else(|| invalid("segment", "segment is churn_risk, high_value, returning or new"))?,
     };
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=crate::customer_figures::LISTED).contains(n))
-            .ok_or_else(|| invalid("limit", format!("limit is 1 to {}", crate::customer_figures::LISTED)))?,
-    };
+    let listed = crate::customer_figures::LISTED;
+    let limit = number("limit", q.limit.as_deref(), 50, 1..=listed, &format!("limit is 1 to {listed}"))?;
     let figures = figures(&state).await?;
     Ok(Json(figures.segments(&currency, segment, limit)))
 }
@@ -417,7 +423,7 @@ pub async fn clv(
     State(state): State<Dashboard>,
     Q(q): Q<CurrencyQuery>,
 ) -> Result<Json<crate::customer_figures::Clv>, HttpError> {
-    let currency = params::currency(q.currency.as_deref()).map_err(|e| invalid("currency", e.body.message))?;
+    let currency = params::currency(q.currency.as_deref()).map_err(unprocessable)?;
     let figures = figures(&state).await?;
     Ok(Json(figures.clv(&currency)))
 }
@@ -437,14 +443,7 @@ pub async fn cohorts(
     State(state): State<Dashboard>,
     Q(q): Q<CohortsQuery>,
 ) -> Result<Json<crate::customer_figures::Cohorts>, HttpError> {
-    let months = match q.months.as_deref() {
-        None => 12,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=120).contains(n))
-            .ok_or_else(|| invalid("months", "months is 1 to 120"))?,
-    };
+    let months = number("months", q.months.as_deref(), 12, 1..=120, "months is 1 to 120")?;
     let figures = figures(&state).await?;
     Ok(Json(figures.cohorts(months)))
 }
@@ -466,7 +465,7 @@ pub async fn new_vs_returning(
     State(state): State<Dashboard>,
     Q(q): Q<DaysQuery>,
 ) -> Result<Json<crate::customer_figures::NewVsReturning>, HttpError> {
-    let date = |field: &str, v: Option<&str>| params::date(field, v).map_err(|e| invalid(field, e.body.message));
+    let date = |field: &str, v: Option<&str>| params::date(field, v).map_err(unprocessable);
     let (from, to) = (date("from", q.from.as_deref())?, date("to", q.to.as_deref())?);
     if let (Some(f), Some(t)) = (from, to)
         && f > t

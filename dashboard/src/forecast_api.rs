@@ -16,7 +16,7 @@ use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::params::Q;
+use crate::params::{Q, invalid};
 use crate::{Dashboard, DashboardError};
 
 const DEFAULT_HORIZON: usize = 30;
@@ -29,11 +29,6 @@ pub struct ForecastQuery {
     currency: Option<String>,
     horizon: Option<String>,
     as_of: Option<String>,
-}
-
-/// A parameter the caller got wrong: 422 naming it.
-pub fn invalid(field: &str, message: impl Into<String>) -> HttpError {
-    HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message).with_field(field)
 }
 
 fn key_text(field: &str, value: &str) -> Result<String, HttpError> {

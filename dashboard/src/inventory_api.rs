@@ -14,8 +14,7 @@ use forecast::inventory::{
 use schemas::http::HttpError;
 use serde::Deserialize;
 
-use crate::forecast_api::invalid;
-use crate::params::Q;
+use crate::params::{Q, invalid, number};
 use crate::{Dashboard, DashboardError};
 
 #[derive(Deserialize)]
@@ -46,19 +45,6 @@ const SORTS: [&str; 9] = [
     "turnover_30d",
     "stockout_incidents_90d",
 ];
-
-fn number<T: std::str::FromStr + PartialOrd>(
-    field: &str,
-    value: Option<&str>,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-    message: &str,
-) -> Result<T, HttpError> {
-    match value {
-        None => Ok(default),
-        Some(v) => v.parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| invalid(field, message)),
-    }
-}
 
 fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, HttpError> {
     match value {

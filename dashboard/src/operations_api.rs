@@ -20,8 +20,7 @@ use schemas::{Amount, CancelReason, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::Dashboard;
-use crate::forecast_api::invalid;
-use crate::params::{self, Q};
+use crate::params::{self, Q, invalid, unprocessable};
 use crate::views::{has, typed_rows};
 
 /// Days a range may span at most.
@@ -208,7 +207,7 @@ pub async fn operations(
     State(state): State<Dashboard>,
     Q(q): Q<OperationsQuery>,
 ) -> Result<Json<Operations>, HttpError> {
-    let date = |field: &str, v: Option<&str>| params::date(field, v).map_err(|e| invalid(field, e.body.message));
+    let date = |field: &str, v: Option<&str>| params::date(field, v).map_err(unprocessable);
     let to = date("to", q.to.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
     let from = date("from", q.from.as_deref())?.unwrap_or(to - chrono::Duration::days(29));
     if from > to {
@@ -217,7 +216,7 @@ pub async fn operations(
     if (to - from).num_days() >= MAX_DAYS {
         return Err(invalid("from", format!("a range is at most {MAX_DAYS} days")));
     }
-    let currency = params::currency(q.currency.as_deref()).map_err(|e| invalid("currency", e.body.message))?;
+    let currency = params::currency(q.currency.as_deref()).map_err(unprocessable)?;
     let key = (from, to, currency.clone());
     if let Some(kept) = state.operations.get(&key) {
         return Ok(Json(kept.as_ref().clone()));

@@ -13,6 +13,31 @@ pub fn bad(field: &str, message: impl Into<String>) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
 }
 
+/// A parameter the caller got wrong, where the endpoint answers 422 (the
+/// analytics endpoints: the request parsed, its values are refused).
+pub fn invalid(field: &str, message: impl Into<String>) -> HttpError {
+    HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message).with_field(field)
+}
+
+/// One of this module's 400s as such a 422, same field and message.
+pub fn unprocessable(e: HttpError) -> HttpError {
+    HttpError { status: StatusCode::UNPROCESSABLE_ENTITY, ..e }
+}
+
+/// A number in `range` (`default` when absent), or a 422 saying `message`.
+pub fn number<T: std::str::FromStr + PartialOrd>(
+    field: &str,
+    value: Option<&str>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    message: &str,
+) -> Result<T, HttpError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| invalid(field, message)),
+    }
+}
+
 /// A query string decoded into `T`, or a JSON 400 (the one extractor every
 /// route uses, declared in `schemas::http`).
 pub use schemas::http::Query as Q;

@@ -154,6 +154,11 @@ async fn write_restated_review_day(store: &DataStore) -> Result<uuid::Uuid, Box<
 }
 
 /// A money value from JSON (a decimal string or a number).
+/// The `order_id`s of a JSON array of rows, in order.
+fn order_ids(rows: &Value) -> Vec<String> {
+    rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
+}
+
 fn money(v: &Value) -> f64 {
     v.as_str().map(|s| s.parse::<f64>().unwrap()).or(v.as_f64()).unwrap()
 }
@@ -789,10 +794,11 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
         .await?
         .json()
         .await?;
-    let ids = |rows: &Value| -> Vec<String> {
-        rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
-    };
-    assert_eq!(ids(&queue["orders"]), ids(&expected["rows"]), "each flagged order once, from the latest version");
+    assert_eq!(
+        order_ids(&queue["orders"]),
+        order_ids(&expected["rows"]),
+        "each flagged order once, from the latest version"
+    );
     // The queue's columns are those of the flagged event (read in a second
     // step, by id, on the day each was flagged).
     let shown = |rows: &Value| -> Vec<String> {
@@ -809,10 +815,10 @@ async fn dashboard_views_answer_from_the_tables() -> TestResult {
     assert_eq!(shown(&queue["orders"]), shown(&expected["rows"]));
     let (_, top) = s.get(&format!("/api/dashboard/fraud-queue?days={days}&limit=1")).await?;
     assert_eq!(shown(&top["orders"]), shown(&expected["rows"])[..1], "the limit keeps the highest risk");
-    assert_eq!(ids(&queue["orders"]).iter().collect::<HashSet<_>>().len(), ids(&queue["orders"]).len());
+    assert_eq!(order_ids(&queue["orders"]).iter().collect::<HashSet<_>>().len(), order_ids(&queue["orders"]).len());
     let (restated_flag, late_flag) = (restated_flag.to_string(), late_flag.to_string());
     // The fixtures score 100 and 99, as high as the screen's own top flags.
-    let queued = ids(&queue["orders"]);
+    let queued = order_ids(&queue["orders"]);
     assert!(queued.contains(&restated_flag) && queued.contains(&late_flag), "the fixtures are queued: {queued:?}");
     let reviewed: Value = s
         .sql("SELECT count(*) AS n FROM fraud_reviews_1d WHERE from_status = 'flagged'", "application/json")
@@ -1120,10 +1126,7 @@ async fn fraud_rates_reasons_audit_and_context_answer_from_the_lake() -> TestRes
             .await?
             .json()
             .await?;
-        let ids = |rows: &Value| -> Vec<String> {
-            rows.as_array().unwrap().iter().map(|r| r["order_id"].as_str().unwrap().to_string()).collect()
-        };
-        assert_eq!(ids(&audit["reviews"]), ids(&expected["rows"]), "limit {limit}");
+        assert_eq!(order_ids(&audit["reviews"]), order_ids(&expected["rows"]), "limit {limit}");
     }
 
     let flagged: Value = s

@@ -64,7 +64,7 @@ pub struct ForecastReport {
 
 /// The newest `date` partition of `order_items`: the latest day with data.
 pub async fn latest_day(store: &DataStore) -> Result<Option<NaiveDate>, ForecastError> {
-    Ok(table::partition_days(store, Table::OrderItems.name(), PARTITION_COLUMN).await?.pop())
+    Ok(store.partition_days(Table::OrderItems.name(), PARTITION_COLUMN).await?.pop())
 }
 
 /// The last complete day with data: the latest day with orders, but never

@@ -170,26 +170,7 @@ async fn write_file(
 
 /// The `as_of` days the table has, ascending.
 pub async fn partitions(store: &DataStore, table: &str) -> Result<Vec<NaiveDate>, ForecastError> {
-    partition_days(store, table, AS_OF_COLUMN).await
-}
-
-/// The days of a table's `column=YYYY-MM-DD` partitions that hold Parquet,
-/// ascending.
-pub async fn partition_days(store: &DataStore, table: &str, column: &str) -> Result<Vec<NaiveDate>, ForecastError> {
-    let files = store.list(&store.path(table)).await?;
-    let prefix = format!("{column}=");
-    let mut days: Vec<NaiveDate> = files
-        .iter()
-        .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| {
-            m.location.parts().find_map(|part| {
-                part.as_ref().strip_prefix(&prefix).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            })
-        })
-        .collect();
-    days.sort();
-    days.dedup();
-    Ok(days)
+    Ok(store.partition_days(table, AS_OF_COLUMN).await?)
 }
 
 /// The `inventory_plan` file of a partition (one per run).
