@@ -15,7 +15,7 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new().route(
         "/api/orders",
         post(|_body: axum::body::Bytes| async {
-            (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"status":"pending"}"#)
+            (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"accepted":true}"#)
         }),
     );
     let listener = tokio::net::TcpListener::bind(&listen).await?;

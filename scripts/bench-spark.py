@@ -4,7 +4,7 @@
 Spark Structured Streaming, local mode, reads the same order items the
 analytics job reads (the `order_items` Parquet written by `orderstream
 replay`) as a file stream, and computes the same pipeline as
-pipelines/revenue_by_category_1m: revenue, distinct orders and units per
+analytics/pipelines/revenue_by_category_1m: revenue, distinct orders and units per
 category and currency per tumbling 1-minute window on placed_at, watermark 5
 s, appended to Parquet when windows close. Prints rows and rows per second
 for each of RUNS runs (1 by default; each into OUTPUT_DIR/run-N when more),

@@ -9,14 +9,13 @@ use analytics::live::LiveSettings;
 use analytics::pipeline::{PipelineSpec, load_pipelines};
 use analytics::query::{OutputFormat, QueryLimits};
 use analytics::replay::{ReplaySettings, ReplayStart};
-use analytics::seed::SeedConfig;
 use analytics::store::DataStore;
 use anyhow::{Context, Result, bail};
 use async_nats::jetstream;
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::cli::NatsArgs;
+use crate::nats_args::NatsArgs;
 
 #[derive(Args, Debug, Clone)]
 pub struct AnalyticsOptions {
@@ -97,7 +96,7 @@ pub async fn start_live(
     options: &AnalyticsOptions,
     default_data: &str,
     stop: watch::Receiver<bool>,
-    health: schemas::health::Health,
+    health: server::health::Health,
 ) -> Result<tokio::task::JoinHandle<Result<(), analytics::AnalyticsError>>> {
     let store = DataStore::open(&options.data_location(default_data))?;
     let specs = pipelines(&options.pipelines)?;
@@ -143,10 +142,11 @@ fn live_stock_source(js: jetstream::Context) -> forecast::schedule::StockSource 
 }
 
 pub async fn analytics_role(args: AnalyticsArgs, stop: watch::Receiver<bool>) -> Result<()> {
-    let client = crate::roles::connect_with_retry(&args.nats, "orderstream-analytics").await?;
+    let client = crate::nats_args::connect_with_retry(&args.nats, "orderstream-analytics").await?;
     let js = jetstream::new(client);
     broker::ensure_topology(&js, &args.nats.topology()).await?;
-    let job = start_live(js, &args.options, "./data/lake", stop, schemas::health::Health::new()).await?;
+    let job =
+        start_live(js, &args.options, analytics::store::DEFAULT_LAKE, stop, server::health::Health::new()).await?;
     job.await.context("the analytics job panicked")??;
     Ok(())
 }
@@ -227,194 +227,6 @@ pub async fn replay(args: ReplayArgs) -> Result<()> {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct SeedArgs {
-    /// Orders to generate.
-    #[arg(long, default_value_t = 100_000)]
-    pub orders: u64,
-    /// Days of history, ending on --end.
-    #[arg(long, default_value_t = 90)]
-    pub days: u32,
-    /// The last day of history (YYYY-MM-DD; default: today, UTC). Output is
-    /// deterministic for a given --seed, --orders, --days and --end.
-    #[arg(long)]
-    pub end: Option<chrono::NaiveDate>,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Products in the catalog (their popularity is skewed: a few sell
-    /// daily, the long tail now and then).
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub products: u32,
-    /// Where the tables go (a directory or a store URL).
-    #[arg(long, env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
-    pub output: String,
-    /// Days generated at once (default: the CPUs).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Publish the orders through JetStream (the processor runs their saga,
-    /// the analytics job writes them) instead of writing them to Parquet.
-    /// Products and stock go to the catalog; products, customers and fraud
-    /// labels still go to Parquet.
-    #[arg(long)]
-    pub publish: bool,
-    /// Orders per second when publishing.
-    #[arg(long, default_value_t = 2_000)]
-    pub rate: u64,
-    /// With --publish: also publish each order's seeded status events to
-    /// ORDER_EVENTS, in event-time order, as a processor would have emitted
-    /// them. A complete history to replay without running the saga; do not
-    /// run a processor on the same orders (it would emit their events again).
-    #[arg(long, requires = "publish")]
-    pub with_events: bool,
-    /// The fraud model whose verdicts the seeded status events carry
-    /// (default: the built-in model; `orderstream fraud train` writes one).
-    #[arg(long)]
-    pub fraud_model: Option<PathBuf>,
-    /// Pipeline directory (default: the shipped set); the outputs of those
-    /// whose windows tile a day (tumbling, 1 h or longer, over order items)
-    /// are written for the seeded days too.
-    #[arg(long)]
-    pub pipelines: Option<PathBuf>,
-    /// Add to an --output that already holds tables (another seed's days).
-    #[arg(long, conflicts_with = "overwrite")]
-    pub append: bool,
-    /// Delete every table under --output first.
-    #[arg(long)]
-    pub overwrite: bool,
-    #[command(flatten)]
-    pub nats: NatsArgs,
-    #[arg(long)]
-    pub no_progress: bool,
-}
-
-/// A non-empty `--output` is refused unless the caller said what to do
-/// with what is there: seeding twice into one location silently doubled
-/// its products.
-async fn prepare_seed_output(store: &DataStore, args: &SeedArgs) -> Result<()> {
-    let tables = store.table_names().await?;
-    if tables.is_empty() || args.append {
-        return Ok(());
-    }
-    if !args.overwrite {
-        bail!(
-            "{} already holds tables ({}): --append adds this history to them, --overwrite deletes them first",
-            store.url(),
-            tables.join(", ")
-        );
-    }
-    for table in &tables {
-        for meta in store.list(&store.path(table)).await? {
-            store.delete(&meta.location).await?;
-        }
-    }
-    for meta in store.list(&store.path("_checkpoints")).await? {
-        store.delete(&meta.location).await?;
-    }
-    println!("deleted {} tables under {}", tables.len(), store.url());
-    Ok(())
-}
-
-/// The fraud screen that judges the seeded orders.
-pub fn seed_screen(args: &SeedArgs) -> Result<analytics::seed::SeedScreen> {
-    let model = match &args.fraud_model {
-        Some(path) => fraud::FraudModel::load(path)?,
-        None => fraud::FraudModel::builtin()?,
-    };
-    Ok(analytics::seed::SeedScreen::new(std::sync::Arc::new(model), None))
-}
-
-pub async fn seed(args: SeedArgs) -> Result<()> {
-    let end = args.end.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let mut config = SeedConfig::new(args.seed, args.orders, args.days, end);
-    config.products = args.products as usize;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let started = Instant::now();
-    let store = DataStore::open(&args.output)?;
-    prepare_seed_output(&store, &args).await?;
-    if args.publish {
-        return crate::seed_publish::publish(&args, &config).await;
-    }
-    let specs = pipelines(&args.pipelines)?;
-    let screen = seed_screen(&args)?;
-    let report = analytics::seed::seed_to_parquet(&store, &config, screen, &specs, threads, !args.no_progress).await?;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "seeded {} orders, {} items, {} events ({} labelled fraud) from {} to {} into {} in {:.1} s ({:.0} orders/s, {} files, {:.1} MiB)",
-        report.orders,
-        report.items,
-        report.events,
-        report.fraud_orders,
-        config.start(),
-        end,
-        store.url(),
-        secs,
-        report.orders as f64 / secs.max(1e-9),
-        report.files,
-        report.bytes as f64 / (1024.0 * 1024.0)
-    );
-    Ok(())
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct BenchWindowArgs {
-    /// Where the input table is (a directory or a store URL).
-    #[arg(long)]
-    pub input: String,
-    /// Where the pipeline outputs go; must be empty.
-    #[arg(long)]
-    pub output: String,
-    /// Pipeline directory (all reading one table); default: the shipped
-    /// `revenue_by_category_1m`.
-    #[arg(long)]
-    pub pipelines: Option<PathBuf>,
-    /// Times to run, each into its own `run-N` under `--output` when more
-    /// than one; the median is printed last. A single run is at the mercy
-    /// of whatever else the machine does just then (page cache, huge-page
-    /// compaction after a JVM exits).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub runs: u32,
-}
-
-pub async fn bench_window(args: BenchWindowArgs) -> Result<()> {
-    let specs = match &args.pipelines {
-        Some(_) => pipelines(&args.pipelines)?,
-        None => pipelines(&None)?.into_iter().filter(|p| p.name == "revenue_by_category_1m").collect(),
-    };
-    let input = DataStore::open(&args.input)?;
-    let root = DataStore::open(&args.output)?;
-    if !root.table_names().await?.is_empty() {
-        anyhow::bail!("{} is not empty", root.url());
-    }
-    let mut rates = Vec::new();
-    for run in 1..=args.runs {
-        let output = match args.runs {
-            1 => root.clone(),
-            _ => DataStore::open(&format!("{}/run-{run}", args.output.trim_end_matches('/')))?,
-        };
-        let report = analytics::bench::window_from_parquet(&input, &output, &specs).await?;
-        let secs = report.elapsed.as_secs_f64();
-        let rate = report.input_rows as f64 / secs.max(1e-9);
-        rates.push(rate);
-        println!(
-            "window bench: {} rows from {} files through {} pipeline(s) in {:.2} s = {:.0} rows/s ({} windows, {} rows written)",
-            report.input_rows,
-            report.input_files,
-            specs.len(),
-            secs,
-            rate,
-            report.windows_emitted,
-            report.rows_written
-        );
-    }
-    if rates.len() > 1 {
-        rates.sort_by(f64::total_cmp);
-        let mid = rates.len() / 2;
-        let median = if rates.len() % 2 == 1 { rates[mid] } else { (rates[mid - 1] + rates[mid]) / 2.0 };
-        println!("window bench: median of {} runs = {median:.0} rows/s", rates.len());
-    }
-    Ok(())
-}
-
-#[derive(Args, Debug, Clone)]
 pub struct SqlArgs {
     /// One SQL query over the tables (each directory of the data location).
     pub query: String,
@@ -422,7 +234,7 @@ pub struct SqlArgs {
     /// SET, ...), which the HTTP endpoint never runs.
     #[arg(long)]
     pub allow_writes: bool,
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     #[arg(long, value_enum, default_value = "table")]
     pub format: SqlFormat,

@@ -13,7 +13,7 @@ pub struct CustomersArgs {
     /// The last day of orders read; default the lake's latest.
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     /// Orders holding both products, at least, for a pair to be kept.
     #[arg(long, default_value_t = DEFAULT_MIN_SUPPORT)]
@@ -76,7 +76,7 @@ pub async fn customers(args: CustomersArgs) -> Result<()> {
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchRecommendationsArgs {
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     /// The last day of training orders; the orders after it are the test.
     #[arg(long)]

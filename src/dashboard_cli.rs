@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::cli::{NatsArgs, ProcessorOptions};
+use crate::nats_args::NatsArgs;
+use crate::processor_args::ProcessorOptions;
 
 #[derive(Args, Debug, Clone)]
 pub struct DashboardOptions {
@@ -35,15 +36,25 @@ pub struct DashboardOptions {
 }
 
 impl DashboardOptions {
-    pub fn settings(&self, processor: &ProcessorOptions, default_export_dir: PathBuf) -> dashboard::DashboardSettings {
-        dashboard::DashboardSettings {
+    /// The settings, with which pipeline output serves which figure read
+    /// from `pipelines`' manifests.
+    pub fn settings(
+        &self,
+        processor: &ProcessorOptions,
+        default_export_dir: PathBuf,
+        pipelines: &Option<PathBuf>,
+    ) -> Result<dashboard::DashboardSettings> {
+        let specs = crate::analytics_cli::pipelines(pipelines)?;
+        let rollups = dashboard::rollups::RollupTables::from_specs(&specs).map_err(anyhow::Error::msg)?;
+        Ok(dashboard::DashboardSettings {
             row_limit: self.query_row_limit.max(1),
             query_timeout: Duration::from_millis(self.query_timeout_ms.max(1)),
             export_timeout: Duration::from_millis(self.export_timeout_ms.max(1)),
             low_stock_threshold: processor.low_stock_threshold,
             export_dir: self.export_dir.clone().unwrap_or(default_export_dir),
+            rollups,
             ..dashboard::DashboardSettings::default()
-        }
+        })
     }
 
     pub fn limits(&self) -> analytics::query::QueryLimits {
@@ -63,10 +74,14 @@ pub struct DashboardArgs {
     #[command(flatten)]
     pub processor: ProcessorOptions,
     /// The analytics tables: a directory, or s3://, gs://, az:// URL.
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8082")]
     pub listen: SocketAddr,
+    /// The pipeline directory the analytics job runs (default: the shipped
+    /// set): their manifests say which output serves which figure.
+    #[arg(long, env = "ORDERSTREAM_PIPELINES")]
+    pub pipelines: Option<PathBuf>,
     #[command(flatten)]
     pub access: crate::keys_cli::AccessArgs,
 }
@@ -94,12 +109,13 @@ pub async fn start(
 /// does; the order API beside them (and the live figures) join when NATS
 /// answers, and until then say so with a 503.
 pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
-    let listener = crate::roles::bind(args.listen).await?;
+    let listener = server::bind(args.listen).await?;
     let client = broker::connect_lazily(&args.nats.nats_url, &args.nats.auth(), "orderstream-dashboard").await?;
-    let stop = crate::roles::shutdown_flag();
-    let settings = args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"));
+    let stop = server::shutdown_flag();
+    let settings =
+        args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"), &args.pipelines)?;
     let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;
-    let health = schemas::health::Health::new();
+    let health = server::health::Health::new();
     let metrics = processor::Metrics::new();
     let order_api = std::sync::Arc::new(std::sync::OnceLock::new());
     // The keys come from NATS too: until they are read, only public routes
@@ -121,7 +137,7 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     ));
     let router = crate::http::lake_router(dashboard::routes(state), client, metrics, health, order_api, &guard);
     println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
-    crate::roles::serve(listener, router, stop).await
+    Ok(server::serve(listener, router, server::serve::flag_set(stop)).await?)
 }
 
 /// Opens the processor's read and review API once NATS answers.
@@ -129,7 +145,7 @@ async fn attach_order_api(
     client: async_nats::Client,
     args: DashboardArgs,
     metrics: std::sync::Arc<processor::Metrics>,
-    health: schemas::health::Health,
+    health: server::health::Health,
     cell: std::sync::Arc<std::sync::OnceLock<axum::Router>>,
     keyring: access::Keyring,
 ) {
@@ -148,8 +164,8 @@ async fn attach_order_api(
         match opened.await {
             Ok(api) => {
                 let routes = processor::routes(api)
-                    .fallback(schemas::http::not_found_route)
-                    .method_not_allowed_fallback(schemas::http::method_not_allowed);
+                    .fallback(server::http::not_found_route)
+                    .method_not_allowed_fallback(server::http::method_not_allowed);
                 let _ = cell.set(routes);
                 health.ok(NAME, "serving orders, products and reviews");
                 tracing::info!("NATS answers: the order API is up beside the tables");

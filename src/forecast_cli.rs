@@ -37,7 +37,7 @@ pub struct ForecastArgs {
     /// Days to forecast after `--as-of`.
     #[arg(long, default_value_t = DEFAULT_HORIZON_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_HORIZON_DAYS)))]
     pub horizon: u32,
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     #[arg(long, value_enum, default_value = "all")]
     pub scope: ScopeArg,

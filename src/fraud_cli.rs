@@ -32,7 +32,7 @@ pub enum FraudCommand {
 #[derive(Args, Debug, Clone)]
 pub struct LakeArgs {
     /// The lake (a directory or a store URL).
-    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = "./data/lake")]
+    #[arg(long = "data", env = "ORDERSTREAM_ANALYTICS_DATA", default_value = analytics::store::DEFAULT_LAKE)]
     pub data: String,
     /// Memory pool for reading the orders, in MiB.
     #[arg(long, default_value_t = 4096)]
@@ -100,10 +100,17 @@ async fn labelled_orders(lake: &LakeArgs, reviews_with_labels: bool) -> Result<V
         "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS pattern, CAST(NULL AS BOOLEAN) AS is_fraud WHERE false"
     };
     let reviews = if has("order_events") && (reviews_with_labels || !has("fraud_labels")) {
-        "SELECT order_id, bool_or(reason = 'fraud_rejected') AS rejected FROM order_events \
-         WHERE from_status = 'flagged' AND status IN ('cancelled', 'reserved') GROUP BY order_id"
+        use schemas::OrderStatus::{Cancelled, Flagged, Reserved};
+        use schemas::sql::SqlLiteral;
+        format!(
+            "SELECT order_id, bool_or(reason = {}) AS rejected FROM order_events \
+             WHERE from_status = {} AND status IN {} GROUP BY order_id",
+            schemas::CancelReason::FraudRejected.sql(),
+            Flagged.sql(),
+            schemas::sql::list([Cancelled, Reserved]),
+        )
     } else {
-        "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS BOOLEAN) AS rejected WHERE false"
+        "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS BOOLEAN) AS rejected WHERE false".to_string()
     };
     let sql = format!(
         "SELECT o.customer_id, o.placed_at, CAST(o.total * 100 AS BIGINT) AS cents, o.client_ip, o.address_key, \
@@ -220,7 +227,15 @@ async fn evaluate(args: EvaluateArgs) -> Result<()> {
         c.recall(),
         100.0 * c.flagged_share()
     );
-    println!("{:<26} {:>8} {:>8} {:>8} {:>8} {:>8}", "pattern", "orders", "flagged", "missed", "passed", "caught");
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "pattern",
+        "orders",
+        schemas::OrderStatus::Flagged.as_str(),
+        "missed",
+        "passed",
+        "caught"
+    );
     for (pattern, c) in &evaluation.by_pattern {
         let fraud = c.true_positive + c.false_negative;
         let caught = if fraud > 0 { format!("{:.3}", c.recall()) } else { "-".to_string() };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::cli::NatsArgs;
+use crate::nats_args::NatsArgs;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct AccessArgs {
@@ -17,7 +17,7 @@ pub struct AccessArgs {
     pub admin_token: Option<String>,
     /// How long the tracking link of an accepted order stays valid, in
     /// seconds (default 90 days).
-    #[arg(long, env = "ORDERSTREAM_TRACKING_TTL_SECS", default_value_t = 90 * 24 * 3600)]
+    #[arg(long, env = "ORDERSTREAM_TRACKING_TTL_SECS", default_value_t = access::DEFAULT_TRACKING_TTL.as_secs())]
     pub tracking_ttl_secs: u64,
     /// An origin whose web pages may call the API (CORS), e.g.
     /// `https://shop.example.com`; repeat for more, `*` for any. None by

@@ -15,9 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
-use schemas::http::{HttpError, json_body};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use server::http::{HttpError, json_body};
 
 use crate::loadgen::{LoadgenArgs, Progress, Report, generate};
 

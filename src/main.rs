@@ -1,6 +1,7 @@
 //! `orderstream`: one binary, a subcommand per role.
 
 mod analytics_cli;
+mod bench_window;
 mod cli;
 mod customers_cli;
 mod dashboard_cli;
@@ -10,8 +11,10 @@ mod http;
 mod keys_cli;
 mod load_test;
 mod loadgen;
+mod nats_args;
+mod processor_args;
 mod roles;
-mod seed_publish;
+mod seed_cli;
 
 use anyhow::Result;
 use clap::Parser;
@@ -46,14 +49,14 @@ async fn main() -> Result<()> {
         Command::Streams { command: cli::StreamsCommand::Apply { nats, yes } } => roles::streams_apply(nats, yes).await,
         Command::Audit { nats, allow_unfinished } => roles::audit(nats, allow_unfinished).await,
         Command::Loadgen(args) => loadgen::run(args).await,
-        Command::Analytics(args) => analytics_cli::analytics_role(args, roles::shutdown_flag()).await,
+        Command::Analytics(args) => analytics_cli::analytics_role(args, server::shutdown_flag()).await,
         Command::Replay(args) => analytics_cli::replay(args).await,
-        Command::Seed(args) => analytics_cli::seed(args).await,
+        Command::Seed(args) => seed_cli::seed(args).await,
         Command::Sql(args) => analytics_cli::sql(args).await,
         Command::Forecast(args) => forecast_cli::forecast(args).await,
         Command::Customers(args) => customers_cli::customers(args).await,
         Command::Fraud { command } => fraud_cli::run(command).await,
-        Command::Bench { command: cli::BenchCommand::Window(args) } => analytics_cli::bench_window(args).await,
+        Command::Bench { command: cli::BenchCommand::Window(args) } => bench_window::bench_window(args).await,
         Command::Bench { command: cli::BenchCommand::Forecast(args) } => forecast_cli::bench(args).await,
         Command::Bench { command: cli::BenchCommand::Recommendations(args) } => customers_cli::bench(args).await,
         Command::Dashboard(args) => dashboard_cli::dashboard_role(args).await,

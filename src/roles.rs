@@ -2,55 +2,107 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, bail};
 use broker::{NatsServer, ServerOptions};
+use clap::{Args, Subcommand};
+use ingest::IngestConfig;
+use schemas::TaxRate;
 use tokio::net::TcpListener;
 
 use tokio::sync::watch;
 
-use crate::cli::{CatalogCommand, IngestArgs, ProcessorArgs, UpArgs};
+use crate::nats_args::{NatsArgs, connect_with_retry};
+use crate::processor_args::ProcessorOptions;
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Imports products and their stock from a CSV file with the header
+    /// `product_id,name,category,unit_price,stock[,currency]`.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
 }
 
-/// Connects, retrying while NATS is not up yet: roles may start in any
-/// order. Refused credentials or an untrusted certificate are not retried:
-/// they are a clear error at start-up.
-pub(crate) async fn connect_with_retry(nats: &crate::cli::NatsArgs, name: &str) -> Result<async_nats::Client> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match nats.connect(name).await {
-            Ok(client) => return Ok(client),
-            Err(err) if broker::is_refused(&err) => {
-                bail!(
-                    "NATS at {} refused this connection: {err} (check --nats-user/--nats-password, --nats-token, --nats-nkey, --nats-creds, --nats-ca)",
-                    nats.nats_url
-                )
-            }
-            Err(err) => {
-                tracing::warn!(%err, retry_in = ?delay, "NATS not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+#[derive(Args, Debug, Clone)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, env = "ORDERSTREAM_MAX_BODY_BYTES", default_value_t = IngestConfig::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Longest wait for JetStream's PubAck before answering 503, in milliseconds.
+    #[arg(long, env = "ORDERSTREAM_PUBLISH_TIMEOUT_MS", default_value_t = IngestConfig::default().publish_timeout.as_millis() as u64)]
+    pub publish_timeout_ms: u64,
+    /// Tax on the subtotal in basis points (1000 = 10%).
+    #[arg(long, env = "ORDERSTREAM_TAX_RATE_BPS", default_value_t = IngestConfig::default().tax_rate.0)]
+    pub tax_rate_bps: u32,
+    /// Most orders in one batch request.
+    #[arg(long, env = "ORDERSTREAM_MAX_BATCH", default_value_t = IngestConfig::default().max_batch)]
+    pub max_batch: usize,
+    /// Orders one customer may submit a minute, counted across every ingest
+    /// instance in NATS (e.g. 3); beyond it `429` with `Retry-After`. Off by default.
+    #[arg(long, env = "ORDERSTREAM_CUSTOMER_RATE_LIMIT")]
+    pub customer_rate_limit: Option<u32>,
+    #[command(flatten)]
+    pub access: crate::keys_cli::AccessArgs,
+}
+
+impl IngestArgs {
+    pub fn config(&self) -> IngestConfig {
+        IngestConfig {
+            max_body_bytes: self.max_body_bytes,
+            publish_timeout: Duration::from_millis(self.publish_timeout_ms),
+            tax_rate: TaxRate(self.tax_rate_bps),
+            max_batch: self.max_batch,
+            tracking_ttl: self.access.tracking_ttl(),
+            customer_rate_limit: self.customer_rate_limit.filter(|n| *n > 0),
+            ..IngestConfig::default()
         }
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProcessorArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub options: ProcessorOptions,
+    /// Address the processor's API listens on.
+    #[arg(long, env = "ORDERSTREAM_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub access: crate::keys_cli::AccessArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub processor: ProcessorOptions,
+    #[command(flatten)]
+    pub analytics: crate::analytics_cli::AnalyticsOptions,
+    #[command(flatten)]
+    pub dashboard: crate::dashboard_cli::DashboardOptions,
+    /// Where the embedded nats-server keeps its data (and, by default, the
+    /// analytics tables, in `lake/`).
+    #[arg(long, env = "ORDERSTREAM_DATA_DIR", default_value = analytics::store::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Allow admins to run load tests from the dashboard at up to this many
+    /// orders per second (0, the default: no load tests).
+    #[arg(long, env = "ORDERSTREAM_LOAD_TEST_MAX_RATE", default_value_t = 0.0)]
+    pub load_test_max_rate: f64,
+    /// The longest load test allowed, in seconds.
+    #[arg(long, env = "ORDERSTREAM_LOAD_TEST_MAX_SECS", default_value_t = 60.0)]
+    pub load_test_max_secs: f64,
 }
 
 /// Sends what the client still buffers, unless NATS is gone: then there is
@@ -70,26 +122,12 @@ async fn stop_processor(running: processor::Processor) -> Result<()> {
     }
 }
 
-/// A shutdown flag set by Ctrl-C or SIGTERM, for every part of a role.
-pub(crate) fn shutdown_flag() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-async fn flag_set(mut flag: watch::Receiver<bool>) {
-    let _ = flag.wait_for(|stop| *stop).await;
-}
-
 /// Reads the API keys (before serving: a role must not start open by
 /// mistake) and opens what guards the routes, over one JetStream context.
 pub(crate) async fn guard(
     access: &crate::keys_cli::AccessArgs,
     client: &async_nats::Client,
-    health: schemas::health::Health,
+    health: server::health::Health,
 ) -> Result<crate::keys_cli::Guard> {
     let js = async_nats::jetstream::new(client.clone());
     Ok(crate::keys_cli::Guard {
@@ -102,35 +140,27 @@ pub(crate) async fn guard(
     })
 }
 
-/// Takes the HTTP port before anything else starts: a busy port is an
-/// error at once, not a server that says it is up and is not.
-pub(crate) async fn bind(listen: std::net::SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen} (is another orderstream running there? choose another with --listen)")
-    })
-}
-
+/// Serves until `stop` is set.
 pub(crate) async fn serve(listener: TcpListener, router: axum::Router, stop: watch::Receiver<bool>) -> Result<()> {
-    ingest::serve(listener, router, flag_set(stop)).await?;
-    Ok(())
+    Ok(server::serve(listener, router, server::serve::flag_set(stop)).await?)
 }
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
-    let listener = bind(args.listen).await?;
+    let listener = server::bind(args.listen).await?;
     let client = connect_with_retry(&args.nats, "orderstream-ingest").await?;
     let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
     let guard = guard(&args.access, &client, state.health.clone()).await?;
     tracing::info!(listen = %args.listen, "ingest API serving");
-    serve(listener, guard.protect(ingest::router(state)), shutdown_flag()).await?;
+    serve(listener, guard.protect(ingest::router(state)), server::shutdown_flag()).await?;
     // Whatever publishes are still buffered go out before we exit.
     flush(&client).await;
     Ok(())
 }
 
 pub async fn processor(args: ProcessorArgs) -> Result<()> {
-    let listener = bind(args.listen).await?;
+    let listener = server::bind(args.listen).await?;
     let client = connect_with_retry(&args.nats, "orderstream-processor").await?;
-    let stop = shutdown_flag();
+    let stop = server::shutdown_flag();
     let running =
         processor::Processor::start(client.clone(), args.options.config()?, &args.nats.topology(), stop.clone())
             .await?;
@@ -200,18 +230,13 @@ async fn stop_stale_embedded_server(pid_file: &std::path::Path) {
 
 /// `host:port` of the first URL in a NATS URL list.
 fn first_host_port(urls: &str) -> Result<(String, u16)> {
-    let first = urls.split(',').next().unwrap_or("").trim();
-    let without_scheme = first.split("://").last().unwrap_or(first);
-    let host_port = without_scheme.rsplit('@').next().unwrap_or(without_scheme);
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.parse::<u16>().with_context(|| format!("bad port in {first}"))?),
-        None => (host_port.to_string(), 4222),
-    };
-    Ok((host, port))
+    let servers = broker::server_addrs(urls).with_context(|| format!("bad NATS URL in {urls}"))?;
+    let first = servers.first().with_context(|| format!("no NATS URL in {urls:?}"))?;
+    Ok((first.host().to_string(), first.port()))
 }
 
 pub async fn up(args: UpArgs) -> Result<()> {
-    let listener = bind(args.ingest.listen).await?;
+    let listener = server::bind(args.ingest.listen).await?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let url = args.ingest.nats.nats_url.clone();
     let (host, port) = first_host_port(&url)?;
@@ -242,7 +267,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
         embedded = Some(server);
     }
     let client = connect_with_retry(&args.ingest.nats, "orderstream-up").await?;
-    let stop = shutdown_flag();
+    let stop = server::shutdown_flag();
     let state = ingest::build_state(client.clone(), args.ingest.config(), &args.ingest.nats.topology()).await?;
     // One health registry for the whole process: /readyz shows every part.
     let config = processor::ProcessorConfig { health: state.health.clone(), ..args.processor.config()? };
@@ -253,12 +278,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
             .await?;
     let guard = guard(&args.ingest.access, &client, state.health.clone()).await?;
     let listen = listener.local_addr().unwrap_or(args.ingest.listen);
-    let lake = args.data_dir.join("lake").to_string_lossy().into_owned();
+    let lake = args.data_dir.join(analytics::store::LAKE_DIR).to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
     let analytics =
         crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone(), state.health.clone()).await?;
     let lake_location = args.analytics.data_location(&lake);
-    let dashboard_settings = args.dashboard.settings(&args.processor, args.data_dir.join("exports"));
+    let dashboard_settings =
+        args.dashboard.settings(&args.processor, args.data_dir.join("exports"), &args.analytics.pipelines)?;
     let dashboard = crate::dashboard_cli::start(
         client.clone(),
         &lake_location,
@@ -318,7 +344,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
 
 /// `orderstream streams apply [--yes]`: the one command that changes
 /// existing streams and buckets.
-pub async fn streams_apply(nats: crate::cli::NatsArgs, yes: bool) -> Result<()> {
+pub async fn streams_apply(nats: NatsArgs, yes: bool) -> Result<()> {
     let client = nats.connect("orderstream-streams").await?;
     let js = async_nats::jetstream::new(client.clone());
     let settings = nats.topology();
@@ -342,7 +368,7 @@ pub async fn streams_apply(nats: crate::cli::NatsArgs, yes: bool) -> Result<()> 
     Ok(())
 }
 
-pub async fn audit(nats: crate::cli::NatsArgs, allow_unfinished: bool) -> Result<()> {
+pub async fn audit(nats: NatsArgs, allow_unfinished: bool) -> Result<()> {
     let client = nats.connect("orderstream-audit").await?;
     let js = async_nats::jetstream::new(client);
     let report = processor::audit::audit(&js).await?;

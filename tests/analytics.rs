@@ -407,9 +407,9 @@ async fn the_customers_notebook_runs_against_a_customers_run() {
     let lake = dir.path().join("lake");
     let store = DataStore::open(&lake.to_string_lossy()).unwrap();
     let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-    let config = analytics::seed::SeedConfig::new(11, 4_000, 120, end);
-    let screen = analytics::seed::SeedScreen::builtin().unwrap();
-    analytics::seed::seed_to_parquet(&store, &config, screen, &[], 2, false).await.unwrap();
+    let config = seed::SeedConfig::new(11, 4_000, 120, end);
+    let screen = seed::SeedScreen::builtin().unwrap();
+    seed::seed_to_parquet(&store, &config, screen, &[], 2, false).await.unwrap();
     let report = customers::build(&store, &customers::CustomersOptions::default()).await.unwrap();
     assert_eq!(report.as_of, Some(end));
     run_notebook("customers_and_baskets", "customers_and_baskets.executed", &lake, "notebook failed");

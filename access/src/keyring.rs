@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures::StreamExt;
 
-use schemas::health::Health;
+use server::health::Health;
 
 use crate::keys::{KEY_ENTRY_PREFIX, KeyRecord, list_keys};
 use crate::{AccessError, Caller, Grant, Principal, Role, nats, sha256};

@@ -25,7 +25,7 @@ pub use middleware::{Gate, authorize, protect, record_admin_action, security_hea
 pub use policy::{Access, route_access};
 pub use rate_limit::{RateLimiter, Verdict, allowed_on_error};
 pub use role::{Grant, Role};
-pub use tracking::{TrackingError, TrackingLinks, TrackingToken};
+pub use tracking::{DEFAULT_TRACKING_TTL, TrackingError, TrackingLinks, TrackingToken};
 
 use thiserror::Error;
 

@@ -7,8 +7,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use schemas::http::HttpError;
 use serde_json::json;
+use server::http::HttpError;
 
 use crate::keyring::Refusal;
 use crate::{Access, Caller, Keyring, route_access};

@@ -98,10 +98,10 @@ impl Verdict {
 
     /// The `429` error for a refused request: JSON naming what was limited,
     /// with `Retry-After` (a batch's item carries it as it is).
-    pub fn error(&self, what: &str, field: &str) -> schemas::http::HttpError {
-        schemas::http::HttpError {
+    pub fn error(&self, what: &str, field: &str) -> server::http::HttpError {
+        server::http::HttpError {
             retry_after_secs: Some(self.reset_secs),
-            ..schemas::http::HttpError::new(
+            ..server::http::HttpError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("{what}: at most {} requests a minute; retry in {} s", self.limit, self.reset_secs),

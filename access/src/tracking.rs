@@ -33,6 +33,9 @@ pub struct TrackingToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How long a tracking link stays valid unless configured: 90 days.
+pub const DEFAULT_TRACKING_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
 #[derive(Clone)]
 pub struct TrackingLinks {
     key: ring::hmac::Key,

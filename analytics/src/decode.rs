@@ -6,7 +6,7 @@ use bytes::Bytes;
 use schemas::{Order, OrderEvent};
 
 use crate::AnalyticsError;
-use crate::job::Source;
+use crate::source::Source;
 
 /// One micro-batch (ascending sequences), decoded.
 pub struct DecodedBatch {

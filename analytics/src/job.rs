@@ -10,100 +10,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::filter_record_batch;
-use arrow::datatypes::Int64Type;
+use arrow::array::{AsArray, RecordBatch};
 use bytes::Bytes;
-use futures::StreamExt;
-use schemas::Order;
 use schemas::tables::Table;
 
 use crate::AnalyticsError;
+use crate::categories::CatalogCategories;
 use crate::checkpoint::{self, Checkpoint, PipelineSnapshot, remove_uncommitted};
 use crate::compact::{self, Committed};
 use crate::decode::{DecodedBatch, DecodedRows, decode_batch};
 use crate::dedup::{Dedup, DedupLimits, fingerprint};
-use crate::parquet_out::{FileLayout, encode, split_by_date};
+use crate::layout::{PendingFile, output_layout, partition_files, rows_from, table_layout, write_files};
 use crate::pipeline::{Evaluator, Operator, PipelineSpec};
 use crate::pipeline_run::{PipelineRun, Step, step_all};
-use crate::rows::{Categories, order_events_batch, order_items_batch, orders_batch};
+use crate::rows::{order_events_batch, order_items_batch, orders_batch};
+use crate::source::Source;
 use crate::store::{DataStore, part_file_name};
-
-/// Which stream a job reads, and what it writes from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// `ORDERS`, `orders.submitted.*`: the `orders` and `order_items` tables.
-    Orders,
-    /// `ORDER_EVENTS`: the `order_events` table.
-    Events,
-}
-
-impl Source {
-    pub const ALL: [Source; 2] = [Source::Orders, Source::Events];
-
-    pub fn stream(self) -> &'static str {
-        match self {
-            Source::Orders => broker::ORDERS_STREAM,
-            Source::Events => broker::ORDER_EVENTS_STREAM,
-        }
-    }
-
-    pub fn filter_subject(self) -> &'static str {
-        match self {
-            Source::Orders => "orders.submitted.>",
-            Source::Events => broker::ORDER_EVENTS_SUBJECTS,
-        }
-    }
-
-    /// The durable consumer's name (its lag is the job's lag).
-    pub fn consumer(self) -> &'static str {
-        match self {
-            Source::Orders => "analytics-orders",
-            Source::Events => "analytics-events",
-        }
-    }
-
-    /// The checkpoint's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Orders => "orders",
-            Source::Events => "order_events",
-        }
-    }
-
-    pub fn tables(self) -> &'static [Table] {
-        match self {
-            Source::Orders => &[Table::Orders, Table::OrderItems],
-            Source::Events => &[Table::OrderEvents],
-        }
-    }
-
-    pub fn feeds(self, table: Table) -> bool {
-        self.tables().contains(&table)
-    }
-}
-
-/// Rows per row group of `order_events`. Sorted by time, an order's events
-/// scatter over its days' files; looking up a few orders' events (their
-/// statuses, one customer's history) decodes the `order_id` of every row
-/// group whose bloom filter may hold one of them. A day's events (~126k at
-/// 10M orders a year) in row groups of 64k let those filters skip half a
-/// file for a few orders. Smaller groups skip more for a few orders but
-/// cost a page of 50 orders (whose events touch nearly every group) more
-/// in per-group overhead than they save: at 16k, one customer's page fell
-/// from ~200 to 122 ms (p50), while a page 360 days deep rose from 160–230
-/// to 327 ms (docs/benchmarks.md).
-pub const EVENT_ROW_GROUP_ROWS: usize = 64 * 1024;
-
-pub fn table_layout(table: Table) -> FileLayout {
-    let layout = FileLayout::new(&[table.time_column(), "stream_seq"], table.bloom_filter_columns())
-        .with_plain_columns(table.distinct_columns())
-        .with_delta_columns(table.delta_columns());
-    match table {
-        Table::OrderEvents => layout.with_row_group_rows(EVENT_ROW_GROUP_ROWS),
-        _ => layout,
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct JobSettings {
@@ -141,6 +63,9 @@ pub struct JobStats {
     pub late_rows: u64,
     /// Messages dropped because their id was already seen.
     pub repeats: u64,
+    /// Products whose category could not be read from the catalog (NATS
+    /// failed): their lines were written as `uncategorized`.
+    pub catalog_misses: u64,
 }
 
 pub struct StreamJob {
@@ -148,9 +73,8 @@ pub struct StreamJob {
     store: DataStore,
     checkpoint: Checkpoint,
     pipelines: Vec<PipelineRun>,
-    pub categories: Categories,
-    /// Where categories come from (none: every item is uncategorized).
-    catalog: Option<async_nats::jetstream::Context>,
+    /// Each product's category, from the catalog.
+    categories: CatalogCategories,
     settings: JobSettings,
     last_state_at: Instant,
     /// The last batch, while its files are stored: committed by
@@ -220,7 +144,7 @@ impl StreamJob {
                 }
                 None => (Operator::new(Arc::clone(spec)).keep_columns(eval.input_columns())?, 1, 0),
             };
-            for table in [spec.output.clone(), format!("{}/pipeline={}", Table::LateEvents.name(), spec.name)] {
+            for table in [spec.output.clone(), crate::layout::late_events_table(&spec.name)] {
                 let removed = remove_uncommitted(&store, &table, next_seq, idle_ticks).await?;
                 if removed > 0 {
                     tracing::info!(table, removed, "removed files a crash left uncommitted");
@@ -253,8 +177,7 @@ impl StreamJob {
             pipelines,
             dedup,
             dedup_next_seq,
-            categories: Categories::new(),
-            catalog: None,
+            categories: CatalogCategories::default(),
             settings,
             last_state_at: Instant::now(),
             unsettled: None,
@@ -291,7 +214,7 @@ impl StreamJob {
 
     /// Reads item categories from this JetStream's `CATALOG` bucket.
     pub fn with_catalog(mut self, js: async_nats::jetstream::Context) -> Self {
-        self.catalog = Some(js);
+        self.categories = CatalogCategories::from(js);
         self
     }
 
@@ -338,42 +261,13 @@ impl StreamJob {
     async fn base_rows(&mut self, rows: DecodedRows) -> Result<Vec<(Table, RecordBatch)>, AnalyticsError> {
         match rows {
             DecodedRows::Orders(orders) => {
-                self.learn_categories(&orders).await;
+                self.stats.catalog_misses += self.categories.learn(&orders).await;
                 Ok(vec![
                     (Table::Orders, orders_batch(&orders)?),
-                    (Table::OrderItems, order_items_batch(&orders, &self.categories)?),
+                    (Table::OrderItems, order_items_batch(&orders, self.categories.known())?),
                 ])
             }
             DecodedRows::Events(events) => Ok(vec![(Table::OrderEvents, order_events_batch(&events)?)]),
-        }
-    }
-
-    /// Looks up, in the `CATALOG` bucket, the products not yet known.
-    async fn learn_categories(&mut self, orders: &[(u64, Order)]) {
-        let Some(js) = &self.catalog else { return };
-        let mut unknown: Vec<&str> = orders
-            .iter()
-            .flat_map(|(_, o)| o.items.iter().map(|i| i.product_id.as_str()))
-            .filter(|p| !self.categories.contains_key(*p))
-            .collect();
-        if unknown.is_empty() {
-            return;
-        }
-        unknown.sort_unstable();
-        unknown.dedup();
-        let Ok(catalog) = js.get_key_value(broker::CATALOG_BUCKET).await else { return };
-        // Many lookups in flight: a replay's first batch names thousands of
-        // products, and one round trip at a time took seconds.
-        let keys: Vec<String> = unknown.into_iter().map(broker::kv_key).collect();
-        let lookups = futures::stream::iter(keys).map(|key| {
-            let catalog = catalog.clone();
-            async move { catalog.get(key).await }
-        });
-        let found: Vec<_> = lookups.buffer_unordered(64).collect().await;
-        for value in found.into_iter().flatten().flatten() {
-            if let Ok(p) = serde_json::from_slice::<schemas::Product>(&value) {
-                self.categories.insert(p.product_id, p.category);
-            }
         }
     }
 
@@ -608,7 +502,7 @@ impl StreamJob {
                 self.settings.compact_min_files,
             )
             .await?;
-            let late = format!("{}/pipeline={}", Table::LateEvents.name(), run.op.spec.name);
+            let late = crate::layout::late_events_table(&run.op.spec.name);
             merged += compact::compact_table(
                 &self.store,
                 &late,
@@ -627,86 +521,10 @@ impl StreamJob {
     }
 }
 
-/// One table partition's rows, to be written as one Parquet file.
-pub(crate) struct PendingFile {
-    path: object_store::path::Path,
-    rows: RecordBatch,
-    layout: FileLayout,
-}
-
-/// `rows` split into date partitions of `table`, each named `file_name`.
-pub(crate) fn partition_files(
-    store: &DataStore,
-    table: &str,
-    rows: &RecordBatch,
-    time_column: &str,
-    file_name: &str,
-    layout: &FileLayout,
-) -> Result<Vec<PendingFile>, AnalyticsError> {
-    if rows.num_rows() == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(split_by_date(rows, time_column)?
-        .into_iter()
-        .map(|(date, part)| PendingFile {
-            path: store.path(&format!("{table}/date={date}/{file_name}")),
-            rows: part,
-            layout: layout.clone(),
-        })
-        .collect())
-}
-
-/// Encodes every file on the blocking pool, all at once (Parquet encoding
-/// is CPU work: on the async workers it would stall reading), then stores
-/// them. Returns (rows, files) written.
-async fn write_files(store: DataStore, files: Vec<PendingFile>) -> Result<(u64, u64), AnalyticsError> {
-    let encoded = futures::future::join_all(files.into_iter().map(|file| {
-        tokio::task::spawn_blocking(move || {
-            let rows = file.rows.num_rows() as u64;
-            encode(&file.rows.schema(), std::slice::from_ref(&file.rows), &file.layout).map(|b| (file.path, b, rows))
-        })
-    }))
-    .await;
-    let (mut rows, mut count) = (0, 0);
-    for file in encoded {
-        let (path, bytes, n) = file.map_err(|e| AnalyticsError::task("writing Parquet", e))??;
-        store.put(&path, bytes).await?;
-        rows += n;
-        count += 1;
-    }
-    Ok((rows, count))
-}
-
-/// Pipeline outputs sort by window, then by every other column, so two
-/// replays write byte-identical rows.
-pub(crate) fn output_layout(eval: &Evaluator) -> FileLayout {
-    let mut sort_by = vec!["window_start".to_string(), "window_end".to_string()];
-    sort_by.extend(
-        eval.output_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .filter(|n| n != "window_start" && n != "window_end" && n != "watermark_at_emit"),
-    );
-    FileLayout { sort_by, ..FileLayout::new(&[], &[]) }
-}
-
 fn first_window_start(batch: &RecordBatch) -> Option<i64> {
     let starts =
         batch.column_by_name("window_start")?.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?;
     (!starts.is_empty()).then(|| starts.value(0) / 1000)
-}
-
-/// The rows with `stream_seq >= from`.
-pub(crate) fn rows_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, AnalyticsError> {
-    let Some(seqs) = batch.column_by_name("stream_seq").and_then(|c| c.as_primitive_opt::<Int64Type>()) else {
-        return Ok(batch.clone());
-    };
-    if seqs.is_empty() || seqs.value(0) as u64 >= from {
-        return Ok(batch.clone());
-    }
-    let keep: BooleanArray = seqs.iter().map(|s| Some(s.unwrap_or(0) as u64 >= from)).collect();
-    Ok(filter_record_batch(batch, &keep)?)
 }
 
 #[cfg(test)]
@@ -746,7 +564,7 @@ mod tests {
         let items = |seq: u64, second: i64| {
             let mut order = crate::rows::tests::order("c", &[("p", 1, 100)], "USD");
             order.placed_at = chrono::DateTime::from_timestamp(second, 0).unwrap();
-            vec![(Table::OrderItems, order_items_batch(&[(seq, order)], &Categories::new()).unwrap())]
+            vec![(Table::OrderItems, order_items_batch(&[(seq, order)], &crate::rows::Categories::new()).unwrap())]
         };
 
         job.process_rows(1, 1, &items(1, 10)).await.unwrap();

@@ -1,47 +1,48 @@
-//! Analytics: the order streams as Parquet tables and windowed pipelines.
+//! Analytics, the streaming engine: the order streams as Parquet tables
+//! and windowed pipelines, in parts that depend one way
+//! (`scripts/check-cycles.py`):
 //!
-//! - [`store`]: where tables live (a directory, S3, GCS, Azure, memory).
-//! - [`rows`]: orders and events as Arrow batches of the `schemas::tables` schemas.
-//! - [`parquet_out`]: sorted Parquet files with bloom filters and page indexes.
-//! - [`window`] and [`pipeline`]: event-time windows, watermarks, lateness,
-//!   and the declarative pipelines of `pipelines/`.
-//! - [`decode`]: a micro-batch's JSON messages as orders or events;
-//!   [`dedup`]: a message whose id was already seen is dropped.
-//! - [`job`]: the exactly-once stream-to-Parquet job (`orderstream analytics`),
-//!   also run over a fixed range by [`replay`].
-//! - [`seed`]: realistic history, straight to Parquet or through JetStream;
-//!   [`rollup`]: the pipeline outputs of seeded days.
-//! - [`query`]: DataFusion over every table (`orderstream sql`), with
-//!   [`bounded_functions`] accounting scalar results in the memory pool and
-//!   [`yielding`] making joins stoppable;
-//!   [`dated_table`]: day-partitioned tables list only the days a query reads.
-//! - [`distinct_count`]: exact `COUNT(DISTINCT s)` over strings in one pass.
-//! - [`bench`]: the windowed-aggregation engine alone, for `orderstream bench`.
+//! - how tables are written: [`store`] (a directory, S3, GCS, Azure,
+//!   memory), [`rows`] (orders and events as Arrow batches of the
+//!   `schemas::tables` schemas), [`parquet_out`] (sorted Parquet with bloom
+//!   filters and page indexes), [`layout`] (each table's and pipeline
+//!   output's files), [`checkpoint`] and [`compact`] (the commit protocol,
+//!   compaction);
+//! - reading the streams: [`source`] (which stream feeds which table),
+//!   [`decode`] (a micro-batch's JSON), [`dedup`] (an id seen before is
+//!   dropped);
+//! - windows: [`window`] (event-time arithmetic, watermarks, lateness),
+//!   [`pipeline`] (manifests, the window operator, the SQL evaluator),
+//!   [`builtin`] (the shipped set, `analytics/pipelines/`);
+//! - the job: [`job`] (exactly-once stream to Parquet, each line's
+//!   category from the catalog by [`categories`]), run live by
+//!   [`live`] and over a fixed range by [`replay`];
+//! - [`query`]: DataFusion over every table (`orderstream sql`, the
+//!   dashboard), with its helpers (day-partitioned tables, per-file caches,
+//!   small files in memory, bounded functions, stoppable joins, one-pass
+//!   distinct counts).
+//!
+//! Seeded history is the `seed` crate; what is learned from the lake
+//! (`forecast`, `fraud`, `customers`) reads and writes Parquet beside it.
 
-pub mod bench;
-pub mod bounded_functions;
 pub mod builtin;
+pub mod categories;
 pub mod checkpoint;
 pub mod compact;
-pub mod dated_table;
 pub mod decode;
 pub mod dedup;
-pub mod distinct_count;
-pub mod file_cache;
 pub mod job;
+pub mod layout;
 pub mod live;
 pub mod parquet_out;
 pub mod pipeline;
 mod pipeline_run;
 pub mod query;
 pub mod replay;
-pub mod rollup;
 pub mod rows;
-pub mod seed;
-pub mod small_files;
+pub mod source;
 pub mod store;
 pub mod window;
-pub mod yielding;
 
 use thiserror::Error;
 
@@ -70,6 +71,13 @@ pub enum AnalyticsError {
     Broker(#[from] broker::BrokerError),
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: String, message: String },
+    /// A worker task (blocking pool or spawned) panicked or was cancelled.
+    #[error("{what}: a worker task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -93,7 +101,7 @@ impl AnalyticsError {
 
     /// A worker task (blocking pool or spawned) panicked or was cancelled.
     pub fn task(what: &'static str, error: tokio::task::JoinError) -> Self {
-        AnalyticsError::Config { what, message: format!("a worker task failed: {error}") }
+        AnalyticsError::Task { what, source: error }
     }
 
     pub fn pipeline(pipeline: &str, message: impl Into<String>) -> Self {

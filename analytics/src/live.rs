@@ -18,13 +18,14 @@ use async_nats::jetstream::{self, consumer};
 use broker::{ANALYTICS_LEASE_KEY, LEASE_RENEW_EVERY, Lease, Taken};
 use bytes::Bytes;
 use futures::StreamExt;
-use schemas::health::Health;
 use serde::{Deserialize, Serialize};
+use server::health::Health;
 use tokio::sync::watch;
 
 use crate::AnalyticsError;
-use crate::job::{JobSettings, Source, StreamJob};
+use crate::job::{JobSettings, StreamJob};
 use crate::pipeline::PipelineSpec;
+use crate::source::Source;
 use crate::store::DataStore;
 
 #[derive(Clone, Debug)]

@@ -443,9 +443,9 @@ mod tests {
         // Sorted by placed_at: b, a | c.
         assert!(filter(0).check(&"a") && filter(0).check(&"b") && !filter(0).check(&"c"));
         assert!(filter(1).check(&"c") && !filter(1).check(&"a"));
-        let events = crate::job::table_layout(schemas::tables::Table::OrderEvents);
-        assert_eq!(events.row_group_rows, crate::job::EVENT_ROW_GROUP_ROWS);
-        assert_eq!(crate::job::table_layout(schemas::tables::Table::Orders).row_group_rows, ROW_GROUP_ROWS);
+        let events = crate::layout::table_layout(schemas::tables::Table::OrderEvents);
+        assert_eq!(events.row_group_rows, crate::layout::EVENT_ROW_GROUP_ROWS);
+        assert_eq!(crate::layout::table_layout(schemas::tables::Table::Orders).row_group_rows, ROW_GROUP_ROWS);
     }
 
     #[test]

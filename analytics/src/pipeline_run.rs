@@ -10,7 +10,7 @@ use schemas::tables::Table;
 
 use crate::AnalyticsError;
 use crate::checkpoint::idle_part_name;
-use crate::job::{PendingFile, partition_files, rows_from, table_layout};
+use crate::layout::{PendingFile, partition_files, rows_from, table_layout};
 use crate::parquet_out::FileLayout;
 use crate::pipeline::{Evaluator, LateRow, Operator};
 use crate::store::{DataStore, part_file_name};
@@ -112,7 +112,7 @@ impl PipelineRun {
         }
         if !late.is_empty() {
             let rows = crate::rows::late_events_batch(&spec, &late)?;
-            let table = format!("{}/pipeline={}", Table::LateEvents.name(), spec.name);
+            let table = crate::layout::late_events_table(&spec.name);
             let layout = table_layout(Table::LateEvents);
             let time_column = Table::LateEvents.time_column();
             emitted.files.extend(partition_files(store, &table, &rows, time_column, file_name, &layout)?);

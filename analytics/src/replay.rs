@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::AnalyticsError;
 use crate::decode::{DecodedBatch, decode_batch};
-use crate::job::{JobSettings, Source, StreamJob};
+use crate::job::{JobSettings, StreamJob};
 use crate::pipeline::PipelineSpec;
+use crate::source::Source;
 use crate::store::DataStore;
 
 #[derive(Clone, Debug)]

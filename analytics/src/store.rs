@@ -21,6 +21,15 @@ use crate::AnalyticsError;
 /// Directory listings in flight at once in [`DataStore::list_each`].
 const LISTINGS_AT_ONCE: usize = 16;
 
+/// Where `up` keeps its data (the embedded nats-server's store, the lake,
+/// exports) unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The lake's directory under the data directory.
+pub const LAKE_DIR: &str = "lake";
+/// Where every role reads and writes the lake unless told otherwise:
+/// [`DEFAULT_DATA_DIR`]`/`[`LAKE_DIR`].
+pub const DEFAULT_LAKE: &str = "./data/lake";
+
 #[derive(Clone, Debug)]
 pub struct DataStore {
     store: Arc<dyn ObjectStore>,
@@ -214,6 +223,11 @@ pub fn part_file_name(first_seq: u64, last_seq: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_lake_is_in_the_default_data_dir() {
+        assert_eq!(super::DEFAULT_LAKE, format!("{}/{}", super::DEFAULT_DATA_DIR, super::LAKE_DIR));
+    }
+
     use super::*;
 
     #[test]

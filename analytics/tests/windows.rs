@@ -100,8 +100,8 @@ async fn window_revenue_matches_an_independent_sum_and_late_rows_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = DataStore::open(dir.path().to_str().unwrap()).unwrap();
     let manifest = "source = \"order_items\"\n[window]\nkind = \"tumbling\"\nsize = \"1m\"\n[watermark]\nout_of_order = \"10s\"\nallowed_lateness = \"3m\"\nidle_timeout = \"1h\"\n";
-    let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/revenue_by_category_1m.sql"))
-        .unwrap();
+    let sql =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/revenue_by_category_1m.sql")).unwrap();
     let spec = Arc::new(parse_pipeline("revenue_by_category_1m", manifest, &sql).unwrap());
     let settings = LiveSettings {
         batch_max: 4,

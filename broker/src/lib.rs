@@ -59,6 +59,9 @@ pub fn is_refused(err: &BrokerError) -> bool {
     }
 }
 
+/// Where every role looks for NATS unless told otherwise.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
 /// The servers of `urls`: one URL, or several comma-separated for a cluster.
 pub fn server_addrs(urls: &str) -> std::io::Result<Vec<async_nats::ServerAddr>> {
     urls.split(',').map(|url| url.trim().parse()).collect()

@@ -14,6 +14,13 @@ use crate::BrokerError;
 /// Submitted orders (`orders.submitted.{order_id}`) and commands (`orders.commands.…`).
 pub const ORDERS_STREAM: &str = "ORDERS";
 pub const ORDERS_SUBJECTS: &str = "orders.>";
+/// Every submitted order (not the commands): the analytics job's and the
+/// audit's filter.
+pub const ORDERS_SUBMITTED_SUBJECTS: &str = "orders.submitted.>";
+/// Every submitted order, for a plain (core NATS) subscriber.
+pub const ORDERS_SUBMITTED_WILDCARD: &str = "orders.submitted.*";
+const ORDERS_SUBMITTED_PREFIX: &str = "orders.submitted.";
+const ORDER_COMMANDS_PREFIX: &str = "orders.commands.";
 /// Status events emitted by the processor, one per state change.
 pub const ORDER_EVENTS_STREAM: &str = "ORDER_EVENTS";
 pub const ORDER_EVENTS_SUBJECTS: &str = "order_events.>";
@@ -25,6 +32,17 @@ pub const STOCK_EVENTS_SUBJECTS: &str = "stock_events.>";
 /// Messages the processor could not use, with the reason, for inspection and retry.
 pub const DLQ_STREAM: &str = "ORDERS_DLQ";
 pub const DLQ_SUBJECTS: &str = "orders_dlq.>";
+const DLQ_PREFIX: &str = "orders_dlq.";
+
+/// `orders_dlq.{subject it came from}`.
+pub fn dlq_subject(source: &str) -> String {
+    format!("{DLQ_PREFIX}{source}")
+}
+
+/// The subject a dead letter came from.
+pub fn dlq_source(subject: &str) -> &str {
+    subject.strip_prefix(DLQ_PREFIX).unwrap_or(subject)
+}
 /// Stock commands (set, adjust) ride in ORDERS so they are ordered with orders.
 pub const STOCK_COMMAND_SUBJECT: &str = "orders.stock";
 /// The read model: `{customer}.{order_id}` → the order's live state. Keyed
@@ -55,13 +73,56 @@ pub const RATE_LIMIT_BUCKET: &str = "RATE_LIMITS";
 pub const SNAPSHOT_BUCKET: &str = "PROCESSOR_SNAPSHOTS";
 
 pub fn order_command_subject(order_id: impl std::fmt::Display, command: &str) -> String {
-    format!("orders.commands.{order_id}.{command}")
+    format!("{ORDER_COMMANDS_PREFIX}{order_id}.{command}")
+}
+
+/// What a message on `ORDERS` is, by its subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrdersSubject {
+    /// `orders.submitted.{order_id}`: an accepted order.
+    Submitted,
+    /// `orders.commands.{order_id}.{command}`: a command on an order.
+    Command,
+    /// `orders.stock`: a stock change.
+    Stock,
+    /// Anything else under `orders.>`: nobody's message.
+    Unknown,
+}
+
+impl OrdersSubject {
+    pub fn of(subject: &str) -> OrdersSubject {
+        if subject.starts_with(ORDERS_SUBMITTED_PREFIX) {
+            OrdersSubject::Submitted
+        } else if subject.starts_with(ORDER_COMMANDS_PREFIX) {
+            OrdersSubject::Command
+        } else if subject == STOCK_COMMAND_SUBJECT {
+            OrdersSubject::Stock
+        } else {
+            OrdersSubject::Unknown
+        }
+    }
 }
 
 /// `order_events.{order_id}.{status|refund|rejected}`: one subject per order
 /// and outcome, so an order's timeline is a handful of direct gets.
 pub fn order_event_subject(order_id: impl std::fmt::Display, suffix: &str) -> String {
     format!("order_events.{order_id}.{suffix}")
+}
+
+/// `order_events.*.{suffix}`: every order's events of one kind (a status
+/// reached, say), for a consumer that acts on that kind only.
+pub fn order_events_with_suffix(suffix: &str) -> String {
+    order_event_subject("*", suffix)
+}
+
+/// `KV_{bucket}`: the stream that holds a key-value bucket.
+pub fn kv_stream_name(bucket: &str) -> String {
+    format!("KV_{bucket}")
+}
+
+/// `$KV.{bucket}.`: the subject prefix of a key-value bucket's entries.
+pub fn kv_subject_prefix(bucket: &str) -> String {
+    format!("$KV.{bucket}.")
 }
 
 /// `stock_events.changed.{request}`: a stock change's outcome, one subject
@@ -96,7 +157,35 @@ pub fn kv_key(id: &str) -> String {
 /// One subject per order lets `GET /api/orders/{id}` and idempotent replays
 /// find an order by id with a direct get, without a second write.
 pub fn order_submitted_subject(order_id: impl std::fmt::Display) -> String {
-    format!("orders.submitted.{order_id}")
+    format!("{ORDERS_SUBMITTED_PREFIX}{order_id}")
+}
+
+/// Why an accepted order could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptedOrderError {
+    #[error("cannot read the ORDERS stream: {0}")]
+    Read(String),
+    #[error("undecodable order at ORDERS sequence {seq}: {message}")]
+    Undecodable { seq: u64, message: String },
+}
+
+/// The accepted order `order_id` and its ORDERS sequence, if it is in the
+/// stream: one direct get of its own subject. Ingest answers `GET
+/// /api/orders/{id}` and idempotent replays with it, the processor's API
+/// its reads and commands.
+pub async fn accepted_order<T: serde::de::DeserializeOwned, I>(
+    orders: &jetstream::stream::Stream<I>,
+    order_id: impl std::fmt::Display,
+) -> Result<Option<(T, u64)>, AcceptedOrderError> {
+    match orders.direct_get_last_for_subject(order_submitted_subject(order_id)).await {
+        Ok(message) => {
+            let order = serde_json::from_slice(&message.payload)
+                .map_err(|e| AcceptedOrderError::Undecodable { seq: message.sequence, message: e.to_string() })?;
+            Ok(Some((order, message.sequence)))
+        }
+        Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AcceptedOrderError::Read(e.to_string())),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,8 +50,9 @@ pub async fn customer_tables(ctx: &SessionContext, as_of: NaiveDate) -> Result<C
     let kept = if ctx.table_exist("order_events")? {
         format!(
             "SELECT o.customer_id, o.currency, o.placed_at, o.total FROM (SELECT DISTINCT order_id FROM order_events \
-             WHERE status = 'cancelled' AND date <= '{as_of}') c RIGHT ANTI JOIN orders o ON c.order_id = o.order_id \
-             WHERE o.date <= '{as_of}'"
+             WHERE status = {cancelled} AND date <= '{as_of}') c RIGHT ANTI JOIN orders o ON c.order_id = o.order_id \
+             WHERE o.date <= '{as_of}'",
+            cancelled = schemas::sql::SqlLiteral::sql(schemas::OrderStatus::Cancelled),
         )
     } else {
         format!("SELECT customer_id, currency, placed_at, total FROM orders WHERE date <= '{as_of}'")

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use analytics::query::QueryLimits;
-use analytics::seed::{SeedConfig, seed_to_parquet};
 use analytics::store::DataStore;
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use chrono::NaiveDate;
+use seed::{SeedConfig, seed_to_parquet};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -19,7 +19,7 @@ async fn pair_counts_match_a_self_join() -> TestResult {
     let store = DataStore::open(&dir.path().to_string_lossy())?;
     let mut config = SeedConfig::new(5, 4_000, 20, NaiveDate::from_ymd_opt(2026, 11, 21).unwrap());
     config.products = 40;
-    seed_to_parquet(&store, &config, analytics::seed::SeedScreen::builtin()?, &[], 2, false).await?;
+    seed_to_parquet(&store, &config, seed::SeedScreen::builtin()?, &[], 2, false).await?;
     let (ctx, _) = analytics::query::session(&store, &QueryLimits::default()).await?;
 
     let model = customers::affinity::bought_together(&ctx, 2).await?;

@@ -25,7 +25,7 @@ use analytics::store::DataStore;
 
 use crate::DashboardError;
 use crate::params::partition_date;
-use analytics::file_cache::FileCache;
+use analytics::query::file_cache::FileCache;
 
 /// Filter bytes kept at most; past it the least recently used files go.
 const MAX_BYTES: usize = 256 << 20;

@@ -12,9 +12,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use futures::StreamExt;
-use schemas::http::{HttpError, json_body};
-use schemas::{CancelReason, EventPayload, OrderCommand, OrderEvent, OrderStatus};
+use processor::commands::Verdict;
+use schemas::{CancelReason, OrderCommand, OrderStatus};
 use serde::{Deserialize, Serialize};
+use server::http::{HttpError, json_body};
 use uuid::Uuid;
 
 use crate::Dashboard;
@@ -121,12 +122,23 @@ pub async fn statuses() -> Json<Contract> {
     Json(Contract { statuses, actions, max_bulk: MAX_BULK })
 }
 
+/// What became of one order's action: the engine's [`Verdict`], or a
+/// failure to send it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    Rejected,
+    Duplicate,
+    Queued,
+    Failed,
+}
+
 /// What became of one order of a bulk request.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
     pub order_id: Uuid,
-    /// `applied`, `rejected`, `duplicate`, `queued` or `failed`.
-    pub result: &'static str,
+    pub result: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<OrderStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,7 +146,7 @@ pub struct BulkResult {
 }
 
 impl BulkResult {
-    fn new(order_id: Uuid, result: &'static str) -> BulkResult {
+    fn new(order_id: Uuid, result: Outcome) -> BulkResult {
         BulkResult { order_id, result, status: None, message: None }
     }
 
@@ -194,60 +206,44 @@ pub async fn bulk(
         .buffered(16)
         .collect()
         .await;
-    let count = |r: &str| results.iter().filter(|v| v.result == r).count();
+    let count = |r: Outcome| results.iter().filter(|v| v.result == r).count();
     Ok(Json(BulkAnswer {
         action: request.action.name(),
-        applied: count("applied"),
-        rejected: count("rejected"),
-        queued: count("queued"),
-        duplicate: count("duplicate"),
-        failed: count("failed"),
+        applied: count(Outcome::Applied),
+        rejected: count(Outcome::Rejected),
+        queued: count(Outcome::Queued),
+        duplicate: count(Outcome::Duplicate),
+        failed: count(Outcome::Failed),
         results,
     }))
 }
 
-/// Sends the action's command(s) for one order and waits for the verdict.
+/// Sends the action's command(s) for one order and waits for the verdict
+/// (the engine's one protocol: [`processor::commands::send_and_await`]).
 async fn one(state: &Dashboard, id: Uuid, action: BulkAction) -> BulkResult {
-    let commands = action.commands();
     let answer = action.target().unwrap_or(OrderStatus::Cancelled);
-    // A refusal names the command refused: the last step's is the verdict.
-    let name = commands.last().map_or("cancel", OrderCommand::name);
-    // Subscribe first so the verdict cannot slip past.
-    let mut events = match state.client.subscribe(broker::order_event_subject(id, "*")).await {
-        Ok(s) => s,
-        Err(e) => return BulkResult::new(id, "failed").because(format!("NATS: {e}")),
-    };
-    let mut all_duplicates = true;
-    for command in commands {
-        match processor::commands::send_order_command_acked(&state.js, id, command).await {
-            Ok(ack) => all_duplicates &= ack.duplicate,
-            Err(e) => return BulkResult::new(id, "failed").because(e.to_string()),
+    let verdict = processor::commands::send_and_await(
+        &state.client,
+        &state.js,
+        id,
+        &action.commands(),
+        &[answer],
+        state.settings.command_timeout,
+    )
+    .await;
+    match verdict {
+        Ok(Verdict::Applied(to)) => BulkResult { status: Some(to), ..BulkResult::new(id, Outcome::Applied) },
+        Ok(Verdict::Rejected { status, message }) => {
+            BulkResult { status: Some(status), ..BulkResult::new(id, Outcome::Rejected) }.because(message)
         }
-    }
-    // JetStream already had these commands (a retried request): the engine
-    // decided them the first time; nothing new will happen.
-    if all_duplicates {
-        return BulkResult::new(id, "duplicate").because("this action was already sent for this order");
-    }
-    let wait = async {
-        while let Some(message) = events.next().await {
-            let Ok(event) = serde_json::from_slice::<OrderEvent>(&message.payload) else { continue };
-            match &event.payload {
-                EventPayload::StatusChanged { to, .. } if *to == answer => {
-                    return BulkResult { status: Some(*to), ..BulkResult::new(id, "applied") };
-                }
-                EventPayload::CommandRejected { command, status, message } if command == name => {
-                    return BulkResult { status: Some(*status), ..BulkResult::new(id, "rejected") }
-                        .because(message.clone());
-                }
-                _ => {}
-            }
+        Ok(Verdict::Duplicate) => {
+            BulkResult::new(id, Outcome::Duplicate).because("this action was already sent for this order")
         }
-        BulkResult::new(id, "queued")
-    };
-    tokio::time::timeout(state.settings.command_timeout, wait)
-        .await
-        .unwrap_or_else(|_| BulkResult::new(id, "queued").because("durable in the log; the verdict is on its way"))
+        Ok(Verdict::Queued) => {
+            BulkResult::new(id, Outcome::Queued).because("durable in the log; the verdict is on its way")
+        }
+        Err(e) => BulkResult::new(id, Outcome::Failed).because(e.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ async fn listing_fingerprint(
         .date_naive()
         .iter_days()
         .take_while(|d| *d <= last)
-        .flat_map(|day| [format!("{pipeline}/date={day}"), format!("late_events/pipeline={pipeline}/date={day}")])
+        .flat_map(|day| {
+            [format!("{pipeline}/date={day}"), format!("{}/date={day}", analytics::layout::late_events_table(pipeline))]
+        })
         .map(|dir| store.path(&dir))
         .collect();
     let listings = store.list_each(dirs).await?;

@@ -11,11 +11,11 @@ use schemas::customers::{
     CHURN_AFTER_DAYS, CUSTOMER_COHORTS_TABLE, CUSTOMER_SEGMENTS_TABLE, CUSTOMERS_DAILY_TABLE, HIGH_VALUE_SHARE, Segment,
 };
 use schemas::forecast::AS_OF_COLUMN;
-use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
+use server::http::HttpError;
 
 use crate::Dashboard;
-use crate::views::typed_rows;
+use crate::sql_rows::typed_rows;
 
 /// Customers listed per segment at most.
 pub const LISTED: usize = 200;

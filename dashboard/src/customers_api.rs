@@ -25,12 +25,12 @@ use schemas::customers::{
     RecommendationReason, Segment,
 };
 use schemas::forecast::AS_OF_COLUMN;
-use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
+use server::http::HttpError;
 
 use crate::bloom_index::DateScope;
 use crate::params::{self, Days, Q, invalid, number, unprocessable};
-use crate::views::{has, typed_rows};
+use crate::sql_rows::{has, typed_rows};
 use crate::{Dashboard, DashboardError};
 
 /// A kept model is read again after this long even when no new run came

@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use schemas::http::Path;
-use schemas::http::{HttpError, json_body};
 use serde::Serialize;
 use serde_json::json;
+use server::http::Path;
+use server::http::{HttpError, json_body};
 use tokio::io::AsyncWriteExt;
 
 use crate::search::{ExportPlan, SearchQuery};
@@ -30,10 +30,23 @@ use crate::{Dashboard, DashboardError};
 /// Rows the immediate export answers at most.
 pub const IMMEDIATE_ROWS: usize = 10_000;
 
+/// Where a background export stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportState {
+    Running,
+    Done,
+    Failed,
+    /// Stopped while running.
+    Cancelled,
+    /// Its file removed after it finished.
+    Deleted,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportJob {
     pub id: String,
-    pub status: &'static str,
+    pub status: ExportState,
     pub rows: u64,
     pub bytes: u64,
     pub started_at: DateTime<Utc>,
@@ -81,7 +94,7 @@ impl Exports {
         let finished = meta.modified().ok().map(DateTime::<Utc>::from).unwrap_or_else(Utc::now);
         Some(ExportJob {
             id: id.to_string(),
-            status: "done",
+            status: ExportState::Done,
             rows: 0,
             bytes: meta.len(),
             started_at: finished,
@@ -160,7 +173,7 @@ pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Bod
     let id = uuid::Uuid::now_v7().to_string();
     let job = ExportJob {
         id: id.clone(),
-        status: "running",
+        status: ExportState::Running,
         rows: 0,
         bytes: 0,
         started_at: Utc::now(),
@@ -193,11 +206,11 @@ pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Bod
             job.finished_at = Some(Utc::now());
             match finished {
                 Ok(()) => {
-                    job.status = "done";
+                    job.status = ExportState::Done;
                     job.download_url = Some(download_url(&job.id));
                 }
                 Err(e) => {
-                    job.status = "failed";
+                    job.status = ExportState::Failed;
                     job.error = Some(e);
                 }
             }
@@ -209,7 +222,7 @@ pub async fn start(State(state): State<Dashboard>, headers: HeaderMap, body: Bod
         StatusCode::ACCEPTED,
         Json(json!({
             "id": id,
-            "status": "running",
+            "status": ExportState::Running,
             "status_url": format!("/api/admin/exports/{id}"),
         })),
     )
@@ -285,7 +298,7 @@ pub async fn cancel(State(state): State<Dashboard>, Path(id): Path<String>) -> R
     let part = state.exports.file(&id).with_extension("csv.part");
     let _ = tokio::fs::remove_file(&part).await;
     let _ = tokio::fs::remove_file(state.exports.file(&id)).await;
-    job.status = if job.status == "running" { "cancelled" } else { "deleted" };
+    job.status = if job.status == ExportState::Running { ExportState::Cancelled } else { ExportState::Deleted };
     job.finished_at.get_or_insert_with(Utc::now);
     job.download_url = None;
     state.exports.lock().insert(id, job.clone());
@@ -316,8 +329,11 @@ pub struct ExportList {
 pub async fn download(State(state): State<Dashboard>, Path(id): Path<String>) -> Result<Response, HttpError> {
     let id = checked_id(&id)?;
     let job = state.exports.get(&id).ok_or_else(|| HttpError::not_found("export"))?;
-    if job.status != "done" {
-        return Err(HttpError::conflict("export_not_ready", format!("the export is {}", job.status)));
+    if job.status != ExportState::Done {
+        return Err(HttpError::conflict(
+            "export_not_ready",
+            format!("the export is {}", format!("{:?}", job.status).to_lowercase()),
+        ));
     }
     let path = state.exports.file(&id);
     let file = tokio::fs::File::open(&path).await.map_err(|_| HttpError::not_found("export"))?;

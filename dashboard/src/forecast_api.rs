@@ -12,9 +12,9 @@ use forecast::series::{self, DemandSeries, Selection, literal};
 use schemas::forecast::{
     DEMAND_FORECAST_TABLE, DEMAND_HISTORY_TABLE, HISTORY_DAYS, MAX_HORIZON_DAYS, Metric, Scope, TOTAL_KEY,
 };
-use schemas::http::HttpError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use server::http::HttpError;
 
 use crate::params::{Q, invalid};
 use crate::{Dashboard, DashboardError};
@@ -110,8 +110,8 @@ pub async fn demand_forecast(
             today,
         ),
     };
-    let stored_table = crate::views::has(&state, &[DEMAND_FORECAST_TABLE]).await;
-    let history_table = crate::views::has(&state, &[DEMAND_HISTORY_TABLE]).await;
+    let stored_table = crate::sql_rows::has(&state, &[DEMAND_FORECAST_TABLE]).await;
+    let history_table = crate::sql_rows::has(&state, &[DEMAND_HISTORY_TABLE]).await;
     let timeout = state.settings.query_timeout;
     let answer = state
         .lake
@@ -307,7 +307,7 @@ async fn stored_history(
         request.filter()
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
-    let rows = crate::views::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
+    let rows = crate::sql_rows::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
     Ok((!rows.is_empty()).then_some(rows))
 }
 
@@ -324,7 +324,7 @@ async fn stored_points(
         request.horizon
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
-    let rows = crate::views::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
+    let rows = crate::sql_rows::json_rows(&batches).map_err(|e| DashboardError::Encode(e.body.message))?;
     if rows.len() < request.horizon {
         return Ok(None);
     }

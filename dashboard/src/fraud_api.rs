@@ -11,17 +11,24 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use schemas::http::{HttpError, Path};
-use schemas::tables::Table;
 use serde::{Deserialize, Serialize};
+use server::http::{HttpError, Path};
+
+use schemas::CancelReason::FraudRejected;
+use schemas::EventKind::StatusChanged;
+use schemas::OrderStatus::{Flagged, Pending};
+use schemas::rollups::Rollup;
+use schemas::sql::SqlLiteral;
 
 use crate::Dashboard;
 use crate::params::{self, Q, bad, ts_sql};
 use crate::rollups::Coverage;
-use crate::views::{has, typed_rows};
+use crate::sql_rows::{has, typed_rows};
 
 /// The status events the screen and the reviews write.
-const SCREENING_EVENTS: &str = "AND kind = 'status_changed' AND from_status IN ('pending', 'flagged')";
+fn screening_events() -> String {
+    format!("AND kind = {} AND from_status IN {}", StatusChanged.sql(), schemas::sql::list([Pending, Flagged]))
+}
 
 #[derive(Deserialize)]
 pub struct StatsQuery {
@@ -79,7 +86,7 @@ pub struct FraudStats {
     pub series: Vec<FraudCounts>,
     pub totals: FraudCounts,
     pub reasons: Vec<ReasonCount>,
-    pub served: crate::sales::Served,
+    pub served: crate::rollups::Served,
 }
 
 /// A review decided, for the review log.
@@ -113,9 +120,9 @@ pub struct ReviewLog {
 )]
 pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) -> Result<Json<FraudStats>, HttpError> {
     let (from, to) = params::range(q.from.as_deref(), q.to.as_deref(), Duration::days(30), Duration::days(366))?;
-    let (pipeline, size, interval) = match q.bucket.as_deref().unwrap_or("day") {
-        "day" => ("fraud_rates_1d", Duration::days(1), "1 day"),
-        "hour" => ("fraud_rates_1h", Duration::hours(1), "1 hour"),
+    let (size, interval) = match q.bucket.as_deref().unwrap_or("day") {
+        "day" => (Duration::days(1), "1 day"),
+        "hour" => (Duration::hours(1), "1 hour"),
         _ => return Err(bad("bucket", "bucket is hour or day")),
     };
     if !has(&state, &["order_events"]).await {
@@ -126,20 +133,23 @@ pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) ->
             series: Vec::new(),
             totals: FraudCounts::default(),
             reasons: Vec::new(),
-            served: crate::sales::Served { windows_from_pipeline: 0, pipeline },
+            served: Default::default(),
         }));
     }
     let from = window_start(from, size);
     let counts = "window_start, screened, flagged, rejected, approved";
     let per_event = format!(
         "date_bin(INTERVAL '{interval}', occurred_at, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start, \
-         CASE WHEN from_status = 'pending' THEN 1 ELSE 0 END AS screened, \
-         CASE WHEN from_status = 'pending' AND status = 'flagged' THEN 1 ELSE 0 END AS flagged, \
-         CASE WHEN from_status = 'flagged' AND reason = 'fraud_rejected' THEN 1 ELSE 0 END AS rejected, \
-         CASE WHEN from_status = 'flagged' AND (reason IS NULL OR reason <> 'fraud_rejected') THEN 1 ELSE 0 END AS approved"
+         CASE WHEN from_status = {pending} THEN 1 ELSE 0 END AS screened, \
+         CASE WHEN from_status = {pending} AND status = {flagged} THEN 1 ELSE 0 END AS flagged, \
+         CASE WHEN from_status = {flagged} AND reason = {rejected} THEN 1 ELSE 0 END AS rejected, \
+         CASE WHEN from_status = {flagged} AND (reason IS NULL OR reason <> {rejected}) THEN 1 ELSE 0 END AS approved",
+        pending = Pending.sql(),
+        flagged = Flagged.sql(),
+        rejected = FraudRejected.sql(),
     );
-    let coverage = Coverage::of(&state, pipeline, Table::OrderEvents, size, from, to).await?;
-    let union = coverage.union_filtered(counts, &per_event, "", SCREENING_EVENTS);
+    let coverage = Coverage::of(&state, Rollup::FraudRates, size, from, to).await?;
+    let union = coverage.union_filtered(counts, &per_event, "", &screening_events());
     let sql = format!(
         "SELECT window_start, sum(screened) AS screened, sum(flagged) AS flagged, sum(rejected) AS rejected, \
                 sum(approved) AS approved FROM ({union}) GROUP BY window_start ORDER BY window_start"
@@ -161,7 +171,7 @@ pub async fn fraud_stats(State(state): State<Dashboard>, Q(q): Q<StatsQuery>) ->
         series,
         totals: totals.with_rates(),
         reasons,
-        served: crate::sales::Served { windows_from_pipeline: coverage.windows_from_pipeline(), pipeline },
+        served: coverage.served(),
     }))
 }
 
@@ -172,12 +182,15 @@ async fn top_reasons(
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<ReasonCount>, HttpError> {
     let from = window_start(from, Duration::days(1));
-    let coverage = Coverage::of(state, "fraud_reasons_1d", Table::OrderEvents, Duration::days(1), from, to).await?;
+    let coverage = Coverage::of(state, Rollup::FraudReasons, Duration::days(1), from, to).await?;
     let union = coverage.union_filtered(
         "reason AS reason_text, orders, flagged",
-        "unnest(risk_reasons) AS reason_text, 1 AS orders, CASE WHEN status = 'flagged' THEN 1 ELSE 0 END AS flagged",
+        &format!(
+            "unnest(risk_reasons) AS reason_text, 1 AS orders, CASE WHEN status = {} THEN 1 ELSE 0 END AS flagged",
+            Flagged.sql()
+        ),
         "",
-        "AND kind = 'status_changed' AND from_status = 'pending' AND risk_reasons IS NOT NULL",
+        &format!("AND kind = {} AND from_status = {} AND risk_reasons IS NOT NULL", StatusChanged.sql(), Pending.sql()),
     );
     let sql = format!(
         "SELECT split_part(reason_text, ':', 1) AS reason, sum(orders) AS orders, sum(flagged) AS flagged \
@@ -222,7 +235,7 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
     // chunks (1, 2, 4, … days) until `limit` reviews are found: a busy
     // shop fills the log from its last day or two instead of scanning a
     // month of status events.
-    let mut dates: Vec<chrono::NaiveDate> = crate::search::partition_dates(&state, "order_events")
+    let mut dates: Vec<chrono::NaiveDate> = crate::sql_rows::partition_dates(&state, "order_events")
         .await?
         .into_iter()
         .filter(|d| *d >= from.date_naive() && *d <= to.date_naive())
@@ -235,13 +248,16 @@ pub async fn fraud_audit(State(state): State<Dashboard>, Q(q): Q<AuditQuery>) ->
         }
         let sql = format!(
             "SELECT order_id, customer_id, occurred_at AS reviewed_at, \
-                    CASE WHEN reason = 'fraud_rejected' THEN 'rejected' ELSE 'approved' END AS review, \
+                    CASE WHEN reason = {rejected} THEN 'rejected' ELSE 'approved' END AS review, \
                     reviewer, review_note, status, reason, order_total, currency \
-             FROM order_events WHERE date BETWEEN '{oldest}' AND '{newest}' AND {} \
-             AND kind = 'status_changed' AND from_status = 'flagged' \
-             ORDER BY occurred_at DESC, order_id LIMIT {}",
-            params::time_range("occurred_at", from, to),
-            limit - reviews.len()
+             FROM order_events WHERE date BETWEEN '{oldest}' AND '{newest}' AND {range} \
+             AND kind = {status_changed} AND from_status = {flagged} \
+             ORDER BY occurred_at DESC, order_id LIMIT {limit}",
+            range = params::time_range("occurred_at", from, to),
+            limit = limit - reviews.len(),
+            rejected = FraudRejected.sql(),
+            status_changed = StatusChanged.sql(),
+            flagged = Flagged.sql(),
         );
         reviews.extend(typed_rows::<Review>(&state, &sql).await?);
     }
@@ -291,8 +307,9 @@ pub async fn fraud_context(
     );
     let flags_sql = format!(
         "SELECT order_id, scored_at, score, reasons, review, reviewer, reviewed_at FROM fraud_scores \
-         WHERE customer_id = '{customer}' AND decision = 'flagged' AND order_id <> '{id}' \
-         ORDER BY scored_at DESC LIMIT 20"
+         WHERE customer_id = '{customer}' AND decision = {flagged} AND order_id <> '{id}' \
+         ORDER BY scored_at DESC LIMIT 20",
+        flagged = Flagged.sql(),
     );
     let screening_sql = format!(
         "SELECT scored_at, score, reasons, model_version, decision, review, reviewer, review_note, reviewed_at \

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use forecast::inventory::{
     DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, PlanInputs, PlanRow, PlanSettings, StockPosition,
 };
-use schemas::http::HttpError;
 use serde::Deserialize;
+use server::http::HttpError;
 
 use crate::params::{Q, invalid, number};
 use crate::{Dashboard, DashboardError};

@@ -8,7 +8,7 @@
 //!   pipelines' output.
 //! - [`search`]: admin order search with keyset pagination; the
 //!   statuses of a page come from [`status_index`], the files holding an id
-//!   from [`bloom_index`], both kept per file by `analytics::file_cache`.
+//!   from [`bloom_index`], both kept per file by `analytics::query::file_cache`.
 //! - [`bulk`] and [`export`]: bulk commands through JetStream; CSV exports,
 //!   streamed or as background jobs.
 //! - [`live`]: rates and latencies sampled from NATS, pushed over WebSocket.
@@ -34,6 +34,7 @@ pub mod sales;
 pub mod sandbox;
 pub mod search;
 pub mod sql_api;
+pub mod sql_rows;
 pub mod status_index;
 pub mod views;
 
@@ -45,7 +46,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use datafusion::error::DataFusionError;
-use schemas::http::HttpError;
+use server::http::HttpError;
 use thiserror::Error;
 
 pub use lake::Lake;
@@ -153,6 +154,8 @@ pub struct DashboardSettings {
     pub command_timeout: Duration,
     /// Products at or below this many available units are "low stock".
     pub low_stock_threshold: u64,
+    /// Which pipeline output serves which figure (from the manifests).
+    pub rollups: rollups::RollupTables,
 }
 
 impl Default for DashboardSettings {
@@ -165,6 +168,7 @@ impl Default for DashboardSettings {
             export_dir: std::env::temp_dir().join("orderstream-exports"),
             command_timeout: Duration::from_secs(5),
             low_stock_threshold: 10,
+            rollups: rollups::RollupTables::builtin(),
         }
     }
 }

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use schemas::http::WebSocketUpgrade;
 use serde_json::{Value, json};
+use server::http::WebSocketUpgrade;
 use tokio::sync::watch;
 
 use crate::{Dashboard, DashboardError};
@@ -73,8 +73,8 @@ impl Live {
         mut stop: watch::Receiver<bool>,
     ) -> Result<Arc<Live>, DashboardError> {
         let live = Live::new();
-        let mut orders = client.subscribe("orders.submitted.*").await.map_err(DashboardError::nats)?;
-        let mut events = client.subscribe("order_events.>").await.map_err(DashboardError::nats)?;
+        let mut orders = client.subscribe(broker::ORDERS_SUBMITTED_WILDCARD).await.map_err(DashboardError::nats)?;
+        let mut events = client.subscribe(broker::ORDER_EVENTS_SUBJECTS).await.map_err(DashboardError::nats)?;
         let me = live.clone();
         tokio::spawn(async move {
             let mut sampler = Sampler::default();

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use chrono::{NaiveDate, Utc};
-use schemas::http::HttpError;
 use schemas::{Amount, CancelReason, OrderStatus};
 use serde::{Deserialize, Serialize};
+use server::http::HttpError;
 
 use crate::Dashboard;
 use crate::params::{self, Q, invalid, unprocessable};
-use crate::views::{has, typed_rows};
+use crate::sql_rows::{has, typed_rows};
 
 /// Days a range may span at most.
 pub const MAX_DAYS: i64 = 366;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use schemas::http::HttpError;
+use server::http::HttpError;
 
 pub fn bad(field: &str, message: impl Into<String>) -> HttpError {
     HttpError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
@@ -39,8 +39,8 @@ pub fn number<T: std::str::FromStr + PartialOrd>(
 }
 
 /// A query string decoded into `T`, or a JSON 400 (the one extractor every
-/// route uses, declared in `schemas::http`).
-pub use schemas::http::Query as Q;
+/// route uses, declared in `server::http`).
+pub use server::http::Query as Q;
 
 /// `YYYY-MM-DD`.
 pub fn date(field: &str, value: Option<&str>) -> Result<Option<NaiveDate>, HttpError> {
@@ -69,10 +69,9 @@ pub fn midnight(d: NaiveDate) -> DateTime<Utc> {
 /// Three ASCII letters, upper-cased; USD when absent.
 pub fn currency(value: Option<&str>) -> Result<String, HttpError> {
     let v = value.unwrap_or("USD");
-    if v.len() == 3 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(v.to_ascii_uppercase())
-    } else {
-        Err(bad("currency", "a currency is an ISO 4217 code such as USD"))
+    match schemas::Currency::from_code(v) {
+        Some(currency) => Ok(currency.code().to_string()),
+        None => Err(bad("currency", "a currency is an ISO 4217 code orders are taken in, such as USD")),
     }
 }
 
@@ -204,6 +203,7 @@ mod tests {
         assert!(id("customer_id", Some("x' OR 1=1 --")).is_err());
         assert!(currency(Some("usd")).is_ok_and(|c| c == "USD"));
         assert!(currency(Some("US'")).is_err());
+        assert!(currency(Some("XYZ")).is_err(), "not a currency orders are taken in");
         assert!(time("from", Some("2026-11-21")).unwrap().is_some());
         assert!(time("from", Some("yesterday")).is_err());
         assert!(date("date", Some("2026-13-01")).is_err());

@@ -12,16 +12,21 @@
 //! came from the pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use analytics::pipeline::{PipelineSpec, Windowing};
 use analytics::window::WindowKind;
 use chrono::{DateTime, Duration, Utc};
+use schemas::Amount;
+use schemas::rollups::Rollup;
 use schemas::tables::Table;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Dashboard;
 use crate::params::{partitions, ts_sql};
-use crate::views::{has, rows};
-use schemas::http::HttpError;
+use crate::sql_rows::{has, rows};
+use server::http::HttpError;
 
 /// One of the dashboard's revenue windows.
 #[derive(Clone, Copy, Debug)]
@@ -29,11 +34,73 @@ pub struct RevenueWindow {
     /// As SQL's `INTERVAL '…'`.
     pub interval: &'static str,
     pub size: Duration,
-    /// The pipeline (and its output table) that computes it.
-    pub pipeline: &'static str,
     /// The range asked for when none is given, and the longest allowed.
     pub default_span: Duration,
     pub max_span: Duration,
+}
+
+/// One window's sales of one category.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct RevenueRow {
+    pub window_start: DateTime<Utc>,
+    pub category: String,
+    pub revenue: Amount,
+    pub units: i64,
+}
+
+/// How a set of windows was served: how many came from the pipeline's
+/// output (the rest were computed from the base tables), and which
+/// pipeline serves the figure (none: every window from the base tables).
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Served {
+    pub windows_from_pipeline: usize,
+    pub pipeline: Option<String>,
+}
+
+/// Which pipeline output answers which figure at which window size, read
+/// from the pipelines' manifests (`serves = "…"`): a page never names a
+/// pipeline, so a `--pipelines DIR` without one serves that figure from
+/// the base tables instead of reading a table that is not there.
+#[derive(Clone, Debug, Default)]
+pub struct RollupTables(BTreeMap<(Rollup, i64), String>);
+
+impl RollupTables {
+    /// From the pipelines the analytics job runs; two serving one figure
+    /// at one window size is a mistake in the set, named at start.
+    pub fn from_specs(specs: &[Arc<PipelineSpec>]) -> Result<RollupTables, String> {
+        let mut tables = BTreeMap::new();
+        for spec in specs {
+            let (Some(rollup), Windowing::Fixed(WindowKind::Tumbling { size_ms })) = (spec.serves, &spec.windowing)
+            else {
+                continue;
+            };
+            if let Some(other) = tables.insert((rollup, *size_ms), spec.output.clone()) {
+                return Err(format!(
+                    "pipelines {other} and {} both serve {rollup} at one window size; keep one",
+                    spec.output
+                ));
+            }
+        }
+        Ok(RollupTables(tables))
+    }
+
+    /// The shipped pipelines' (`analytics/pipelines/`, built in).
+    pub fn builtin() -> RollupTables {
+        let specs: Vec<Arc<PipelineSpec>> = analytics::builtin::builtin_pipelines()
+            .map(|specs| specs.into_iter().map(Arc::new).collect())
+            .unwrap_or_default();
+        RollupTables::from_specs(&specs).unwrap_or_default()
+    }
+
+    /// The output table serving `rollup` at windows of `size`.
+    pub fn table(&self, rollup: Rollup, size: Duration) -> Option<&str> {
+        self.0.get(&(rollup, size.num_milliseconds())).map(String::as_str)
+    }
+
+    /// Every figure served, with its window size and table.
+    pub fn iter(&self) -> impl Iterator<Item = (Rollup, Duration, &str)> {
+        self.0.iter().map(|((rollup, ms), table)| (*rollup, Duration::milliseconds(*ms), table.as_str()))
+    }
 }
 
 pub const WINDOWS: [(&str, RevenueWindow); 3] = [
@@ -42,7 +109,6 @@ pub const WINDOWS: [(&str, RevenueWindow); 3] = [
         RevenueWindow {
             interval: "1 minute",
             size: Duration::minutes(1),
-            pipeline: "revenue_by_category_1m",
             default_span: Duration::hours(1),
             max_span: Duration::days(1),
         },
@@ -52,7 +118,6 @@ pub const WINDOWS: [(&str, RevenueWindow); 3] = [
         RevenueWindow {
             interval: "1 hour",
             size: Duration::hours(1),
-            pipeline: "revenue_by_category_1h",
             default_span: Duration::hours(24),
             max_span: Duration::days(31),
         },
@@ -62,7 +127,6 @@ pub const WINDOWS: [(&str, RevenueWindow); 3] = [
         RevenueWindow {
             interval: "1 day",
             size: Duration::days(1),
-            pipeline: "revenue_by_category_1d",
             default_span: Duration::days(30),
             max_span: Duration::days(366),
         },
@@ -90,8 +154,9 @@ impl RevenueWindow {
 
 /// Which windows of a range a pipeline's output answers, and what is left.
 pub struct Coverage {
-    pipeline: &'static str,
-    /// The table the pipeline reads.
+    /// The output table serving the figure, if one does.
+    pipeline: Option<String>,
+    /// The table the figure is computed from where no window is covered.
     source: Table,
     size: Duration,
     /// Window starts, ascending, each with its latest final version.
@@ -102,27 +167,32 @@ pub struct Coverage {
 impl Coverage {
     pub async fn of(
         state: &Dashboard,
-        pipeline: &'static str,
-        source: Table,
+        rollup: Rollup,
         size: Duration,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Coverage, HttpError> {
-        let covered = match state.coverage.get(state, pipeline, from, to).await? {
+        let source = rollup.source();
+        let Some(pipeline) = state.settings.rollups.table(rollup, size).map(str::to_string) else {
+            let uncovered = uncovered_ranges(size, from, to, &[]);
+            return Ok(Coverage { pipeline: None, source, size, covered: Vec::new(), uncovered });
+        };
+        let covered = match state.coverage.get(state, &pipeline, from, to).await? {
             (Some(covered), _) => covered,
             (None, fingerprint) => {
-                let covered = closed_windows(state, pipeline, from, to).await?;
-                state.coverage.put(pipeline, from, to, fingerprint, &covered);
+                let covered = closed_windows(state, &pipeline, from, to).await?;
+                state.coverage.put(&pipeline, from, to, fingerprint, &covered);
                 covered
             }
         };
         let starts: Vec<DateTime<Utc>> = covered.iter().map(|(start, _)| *start).collect();
         let uncovered = uncovered_ranges(size, from, to, &starts);
-        Ok(Coverage { pipeline, source, size, covered, uncovered })
+        Ok(Coverage { pipeline: Some(pipeline), source, size, covered, uncovered })
     }
 
-    pub fn windows_from_pipeline(&self) -> usize {
-        self.covered.len()
+    /// What served the range: for the answer's `served`.
+    pub fn served(&self) -> Served {
+        Served { windows_from_pipeline: self.covered.len(), pipeline: self.pipeline.clone() }
     }
 
     /// The covered windows' rows from the pipeline (`pipeline_columns`)
@@ -153,6 +223,7 @@ impl Coverage {
     /// covered windows, or None when none is covered. The versions are
     /// known, so a plain filter picks them (no window function).
     fn pipeline_rows(&self, columns: &str, filters: &str) -> Option<String> {
+        let table = self.pipeline.as_deref()?;
         let ((first, _), (last, _)) = (self.covered.first()?, self.covered.last()?);
         let mut by_version: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for (start, version) in &self.covered {
@@ -166,7 +237,7 @@ impl Coverage {
             .collect();
         Some(format!(
             "SELECT {columns} FROM {table} WHERE {days} AND is_final AND ({versions}) {filters}",
-            table = self.pipeline,
+            table = table,
             days = partitions("date", *first, *last + self.size),
             versions = versions.join(" OR "),
         ))
@@ -209,11 +280,11 @@ pub async fn revenue_rows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     filters: &str,
-) -> Result<(Vec<crate::sales::RevenueRow>, usize), HttpError> {
+) -> Result<(Vec<RevenueRow>, Served), HttpError> {
     if !has(state, &["order_items"]).await {
-        return Ok((Vec::new(), 0));
+        return Ok((Vec::new(), Served::default()));
     }
-    let coverage = Coverage::of(state, window.pipeline, Table::OrderItems, window.size, from, to).await?;
+    let coverage = Coverage::of(state, Rollup::RevenueByCategory, window.size, from, to).await?;
     let bin = format!("date_bin(INTERVAL '{}', placed_at, TIMESTAMP '1970-01-01T00:00:00Z')", window.interval);
     let rows_of = coverage.union(
         "window_start, category, revenue, units",
@@ -224,7 +295,7 @@ pub async fn revenue_rows(
         "SELECT window_start, category, sum(revenue) AS revenue, sum(units) AS units FROM ({rows_of}) \
          GROUP BY 1, 2 ORDER BY 1, 2"
     );
-    Ok((crate::views::typed_rows(state, &sql).await?, coverage.windows_from_pipeline()))
+    Ok((crate::sql_rows::typed_rows(state, &sql).await?, coverage.served()))
 }
 
 /// The best sellers by revenue over `[from, to)` (`{product_id, units,
@@ -236,15 +307,15 @@ pub async fn top_product_rows(
     to: DateTime<Utc>,
     filters: &str,
     limit: usize,
-) -> Result<(String, usize), HttpError> {
-    let coverage = Coverage::of(state, "revenue_by_product_1d", Table::OrderItems, Duration::days(1), from, to).await?;
+) -> Result<(String, Served), HttpError> {
+    let coverage = Coverage::of(state, Rollup::RevenueByProduct, Duration::days(1), from, to).await?;
     let rows_of =
         coverage.union("product_id, units, revenue", "product_id, quantity AS units, line_total AS revenue", filters);
     let sql = format!(
         "SELECT product_id, sum(units) AS units, sum(revenue) AS revenue FROM ({rows_of}) \
          GROUP BY product_id ORDER BY revenue DESC, product_id LIMIT {limit}"
     );
-    Ok((sql, coverage.windows_from_pipeline()))
+    Ok((sql, coverage.served()))
 }
 
 /// The windows whole inside `[from, to)` the pipeline has emitted final and
@@ -340,5 +411,39 @@ mod tests {
         );
         let all: Vec<_> = (0..6).map(|h| t("2026-11-20T00:00:00Z") + hour * h).collect();
         assert!(uncovered_ranges(hour, t("2026-11-20T00:00:00Z"), to, &all).is_empty());
+    }
+
+    #[test]
+    fn the_shipped_pipelines_serve_every_figure_the_pages_draw() {
+        let tables = RollupTables::builtin();
+        for (rollup, size) in [
+            (Rollup::RevenueByCategory, Duration::minutes(1)),
+            (Rollup::RevenueByCategory, Duration::hours(1)),
+            (Rollup::RevenueByCategory, Duration::days(1)),
+            (Rollup::RevenueByProduct, Duration::days(1)),
+            (Rollup::FraudRates, Duration::hours(1)),
+            (Rollup::FraudRates, Duration::days(1)),
+            (Rollup::FraudReasons, Duration::days(1)),
+            (Rollup::FraudReviews, Duration::days(1)),
+        ] {
+            assert!(tables.table(rollup, size).is_some(), "{rollup} at {size}");
+        }
+        assert_eq!(tables.iter().count(), 8);
+    }
+
+    #[test]
+    fn two_pipelines_serving_one_figure_are_refused() {
+        let mut specs: Vec<Arc<PipelineSpec>> =
+            analytics::builtin::builtin_pipelines().unwrap_or_default().into_iter().map(Arc::new).collect();
+        let Some(twin) = specs.iter().find(|s| s.serves.is_some()).map(|s| {
+            let mut twin = (**s).clone();
+            twin.output = format!("{}_twin", s.output);
+            Arc::new(twin)
+        }) else {
+            panic!("no shipped pipeline serves a figure")
+        };
+        specs.push(twin);
+        let error = RollupTables::from_specs(&specs).err().unwrap_or_default();
+        assert!(error.contains("both serve"), "{error}");
     }
 }

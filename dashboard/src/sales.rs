@@ -17,13 +17,15 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use schemas::Amount;
-use schemas::http::HttpError;
+use schemas::sql::SqlLiteral;
+use schemas::{Amount, OrderStatus};
 use serde::{Deserialize, Serialize};
+use server::http::HttpError;
 
 use crate::Dashboard;
 use crate::params::{self, Q, bad, partitions, ts_sql};
-use crate::views::{has, typed_rows};
+use crate::rollups::{RevenueRow, Served};
+use crate::sql_rows::{has, typed_rows};
 
 #[derive(Deserialize)]
 pub struct SummaryQuery {
@@ -101,13 +103,16 @@ pub async fn summary(State(state): State<Dashboard>, Q(q): Q<SummaryQuery>) -> R
     let on_day = format!("date = '{date}' AND currency = '{currency}'");
     let placed_sql = format!("SELECT count(*) AS orders, sum(total) AS gross FROM orders WHERE {on_day}");
     let events_sql = format!(
-        "SELECT count(*) FILTER (WHERE status = 'confirmed') AS confirmed, \
-         sum(order_total) FILTER (WHERE status = 'confirmed') AS confirmed_total, \
-         sum(refund_amount) FILTER (WHERE kind = 'refund_issued') AS refunds \
-         FROM order_events WHERE {on_day}"
+        "SELECT count(*) FILTER (WHERE status = {confirmed}) AS confirmed, \
+         sum(order_total) FILTER (WHERE status = {confirmed}) AS confirmed_total, \
+         sum(refund_amount) FILTER (WHERE kind = {refund}) AS refunds \
+         FROM order_events WHERE {on_day}",
+        confirmed = OrderStatus::Confirmed.sql(),
+        refund = schemas::EventKind::RefundIssued.sql(),
     );
     let cancel_sql = format!(
-        "SELECT reason, count(*) AS n FROM order_events WHERE {on_day} AND status = 'cancelled' GROUP BY reason"
+        "SELECT reason, count(*) AS n FROM order_events WHERE {on_day} AND status = {} GROUP BY reason",
+        OrderStatus::Cancelled.sql()
     );
     let (with_orders, with_events) = (has(&state, &["orders"]).await, has(&state, &["order_events"]).await);
     if with_orders && let Some(placed) = typed_rows::<PlacedRow>(&state, &placed_sql).await?.into_iter().next() {
@@ -144,15 +149,6 @@ pub struct RevenueQuery {
     currency: Option<String>,
     window: Option<String>,
     category: Option<String>,
-}
-
-/// One window's sales of one category.
-#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct RevenueRow {
-    pub window_start: DateTime<Utc>,
-    pub category: String,
-    pub revenue: Amount,
-    pub units: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -198,12 +194,6 @@ pub struct Revenue {
     pub totals: Totals,
     pub comparison: Comparison,
     pub served: Served,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Served {
-    pub windows_from_pipeline: usize,
-    pub pipeline: &'static str,
 }
 
 /// Calendar windows built from the daily rows: ISO weeks (from Monday)
@@ -286,7 +276,7 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RevenueQuery>) -> R
         "AND currency = '{currency}' {}",
         category.map(|c| format!("AND category = '{c}'")).unwrap_or_default()
     );
-    let (found, from_pipeline) = crate::rollups::revenue_rows(&state, *window, previous_from, to, &filters).await?;
+    let (found, served) = crate::rollups::revenue_rows(&state, *window, previous_from, to, &filters).await?;
     let (mut windows, mut previous) = (Vec::new(), Vec::new());
     match calendar {
         None => {
@@ -320,7 +310,7 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RevenueQuery>) -> R
         }
     }
     let data_from =
-        crate::search::partition_dates(&state, schemas::tables::Table::OrderItems.name()).await?.first().copied();
+        crate::sql_rows::partition_dates(&state, schemas::tables::Table::OrderItems.name()).await?.first().copied();
     let complete = data_from.is_some_and(|first| params::midnight(first) <= previous_from);
     let note = (!complete).then(|| match data_from {
         Some(first) => format!(
@@ -358,7 +348,7 @@ pub async fn revenue(State(state): State<Dashboard>, Q(q): Q<RevenueQuery>) -> R
         categories,
         totals: Totals { current, previous: before, change: change(current, before, complete) },
         comparison: Comparison { previous_from, previous_to: from, data_from, complete, note },
-        served: Served { windows_from_pipeline: from_pipeline, pipeline: window.pipeline },
+        served,
     }))
 }
 
@@ -415,11 +405,11 @@ pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<TopQuery>) -> 
     if !(1..=100).contains(&limit) {
         return Err(bad("limit", "limit is 1 to 100"));
     }
-    let mut from_pipeline = 0;
+    let mut served = Served::default();
     let mut products = if has(&state, &["order_items"]).await {
-        let (top, days) =
+        let (top, by) =
             crate::rollups::top_product_rows(&state, from, to, &format!("AND currency = '{currency}'"), limit).await?;
-        from_pipeline = days;
+        served = by;
         let sql = if has(&state, &["products"]).await {
             format!(
                 "SELECT t.product_id, p.name, p.category, t.units, t.revenue FROM ({top}) t \
@@ -435,13 +425,7 @@ pub async fn top_products(State(state): State<Dashboard>, Q(q): Q<TopQuery>) -> 
     if products.iter().any(|p| p.name.is_none() || p.category.is_none()) {
         name_from_catalog(&state, &mut products, from, to).await;
     }
-    Ok(Json(TopProducts {
-        from,
-        to,
-        currency,
-        products,
-        served: Served { windows_from_pipeline: from_pipeline, pipeline: "revenue_by_product_1d" },
-    }))
+    Ok(Json(TopProducts { from, to, currency, products, served }))
 }
 
 /// Fills names and categories the lake's products table lacks: from the

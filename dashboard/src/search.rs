@@ -22,14 +22,15 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use object_store::ObjectMeta;
 use schemas::OrderStatus;
-use schemas::http::HttpError;
+use schemas::sql::SqlLiteral;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use server::http::HttpError;
 
 use crate::bloom_index::{DateScope, list_files};
 use crate::params::{self, Days, Q, bad, ts_sql};
+use crate::sql_rows::{partition_dates, rows};
 use crate::status_index::Lookup;
-use crate::views::rows;
 use crate::{Dashboard, DashboardError};
 
 pub const STATUS_SPAN_DAYS: i64 = 10;
@@ -260,9 +261,9 @@ impl Search {
         let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let (status_column, status_join) = match (with_status, self.status) {
             (false, _) => (String::new(), String::new()),
-            (true, Some(status)) => (format!(", '{}' AS status", status.as_str()), String::new()),
+            (true, Some(status)) => (format!(", {} AS status", status.sql()), String::new()),
             (true, None) => (
-                ", coalesce(s.status, 'pending') AS status".to_string(),
+                format!(", coalesce(s.status, {}) AS status", OrderStatus::Pending.sql()),
                 format!(
                     " LEFT JOIN (SELECT order_id, last_value(status ORDER BY occurred_at, stream_seq) AS status FROM order_events \
                      WHERE {events_days} AND status IS NOT NULL GROUP BY order_id) s ON s.order_id = o.order_id"
@@ -296,20 +297,6 @@ impl Search {
         }
         (lo, hi)
     }
-}
-
-/// The `date=` partitions a table has, in order.
-pub async fn partition_dates(state: &Dashboard, table: &str) -> Result<Vec<NaiveDate>, DashboardError> {
-    let store = state.lake.store();
-    let listing = store
-        .object_store()
-        .list_with_delimiter(Some(&store.path(table)))
-        .await
-        .map_err(|e| DashboardError::Internal(format!("cannot list {table}: {e}")))?;
-    let mut dates: Vec<NaiveDate> =
-        listing.common_prefixes.iter().filter_map(|p| params::partition_date(p.filename()?)).collect();
-    dates.sort_unstable();
-    Ok(dates)
 }
 
 /// One order of a search page: the order as the lake has it, with its
@@ -415,7 +402,7 @@ pub async fn search(State(state): State<Dashboard>, Q(q): Q<SearchQuery>) -> Res
         None => latest_statuses(&state, &found).await?,
     };
     for row in &mut found {
-        let status = statuses.get(&id_of(row)).cloned().unwrap_or_else(|| "pending".to_string());
+        let status = statuses.get(&id_of(row)).cloned().unwrap_or_else(|| OrderStatus::Pending.as_str().to_string());
         row["status"] = json!(status);
         if let Some(map) = row.as_object_mut() {
             map.remove("date");
@@ -448,7 +435,7 @@ const ID_LOOKUP_PARTITIONS: usize = 8;
 async fn id_lookup_rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError> {
     let (limit, timeout) = (state.settings.row_limit, state.settings.query_timeout);
     let collected = state.lake.collect_wide(sql, limit, timeout, ID_LOOKUP_PARTITIONS).await?;
-    crate::views::json_rows(&collected.batches)
+    crate::sql_rows::json_rows(&collected.batches)
 }
 
 fn id_of(row: &Value) -> String {

@@ -15,9 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use schemas::http::{HttpError, json_body};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use server::http::{HttpError, json_body};
 
 use crate::{Dashboard, DashboardError, sandbox};
 

@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 use analytics::store::DataStore;
 
 use crate::{DashboardError, Lake};
-use analytics::file_cache::FileCache;
+use analytics::query::file_cache::FileCache;
 
 /// Summary bytes kept at most: ~80 days of events at 10M orders a year.
 const MAX_BYTES: usize = 512 << 20;
@@ -75,7 +75,8 @@ fn summarise(batches: &[RecordBatch]) -> Result<Option<FileStatuses>, DashboardE
             let found = batch
                 .column_by_name(name)
                 .ok_or_else(|| DashboardError::Internal(format!("order_events has no {name} column")))?;
-            arrow::compute::cast(found, to).map_err(|e| DashboardError::Internal(format!("order_events.{name}: {e}")))
+            arrow::compute::cast(found, to)
+                .map_err(|e| DashboardError::Internal(format!("order_events column {name}: {e}")))
         };
         let (ids, statuses) = (column("order_id", &DataType::Utf8)?, column("status", &DataType::Utf8)?);
         let (times, seqs) = (column("occurred_at", &DataType::Int64)?, column("stream_seq", &DataType::Int64)?);

@@ -8,44 +8,19 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use schemas::http::HttpError;
-use schemas::http::Path;
-use schemas::tables::Table;
+use schemas::OrderStatus;
+use schemas::rollups::Rollup;
+use schemas::sql::SqlLiteral;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use server::http::HttpError;
+use server::http::Path;
 
 use crate::bloom_index::DateScope;
 use crate::params::{self, Days, Q, bad};
 use crate::rollups::Coverage;
+use crate::sql_rows::{has, typed_rows};
 use crate::{Dashboard, DashboardError};
-
-/// Runs `sql` (built from checked values only) as JSON objects.
-pub async fn rows(state: &Dashboard, sql: &str) -> Result<Vec<Value>, HttpError> {
-    let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
-    json_rows(&collected.batches)
-}
-
-/// Batches as JSON objects.
-pub fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, HttpError> {
-    let out = crate::sql_api::json_array(batches)?;
-    serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
-}
-
-/// `sql`'s rows read into `T` straight from the query's JSON, so money
-/// ([`schemas::Amount`]) is read from its digits, never through a float.
-pub async fn typed_rows<T: serde::de::DeserializeOwned>(state: &Dashboard, sql: &str) -> Result<Vec<T>, HttpError> {
-    let collected = state.lake.collect(sql, state.settings.row_limit, state.settings.query_timeout).await?;
-    let out = crate::sql_api::json_array(&collected.batches)?;
-    serde_json::from_slice(&out).map_err(|e| DashboardError::Encode(e.to_string()).into())
-}
-
-/// Whether every table a query needs is registered; one that is not has
-/// had nothing written yet (the refresh task registers it within seconds),
-/// so the answer is "no rows".
-pub(crate) async fn has(state: &Dashboard, names: &[&str]) -> bool {
-    let tables = state.lake.tables().await;
-    names.iter().all(|name| tables.contains(*name))
-}
 
 #[derive(Deserialize)]
 pub struct RangeQuery {
@@ -71,7 +46,7 @@ pub struct Heatmap {
     pub to: DateTime<Utc>,
     pub currency: String,
     pub cells: Vec<HeatCell>,
-    pub served: crate::sales::Served,
+    pub served: crate::rollups::Served,
 }
 
 /// Sales by weekday (0 = Sunday) × hour of day, UTC, over whole hours:
@@ -89,7 +64,7 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
     let hour = crate::rollups::WINDOWS[1].1;
     let (from, to) = (hour.floor(from), hour.ceil(to));
     let filters = format!("AND currency = '{currency}'");
-    let (windows, from_pipeline) = crate::rollups::revenue_rows(&state, hour, from, to, &filters).await?;
+    let (windows, served) = crate::rollups::revenue_rows(&state, hour, from, to, &filters).await?;
     let mut grid: std::collections::BTreeMap<(u8, u8), (schemas::Amount, i64)> = std::collections::BTreeMap::new();
     for w in windows {
         let at = w.window_start;
@@ -101,7 +76,6 @@ pub async fn heatmap(State(state): State<Dashboard>, Q(q): Q<RangeQuery>) -> Res
         .into_iter()
         .map(|((weekday, hour), (revenue, units))| HeatCell { weekday, hour, revenue, units })
         .collect();
-    let served = crate::sales::Served { windows_from_pipeline: from_pipeline, pipeline: hour.pipeline };
     Ok(Json(Heatmap { from, to, currency, cells, served }))
 }
 
@@ -165,7 +139,7 @@ pub struct FlaggedOrder {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FraudQueue {
     pub orders: Vec<FlaggedOrder>,
-    pub served: crate::sales::Served,
+    pub served: crate::rollups::Served,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -207,23 +181,22 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
         return Err(bad("limit", "limit is 1 to 1000"));
     }
     if !has(&state, &["order_events"]).await {
-        let served = crate::sales::Served { windows_from_pipeline: 0, pipeline: "fraud_reviews_1d" };
-        return Ok(Json(FraudQueue { orders: Vec::new(), served }));
+        return Ok(Json(FraudQueue { orders: Vec::new(), served: Default::default() }));
     }
     // Whole days, through today: the queue as it stands now.
     let today = Utc::now().date_naive();
     let (from, to) = (params::midnight(today - Duration::days(days)), params::midnight(today + Duration::days(1)));
-    let pipeline = "fraud_reviews_1d";
-    let coverage = Coverage::of(&state, pipeline, Table::OrderEvents, Duration::days(1), from, to).await?;
-    let served = crate::sales::Served { windows_from_pipeline: coverage.windows_from_pipeline(), pipeline };
-    let in_review = "AND (status = 'flagged' OR from_status = 'flagged')";
+    let coverage = Coverage::of(&state, Rollup::FraudReviews, Duration::days(1), from, to).await?;
+    let served = coverage.served();
+    let flagged = OrderStatus::Flagged.sql();
+    let in_review = format!("AND (status = {flagged} OR from_status = {flagged})");
     let keys = "order_id, status, from_status, risk_score, occurred_at, date";
     let still_flagged = format!(
-        "SELECT order_id, min(date) FILTER (WHERE status = 'flagged') AS date FROM ({reviews}) GROUP BY order_id \
-         HAVING count(*) FILTER (WHERE status = 'flagged') > 0 AND count(*) FILTER (WHERE from_status = 'flagged') = 0 \
-         ORDER BY max(risk_score) FILTER (WHERE status = 'flagged') DESC, \
-         min(occurred_at) FILTER (WHERE status = 'flagged'), order_id LIMIT {limit}",
-        reviews = coverage.union(keys, keys, in_review)
+        "SELECT order_id, min(date) FILTER (WHERE status = {flagged}) AS date FROM ({reviews}) GROUP BY order_id \
+         HAVING count(*) FILTER (WHERE status = {flagged}) > 0 AND count(*) FILTER (WHERE from_status = {flagged}) = 0 \
+         ORDER BY max(risk_score) FILTER (WHERE status = {flagged}) DESC, \
+         min(occurred_at) FILTER (WHERE status = {flagged}), order_id LIMIT {limit}",
+        reviews = coverage.union(keys, keys, &in_review)
     );
     #[derive(Deserialize)]
     struct Waiting {
@@ -239,7 +212,7 @@ pub async fn fraud_queue(State(state): State<Dashboard>, Q(q): Q<FraudQuery>) ->
     let dates: BTreeSet<String> = queue.iter().map(|w| quoted(&w.date)).collect();
     let columns = "order_id, customer_id, risk_score, risk_reasons, order_total, currency, occurred_at";
     let filters = format!(
-        "AND status = 'flagged' AND date IN ({}) AND order_id IN ({})",
+        "AND status = {flagged} AND date IN ({}) AND order_id IN ({})",
         dates.into_iter().collect::<Vec<_>>().join(", "),
         ids.into_iter().collect::<Vec<_>>().join(", ")
     );

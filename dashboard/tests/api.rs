@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics::query::QueryLimits;
-use analytics::seed::{SeedConfig, seed_to_parquet};
 use analytics::store::DataStore;
 use chrono::NaiveDate;
 use dashboard::{Dashboard, DashboardSettings, Lake};
+use seed::{SeedConfig, seed_to_parquet};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -40,15 +40,8 @@ async fn serve(
     let store = DataStore::open(&lake_dir)?;
     let end = NaiveDate::parse_from_str(END, "%Y-%m-%d")?;
     let pipelines: Vec<_> = analytics::builtin::builtin_pipelines()?.into_iter().map(std::sync::Arc::new).collect();
-    seed_to_parquet(
-        &store,
-        &SeedConfig::new(7, orders, days, end),
-        analytics::seed::SeedScreen::builtin()?,
-        &pipelines,
-        2,
-        false,
-    )
-    .await?;
+    seed_to_parquet(&store, &SeedConfig::new(7, orders, days, end), seed::SeedScreen::builtin()?, &pipelines, 2, false)
+        .await?;
     write_late_row_fixture(&store, "revenue_by_category_1d", "order_items", "late-fixture:1").await?;
     let nats = broker::NatsServer::start_temporary().await?;
     let client = broker::connect(&nats.url(), "dashboard-test").await?;
@@ -88,7 +81,7 @@ async fn write_late_row_fixture(store: &DataStore, pipeline: &str, source: &str,
         ],
     )?;
     let bytes =
-        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::LateEvents))?;
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::layout::table_layout(Table::LateEvents))?;
     let path = format!("late_events/pipeline={pipeline}/date=2026-11-20/part-fixture.parquet");
     store.put(&store.path(&path), bytes).await?;
     Ok(())
@@ -126,7 +119,7 @@ async fn write_events(
     use schemas::tables::Table;
     let rows = analytics::rows::order_events_batch(events)?;
     let bytes =
-        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::OrderEvents))?;
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::layout::table_layout(Table::OrderEvents))?;
     store.put(&store.path(&format!("order_events/date={date}/{name}.parquet")), bytes).await?;
     Ok(())
 }
@@ -425,7 +418,8 @@ async fn write_customer_orders(
     }
     let date = at.date_naive();
     let rows = analytics::rows::orders_batch(&orders)?;
-    let bytes = analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::job::table_layout(Table::Orders))?;
+    let bytes =
+        analytics::parquet_out::encode(&rows.schema(), &[rows], &analytics::layout::table_layout(Table::Orders))?;
     store.put(&store.path(&format!("orders/date={date}/{name}.parquet")), bytes).await?;
     write_events(store, date, name, &events).await?;
     Ok(orders.iter().map(|(_, o)| o.order_id).collect())
@@ -968,7 +962,7 @@ fn nested_points(points: &[Value]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demand_forecasts_and_the_inventory_plan_answer_from_the_lake() -> TestResult {
     let s = serve(8_000, 120, |_| {}, 512).await?;
-    let category = analytics::seed::CATEGORIES[0];
+    let category = seed::CATEGORIES[0];
 
     // Computed on request: the total, a category and a product.
     let (status, total) = s.get("/api/analytics/demand-forecast").await?;
@@ -1166,7 +1160,7 @@ async fn lake_rows(s: &Served, sql: &str) -> Vec<Value> {
     let store = DataStore::open(&s.lake_dir).unwrap();
     let (ctx, _) = analytics::query::session(&store, &QueryLimits::default()).await.unwrap();
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    dashboard::views::json_rows(&batches).unwrap()
+    dashboard::sql_rows::json_rows(&batches).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1204,7 +1198,7 @@ async fn recommendations_and_customer_figures_answer_from_the_customers_run() ->
     assert_eq!(list[0]["reason"], "bought_together");
     assert_eq!(list[0]["support"], best[0]["support"]);
     // A seeded basket's companions are what the model finds.
-    let companions = analytics::seed::companions(0, 2_000).map(|i| format!("p-{i:05}"));
+    let companions = seed::companions(0, 2_000).map(|i| format!("p-{i:05}"));
     let top4: Vec<&str> = list.iter().take(4).filter_map(|r| r["product_id"].as_str()).collect();
     assert!(companions.iter().filter(|c| top4.contains(&c.as_str())).count() >= 3, "{top4:?} vs {companions:?}");
 
@@ -1296,5 +1290,33 @@ async fn recommendations_and_customer_figures_answer_from_the_customers_run() ->
     assert!(
         ops["cancelled"]["out_of_stock"].as_u64().unwrap() > 0 && !ops["out_of_stock"].as_array().unwrap().is_empty()
     );
+    Ok(())
+}
+
+/// A pipeline set without the figures' pipelines (`--pipelines DIR` of
+/// one's own) serves every figure from the base tables, with the same
+/// numbers, and says no pipeline served them.
+#[tokio::test]
+async fn figures_no_pipeline_serves_come_from_the_base_tables() -> TestResult {
+    let with = serve(3_000, 5, |_| {}, 256).await?;
+    let without = serve(3_000, 5, |s| s.rollups = dashboard::rollups::RollupTables::default(), 256).await?;
+    for path in [
+        "/api/dashboard/revenue?window=1d&from=2026-11-17&to=2026-11-22",
+        "/api/dashboard/revenue?window=1h&from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z",
+        "/api/dashboard/top-products?from=2026-11-17&to=2026-11-22",
+        "/api/dashboard/fraud-stats?from=2026-11-17&to=2026-11-22",
+    ] {
+        let ((status, served), (plain_status, plain)) = (with.get(path).await?, without.get(path).await?);
+        assert_eq!((status, plain_status), (200, 200), "{path}: {served} {plain}");
+        assert!(served["served"]["windows_from_pipeline"].as_u64().unwrap() > 0, "{path}: {}", served["served"]);
+        assert!(served["served"]["pipeline"].is_string(), "{path}: {}", served["served"]);
+        assert_eq!(plain["served"]["windows_from_pipeline"], 0, "{path}: {}", plain["served"]);
+        assert!(plain["served"]["pipeline"].is_null(), "{path}: {}", plain["served"]);
+        let (mut a, mut b) = (served.clone(), plain.clone());
+        for v in [&mut a, &mut b] {
+            v.as_object_mut().map(|o| o.remove("served"));
+        }
+        assert_eq!(a, b, "{path}: the same figures either way");
+    }
     Ok(())
 }

@@ -1567,10 +1567,10 @@
   }
   function requestRates(before, now) {
     const key = (s) => `${s.labels.method} ${s.labels.route}|${s.labels.status}`;
-    const was = new Map(before.filter((s) => s.name === "orderstream_ingest_http_requests_total").map((s) => [key(s), s.value]));
+    const was = new Map(before.filter((s) => s.name === "orderstream_http_requests_total").map((s) => [key(s), s.value]));
     const routes = /* @__PURE__ */ new Map();
     for (const s of now) {
-      if (s.name !== "orderstream_ingest_http_requests_total") continue;
+      if (s.name !== "orderstream_http_requests_total") continue;
       const delta = s.value - (was.get(key(s)) || 0);
       if (delta <= 0) continue;
       const route2 = `${s.labels.method} ${s.labels.route}`;
@@ -1584,7 +1584,7 @@
     return [...routes.values()].sort((a, b) => b.total - a.total);
   }
   function latency(before, now, route2) {
-    const name = "orderstream_ingest_http_request_duration_seconds_bucket";
+    const name = "orderstream_http_request_duration_seconds_bucket";
     const was = new Map(before.filter((s) => s.name === name && s.labels.route === route2).map((s) => [s.labels.le, s.value]));
     const buckets = now.filter((s) => s.name === name && s.labels.route === route2).map((s) => ({ le: s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), count: s.value - (was.get(s.labels.le) || 0) })).sort((a, b) => a.le - b.le);
     const total = buckets.length ? buckets[buckets.length - 1].count : 0;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use analytics::query::QueryLimits;
-use analytics::seed::{SeedConfig, seed_to_parquet};
 use analytics::store::DataStore;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
@@ -15,6 +14,7 @@ use chrono::NaiveDate;
 use forecast::series::{self, Selection, day_number};
 use forecast::{ForecastOptions, forecast_lake};
 use schemas::forecast::{DEMAND_FORECAST_TABLE, Scope};
+use seed::{SeedConfig, seed_to_parquet};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -27,7 +27,7 @@ async fn seeded(
     let end = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
     let mut config = SeedConfig::new(11, orders, days, end);
     config.products = 60;
-    seed_to_parquet(&store, &config, analytics::seed::SeedScreen::builtin()?, &[], 2, false).await?;
+    seed_to_parquet(&store, &config, seed::SeedScreen::builtin()?, &[], 2, false).await?;
     Ok((dir, store, end))
 }
 

@@ -30,7 +30,7 @@ impl Default for IngestConfig {
             tax_rate: TaxRate(1000),
             max_batch: 1000,
             retry_after_secs: 1,
-            tracking_ttl: Duration::from_secs(90 * 24 * 3600),
+            tracking_ttl: access::DEFAULT_TRACKING_TTL,
             customer_rate_limit: None,
         }
     }

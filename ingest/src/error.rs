@@ -1,7 +1,7 @@
 //! Ingest's errors as HTTP: the shared [`HttpError`] plus what intake adds.
 
 use axum::http::StatusCode;
-pub use schemas::http::HttpError;
+pub use server::HttpError;
 
 use crate::intake::IntakeError;
 

@@ -246,16 +246,9 @@ impl Intake {
 
     /// The accepted order and its stream sequence, if it is in the stream.
     pub async fn find(&self, order_id: Uuid) -> Result<Option<(Order, u64)>, IntakeError> {
-        let lookup = self.orders.direct_get_last_for_subject(order_submitted_subject(order_id));
-        match tokio::time::timeout(self.publish_timeout, lookup).await {
+        match tokio::time::timeout(self.publish_timeout, broker::accepted_order(&self.orders, order_id)).await {
             Err(_) => Err(IntakeError::Unavailable("timed out reading the ORDERS stream".into())),
-            Ok(Err(err)) if err.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
-            Ok(Err(err)) => Err(IntakeError::Unavailable(format!("cannot read the ORDERS stream: {err}"))),
-            Ok(Ok(message)) => {
-                let order = serde_json::from_slice(&message.payload)
-                    .map_err(|e| IntakeError::Unavailable(format!("undecodable order in stream: {e}")))?;
-                Ok(Some((order, message.sequence)))
-            }
+            Ok(found) => found.map_err(|e| IntakeError::Unavailable(e.to_string())),
         }
     }
 }

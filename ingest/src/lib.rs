@@ -8,7 +8,6 @@ pub mod metrics;
 mod openapi;
 mod routes;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use async_nats::jetstream;
@@ -21,9 +20,9 @@ use broker::{BrokerError, IDEMPOTENCY_BUCKET, ORDERS_STREAM, TopologySettings, e
 pub use config::IngestConfig;
 pub use error::HttpError;
 pub use intake::{Accepted, Claim, Intake, IntakeError};
-pub use metrics::{Metrics, track};
+pub use metrics::Metrics;
 pub use openapi::{ApiDoc, openapi_json};
-pub use routes::{AppState, readiness};
+pub use routes::AppState;
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -31,8 +30,6 @@ pub enum IngestError {
     Broker(#[from] BrokerError),
     #[error("cannot open {what}: {message}")]
     Open { what: &'static str, message: String },
-    #[error("HTTP server failed: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// Ensures the topology exists and opens the handles ingest needs.
@@ -76,7 +73,7 @@ pub async fn build_state(
         intake: Arc::new(intake),
         metrics: Metrics::new(),
         config: Arc::new(config),
-        health: schemas::health::Health::new(),
+        health: server::Health::new(),
     })
 }
 
@@ -89,40 +86,30 @@ pub fn producer_routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Liveness and readiness of the ingest path (NATS connected, streams there).
-pub fn health_routes(state: AppState) -> Router {
-    Router::new().route("/healthz", get(routes::healthz)).route("/readyz", get(routes::readyz)).with_state(state)
+/// What `/readyz` checks for ingest: NATS and the streams, every part.
+pub fn readiness(state: &AppState) -> server::probes::Readiness {
+    server::probes::Readiness {
+        client: state.intake.client.clone(),
+        health: state.health.clone(),
+        nats_required: true,
+        retry_after_secs: state.config.retry_after_secs,
+    }
 }
 
 /// Ingest on its own: submit, read back as accepted, operations, metrics.
 pub fn router(state: AppState) -> Router {
-    let metrics = state.metrics.clone();
+    let http = server::HttpMetrics::new("ingest");
+    let (health, ingest_metrics, for_metrics) = (state.health.clone(), state.metrics.clone(), http.clone());
+    let metrics: server::probes::MetricsText = std::sync::Arc::new(move || {
+        server::probes::join_metrics(&[health.encode_metrics(), for_metrics.encode(), ingest_metrics.encode()])
+    });
     Router::new()
         .route("/api/orders/{id}", get(routes::get_order))
-        .route("/metrics", get(routes::metrics))
         .with_state(state.clone())
-        .merge(producer_routes(state.clone()))
-        .merge(health_routes(state))
+        .merge(server::probes::routes(readiness(&state), metrics))
+        .merge(producer_routes(state))
         .route("/api/openapi.json", get(openapi::openapi_json))
-        .fallback(schemas::http::not_found_route)
-        .method_not_allowed_fallback(schemas::http::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
-}
-
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), IngestError> {
-    use axum::serve::ListenerExt;
-    // Small request/response exchanges on keep-alive connections must not
-    // wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-    Ok(())
+        .fallback(server::http::not_found_route)
+        .method_not_allowed_fallback(server::http::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(http, server::metrics::track))
 }

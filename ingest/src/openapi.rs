@@ -5,7 +5,7 @@ use crate::routes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "orderstream", description = "Order ingest API: durable, idempotent order intake on NATS JetStream"),
-    paths(routes::post_order, routes::post_batch, routes::get_order, routes::healthz, routes::readyz, routes::metrics),
+    paths(routes::post_order, routes::post_batch, routes::get_order, server::probes::healthz, server::probes::readyz, server::probes::metrics_text),
     components(schemas(
         schemas::CreateOrderRequest, schemas::OrderItemRequest, schemas::OrderAccepted, schemas::OrderView,
         schemas::OrderItemView, schemas::ApiError, schemas::BatchResponse, schemas::BatchItemResult,

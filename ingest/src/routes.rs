@@ -1,7 +1,6 @@
 //! The producer-facing HTTP routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -9,11 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use schemas::http::Path;
-use serde_json::json;
+use server::http::Path;
 use uuid::Uuid;
 
-use broker::{ORDER_EVENTS_STREAM, ORDERS_STREAM};
 use schemas::{
     ApiError, BatchItemResult, BatchRequest, BatchResponse, CreateOrderRequest, OrderAccepted, OrderView, decode_json,
     validate_idempotency_key,
@@ -25,7 +22,7 @@ use crate::IngestConfig;
 use crate::error::{HttpError, from_intake};
 use crate::intake::{Accepted, Intake};
 use crate::metrics::Metrics;
-use schemas::http::read_json_body;
+use server::http::read_json_body;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,7 +35,7 @@ pub struct AppState {
     pub config: Arc<IngestConfig>,
     /// The process's long-running parts (in `up`: the engine and the
     /// analytics job too); `/readyz` is not ready while one is failing.
-    pub health: schemas::health::Health,
+    pub health: server::Health,
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -241,74 +238,4 @@ pub async fn get_order(
         Ok(None) => Err(HttpError::not_found("order")),
         Err(e) => Err(from_intake(e, state.config.retry_after_secs)),
     }
-}
-
-/// Liveness: the process serves HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-/// Readiness: NATS connected and the streams present.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503, body = ApiError)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let intake = &state.intake;
-    let connected = intake.client.connection_state() == async_nats::connection::State::Connected;
-    let mut missing = Vec::new();
-    if connected {
-        for name in [ORDERS_STREAM, ORDER_EVENTS_STREAM] {
-            let found = tokio::time::timeout(Duration::from_secs(1), intake.js.get_stream_no_info(name)).await;
-            if !matches!(found, Ok(Ok(_))) {
-                missing.push(name);
-            }
-        }
-    }
-    let mut problems = Vec::new();
-    if !connected {
-        problems.push("NATS not connected".to_string());
-    } else if !missing.is_empty() {
-        problems.push(format!("streams missing: {}", missing.join(", ")));
-    }
-    problems.extend(state.health.failing_parts().into_iter().map(|(name, why)| format!("{name}: {why}")));
-    readiness(problems, connected, &state.health, state.config.retry_after_secs)
-}
-
-/// The `/readyz` answer: 200 when nothing is wrong, else 503 naming every
-/// problem; both list the state of each long-running part.
-pub fn readiness(
-    problems: Vec<String>,
-    connected: bool,
-    health: &schemas::health::Health,
-    retry_after: u32,
-) -> Response {
-    let nats = if connected { "connected" } else { "disconnected" };
-    let components = health.parts();
-    if problems.is_empty() {
-        return Json(json!({
-            "status": "ready",
-            "nats": nats,
-            "streams": [ORDERS_STREAM, ORDER_EVENTS_STREAM],
-            "components": components,
-        }))
-        .into_response();
-    }
-    let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({
-            "error": "not_ready",
-            "message": problems.join("; "),
-            "nats": nats,
-            "components": components,
-        })),
-    )
-        .into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    response
-}
-
-/// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = format!("{}{}", state.health.encode_metrics(), state.metrics.encode());
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -278,8 +278,9 @@ async fn operations_endpoints_report() -> TestResult {
     assert_eq!(ready["status"], "ready");
     let metrics = t.http.get(t.url("/metrics")).send().await?.text().await?;
     assert!(
-        metrics
-            .contains("orderstream_ingest_http_requests_total{method=\"POST\",route=\"/api/orders\",status=\"202\"} 1"),
+        metrics.contains(
+            "orderstream_http_requests_total{role=\"ingest\",method=\"POST\",route=\"/api/orders\",status=\"202\"} 1"
+        ),
         "{metrics}"
     );
     assert!(metrics.contains("orderstream_ingest_jetstream_publish_duration_seconds_count 1"));

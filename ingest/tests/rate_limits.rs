@@ -21,7 +21,7 @@ async fn instance(nats: &NatsServer, config: IngestConfig) -> Result<String, Box
     let router = access::protect(ingest::router(state), gate, &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(ingest::serve(listener, router, std::future::pending()));
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
     Ok(base)
 }
 

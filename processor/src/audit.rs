@@ -121,7 +121,7 @@ async fn read_all(
 
 pub async fn audit(js: &jetstream::Context) -> Result<AuditReport, ProcessorError> {
     let mut report = AuditReport::default();
-    let orders: HashMap<Uuid, Order> = read_all(js, ORDERS_STREAM, "orders.submitted.>")
+    let orders: HashMap<Uuid, Order> = read_all(js, ORDERS_STREAM, broker::ORDERS_SUBMITTED_SUBJECTS)
         .await?
         .iter()
         .filter_map(|m| serde_json::from_slice::<Order>(&m.payload).ok())

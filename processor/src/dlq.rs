@@ -34,7 +34,7 @@ pub async fn send(
         message.subject.as_str(),
         seq,
     ));
-    js.send_publish(format!("orders_dlq.{source}"), publish)
+    js.send_publish(broker::dlq_subject(source), publish)
         .await
         .map_err(|e| ProcessorError::Nats { what: "dead-letter a message", message: e.to_string() })
 }

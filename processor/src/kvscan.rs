@@ -16,8 +16,8 @@ pub async fn latest(
 ) -> Result<Vec<(String, Bytes)>, ProcessorError> {
     let err = |what: &'static str| move |e: String| ProcessorError::Nats { what, message: e };
     let stream =
-        js.get_stream_no_info(format!("KV_{bucket}")).await.map_err(|e| err("open a bucket")(e.to_string()))?;
-    let prefix = format!("$KV.{bucket}.");
+        js.get_stream_no_info(broker::kv_stream_name(bucket)).await.map_err(|e| err("open a bucket")(e.to_string()))?;
+    let prefix = broker::kv_subject_prefix(bucket);
     let mut consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: format!("{prefix}{filter}"),

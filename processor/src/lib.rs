@@ -37,8 +37,22 @@ pub enum ProcessorError {
     Broker(#[from] BrokerError),
     #[error("cannot {what}: {message}")]
     Nats { what: &'static str, message: String },
+    /// A stored snapshot that cannot be read back.
     #[error("engine snapshot: {0}")]
     Snapshot(String),
+    /// A value that cannot be written as JSON (an event, a view, a snapshot).
+    #[error("cannot encode {what} as JSON: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The ORDERS consumer stopped delivering without an error.
+    #[error("the {0} consumer ended")]
+    ConsumerEnded(&'static str),
+    /// One of the processor's tasks panicked or was cancelled.
+    #[error("a processor task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("lost the engine lease: {0}")]
     LeaseLost(String),
 }
@@ -48,7 +62,7 @@ pub struct ProcessorConfig {
     pub runner: RunnerSettings,
     pub workers: WorkerSettings,
     /// Where the engine reports whether it leads, stands by or fails.
-    pub health: schemas::health::Health,
+    pub health: server::health::Health,
 }
 
 impl ProcessorConfig {
@@ -56,12 +70,12 @@ impl ProcessorConfig {
         ProcessorConfig {
             runner: RunnerSettings {
                 engine: EngineConfig::default(),
-                snapshot_every: Duration::from_secs(2),
+                snapshot_every: RunnerSettings::DEFAULT_SNAPSHOT_EVERY,
                 max_batch: 2000,
                 instance: instance.into(),
             },
             workers: WorkerSettings::default(),
-            health: schemas::health::Health::new(),
+            health: server::health::Health::new(),
         }
     }
 }
@@ -70,7 +84,7 @@ impl ProcessorConfig {
 /// payment and fulfilment workers, until `shutdown` turns true.
 pub struct Processor {
     pub metrics: Arc<Metrics>,
-    pub health: schemas::health::Health,
+    pub health: server::health::Health,
     tasks: JoinSet<Result<(), ProcessorError>>,
 }
 
@@ -105,7 +119,7 @@ impl Processor {
     pub async fn join(mut self) -> Result<(), ProcessorError> {
         let mut first = Ok(());
         while let Some(done) = self.tasks.join_next().await {
-            let result = done.unwrap_or_else(|e| Err(ProcessorError::Snapshot(format!("task failed: {e}"))));
+            let result = done.unwrap_or_else(|e| Err(ProcessorError::Task(e)));
             if first.is_ok() {
                 first = result;
             }

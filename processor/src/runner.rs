@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer, kv, message::PublishMessage, object_store};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
@@ -32,13 +32,13 @@ use broker::{
     CATALOG_BUCKET, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM, SNAPSHOT_BUCKET, STOCK_BUCKET, kv_key,
     order_event_subject, order_view_key,
 };
-use schemas::StockLevel;
 
 use crate::ProcessorError;
 use crate::dlq;
 use crate::engine::{Effects, Engine, EngineConfig, Input};
 use crate::metrics::Metrics;
 use crate::resume::{Outputs, Since};
+pub use schemas::records::{LeaseValue, StockEntry};
 
 pub const LEASE_KEY: &str = "engine";
 const SNAPSHOT_OBJECT: &str = "engine";
@@ -53,27 +53,16 @@ pub struct RunnerSettings {
     pub instance: String,
 }
 
-/// The lease's value: who leads, and how far it has applied ORDERS (which
-/// tells a waiting order its place in line).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LeaseValue {
-    pub instance: String,
-    pub position: u64,
-}
-
-/// What the STOCK bucket holds per product.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StockEntry {
-    pub product_id: String,
-    #[serde(flatten)]
-    pub level: StockLevel,
+impl RunnerSettings {
+    /// How often the engine snapshots its state unless configured.
+    pub const DEFAULT_SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
 }
 
 pub struct Runner {
     pub(crate) js: jetstream::Context,
     pub(crate) settings: RunnerSettings,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) health: schemas::health::Health,
+    pub(crate) health: server::health::Health,
 }
 
 /// The name the engine reports its health under.
@@ -163,7 +152,7 @@ impl Runner {
     }
 
     fn failing(&self) -> bool {
-        self.health.parts().get(HEALTH_NAME).is_some_and(|c| c.state == schemas::health::ComponentState::Failing)
+        self.health.parts().get(HEALTH_NAME).is_some_and(|c| c.state == server::health::ComponentState::Failing)
     }
 
     async fn current_leader(&self, stores: &Stores) -> String {
@@ -280,7 +269,7 @@ impl Runner {
                             applied += 1;
                         }
                         Some(Err(err)) => return Err(nats("read ORDERS")(err)),
-                        None => return Err(ProcessorError::Snapshot("ORDERS consumer ended".into())),
+                        None => return Err(ProcessorError::ConsumerEnded(broker::ORDERS_STREAM)),
                     }
                     if applied >= self.settings.max_batch {
                         break;
@@ -332,7 +321,8 @@ impl Runner {
         outputs: &mut Outputs,
     ) -> Result<(), ProcessorError> {
         engine.outputs = Some(outputs.positions(engine.last_seq));
-        let bytes = serde_json::to_vec(engine).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(engine).map_err(|source| ProcessorError::Encode { what: "a snapshot", source })?;
         stores
             .snapshots
             .put(SNAPSHOT_OBJECT, &mut bytes.as_slice())
@@ -409,12 +399,14 @@ impl Runner {
 
         let mut writes = Vec::new();
         for (id, state) in &fx.views {
-            let value = serde_json::to_vec(state).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            let value =
+                serde_json::to_vec(state).map_err(|source| ProcessorError::Encode { what: "an order view", source })?;
             writes.push(stores.views.put(order_view_key(&state.order.customer_id, id), value.into()).boxed());
         }
         for product_id in &fx.stock {
             let entry = StockEntry { product_id: product_id.clone(), level: engine.inventory().level(product_id) };
-            let value = serde_json::to_vec(&entry).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+            let value = serde_json::to_vec(&entry)
+                .map_err(|source| ProcessorError::Encode { what: "a stock level", source })?;
             writes.push(stores.stock.put(kv_key(product_id), value.into()).boxed());
         }
         futures::stream::iter(writes)
@@ -434,7 +426,8 @@ impl Runner {
         id: &str,
         value: &T,
     ) -> Result<jetstream::context::PublishAckFuture, ProcessorError> {
-        let payload = serde_json::to_vec(value).map_err(|e| ProcessorError::Snapshot(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(value).map_err(|source| ProcessorError::Encode { what: "an event", source })?;
         let publish = PublishMessage::build().payload(payload.into()).message_id(id);
         self.js.send_publish(subject, publish).await.map_err(nats("publish an event"))
     }
@@ -442,14 +435,12 @@ impl Runner {
 
 /// Decodes an ORDERS message by its subject.
 fn decode(subject: &str, payload: &[u8]) -> Result<Input, String> {
-    let parsed = if subject.starts_with("orders.submitted.") {
-        serde_json::from_slice(payload).map(|o| Input::Order(Box::new(o)))
-    } else if subject.starts_with("orders.commands.") {
-        serde_json::from_slice(payload).map(Input::Command)
-    } else if subject == broker::STOCK_COMMAND_SUBJECT {
-        serde_json::from_slice(payload).map(Input::Stock)
-    } else {
-        return Err(format!("no handler for subject {subject}"));
+    use broker::OrdersSubject;
+    let parsed = match OrdersSubject::of(subject) {
+        OrdersSubject::Submitted => serde_json::from_slice(payload).map(|o| Input::Order(Box::new(o))),
+        OrdersSubject::Command => serde_json::from_slice(payload).map(Input::Command),
+        OrdersSubject::Stock => serde_json::from_slice(payload).map(Input::Stock),
+        OrdersSubject::Unknown => return Err(format!("no handler for subject {subject}")),
     };
     parsed.map_err(|e| format!("undecodable {subject}: {e}"))
 }

@@ -91,11 +91,12 @@ impl Role {
     }
 
     fn filters(self) -> Vec<String> {
-        let statuses: &[&str] = match self {
-            Role::Payments => &["reserved"],
-            Role::Fulfilment => &["confirmed", "processing", "shipped"],
+        use schemas::OrderStatus::{Confirmed, Processing, Reserved, Shipped};
+        let statuses: &[schemas::OrderStatus] = match self {
+            Role::Payments => &[Reserved],
+            Role::Fulfilment => &[Confirmed, Processing, Shipped],
         };
-        statuses.iter().map(|s| format!("order_events.*.{s}")).collect()
+        statuses.iter().map(|s| broker::order_events_with_suffix(s.as_str())).collect()
     }
 }
 
@@ -183,7 +184,7 @@ impl Worker {
                     continue;
                 }
                 None => {
-                    return Err(ProcessorError::Nats { what: "read ORDER_EVENTS", message: "consumer ended".into() });
+                    return Err(ProcessorError::ConsumerEnded(broker::ORDER_EVENTS_STREAM));
                 }
             };
             let permit = permits.clone().acquire_owned().await.map_err(|e| err("worker permits")(e.into()))?;

@@ -35,6 +35,11 @@ impl EventKind {
     }
 }
 
+/// The subject token of a refund event (`order_events.{order_id}.refund`).
+pub const REFUND_SUFFIX: &str = "refund";
+/// The subject token of a refused command (`order_events.{order_id}.rejected`).
+pub const REJECTED_SUFFIX: &str = "rejected";
+
 /// Written with its `type` first (serde's internally tagged form); decoded
 /// by `payload_decoding`, which reads that form without buffering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -155,9 +160,15 @@ impl OrderEvent {
     pub fn subject_suffix(&self) -> &'static str {
         match &self.payload {
             EventPayload::StatusChanged { to, .. } => to.as_str(),
-            EventPayload::RefundIssued { .. } => "refund",
-            EventPayload::CommandRejected { .. } => "rejected",
+            EventPayload::RefundIssued { .. } => REFUND_SUFFIX,
+            EventPayload::CommandRejected { .. } => REJECTED_SUFFIX,
         }
+    }
+
+    /// Every subject token an order's events can carry: one per status,
+    /// `refund` and `rejected`.
+    pub fn subject_suffixes() -> Vec<&'static str> {
+        OrderStatus::ALL.iter().map(|s| s.as_str()).chain([REFUND_SUFFIX, REJECTED_SUFFIX]).collect()
     }
 
     /// The order's status after this event, if it changed it.

@@ -11,13 +11,14 @@ pub mod customers;
 pub mod event;
 pub mod forecast;
 pub mod fraud;
-pub mod health;
-#[cfg(feature = "axum")]
-pub mod http;
 pub mod money;
 pub mod order;
 pub mod product;
+pub mod records;
 pub mod rfc3339;
+#[cfg(feature = "arrow")]
+pub mod rollups;
+pub mod sql;
 pub mod status;
 #[cfg(feature = "arrow")]
 pub mod tables;

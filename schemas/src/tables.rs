@@ -78,50 +78,6 @@ impl Table {
         }
     }
 
-    /// Columns that get a Parquet bloom filter: point lookups by id.
-    pub fn bloom_filter_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Orders | Table::OrderItems | Table::OrderEvents => &["order_id", "customer_id"],
-            Table::FraudLabels => &["order_id"],
-            Table::Customers => &["customer_id"],
-            Table::Products => &["product_id"],
-            Table::LateEvents => &[],
-        }
-    }
-
-    /// Columns whose values are (nearly) all distinct within a file: ids of
-    /// the row or its order, event times (rarely two alike), and the
-    /// customer and client address of a day's orders or events (few
-    /// customers order twice a day). Writers skip dictionary encoding for
-    /// them: a dictionary of distinct values is only hashing, and a page of
-    /// them, before the writer falls back to plain anyway.
-    pub fn distinct_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Orders => &["order_id", "customer_id", "placed_at", "received_at", "client_ip"],
-            Table::OrderItems | Table::FraudLabels => &["order_id", "customer_id", "placed_at"],
-            Table::OrderEvents => &["event_id", "order_id", "customer_id", "occurred_at"],
-            Table::Customers => &["customer_id", "signed_up_at"],
-            Table::Products => &["product_id"],
-            Table::LateEvents => &["record_id", "event_time"],
-        }
-    }
-
-    /// Distinct columns whose value is close to the row before's in a file's
-    /// time order, written as differences (Parquet's delta encodings): the
-    /// times a file is sorted by, and order ids in order time (UUIDv7 ids
-    /// begin with their order's time, so neighbours share a prefix; an
-    /// order's items share the whole id). Smaller than plain values and
-    /// cheaper to compress. Not the items' `placed_at`: it repeats per item,
-    /// which compression catches as it is.
-    pub fn delta_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Orders => &["order_id", "placed_at", "received_at"],
-            Table::OrderItems => &["order_id"],
-            Table::OrderEvents => &["occurred_at"],
-            Table::Customers | Table::Products | Table::FraudLabels | Table::LateEvents => &[],
-        }
-    }
-
     /// Columns that identify a person or a place (PII): masked (NULL) for
     /// an analyst key without the `pii` grant. Customer ids are
     /// pseudonyms, and addresses are only ever stored as `address_key`.
@@ -253,12 +209,6 @@ mod tests {
             let field = schema.field_with_name(table.time_column()).unwrap();
             assert_eq!(field.data_type(), &timestamp(), "{}", table.name());
             assert!(schema.field_with_name(PARTITION_COLUMN).is_err(), "the partition is in the path");
-            for column in table.bloom_filter_columns().iter().chain(table.distinct_columns()) {
-                assert!(schema.field_with_name(column).is_ok(), "{}.{column}", table.name());
-            }
-            for column in table.delta_columns() {
-                assert!(table.distinct_columns().contains(column), "{}.{column} is distinct", table.name());
-            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A pipeline is two files in `pipelines/`: `NAME.sql`, the query over the
-//! rows of one window, and `NAME.toml`, the manifest (source table, window
+//! A pipeline is two files in a directory (the shipped set:
+//! `analytics/pipelines/`): `NAME.sql`, the query over the rows of one
+//! window, and `NAME.toml`, the manifest (source table, window
 //! kind and size, slide, gap, watermark, lateness, output table). They are
 //! loaded and checked (the SQL is planned) at start-up, so a mistake stops
 //! the job with the file and the reason instead of surfacing mid-stream.
@@ -10,6 +11,8 @@
 //! early_results = false         # emit provisional rows each micro-batch
 //! seed_history = false          # `orderstream seed` writes this output for its
 //!                               # days too (tumbling, 1h to 1d, dividing a day)
+//! serves = "revenue_by_category" # the dashboard figure its windows answer
+//!                               # (schemas::rollups; tumbling, same source)
 //! [window]
 //! kind = "tumbling"             # tumbling | hopping | session | cumulative
 //! size = "1m"                   # slide = "5m" (hopping), gap + key (session),
@@ -22,6 +25,7 @@
 
 use std::path::Path;
 
+use schemas::rollups::Rollup;
 use schemas::tables::Table;
 use serde::Deserialize;
 
@@ -39,6 +43,7 @@ struct ManifestFile {
     early_results: bool,
     #[serde(default)]
     seed_history: bool,
+    serves: Option<String>,
     window: WindowSection,
     #[serde(default)]
     watermark: WatermarkSection,
@@ -125,6 +130,9 @@ pub struct PipelineSpec {
     /// The seed writes this pipeline's rows for the days it generates
     /// (see [`crate::rollup`]).
     pub seed_history: bool,
+    /// The dashboard figure this pipeline's closed windows answer (the
+    /// dashboard finds its table by this, never by name).
+    pub serves: Option<Rollup>,
 }
 
 impl PipelineSpec {
@@ -226,6 +234,22 @@ pub fn parse_pipeline(name: &str, manifest: &str, sql: &str) -> Result<PipelineS
     if Table::ALL.iter().any(|t| t.name() == output) {
         return Err(fail(format!("output {output:?} is a base table's name")));
     }
+    let serves = match &file.serves {
+        None => None,
+        Some(name) => {
+            let rollup = Rollup::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Rollup::ALL.iter().map(|r| r.name()).collect();
+                fail(format!("serves {name:?} is not one of {}", known.join(", ")))
+            })?;
+            if rollup.source() != source {
+                return Err(fail(format!("serves {rollup}, which is computed from {}", rollup.source().name())));
+            }
+            if !matches!(windowing, Windowing::Fixed(WindowKind::Tumbling { .. })) {
+                return Err(fail(format!("serves {rollup}: the dashboard reads tumbling windows only")));
+            }
+            Some(rollup)
+        }
+    };
     if file.seed_history && !windowing.tiles_a_day() {
         return Err(fail(
             "seed_history needs a tumbling window of 1h to 1d that divides a day (the seed writes whole days)".into(),
@@ -243,6 +267,7 @@ pub fn parse_pipeline(name: &str, manifest: &str, sql: &str) -> Result<PipelineS
         idle_timeout_ms: wm_duration("idle_timeout", &wm.idle_timeout)?,
         early_results: file.early_results,
         seed_history: file.seed_history,
+        serves,
     })
 }
 
@@ -298,6 +323,15 @@ mod tests {
             ("source = \"orders\"\noutput = \"orders\"\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "base table"),
             ("source = \"orders\"\nsurprise = 1\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "surprise"),
             ("source = \"orders\"\nseed_history = true\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "seed_history"),
+            ("source = \"order_items\"\nserves = \"revenue\"\n[window]\nkind = \"tumbling\"\nsize = \"1m\"", "serves"),
+            (
+                "source = \"orders\"\nserves = \"revenue_by_category\"\n[window]\nkind = \"tumbling\"\nsize = \"1m\"",
+                "computed from order_items",
+            ),
+            (
+                "source = \"order_items\"\nserves = \"revenue_by_category\"\n[window]\nkind = \"hopping\"\nsize = \"1h\"\nslide = \"5m\"",
+                "tumbling windows only",
+            ),
         ];
         for (manifest, expected) in bad {
             let error = parse_pipeline("p", manifest, sql).unwrap_err().to_string();
@@ -307,12 +341,16 @@ mod tests {
 
     #[test]
     fn the_shipped_pipelines_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
         let specs = load_pipelines(&dir).unwrap();
         let kinds: Vec<&Windowing> = specs.iter().map(|s| &s.windowing).collect();
         assert!(kinds.iter().any(|k| matches!(k, Windowing::Session { .. })));
         assert!(kinds.iter().any(|k| matches!(k, Windowing::Cumulative { .. })));
         assert!(kinds.iter().any(|k| matches!(k, Windowing::Fixed(WindowKind::Hopping { .. }))));
         assert!(specs.len() >= 8, "{} pipelines", specs.len());
+        // Every figure the dashboard draws from windows has a pipeline.
+        for rollup in Rollup::ALL {
+            assert!(specs.iter().any(|s| s.serves == Some(rollup)), "nothing serves {rollup}");
+        }
     }
 }

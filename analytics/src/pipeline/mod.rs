@@ -1,4 +1,4 @@
-//! Declarative windowed pipelines: [`manifest`] loads `pipelines/`,
+//! Declarative windowed pipelines: [`manifest`] loads a pipeline directory,
 //! [`operator`] decides which windows are due, [`eval`] runs their SQL.
 
 pub mod eval;

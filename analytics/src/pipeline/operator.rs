@@ -156,7 +156,7 @@ impl Operator {
     /// snapshot taken before a pipeline's SQL changed holds other columns,
     /// and one snapshot file holds one schema).
     pub fn keep_columns(mut self, columns: &[String]) -> Result<Self, AnalyticsError> {
-        self.buffer = self.buffer.iter().map(|b| super::eval::project(b, columns)).collect::<Result<_, _>>()?;
+        self.buffer = self.buffer.iter().map(|b| project(b, columns)).collect::<Result<_, _>>()?;
         self.columns = Some(columns.to_vec());
         Ok(self)
     }
@@ -237,7 +237,7 @@ impl Operator {
         self.settle_run();
         if !keep.is_empty() {
             let kept = match &self.columns {
-                Some(columns) => super::eval::project(batch, columns)?,
+                Some(columns) => project(batch, columns)?,
                 None => batch.clone(),
             };
             let rows =
@@ -544,6 +544,21 @@ fn record_id(spec: &PipelineSpec, batch: &RecordBatch, row: usize) -> String {
         }
         _ => text("order_id"),
     }
+}
+
+/// `batch`'s `columns`, in that order (no copy).
+pub fn project(batch: &RecordBatch, columns: &[String]) -> Result<RecordBatch, AnalyticsError> {
+    let schema = batch.schema();
+    let indices = columns
+        .iter()
+        .map(|c| {
+            schema.index_of(c).map_err(|_| AnalyticsError::Config {
+                what: "pipeline input",
+                message: format!("the source rows have no column {c}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(batch.project(&indices)?)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ impl TestIngest {
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel::<()>();
         let router = ingest::router(state.clone());
-        tokio::spawn(ingest::serve(listener, router, async move {
+        tokio::spawn(server::serve(listener, router, async move {
             let _ = rx.await;
         }));
         Ok(TestIngest { nats, base, http: reqwest::Client::new(), js: jetstream::new(client), state, _shutdown: tx })

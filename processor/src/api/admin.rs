@@ -5,17 +5,18 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use schemas::http::{Path, Query};
+use server::http::{Path, Query};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use broker::kv_key;
-use schemas::http::{HttpError, json_body};
 use schemas::{OrderCommand, OrderStatus, ProductView, ReviewDecision, StockChange, StockEvent};
+use server::http::{HttpError, json_body};
 
-use super::orders::{command_and_wait, load_view, parse_id, settled_view, verdict};
+use super::orders::{command_verdict, load_view, parse_id, settled_view};
 use super::{ApiState, unavailable};
+use crate::commands::Verdict;
 use crate::dlq::{self, DeadLetter};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -76,16 +77,14 @@ pub async fn review(
         )
         .with_field("status"));
     }
-    let answers: &[&str] = match request.decision {
-        ReviewDecision::Approve => &["reserved", "cancelled"],
-        ReviewDecision::Reject => &["cancelled"],
+    // An approved order may still be cancelled (its stock gone meanwhile).
+    let answers: &[OrderStatus] = match request.decision {
+        ReviewDecision::Approve => &[OrderStatus::Reserved, OrderStatus::Cancelled],
+        ReviewDecision::Reject => &[OrderStatus::Cancelled],
     };
-    let answer =
-        command_and_wait(&state, id, OrderCommand::Review { decision: request.decision, reviewer, note }, answers)
-            .await?;
-    let expected = answer.as_ref().and_then(|e| e.new_status()).unwrap_or(OrderStatus::Cancelled);
-    if verdict(answer)? {
-        let view = settled_view(&state, id, expected).await?.ok_or_else(|| HttpError::not_found("order"))?;
+    let review = OrderCommand::Review { decision: request.decision, reviewer, note };
+    if let Verdict::Applied(reached) = command_verdict(&state, id, review, answers).await? {
+        let view = settled_view(&state, id, reached).await?.ok_or_else(|| HttpError::not_found("order"))?;
         return Ok(Json(view).into_response());
     }
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"order_id": id, "status": "review_requested"}))).into_response())
@@ -326,7 +325,7 @@ fn dead_letter(message: &async_nats::jetstream::message::StreamMessage) -> DeadL
     let header = |name: &str| message.headers.get(name).map(|v| v.to_string()).unwrap_or_default();
     DeadLetter {
         seq: message.sequence,
-        source: message.subject.as_str().trim_start_matches("orders_dlq.").to_string(),
+        source: broker::dlq_source(message.subject.as_str()).to_string(),
         original_subject: header(dlq::SUBJECT),
         original_seq: header(dlq::SOURCE_SEQ).parse().ok(),
         reason: header(dlq::REASON),

@@ -8,13 +8,13 @@ use axum::extract::ws::{Message, WebSocket};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use schemas::http::WebSocketUpgrade;
-use schemas::http::{Path, Query};
 use serde::Deserialize;
+use server::http::WebSocketUpgrade;
+use server::http::{Path, Query};
 
 use broker::order_event_subject;
 use schemas::OrderEvent;
-use schemas::http::HttpError;
+use server::http::HttpError;
 
 use super::orders::parse_id;
 use super::{ApiState, unavailable};
@@ -38,7 +38,7 @@ pub async fn websocket(
 ) -> Result<Response, HttpError> {
     let subject = match &q.order_id {
         Some(id) => order_event_subject(parse_id(id).map_err(|e| e.with_field("order_id"))?, "*"),
-        None => "order_events.>".to_string(),
+        None => broker::ORDER_EVENTS_SUBJECTS.to_string(),
     };
     let subscription = state.client.subscribe(subject).await.map_err(unavailable)?;
     let customer = q.customer_id;

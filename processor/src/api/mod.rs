@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use axum::Router;
 use axum::routing::{get, post, put};
-use schemas::http::HttpError;
+use server::http::HttpError;
 
 use broker::{CATALOG_BUCKET, DLQ_STREAM, LEASE_BUCKET, ORDER_VIEW_BUCKET, ORDERS_STREAM};
 
@@ -39,7 +39,7 @@ impl Default for ApiSettings {
             low_stock_threshold: 10,
             command_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
-            tracking_ttl: Duration::from_secs(90 * 24 * 3600),
+            tracking_ttl: access::DEFAULT_TRACKING_TTL,
         }
     }
 }

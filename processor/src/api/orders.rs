@@ -6,18 +6,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use schemas::http::{Path, Query};
 use serde::{Deserialize, Serialize};
+use server::http::{Path, Query};
 use uuid::Uuid;
 
-use broker::{ORDER_VIEW_BUCKET, kv_key, order_event_subject, order_submitted_subject, order_view_key};
-use schemas::http::HttpError;
+use broker::{ORDER_VIEW_BUCKET, kv_key, order_event_subject, order_view_key};
 use schemas::{CancelReason, Order, OrderCommand, OrderEvent, OrderState, OrderStatus, OrderView};
+use server::http::HttpError;
 
 use access::Caller;
 
 use super::{ApiState, unavailable};
+use crate::commands::{Verdict, send_and_await};
 use crate::runner::{LEASE_KEY, LeaseValue};
 
 pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
@@ -26,14 +26,7 @@ pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
 
 /// The order as accepted, and its ORDERS sequence.
 pub(crate) async fn load_accepted(state: &ApiState, id: Uuid) -> Result<Option<(Order, u64)>, HttpError> {
-    match state.orders.direct_get_last_for_subject(order_submitted_subject(id)).await {
-        Ok(message) => {
-            let order: Order = serde_json::from_slice(&message.payload).map_err(unavailable)?;
-            Ok(Some((order, message.sequence)))
-        }
-        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
-        Err(e) => Err(unavailable(e)),
-    }
+    broker::accepted_order(&state.orders, id).await.map_err(unavailable)
 }
 
 /// The live view; an order the engine has not reached yet is shown as
@@ -110,7 +103,7 @@ pub async fn timeline(
 ) -> Result<Json<Vec<TimelineEntry>>, HttpError> {
     let id = parse_id(&id)?;
     let (order, order_seq) = owned_order(&state, &caller, id).await?;
-    let suffixes: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).chain(["refund", "rejected"]).collect();
+    let suffixes = OrderEvent::subject_suffixes();
     let lookups =
         suffixes.iter().map(|suffix| state.events.direct_get_last_for_subject(order_event_subject(id, suffix)));
     let mut entries = Vec::new();
@@ -118,7 +111,7 @@ pub async fn timeline(
         match found {
             Ok(message) => {
                 let event: OrderEvent = serde_json::from_slice(&message.payload).map_err(unavailable)?;
-                entries.push(TimelineEntry { stream: "ORDER_EVENTS", seq: message.sequence, event });
+                entries.push(TimelineEntry { stream: broker::ORDER_EVENTS_STREAM, seq: message.sequence, event });
             }
             Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
             Err(e) => return Err(unavailable(e)),
@@ -128,7 +121,7 @@ pub async fn timeline(
     let accepted = OrderEvent::status_changed(id, None, OrderStatus::Pending, None, order.received_at)
         .map_err(unavailable)?
         .for_order(&order);
-    entries.insert(0, TimelineEntry { stream: "ORDERS", seq: order_seq, event: accepted });
+    entries.insert(0, TimelineEntry { stream: broker::ORDERS_STREAM, seq: order_seq, event: accepted });
     Ok(Json(entries))
 }
 
@@ -190,27 +183,24 @@ pub async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> 
     Ok(Json(OrderPage { orders, next_cursor }))
 }
 
-/// Sends a command and waits (bounded) for the engine's verdict on it:
-/// `Ok(Some(event))` when it answered, `Ok(None)` when it is still queued.
-pub(crate) async fn command_and_wait(
+/// Sends a command and waits (bounded) for the engine's verdict on it
+/// ([`crate::commands::send_and_await`]); a refusal is a 409 naming the
+/// order's status.
+pub(crate) async fn command_verdict(
     state: &ApiState,
     id: Uuid,
     command: OrderCommand,
-    answers: &[&str],
-) -> Result<Option<OrderEvent>, HttpError> {
-    // Subscribe before sending so the verdict cannot slip past.
-    let mut events = state.client.subscribe(order_event_subject(id, "*")).await.map_err(unavailable)?;
-    crate::commands::send_order_command(&state.js, id, command).await.map_err(unavailable)?;
-    let wait = async {
-        while let Some(message) = events.next().await {
-            let suffix = message.subject.as_str().rsplit('.').next().unwrap_or("");
-            if answers.contains(&suffix) || suffix == "rejected" {
-                return serde_json::from_slice::<OrderEvent>(&message.payload).ok();
-            }
-        }
-        None
-    };
-    Ok(tokio::time::timeout(state.settings.command_timeout, wait).await.ok().flatten())
+    answers: &[OrderStatus],
+) -> Result<Verdict, HttpError> {
+    let verdict = send_and_await(&state.client, &state.js, id, &[command], answers, state.settings.command_timeout)
+        .await
+        .map_err(unavailable)?;
+    if let Verdict::Rejected { status, message } = &verdict {
+        return Err(
+            HttpError::conflict("not_allowed", format!("the order is {status}: {message}")).with_field("status")
+        );
+    }
+    Ok(verdict)
 }
 
 /// Reads the view again until it reflects the verdict (views follow events).
@@ -228,17 +218,6 @@ pub(crate) async fn settled_view(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     load_view(state, id).await
-}
-
-/// The engine's answer: refused (409), applied (`true`), or not yet (`false`).
-pub(crate) fn verdict(event: Option<OrderEvent>) -> Result<bool, HttpError> {
-    match event.map(|e| e.payload) {
-        Some(schemas::EventPayload::CommandRejected { message, status, .. }) => {
-            Err(HttpError::conflict("not_allowed", format!("the order is {status}: {message}")).with_field("status"))
-        }
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
 }
 
 /// Cancel before shipping: stock released once, a refund if paid. 409 once shipped.
@@ -264,10 +243,8 @@ pub async fn cancel(
         )
         .with_field("status"));
     }
-    let answer =
-        command_and_wait(&state, id, OrderCommand::Cancel { reason: CancelReason::CustomerCancelled }, &["cancelled"])
-            .await?;
-    if verdict(answer)? {
+    let cancel = OrderCommand::Cancel { reason: CancelReason::CustomerCancelled };
+    if let Verdict::Applied(_) = command_verdict(&state, id, cancel, &[OrderStatus::Cancelled]).await? {
         let view =
             settled_view(&state, id, OrderStatus::Cancelled).await?.ok_or_else(|| HttpError::not_found("order"))?;
         return Ok(Json(view).into_response());

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
-use schemas::http::{HttpError, Path};
 use schemas::{OrderEvent, OrderView};
+use server::http::{HttpError, Path};
 use uuid::Uuid;
 
 use broker::order_event_subject;

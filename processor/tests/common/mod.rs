@@ -49,7 +49,7 @@ impl Pipeline {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(ingest::serve(listener, ingest::router(state), async move {
+        tokio::spawn(server::serve(listener, ingest::router(state), async move {
             let _ = rx.await;
         }));
         Ok(Pipeline {
@@ -94,10 +94,10 @@ impl Pipeline {
     ) -> Result<String, Error> {
         let client = broker::connect(&self.nats.url(), "api-test").await?;
         let js = jetstream::new(client.clone());
-        let keyring = access::Keyring::open(&js, admin_token, schemas::health::Health::new()).await?;
+        let keyring = access::Keyring::open(&js, admin_token, server::health::Health::new()).await?;
         let state = processor::ApiState::open(client, settings, processor.metrics.clone()).await?;
         let gate = access::Gate { keyring, limiter: None, audit: None };
-        let router = access::protect(processor::routes(state).fallback(schemas::http::not_found_route), gate, &[]);
+        let router = access::protect(processor::routes(state).fallback(server::http::not_found_route), gate, &[]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });

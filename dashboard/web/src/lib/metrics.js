@@ -23,11 +23,11 @@ export function parse(text) {
 /** Requests per route and status class between two readings. @param {Sample[]} before @param {Sample[]} now */
 export function requestRates(before, now) {
   const key = (/** @type {Sample} */ s) => `${s.labels.method} ${s.labels.route}|${s.labels.status}`;
-  const was = new Map(before.filter((s) => s.name === "orderstream_ingest_http_requests_total").map((s) => [key(s), s.value]));
+  const was = new Map(before.filter((s) => s.name === "orderstream_http_requests_total").map((s) => [key(s), s.value]));
   /** @type {Map<string, {route: string, total: number, client: number, server: number}>} */
   const routes = new Map();
   for (const s of now) {
-    if (s.name !== "orderstream_ingest_http_requests_total") continue;
+    if (s.name !== "orderstream_http_requests_total") continue;
     const delta = s.value - (was.get(key(s)) || 0);
     if (delta <= 0) continue;
     const route = `${s.labels.method} ${s.labels.route}`;
@@ -42,7 +42,7 @@ export function requestRates(before, now) {
 
 /** p50/p95/p99 (ms) of a route's latency between two readings, from bucket growth. @param {Sample[]} before @param {Sample[]} now @param {string} route */
 export function latency(before, now, route) {
-  const name = "orderstream_ingest_http_request_duration_seconds_bucket";
+  const name = "orderstream_http_request_duration_seconds_bucket";
   const was = new Map(before.filter((s) => s.name === name && s.labels.route === route).map((s) => [s.labels.le, s.value]));
   const buckets = now.filter((s) => s.name === name && s.labels.route === route)
     .map((s) => ({ le: s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), count: s.value - (was.get(s.labels.le) || 0) }))
