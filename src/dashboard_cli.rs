@@ -46,6 +46,9 @@ impl DashboardOptions {
     ) -> Result<dashboard::DashboardSettings> {
         let specs = crate::analytics_cli::pipelines(pipelines)?;
         let rollups = dashboard::rollups::RollupTables::from_specs(&specs).map_err(anyhow::Error::msg)?;
+        let served: Vec<String> =
+            rollups.iter().map(|(figure, size, table)| format!("{figure}/{}m: {table}", size.num_minutes())).collect();
+        tracing::info!(served = %served.join(", "), "figures read from pipeline outputs (the rest from the base tables)");
         Ok(dashboard::DashboardSettings {
             row_limit: self.query_row_limit.max(1),
             query_timeout: Duration::from_millis(self.query_timeout_ms.max(1)),
