@@ -98,7 +98,7 @@ impl From<customers::CustomersError> for DashboardError {
         match e {
             customers::CustomersError::DataFusion(e) => DashboardError::DataFusion(e),
             customers::CustomersError::Analytics(e) => DashboardError::Analytics(e),
-            other => DashboardError::Internal(other.to_string()),
+            other => DashboardError::Customers(other),
         }
     }
 }

@@ -178,7 +178,7 @@ async fn answer(
             let horizon = request.horizon;
             let choice = tokio::task::spawn_blocking(move || select::forecast(&values, horizon))
                 .await
-                .map_err(|e| DashboardError::Internal(format!("the forecast failed: {e}")))?;
+                .map_err(|source| DashboardError::Task { what: "the forecast", source })?;
             let backtest = BacktestErrors {
                 wape: choice.backtest.wape,
                 mase: choice.backtest.mase,

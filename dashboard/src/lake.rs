@@ -256,7 +256,7 @@ impl Lake {
                 Ok(Collected { schema, batches, rows, truncated, elapsed: started.elapsed() })
             }
             Ok(Ok(Err(e))) => Err(e.into()),
-            Ok(Err(join)) => Err(DashboardError::Internal(format!("the query task failed: {join}"))),
+            Ok(Err(source)) => Err(DashboardError::Task { what: "the query", source }),
             Err(_) => Err(DashboardError::Timeout(timeout)),
         }
     }
@@ -277,7 +277,7 @@ impl Lake {
         }));
         match tokio::time::timeout(timeout, &mut task.0).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(DashboardError::Internal(format!("the query task failed: {join}"))),
+            Ok(Err(source)) => Err(DashboardError::Task { what: "the query", source }),
             Err(_) => Err(DashboardError::Timeout(timeout)),
         }
     }

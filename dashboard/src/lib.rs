@@ -65,6 +65,19 @@ pub enum DashboardError {
     Export(String),
     #[error("encoding the answer: {0}")]
     Encode(String),
+    /// A query or model task panicked or was cancelled.
+    #[error("{what} failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// Forecasting failed other than in its query (a model, a table).
+    #[error(transparent)]
+    Forecast(forecast::ForecastError),
+    /// The customers model failed other than in its query.
+    #[error(transparent)]
+    Customers(customers::CustomersError),
     #[error("{0}")]
     Internal(String),
 }
@@ -76,7 +89,7 @@ impl From<forecast::ForecastError> for DashboardError {
         match e {
             forecast::ForecastError::DataFusion(e) => DashboardError::DataFusion(e),
             forecast::ForecastError::Analytics(e) => DashboardError::Analytics(e),
-            other => DashboardError::Internal(other.to_string()),
+            other => DashboardError::Forecast(other),
         }
     }
 }

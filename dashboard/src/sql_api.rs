@@ -246,7 +246,7 @@ pub async fn export_stream(
     let started = state.lake.spawn(async move { lake.stream_as(&text, sees_pii).await });
     let mut stream = match tokio::time::timeout(state.settings.query_timeout, started).await {
         Ok(Ok(stream)) => stream?,
-        Ok(Err(join)) => return Err(DashboardError::Internal(format!("the query task failed: {join}")).into()),
+        Ok(Err(source)) => return Err(DashboardError::Task { what: "the query", source }.into()),
         Err(_) => return Err(DashboardError::Timeout(state.settings.query_timeout).into()),
     };
     let schema = stream.schema();
