@@ -94,12 +94,12 @@ pub struct AnalyticsArgs {
 pub async fn start_live(
     js: jetstream::Context,
     options: &AnalyticsOptions,
+    specs: Vec<Arc<PipelineSpec>>,
     default_data: &str,
     stop: watch::Receiver<bool>,
     health: server::health::Health,
 ) -> Result<tokio::task::JoinHandle<Result<(), analytics::AnalyticsError>>> {
     let store = DataStore::open(&options.data_location(default_data))?;
-    let specs = pipelines(&options.pipelines)?;
     tracing::info!(data = %store.url(), pipelines = specs.len(), "analytics job starting");
     let settings = LiveSettings { health, ..options.live_settings() };
     if options.daily_forecast {
@@ -145,8 +145,9 @@ pub async fn analytics_role(args: AnalyticsArgs, stop: watch::Receiver<bool>) ->
     let client = crate::nats_args::connect_with_retry(&args.nats, "orderstream-analytics").await?;
     let js = jetstream::new(client);
     broker::ensure_topology(&js, &args.nats.topology()).await?;
-    let job =
-        start_live(js, &args.options, analytics::store::DEFAULT_LAKE, stop, server::health::Health::new()).await?;
+    let specs = pipelines(&args.options.pipelines)?;
+    let job = start_live(js, &args.options, specs, analytics::store::DEFAULT_LAKE, stop, server::health::Health::new())
+        .await?;
     job.await.context("the analytics job panicked")??;
     Ok(())
 }

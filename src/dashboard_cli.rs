@@ -5,8 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use analytics::pipeline::PipelineSpec;
 use anyhow::{Context, Result};
 use clap::Args;
 use tokio::sync::watch;
@@ -42,10 +44,9 @@ impl DashboardOptions {
         &self,
         processor: &ProcessorOptions,
         default_export_dir: PathBuf,
-        pipelines: &Option<PathBuf>,
+        pipelines: &[Arc<PipelineSpec>],
     ) -> Result<dashboard::DashboardSettings> {
-        let specs = crate::analytics_cli::pipelines(pipelines)?;
-        let rollups = dashboard::rollups::RollupTables::from_specs(&specs).map_err(anyhow::Error::msg)?;
+        let rollups = dashboard::rollups::RollupTables::from_specs(pipelines).map_err(anyhow::Error::msg)?;
         let served: Vec<String> =
             rollups.iter().map(|(figure, size, table)| format!("{figure}/{}m: {table}", size.num_minutes())).collect();
         tracing::info!(served = %served.join(", "), "figures read from pipeline outputs (the rest from the base tables)");
@@ -115,8 +116,9 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     let listener = server::bind(args.listen).await?;
     let client = broker::connect_lazily(&args.nats.nats_url, &args.nats.auth(), "orderstream-dashboard").await?;
     let stop = server::shutdown_flag();
+    let pipelines = crate::analytics_cli::pipelines(&args.pipelines)?;
     let settings =
-        args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"), &args.pipelines)?;
+        args.options.settings(&args.processor, std::env::temp_dir().join("orderstream-exports"), &pipelines)?;
     let state = start(client.clone(), &args.data, settings, &args.options.limits(), stop.clone()).await?;
     let health = server::health::Health::new();
     let metrics = processor::Metrics::new();
@@ -140,7 +142,7 @@ pub async fn dashboard_role(args: DashboardArgs) -> Result<()> {
     ));
     let router = crate::http::lake_router(dashboard::routes(state), client, metrics, health, order_api, &guard);
     println!("dashboard: http://{}/   (tables: {})", args.listen, args.data);
-    Ok(server::serve(listener, router, server::serve::flag_set(stop)).await?)
+    Ok(server::serve_until(listener, router, stop).await?)
 }
 
 /// Opens the processor's read and review API once NATS answers.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use server::HttpMetrics;
-use server::probes::{MetricsText, Readiness, join_metrics};
+use server::health::Health;
+use server::probes::Readiness;
+use server::{HttpMetrics, MetricsSource};
 
 use crate::keys_cli::Guard;
 
@@ -44,16 +45,8 @@ pub fn up_router(
     guard: &Guard,
 ) -> Router {
     let http = HttpMetrics::new("up");
-    let (health, ingest_metrics, for_metrics) =
-        (ingest_state.health.clone(), ingest_state.metrics.clone(), http.clone());
-    let metrics: MetricsText = Arc::new(move || {
-        join_metrics(&[
-            health.encode_metrics(),
-            for_metrics.encode(),
-            ingest_metrics.encode(),
-            processor_metrics.encode(),
-        ])
-    });
+    let metrics: Vec<Arc<dyn MetricsSource>> =
+        vec![Arc::new(ingest_state.health.clone()), http.clone(), ingest_state.metrics.clone(), processor_metrics];
     let router = Router::new()
         .merge(server::probes::routes(ingest::readiness(&ingest_state), metrics))
         .merge(ingest::producer_routes(ingest_state))
@@ -64,10 +57,15 @@ pub fn up_router(
 }
 
 /// `/healthz`, `/readyz` and `/metrics` for a process without ingest.
-fn probes(readiness: Readiness, http: Arc<HttpMetrics>, metrics: Arc<processor::Metrics>) -> Router {
-    let health = readiness.health.clone();
-    let text: MetricsText = Arc::new(move || join_metrics(&[health.encode_metrics(), http.encode(), metrics.encode()]));
-    server::probes::routes(readiness, text)
+fn probes(
+    client: async_nats::Client,
+    health: Health,
+    nats_required: bool,
+    http: Arc<HttpMetrics>,
+    metrics: Arc<processor::Metrics>,
+) -> Router {
+    let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(health.clone()), http, metrics];
+    server::probes::routes(Readiness::new(client, health, nats_required, 1), sources)
 }
 
 /// The processor on its own (or beside the dashboard, for `dashboard`).
@@ -75,14 +73,15 @@ pub fn processor_router(
     api: processor::ApiState,
     client: async_nats::Client,
     metrics: Arc<processor::Metrics>,
-    health: server::health::Health,
+    health: Health,
     extra: Option<Router>,
     guard: &Guard,
 ) -> Router {
     let http = HttpMetrics::new("processor");
-    let readiness = Readiness { client, health, nats_required: true, retry_after_secs: 1 };
     let router = Router::new().merge(processor::routes(api)).merge(extra.unwrap_or_default()).merge(probes(
-        readiness,
+        client,
+        health,
+        true,
         http.clone(),
         metrics,
     ));
@@ -96,12 +95,11 @@ pub fn lake_router(
     dashboard: Router,
     client: async_nats::Client,
     metrics: Arc<processor::Metrics>,
-    health: server::health::Health,
+    health: Health,
     order_api: Arc<std::sync::OnceLock<Router>>,
     guard: &Guard,
 ) -> Router {
     let http = HttpMetrics::new("dashboard");
-    let readiness = Readiness { client, health, nats_required: false, retry_after_secs: 1 };
     let attached = move |request: axum::extract::Request| {
         let order_api = order_api.clone();
         async move {
@@ -119,7 +117,7 @@ pub fn lake_router(
     };
     let router = Router::new()
         .merge(dashboard)
-        .merge(probes(readiness, http.clone(), metrics))
+        .merge(probes(client, health, false, http.clone(), metrics))
         .fallback(attached)
         .method_not_allowed_fallback(server::http::method_not_allowed);
     guard.protect(router).layer(axum::middleware::from_fn_with_state(http, server::metrics::track))

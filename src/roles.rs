@@ -1,18 +1,14 @@
 //! The long-running roles: `ingest` alone, or everything with `up`.
 
-use std::time::Duration;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use broker::{NatsServer, ServerOptions};
 use clap::{Args, Subcommand};
 use ingest::IngestConfig;
 use schemas::TaxRate;
-use tokio::net::TcpListener;
-
-use tokio::sync::watch;
 
 use crate::nats_args::{NatsArgs, connect_with_retry};
 use crate::processor_args::ProcessorOptions;
@@ -140,18 +136,13 @@ pub(crate) async fn guard(
     })
 }
 
-/// Serves until `stop` is set.
-pub(crate) async fn serve(listener: TcpListener, router: axum::Router, stop: watch::Receiver<bool>) -> Result<()> {
-    Ok(server::serve(listener, router, server::serve::flag_set(stop)).await?)
-}
-
 pub async fn ingest(args: IngestArgs) -> Result<()> {
     let listener = server::bind(args.listen).await?;
     let client = connect_with_retry(&args.nats, "orderstream-ingest").await?;
     let state = ingest::build_state(client.clone(), args.config(), &args.nats.topology()).await?;
     let guard = guard(&args.access, &client, state.health.clone()).await?;
     tracing::info!(listen = %args.listen, "ingest API serving");
-    serve(listener, guard.protect(ingest::router(state)), server::shutdown_flag()).await?;
+    server::serve_until(listener, guard.protect(ingest::router(state)), server::shutdown_flag()).await?;
     // Whatever publishes are still buffered go out before we exit.
     flush(&client).await;
     Ok(())
@@ -176,7 +167,7 @@ pub async fn processor(args: ProcessorArgs) -> Result<()> {
         None,
         &guard,
     );
-    let served = serve(listener, router, stop).await;
+    let served = server::serve_until(listener, router, stop).await.map_err(anyhow::Error::from);
     stop_processor(running).await?;
     flush(&client).await;
     served
@@ -280,11 +271,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
     let listen = listener.local_addr().unwrap_or(args.ingest.listen);
     let lake = args.data_dir.join(analytics::store::LAKE_DIR).to_string_lossy().into_owned();
     let js = async_nats::jetstream::new(client.clone());
+    // One set of pipelines: the job runs them, the dashboard reads their outputs.
+    let pipelines = crate::analytics_cli::pipelines(&args.analytics.pipelines)?;
+    let dashboard_settings = args.dashboard.settings(&args.processor, args.data_dir.join("exports"), &pipelines)?;
     let analytics =
-        crate::analytics_cli::start_live(js, &args.analytics, &lake, stop.clone(), state.health.clone()).await?;
+        crate::analytics_cli::start_live(js, &args.analytics, pipelines, &lake, stop.clone(), state.health.clone())
+            .await?;
     let lake_location = args.analytics.data_location(&lake);
-    let dashboard_settings =
-        args.dashboard.settings(&args.processor, args.data_dir.join("exports"), &args.analytics.pipelines)?;
     let dashboard = crate::dashboard_cli::start(
         client.clone(),
         &lake_location,
@@ -325,7 +318,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
         "  analytics: {}   (query: orderstream sql --data {0} \"SELECT ...\")",
         args.analytics.data_location(&lake)
     );
-    let served = serve(listener, router, stop).await;
+    let served = server::serve_until(listener, router, stop).await.map_err(anyhow::Error::from);
     let processed = stop_processor(running).await;
     match tokio::time::timeout(Duration::from_secs(20), analytics).await {
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "the analytics job failed"),

@@ -12,12 +12,14 @@ use crate::rows::Categories;
 #[derive(Default)]
 pub struct CatalogCategories {
     catalog: Option<jetstream::Context>,
+    /// The bucket, opened once it is first needed (opening is a round trip).
+    bucket: Option<jetstream::kv::Store>,
     known: Categories,
 }
 
 impl From<jetstream::Context> for CatalogCategories {
     fn from(js: jetstream::Context) -> Self {
-        CatalogCategories { catalog: Some(js), known: Categories::new() }
+        CatalogCategories { catalog: Some(js), bucket: None, known: Categories::new() }
     }
 }
 
@@ -43,12 +45,15 @@ impl CatalogCategories {
         }
         unknown.sort_unstable();
         unknown.dedup();
-        let catalog = match js.get_key_value(broker::CATALOG_BUCKET).await {
-            Ok(catalog) => catalog,
-            Err(error) => {
-                tracing::warn!(%error, products = unknown.len(), "cannot open the CATALOG bucket: these lines are written uncategorized");
-                return unknown.len() as u64;
-            }
+        let catalog = match &self.bucket {
+            Some(bucket) => bucket.clone(),
+            None => match js.get_key_value(broker::CATALOG_BUCKET).await {
+                Ok(bucket) => self.bucket.insert(bucket).clone(),
+                Err(error) => {
+                    tracing::warn!(%error, products = unknown.len(), "cannot open the CATALOG bucket: these lines are written uncategorized");
+                    return unknown.len() as u64;
+                }
+            },
         };
         // Many lookups in flight: a replay's first batch names thousands of
         // products, and one round trip at a time took seconds.

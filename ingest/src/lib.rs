@@ -88,21 +88,19 @@ pub fn producer_routes(state: AppState) -> Router {
 
 /// What `/readyz` checks for ingest: NATS and the streams, every part.
 pub fn readiness(state: &AppState) -> server::probes::Readiness {
-    server::probes::Readiness {
-        client: state.intake.client.clone(),
-        health: state.health.clone(),
-        nats_required: true,
-        retry_after_secs: state.config.retry_after_secs,
-    }
+    server::probes::Readiness::new(
+        state.intake.client.clone(),
+        state.health.clone(),
+        true,
+        state.config.retry_after_secs,
+    )
 }
 
 /// Ingest on its own: submit, read back as accepted, operations, metrics.
 pub fn router(state: AppState) -> Router {
     let http = server::HttpMetrics::new("ingest");
-    let (health, ingest_metrics, for_metrics) = (state.health.clone(), state.metrics.clone(), http.clone());
-    let metrics: server::probes::MetricsText = std::sync::Arc::new(move || {
-        server::probes::join_metrics(&[health.encode_metrics(), for_metrics.encode(), ingest_metrics.encode()])
-    });
+    let metrics: Vec<Arc<dyn server::MetricsSource>> =
+        vec![Arc::new(state.health.clone()), http.clone(), state.metrics.clone()];
     Router::new()
         .route("/api/orders/{id}", get(routes::get_order))
         .with_state(state.clone())

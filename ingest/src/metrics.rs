@@ -47,3 +47,9 @@ impl Metrics {
         server::metrics::encode(&self.registry)
     }
 }
+
+impl server::MetricsSource for Metrics {
+    fn openmetrics(&self) -> String {
+        self.encode()
+    }
+}

@@ -15,7 +15,7 @@ use broker::{ORDER_EVENTS_STREAM, ORDERS_STREAM, STOCK_BUCKET, STOCK_EVENTS_STRE
 use schemas::{EventPayload, Order, OrderEvent, OrderStatus, StockEvent, StockLevel, check_transition};
 
 use crate::ProcessorError;
-use crate::runner::StockEntry;
+use schemas::records::StockEntry;
 
 /// One status step as an event recorded it: (from, to, reason).
 type Step = (Option<OrderStatus>, OrderStatus, Option<schemas::CancelReason>);

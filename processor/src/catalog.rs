@@ -124,7 +124,7 @@ pub async fn product_views(
     )?;
     let levels: std::collections::HashMap<String, schemas::StockLevel> = stock
         .iter()
-        .filter_map(|(_, v)| serde_json::from_slice::<crate::runner::StockEntry>(v).ok())
+        .filter_map(|(_, v)| serde_json::from_slice::<schemas::records::StockEntry>(v).ok())
         .map(|e| (e.product_id, e.level))
         .collect();
     let mut views: Vec<schemas::ProductView> = catalog

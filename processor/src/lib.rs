@@ -158,7 +158,9 @@ async fn sample_queues(
         }
         let position = match js.get_key_value(broker::LEASE_BUCKET).await {
             Ok(lease) => match lease.get(runner::LEASE_KEY).await {
-                Ok(Some(bytes)) => serde_json::from_slice::<runner::LeaseValue>(&bytes).map(|l| l.position).ok(),
+                Ok(Some(bytes)) => {
+                    serde_json::from_slice::<schemas::records::LeaseValue>(&bytes).map(|l| l.position).ok()
+                }
                 _ => None,
             },
             Err(_) => None,

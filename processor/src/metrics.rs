@@ -110,9 +110,7 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        server::metrics::encode(&self.registry)
     }
 
     pub fn record_batch(&self, fx: &Effects, inputs: usize, took: Duration) {
@@ -134,5 +132,11 @@ impl Metrics {
                 self.saga_seconds.observe(took.as_secs_f64());
             }
         }
+    }
+}
+
+impl server::MetricsSource for Metrics {
+    fn openmetrics(&self) -> String {
+        self.encode()
     }
 }

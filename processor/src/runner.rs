@@ -38,7 +38,7 @@ use crate::dlq;
 use crate::engine::{Effects, Engine, EngineConfig, Input};
 use crate::metrics::Metrics;
 use crate::resume::{Outputs, Since};
-pub use schemas::records::{LeaseValue, StockEntry};
+use schemas::records::{LeaseValue, StockEntry};
 
 pub const LEASE_KEY: &str = "engine";
 const SNAPSHOT_OBJECT: &str = "engine";

@@ -134,6 +134,12 @@ impl Health {
     }
 }
 
+impl crate::metrics::MetricsSource for Health {
+    fn openmetrics(&self) -> String {
+        self.encode_metrics()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,5 +19,5 @@ pub mod serve;
 
 pub use health::Health;
 pub use http::HttpError;
-pub use metrics::HttpMetrics;
-pub use serve::{ServeError, bind, serve, shutdown_flag, shutdown_signal};
+pub use metrics::{HttpMetrics, MetricsSource};
+pub use serve::{ServeError, bind, serve, serve_until, shutdown_flag, shutdown_signal};

@@ -34,6 +34,13 @@ pub fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 19))
 }
 
+/// Anything whose series `/metrics` shows: a role's registry, the HTTP
+/// metrics, the process's health.
+pub trait MetricsSource: Send + Sync {
+    /// OpenMetrics text.
+    fn openmetrics(&self) -> String;
+}
+
 pub struct HttpMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -58,6 +65,12 @@ impl HttpMetrics {
 
     pub fn encode(&self) -> String {
         encode(&self.registry)
+    }
+}
+
+impl MetricsSource for HttpMetrics {
+    fn openmetrics(&self) -> String {
+        self.encode()
     }
 }
 

@@ -15,6 +15,7 @@ use broker::{ORDER_EVENTS_STREAM, ORDERS_STREAM};
 use serde_json::json;
 
 use crate::health::Health;
+use crate::metrics::MetricsSource;
 
 /// The streams a role that needs NATS cannot serve without.
 const REQUIRED_STREAMS: [&str; 2] = [ORDERS_STREAM, ORDER_EVENTS_STREAM];
@@ -22,16 +23,23 @@ const REQUIRED_STREAMS: [&str; 2] = [ORDERS_STREAM, ORDER_EVENTS_STREAM];
 /// What `/readyz` looks at.
 #[derive(Clone)]
 pub struct Readiness {
-    pub client: async_nats::Client,
-    pub health: Health,
-    /// Not ready without NATS and the streams (ingest, processor, `up`);
-    /// the dashboard alone serves the lake without it and only reports it.
-    pub nats_required: bool,
-    /// What a 503 tells the caller to wait, in seconds.
-    pub retry_after_secs: u32,
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    health: Health,
+    nats_required: bool,
+    retry_after_secs: u32,
 }
 
 impl Readiness {
+    /// `nats_required`: not ready without NATS and the streams (ingest,
+    /// processor, `up`); the dashboard alone serves the lake without it and
+    /// only reports it. `retry_after_secs`: what a 503 tells the caller to
+    /// wait.
+    pub fn new(client: async_nats::Client, health: Health, nats_required: bool, retry_after_secs: u32) -> Self {
+        let js = async_nats::jetstream::new(client.clone());
+        Readiness { client, js, health, nats_required, retry_after_secs }
+    }
+
     /// Every problem, or none.
     async fn problems(&self) -> (bool, Vec<String>) {
         let connected = self.client.connection_state() == async_nats::connection::State::Connected;
@@ -40,10 +48,9 @@ impl Readiness {
             if !connected {
                 problems.push("NATS not connected".to_string());
             } else {
-                let js = async_nats::jetstream::new(self.client.clone());
                 let mut missing = Vec::new();
                 for name in REQUIRED_STREAMS {
-                    let found = tokio::time::timeout(Duration::from_secs(1), js.get_stream_no_info(name)).await;
+                    let found = tokio::time::timeout(Duration::from_secs(1), self.js.get_stream_no_info(name)).await;
                     if !matches!(found, Ok(Ok(_))) {
                         missing.push(name);
                     }
@@ -87,17 +94,16 @@ impl Readiness {
     }
 }
 
-/// The text of `/metrics`: each registry's OpenMetrics, joined.
-pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
-
 #[derive(Clone)]
 pub struct Probes {
     readiness: Readiness,
-    metrics: MetricsText,
+    metrics: Arc<[Arc<dyn MetricsSource>]>,
 }
 
-/// `/healthz`, `/readyz` and `/metrics`.
-pub fn routes(readiness: Readiness, metrics: MetricsText) -> Router {
+/// `/healthz`, `/readyz`, and `/metrics` with every source's series (the
+/// process's health, its HTTP metrics, the role's own).
+pub fn routes(readiness: Readiness, metrics: Vec<Arc<dyn MetricsSource>>) -> Router {
+    let metrics: Arc<[Arc<dyn MetricsSource>]> = metrics.into();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -120,13 +126,14 @@ pub async fn readyz(State(probes): State<Probes>) -> Response {
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics_text(State(probes): State<Probes>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], (probes.metrics)())
+    let parts: Vec<String> = probes.metrics.iter().map(|source| source.openmetrics()).collect();
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], join_metrics(&parts))
         .into_response()
 }
 
 /// Several registries' text on one `/metrics`: OpenMetrics allows one
 /// `# EOF`, at the end.
-pub fn join_metrics(parts: &[String]) -> String {
+fn join_metrics(parts: &[String]) -> String {
     let mut out = String::new();
     for part in parts {
         out.push_str(part.trim_end().trim_end_matches("# EOF").trim_end());

@@ -44,6 +44,11 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServeError::Serve)
 }
 
+/// [`serve`] until `stop` is set (the role's [`shutdown_flag`]).
+pub async fn serve_until(listener: TcpListener, router: Router, stop: watch::Receiver<bool>) -> Result<(), ServeError> {
+    serve(listener, router, flag_set(stop)).await
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -75,6 +80,6 @@ pub fn shutdown_flag() -> watch::Receiver<bool> {
 }
 
 /// Resolves once `flag` is set (or its sender is gone).
-pub async fn flag_set(mut flag: watch::Receiver<bool>) {
+async fn flag_set(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }

@@ -18,7 +18,8 @@ use access::Caller;
 
 use super::{ApiState, unavailable};
 use crate::commands::{Verdict, send_and_await};
-use crate::runner::{LEASE_KEY, LeaseValue};
+use crate::runner::LEASE_KEY;
+use schemas::records::LeaseValue;
 
 pub(crate) fn parse_id(id: &str) -> Result<Uuid, HttpError> {
     Uuid::parse_str(id).map_err(|_| HttpError::bad_id("id"))

@@ -221,6 +221,6 @@ pub async fn wait_for(
 pub async fn stock_level(js: &jetstream::Context, product: &str) -> Result<schemas::StockLevel, Error> {
     let kv = js.get_key_value(broker::STOCK_BUCKET).await?;
     let entry = kv.get(broker::kv_key(product)).await?.ok_or("no stock entry")?;
-    let entry: processor::runner::StockEntry = serde_json::from_slice(&entry)?;
+    let entry: schemas::records::StockEntry = serde_json::from_slice(&entry)?;
     Ok(entry.level)
 }
